@@ -1,0 +1,358 @@
+//! One function per subcommand: unpack flags, call the core, print.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal as _, Read as _};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use nightjar_core::catalog::{self, BackupEntry};
+use nightjar_core::clock::{Clock as _, SystemClock};
+use nightjar_core::config::{self, Config, DestinationSpec, Job, ParseEnv, Selection};
+use nightjar_core::db::DbUrl;
+use nightjar_core::destination::LocalFolder;
+use nightjar_core::history::{History, RunFilter, RunKind};
+use nightjar_core::model::Trigger;
+use nightjar_core::names::validate_job_name;
+use nightjar_core::paths::DataDir;
+use nightjar_core::retention::{self, Candidate, RetentionPolicy};
+use nightjar_core::runner::{self, BackupOptions, BackupReport, PruneReport, Runner};
+use nightjar_core::secrets::{self, SecretStore as _};
+use nightjar_core::{status, Error, ErrorKind, Result};
+
+use crate::cli::{BackupArgs, Cli, Command, HistoryArgs, ListArgs, PasswordCommand, PasswordTarget, PruneArgs};
+use crate::output::{self, print_json, ProgressLine};
+
+/// Everything a command needs, built once.
+struct Ctx {
+    config_path: std::path::PathBuf,
+    env: ParseEnv,
+    data: DataDir,
+}
+
+impl Ctx {
+    fn config(&self) -> Result<Config> {
+        Config::load(&self.config_path, &self.env)
+    }
+
+    /// The config when it exists; an empty one when it does not (for
+    /// commands that also work on ad-hoc folders).
+    fn config_or_empty(&self) -> Result<Config> {
+        if self.config_path.exists() { self.config() } else { Ok(Config::empty(Some(self.config_path.clone()))) }
+    }
+
+    fn history(&self) -> Result<History> {
+        History::open(&self.data.history_file())
+    }
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let ctx = Ctx { config_path: config::config_path(cli.config.as_deref()), env: ParseEnv::from_system(), data: DataDir::from_env() };
+    match cli.command {
+        Command::Backup(a) => backup(&ctx, a),
+        Command::List(a) => list(&ctx, &a),
+        Command::Prune(a) => prune(&ctx, &a),
+        Command::Status(a) => status_cmd(&ctx, a.json),
+        Command::History(a) => history(&ctx, &a),
+        Command::Password(p) => password(&ctx, p),
+    }
+}
+
+/// Raised by SIGINT/SIGTERM/SIGHUP; a running backup stops cleanly.
+fn cancel_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
+    flag
+}
+
+/// A job for `backup --db URL --dest DIR`: named after the database, no
+/// schedule, and no retention (an ad-hoc run never deletes anything).
+fn adhoc_job(url: &str, dest: &Path, name: Option<&str>, env: &ParseEnv) -> Result<(Job, Option<String>)> {
+    let mut db = DbUrl::parse(url).map_err(|e| Error::config(format!("--db: {e}.")))?;
+    let password = db.take_password();
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => db.database.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect(),
+    };
+    let name = name.trim_start_matches(['.', '-']).to_string();
+    validate_job_name(&name).map_err(|e| Error::config(format!("--name: {e}.")))?;
+    let dest = if dest.is_absolute() { dest.to_path_buf() } else { std::env::current_dir().map_or_else(|_| dest.to_path_buf(), |c| c.join(dest)) };
+    let job = Job {
+        name,
+        db,
+        docker_container: None,
+        destination: DestinationSpec::Folder(dest),
+        schedule: None,
+        timezone: env.system_tz,
+        format: nightjar_core::model::Format::Plain,
+        compression: nightjar_core::model::Compression::Zstd,
+        compression_level: 3,
+        selection: Selection::default(),
+        tool_dir: None,
+        enabled: true,
+        retention: RetentionPolicy { keep_days: 0, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 },
+        notify: config::NotifySettings::default(),
+    };
+    Ok((job, password))
+}
+
+fn apply_overrides(job: &mut Job, a: &BackupArgs) -> Result<()> {
+    if let Some(f) = a.format {
+        job.format = f;
+    }
+    if let Some(c) = a.compress {
+        if c != job.compression {
+            job.compression = c;
+            job.compression_level = c.default_level();
+        }
+    }
+    if let Some(l) = a.level {
+        let range = job.compression.level_range();
+        if !range.contains(&l) {
+            return Err(Error::config(format!("--level {l} is out of range for {}; use {} to {}.", job.compression, range.start(), range.end())));
+        }
+        job.compression_level = l;
+    }
+    if !a.tables.is_empty() {
+        job.selection = Selection { tables: a.tables.clone(), ..Selection::default() };
+    }
+    if job.db.engine == nightjar_core::model::Engine::Mysql && job.format == nightjar_core::model::Format::Custom {
+        return Err(Error::config("--format custom is PostgreSQL's; MySQL backups are plain SQL."));
+    }
+    Ok(())
+}
+
+fn backup(ctx: &Ctx, a: BackupArgs) -> Result<ExitCode> {
+    let mut work: Vec<(Job, BackupOptions)> = Vec::new();
+    let mut base = BackupOptions::new(Trigger::Manual);
+    base.threads = a.threads;
+    base.prune = !a.no_prune;
+    if let (Some(url), Some(dest)) = (&a.target.db, &a.target.dest) {
+        let (mut job, password) = adhoc_job(url, dest, a.name.as_deref(), &ctx.env)?;
+        apply_overrides(&mut job, &a)?;
+        let mut o = base.clone();
+        o.password_account = Some(job.db.keyring_account());
+        o.password = password;
+        work.push((job, o));
+    } else {
+        let config = ctx.config()?;
+        let jobs: Vec<Job> = match &a.target.job {
+            Some(name) => vec![config.job(name)?.clone()],
+            None => config.jobs.iter().filter(|j| j.enabled).cloned().collect(),
+        };
+        if jobs.is_empty() {
+            return Err(Error::config(format!(
+                "{} has no enabled jobs; add a [[job]] section, or use --db URL --dest DIR.",
+                ctx.config_path.display()
+            )));
+        }
+        for mut job in jobs {
+            apply_overrides(&mut job, &a)?;
+            work.push((job, base.clone()));
+        }
+    }
+    let history = ctx.history()?;
+    let secrets = secrets::default_store();
+    let cancel = cancel_flag();
+    let progress = ProgressLine::new(!a.json && std::io::stderr().is_terminal());
+    let runner = Runner { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
+    let mut reports: Vec<BackupReport> = Vec::new();
+    let mut failures: Vec<(String, Error)> = Vec::new();
+    for (job, opts) in &work {
+        if cancel.load(Ordering::SeqCst) {
+            break;
+        }
+        match runner.backup(job, opts) {
+            Ok(r) => {
+                progress.clear();
+                if !a.json {
+                    output::print_backup(&r);
+                }
+                reports.push(r);
+            }
+            Err(e) => {
+                progress.clear();
+                failures.push((job.name.clone(), e));
+            }
+        }
+    }
+    if a.json && !reports.is_empty() {
+        if work.len() == 1 { print_json(&reports[0]) } else { print_json(&reports) }
+    }
+    match failures.len() {
+        0 => Ok(ExitCode::SUCCESS),
+        1 if work.len() == 1 => Err(failures.pop().map(|(_, e)| e).expect("one failure")),
+        _ => {
+            for (job, e) in &failures {
+                eprintln!("nightjar: {job}: {e}");
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn list(ctx: &Ctx, a: &ListArgs) -> Result<ExitCode> {
+    let entries: Vec<BackupEntry> = if let Some(dir) = &a.dest {
+        catalog::all_backups(&LocalFolder::new(dir.clone()))?
+    } else {
+        let config = ctx.config()?;
+        let jobs: Vec<&Job> = match &a.job {
+            Some(n) => vec![config.job(n)?],
+            None => config.jobs.iter().collect(),
+        };
+        let mut all = Vec::new();
+        for job in jobs {
+            let dest = runner::open_destination(&job.destination)?;
+            match catalog::job_backups(dest.as_ref(), &job.name, job.timezone) {
+                Ok(v) => all.extend(v),
+                Err(e) if a.job.is_none() => eprintln!("nightjar: {}: {e}", job.name),
+                Err(e) => return Err(e),
+            }
+        }
+        all
+    };
+    if a.json {
+        print_json(&entries);
+    } else {
+        output::print_entries(&entries);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn prune(ctx: &Ctx, a: &PruneArgs) -> Result<ExitCode> {
+    let history = ctx.history()?;
+    let secrets = secrets::NoSecrets;
+    let cancel = AtomicBool::new(false);
+    let runner = Runner { history: &history, data: &ctx.data, secrets: &secrets, clock: &SystemClock, observer: &nightjar_core::observer::NoopObserver, cancel: &cancel };
+    let reports: Vec<PruneReport> = if let Some(dir) = &a.dest {
+        if a.keep_days.is_none() && a.keep_last.is_none() {
+            return Err(Error::config("prune --dest needs --keep-days N and/or --keep-last N (a job's policy comes with --job)."));
+        }
+        let policy = RetentionPolicy { keep_days: a.keep_days.unwrap_or(0), keep_last: a.keep_last.unwrap_or(0), daily: 0, weekly: 0, monthly: 0, yearly: 0 };
+        let dest = LocalFolder::new(dir.clone());
+        let mut by_job: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
+        for e in catalog::all_backups(&dest)? {
+            by_job.entry(e.job.clone()).or_default().push(Candidate { name: e.name, taken_at: e.taken_at, size: e.size });
+        }
+        let now = SystemClock.now();
+        by_job
+            .into_iter()
+            .map(|(job, cands)| {
+                let plan = retention::plan(&policy, &cands, now, ctx.env.system_tz);
+                runner::apply_plan(&job, &policy, plan, &dest, a.dry_run)
+            })
+            .collect()
+    } else {
+        let config = ctx.config()?;
+        let jobs: Vec<&Job> = match &a.job {
+            Some(n) => vec![config.job(n)?],
+            None => config.jobs.iter().collect(),
+        };
+        let mut v = Vec::new();
+        for job in jobs {
+            let _lock = nightjar_core::lock::JobLock::try_acquire(&ctx.data.lock_dir(), &job.name)?;
+            v.push(runner.prune(job, a.dry_run)?);
+        }
+        v
+    };
+    let failed = reports.iter().any(|r| !r.errors.is_empty());
+    if a.json {
+        print_json(&reports);
+    } else {
+        output::print_prune(&reports);
+    }
+    for r in &reports {
+        for e in &r.errors {
+            eprintln!("nightjar: {e}");
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn status_cmd(ctx: &Ctx, json: bool) -> Result<ExitCode> {
+    let config = ctx.config_or_empty()?;
+    let history = ctx.history()?;
+    let now = SystemClock.now();
+    let statuses = config.jobs.iter().map(|j| status::job_status(&history, j, now)).collect::<Result<Vec<_>>>()?;
+    if json {
+        print_json(&serde_json::json!({
+            "config": ctx.config_path,
+            "data_dir": ctx.data.root(),
+            "jobs": statuses,
+        }));
+    } else {
+        output::print_status(&ctx.config_path, &statuses, config.jobs.is_empty());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn history(ctx: &Ctx, a: &HistoryArgs) -> Result<ExitCode> {
+    let history = ctx.history()?;
+    if a.stats {
+        let stats = history.stats(a.job.as_deref())?;
+        if a.json { print_json(&stats) } else { output::print_stats(&stats) }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runs = history.runs(&RunFilter { job: a.job.clone(), limit: Some(a.limit), ..RunFilter::default() })?;
+    if a.json { print_json(&runs) } else { output::print_runs(&runs) }
+    let _ = RunKind::Backup;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn password(ctx: &Ctx, cmd: PasswordCommand) -> Result<ExitCode> {
+    let (target, set) = match &cmd {
+        PasswordCommand::Set(t) => (t, true),
+        PasswordCommand::Delete(t) => (t, false),
+    };
+    let account = account_for(ctx, target)?;
+    let store = secrets::default_store();
+    if set {
+        let pw = read_password(&account)?;
+        store.set(&account, &pw)?;
+        eprintln!("Stored the password for {} in the OS keyring.", describe_account(&account));
+    } else if store.delete(&account)? {
+        eprintln!("Removed the password for {} from the OS keyring.", describe_account(&account));
+    } else {
+        eprintln!("No password was stored for {}.", describe_account(&account));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_account(account: &str) -> String {
+    account.strip_prefix("job:").map_or_else(|| account.trim_start_matches("db:").to_string(), |j| format!("job \"{j}\""))
+}
+
+fn account_for(ctx: &Ctx, t: &PasswordTarget) -> Result<String> {
+    match (&t.job, &t.db) {
+        (Some(job), _) => {
+            // Check the job exists when there is a config, to catch typos.
+            if ctx.config_path.exists() {
+                ctx.config()?.job(job)?;
+            }
+            Ok(secrets::job_account(job))
+        }
+        (None, Some(url)) => {
+            let mut db = DbUrl::parse(url).map_err(|e| Error::config(format!("--db: {e}.")))?;
+            let _ = db.take_password();
+            Ok(db.keyring_account())
+        }
+        (None, None) => Err(Error::config("Give --job NAME or --db URL.")),
+    }
+}
+
+fn read_password(account: &str) -> Result<String> {
+    let pw = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("Password for {}: ", describe_account(account)))
+            .map_err(|e| Error::other("Could not read the password from the terminal.").with_source(e))?
+    } else {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| Error::other("Could not read the password from stdin.").with_source(e))?;
+        s.lines().next().unwrap_or("").to_string()
+    };
+    if pw.is_empty() {
+        return Err(Error::new(ErrorKind::Config, "The password is empty; nothing was stored."));
+    }
+    Ok(pw)
+}

@@ -1,0 +1,194 @@
+//! Human-readable output, JSON output, and the progress line.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Local, Utc};
+use nightjar_core::catalog::BackupEntry;
+use nightjar_core::history::{JobStats, RunRecord};
+use nightjar_core::observer::{Progress, RunObserver, Stage};
+use nightjar_core::runner::{BackupReport, PruneReport};
+use nightjar_core::status::JobStatus;
+use serde::Serialize;
+
+pub fn print_json<T: Serialize + ?Sized>(v: &T) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, v);
+    let _ = writeln!(out);
+}
+
+/// "12.3 MiB".
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+fn secs(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+fn local(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+pub fn print_backup(r: &BackupReport) {
+    println!("{}: saved {} ({}, {} of dump, in {})", r.job, r.file, size(r.size), size(r.dump_size), secs(r.duration_ms));
+    for p in &r.pruned {
+        println!("{}: retention deleted {p}", r.job);
+    }
+}
+
+pub fn print_entries(entries: &[BackupEntry]) {
+    if entries.is_empty() {
+        println!("No backups found.");
+        return;
+    }
+    for e in entries {
+        let flag = if e.size_matches { "" } else { "  (size differs from its manifest!)" };
+        println!("{:<20} {}  {:>10}  {:<11} {}{flag}", e.job, local(e.taken_at), size(e.size), e.trigger, e.path);
+    }
+}
+
+pub fn print_prune(reports: &[PruneReport]) {
+    if reports.is_empty() {
+        println!("No backups found.");
+    }
+    for r in reports {
+        let verb = if r.dry_run { "would delete" } else { "deleted" };
+        println!("{} ({}):", r.job, r.policy);
+        for d in &r.plan.decisions {
+            let what = if d.keep { "keep  " } else if r.dry_run { "delete" } else if r.deleted.contains(&d.name) { "DELETED" } else { "FAILED" };
+            println!("  {what} {}  ({})", d.name, d.reasons.join(", "));
+        }
+        let n = if r.dry_run { r.plan.to_delete().count() } else { r.deleted.len() };
+        println!("  {verb} {n} file(s), {}", size(r.plan.bytes_freed()));
+    }
+}
+
+pub fn print_status(config: &Path, statuses: &[JobStatus], empty: bool) {
+    println!("Config: {}", config.display());
+    if empty {
+        println!("No jobs yet: add a [[job]] section to the config file (see the README).");
+        return;
+    }
+    for s in statuses {
+        let state = if s.enabled { "" } else { " (disabled)" };
+        println!("\n{}{state}", s.job);
+        match &s.last_run {
+            Some(r) => {
+                let detail = match (&r.error, r.size) {
+                    (Some(e), _) => format!(": {e}"),
+                    (None, Some(sz)) => format!(", {}", size(sz)),
+                    _ => String::new(),
+                };
+                println!("  last run:    {} {}{detail}", local(r.started_at), r.status);
+            }
+            None => println!("  last run:    never"),
+        }
+        if let Some(ok) = &s.last_success {
+            println!("  last good:   {}", local(ok.started_at));
+        }
+        match (&s.schedule, s.next_runs.first()) {
+            (Some(sch), Some(next)) => println!("  next run:    {} ({sch}, {})", local(*next), s.timezone),
+            (Some(sch), None) => println!("  schedule:    {sch} (not active)"),
+            (None, _) => println!("  schedule:    none (manual only)"),
+        }
+        match (&s.tool.found, &s.tool.problem) {
+            (_, Some(p)) => println!("  tool:        PROBLEM: {p}"),
+            (Some(f), None) => println!("  tool:        {} {f}", s.tool.tool),
+            _ => {}
+        }
+        let space = s.destination.space.map(|sp| format!(" ({} free of {})", size(sp.available), size(sp.total))).unwrap_or_default();
+        println!("  destination: {}{space}", s.destination.location);
+        if let Some(p) = &s.destination.problem {
+            println!("               PROBLEM: {p}");
+        }
+    }
+}
+
+pub fn print_runs(runs: &[RunRecord]) {
+    if runs.is_empty() {
+        println!("No runs recorded yet.");
+    }
+    for r in runs {
+        let dur = r.duration_ms.map(secs).unwrap_or_default();
+        let what = match (&r.error, &r.file) {
+            (Some(e), _) => e.clone(),
+            (None, Some(f)) => format!("{} {}", r.size.map(size).unwrap_or_default(), f),
+            _ => String::new(),
+        };
+        println!("{:>5} {} {:<16} {:<7} {:<11} {:<11} {:>7}  {what}", r.id, local(r.started_at), r.job, r.kind, r.trigger, r.status, dur);
+    }
+}
+
+pub fn print_stats(stats: &[JobStats]) {
+    if stats.is_empty() {
+        println!("No runs recorded yet.");
+    }
+    for s in stats {
+        println!(
+            "{}: {} runs, {} ok, {} failed, {} in successful backups, oldest {}, newest {}",
+            s.job,
+            s.runs,
+            s.successes,
+            s.failures,
+            size(s.total_size),
+            s.oldest.map_or_else(|| "-".into(), local),
+            s.newest.map_or_else(|| "-".into(), local)
+        );
+    }
+}
+
+/// A one-line progress display on a terminal's stderr.
+pub struct ProgressLine {
+    enabled: bool,
+    shown: Mutex<bool>,
+}
+
+impl ProgressLine {
+    pub fn new(enabled: bool) -> Self {
+        Self { enabled, shown: Mutex::new(false) }
+    }
+
+    pub fn clear(&self) {
+        let mut shown = self.shown.lock().expect("progress lock");
+        if *shown {
+            eprint!("\r\x1b[2K");
+            *shown = false;
+        }
+    }
+}
+
+impl RunObserver for ProgressLine {
+    fn stage(&self, job: &str, stage: Stage) {
+        if self.enabled {
+            eprint!("\r\x1b[2K{job}: {}…", stage.label());
+            *self.shown.lock().expect("progress lock") = true;
+        }
+    }
+
+    fn progress(&self, job: &str, p: &Progress) {
+        if self.enabled {
+            eprint!(
+                "\r\x1b[2K{job}: {} dumped, {} written, {}/s, {:.0} s",
+                size(p.bytes_in),
+                size(p.bytes_out),
+                size(p.rate() as u64),
+                p.elapsed.as_secs_f64()
+            );
+            *self.shown.lock().expect("progress lock") = true;
+        }
+    }
+
+    fn warning(&self, job: &str, message: &str) {
+        self.clear();
+        eprintln!("nightjar: {job}: warning: {message}");
+    }
+}

@@ -1,0 +1,610 @@
+//! The TOML configuration shared by the CLI, the daemon and the desktop app.
+//!
+//! Two stages, as ripgrep's low/high-level args: [`Config::parse`] turns text
+//! into validated, typed jobs without any I/O (no files, no keyring, no
+//! tool lookup); the runner resolves the rest (passwords, `pg_dump`) when a
+//! job actually runs. Every error names the file, the job and the field, and
+//! says what is allowed.
+//!
+//! No secret is ever stored here: a database URL that carries a password is
+//! rejected with a pointer to `nightjar password set`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::db::DbUrl;
+use crate::model::{Compression, Format};
+use crate::names::validate_job_name;
+use crate::retention::RetentionPolicy;
+use crate::schedule::Schedule;
+use crate::{Error, Result};
+
+/// Environment variable naming the config file.
+pub const CONFIG_ENV: &str = "NIGHTJAR_CONFIG";
+
+/// The config file as written (raw serde shape, defaults applied).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// The backup jobs (`[[job]]`).
+    #[serde(default, rename = "job")]
+    pub jobs: Vec<RawJob>,
+    /// OneDrive settings (`[onedrive]`).
+    #[serde(default)]
+    pub onedrive: OneDriveSettings,
+}
+
+/// One `[[job]]` table as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJob {
+    /// Unique name; used in file names.
+    pub name: String,
+    /// `postgres://user@host:port/db` (or `mysql://…`), without a password.
+    pub database: String,
+    /// Run the dump tool inside this Docker container (`docker exec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_container: Option<String>,
+    /// A folder, or `onedrive:/path`.
+    pub destination: String,
+    /// Cron expression or preset; no schedule means manual runs only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// IANA time zone; default: the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// `plain` or `custom`.
+    #[serde(default = "default_format")]
+    pub format: Format,
+    /// `zstd`, `gzip` or `none`.
+    #[serde(default = "default_compression")]
+    pub compression: Compression,
+    /// Compression level (zstd 1–19, gzip 1–9); default zstd 3, gzip 6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression_level: Option<i32>,
+    /// Tables to include (`table` or `schema.table`); empty: all.
+    #[serde(default)]
+    pub tables: Vec<String>,
+    /// Tables to leave out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_tables: Vec<String>,
+    /// Schemas to include (PostgreSQL); empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schemas: Vec<String>,
+    /// Schemas to leave out (PostgreSQL).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_schemas: Vec<String>,
+    /// Directory holding `pg_dump`/`psql` to use instead of the detected ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_dir: Option<PathBuf>,
+    /// A disabled job keeps its settings but never runs on schedule.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `[job.retention]`.
+    #[serde(default)]
+    pub retention: RetentionPolicy,
+    /// `[job.notify]`.
+    #[serde(default)]
+    pub notify: NotifySettings,
+}
+
+fn default_format() -> Format {
+    Format::Plain
+}
+fn default_compression() -> Compression {
+    Compression::Zstd
+}
+fn yes() -> bool {
+    true
+}
+
+/// `[job.notify]`: which desktop notifications a job sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifySettings {
+    /// Notify when a backup succeeds (default off).
+    pub on_success: bool,
+    /// Notify when a run fails (default on).
+    pub on_failure: bool,
+    /// Notify when the job has had no good backup for too long (default on).
+    pub on_stale: bool,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self { on_success: false, on_failure: true, on_stale: true }
+    }
+}
+
+/// `[onedrive]`: Microsoft Graph settings (used by `onedrive:` destinations).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OneDriveSettings {
+    /// `common`, `organizations`, `consumers` or a tenant id.
+    pub tenant: String,
+    /// The public-client application id; default: Nightjar's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Identity platform base URL.
+    pub login_base_url: String,
+    /// Graph base URL.
+    pub graph_base_url: String,
+}
+
+impl Default for OneDriveSettings {
+    fn default() -> Self {
+        Self {
+            tenant: "common".into(),
+            client_id: None,
+            login_base_url: "https://login.microsoftonline.com".into(),
+            graph_base_url: "https://graph.microsoft.com/v1.0".into(),
+        }
+    }
+}
+
+/// Where a job's backups go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "path", rename_all = "kebab-case")]
+pub enum DestinationSpec {
+    /// A local (or OneDrive-synced) folder.
+    Folder(PathBuf),
+    /// A folder in OneDrive reached through Microsoft Graph.
+    OneDrive(String),
+}
+
+impl DestinationSpec {
+    /// Parses `onedrive:/path` or a folder path (`~/` expands to `home`).
+    ///
+    /// # Errors
+    /// A sentence when the value is empty or relative.
+    pub fn parse(text: &str, home: Option<&Path>) -> Result<Self, String> {
+        let t = text.trim();
+        if let Some(p) = t.strip_prefix("onedrive:") {
+            let p = p.trim_matches('/');
+            return Ok(Self::OneDrive(format!("/{p}")));
+        }
+        if t.is_empty() {
+            return Err("the destination is empty; give a folder path or \"onedrive:/Backups/<name>\"".into());
+        }
+        let path = match (t.strip_prefix("~/"), home) {
+            (Some(rest), Some(h)) => h.join(rest),
+            _ => PathBuf::from(t),
+        };
+        if !path.is_absolute() {
+            return Err(format!("the destination \"{t}\" is not an absolute folder path; write it in full (\"~/\" is allowed)"));
+        }
+        Ok(Self::Folder(path))
+    }
+
+    /// Human-readable form (a path, or `onedrive:/…`).
+    #[must_use]
+    pub fn display(&self) -> String {
+        match self {
+            Self::Folder(p) => p.display().to_string(),
+            Self::OneDrive(p) => format!("onedrive:{p}"),
+        }
+    }
+}
+
+/// A validated job, ready to run (secrets and tools are resolved at run time).
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Unique job name.
+    pub name: String,
+    /// The parsed database URL.
+    pub db: DbUrl,
+    /// Docker container to `docker exec` the dump tool in.
+    pub docker_container: Option<String>,
+    /// Where backups go.
+    pub destination: DestinationSpec,
+    /// When it runs (None: manual only).
+    pub schedule: Option<Schedule>,
+    /// The job's time zone (names, schedules, retention tiers).
+    pub timezone: Tz,
+    /// Dump format.
+    pub format: Format,
+    /// Outer compression.
+    pub compression: Compression,
+    /// Compression level (already defaulted and range-checked).
+    pub compression_level: i32,
+    /// Selection of what to dump.
+    pub selection: Selection,
+    /// Override directory for the dump tools.
+    pub tool_dir: Option<PathBuf>,
+    /// Whether the schedule is active.
+    pub enabled: bool,
+    /// Retention policy.
+    pub retention: RetentionPolicy,
+    /// Notification flags.
+    pub notify: NotifySettings,
+}
+
+/// What part of the database to dump.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selection {
+    /// Tables to include; empty: all.
+    pub tables: Vec<String>,
+    /// Tables to exclude.
+    pub exclude_tables: Vec<String>,
+    /// Schemas to include; empty: all.
+    pub schemas: Vec<String>,
+    /// Schemas to exclude.
+    pub exclude_schemas: Vec<String>,
+}
+
+impl Selection {
+    /// True when the whole database is dumped.
+    #[must_use]
+    pub fn is_everything(&self) -> bool {
+        self.tables.is_empty() && self.exclude_tables.is_empty() && self.schemas.is_empty() && self.exclude_schemas.is_empty()
+    }
+}
+
+/// The whole configuration, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it was read from (for messages); `None` for in-memory text.
+    pub origin: Option<PathBuf>,
+    /// The raw form (what the Settings window edits and writes back).
+    pub raw: RawConfig,
+    /// The validated jobs, in file order.
+    pub jobs: Vec<Job>,
+}
+
+/// Values the parser needs from the environment, passed in so parsing stays
+/// pure: the home directory (for `~/`) and the system time zone.
+#[derive(Debug, Clone)]
+pub struct ParseEnv {
+    /// The user's home directory.
+    pub home: Option<PathBuf>,
+    /// The system's time zone (default for jobs without `timezone`).
+    pub system_tz: Tz,
+}
+
+impl ParseEnv {
+    /// Reads the home directory and the system time zone.
+    #[must_use]
+    pub fn from_system() -> Self {
+        let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
+        Self { home, system_tz: system_time_zone() }
+    }
+}
+
+/// The system's IANA time zone, or UTC when it cannot be determined.
+#[must_use]
+pub fn system_time_zone() -> Tz {
+    if let Ok(tz) = std::env::var("TZ") {
+        if let Ok(tz) = tz.trim_start_matches(':').parse::<Tz>() {
+            return tz;
+        }
+    }
+    iana_time_zone::get_timezone().ok().and_then(|n| n.parse().ok()).unwrap_or(Tz::UTC)
+}
+
+impl Config {
+    /// An empty configuration (no jobs).
+    #[must_use]
+    pub fn empty(origin: Option<PathBuf>) -> Self {
+        Self { origin, raw: RawConfig::default(), jobs: Vec::new() }
+    }
+
+    /// Reads and parses the file at `path`.
+    ///
+    /// # Errors
+    /// When the file cannot be read or does not parse; the message names the file.
+    pub fn load(path: &Path, env: &ParseEnv) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let what = if e.kind() == std::io::ErrorKind::NotFound {
+                "does not exist; create it (see the README's \"Config file\") or pass --config".to_string()
+            } else {
+                format!("cannot be read ({e})")
+            };
+            Error::config(format!("The config file {} {what}.", path.display())).with_source(e)
+        })?;
+        Self::parse(&text, Some(path), env)
+    }
+
+    /// Parses config text. No I/O.
+    ///
+    /// # Errors
+    /// A config error naming the file, the job, the field and what is allowed.
+    pub fn parse(text: &str, origin: Option<&Path>, env: &ParseEnv) -> Result<Self> {
+        let file = origin.map_or_else(|| "the config".to_string(), |p| p.display().to_string());
+        let raw: RawConfig = toml::from_str(text).map_err(|e| Error::config(describe_toml_error(&file, text, &e)))?;
+        let mut jobs = Vec::with_capacity(raw.jobs.len());
+        for (i, rj) in raw.jobs.iter().enumerate() {
+            let job = validate_job(rj, env).map_err(|(field, msg)| {
+                let who = if rj.name.is_empty() { format!("job #{}", i + 1) } else { format!("job \"{}\"", rj.name) };
+                Error::config(format!("{file}: {who}, field `{field}`: {msg}."))
+            })?;
+            if jobs.iter().any(|j: &Job| j.name == job.name) {
+                return Err(Error::config(format!(
+                    "{file}: job \"{}\" appears twice; job names must be unique.",
+                    job.name
+                )));
+            }
+            jobs.push(job);
+        }
+        Ok(Self { origin: origin.map(Path::to_path_buf), raw, jobs })
+    }
+
+    /// The job called `name`.
+    ///
+    /// # Errors
+    /// A config error listing the jobs that exist.
+    pub fn job(&self, name: &str) -> Result<&Job> {
+        self.jobs.iter().find(|j| j.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.jobs.iter().map(|j| j.name.as_str()).collect();
+            let file = self.origin.as_ref().map_or_else(|| "the config".into(), |p| p.display().to_string());
+            if names.is_empty() {
+                Error::config(format!("There is no job \"{name}\": {file} has no jobs yet; add a [[job]] section."))
+            } else {
+                Error::config(format!("There is no job \"{name}\" in {file}; the jobs are: {}.", names.join(", ")))
+            }
+        })
+    }
+
+    /// Serializes the raw form back to TOML (for the Settings window).
+    ///
+    /// # Errors
+    /// Only if serialization fails, which indicates a bug.
+    pub fn to_toml(raw: &RawConfig) -> Result<String> {
+        toml::to_string_pretty(raw).map_err(|e| Error::other("The settings could not be written as TOML.").with_source(e))
+    }
+}
+
+/// Validates one job; the error is (field, message without the final period).
+fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'static str, String)> {
+    validate_job_name(&rj.name).map_err(|e| ("name", e))?;
+    let db = DbUrl::parse(&rj.database).map_err(|e| ("database", e))?;
+    if db.has_password() {
+        return Err((
+            "database",
+            format!(
+                "the URL contains a password, and passwords never go in the config file; remove it from the URL and store it with `nightjar password set --job {}`",
+                rj.name
+            ),
+        ));
+    }
+    if let Some(c) = &rj.docker_container {
+        if c.is_empty() || !c.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+            return Err(("docker_container", format!("\"{c}\" is not a valid container name (letters, digits, '_', '.', '-')")));
+        }
+    }
+    let destination = DestinationSpec::parse(&rj.destination, env.home.as_deref()).map_err(|e| ("destination", e))?;
+    let schedule = match &rj.schedule {
+        Some(s) if !s.trim().is_empty() => Some(Schedule::parse(s).map_err(|e| ("schedule", e))?),
+        _ => None,
+    };
+    let timezone = match &rj.timezone {
+        Some(tz) => tz.parse::<Tz>().map_err(|_| {
+            ("timezone", format!("\"{tz}\" is not an IANA time zone name; use a name such as \"Europe/Kyiv\" or \"UTC\""))
+        })?,
+        None => env.system_tz,
+    };
+    let compression_level = match rj.compression_level {
+        None => rj.compression.default_level(),
+        Some(l) => {
+            let range = rj.compression.level_range();
+            if !range.contains(&l) {
+                return Err((
+                    "compression_level",
+                    if rj.compression == Compression::None {
+                        "a level makes no sense with compression = \"none\"; remove it".to_string()
+                    } else {
+                        format!("{l} is out of range for {}; use {} to {}", rj.compression, range.start(), range.end())
+                    },
+                ));
+            }
+            l
+        }
+    };
+    if db.engine == crate::model::Engine::Mysql && rj.format == Format::Custom {
+        return Err(("format", "the custom format is PostgreSQL's; MySQL jobs use \"plain\"".into()));
+    }
+    for (field, list) in [
+        ("tables", &rj.tables),
+        ("exclude_tables", &rj.exclude_tables),
+        ("schemas", &rj.schemas),
+        ("exclude_schemas", &rj.exclude_schemas),
+    ] {
+        for name in list {
+            if name.trim().is_empty() || name.contains(['\0', '\n']) {
+                return Err((field, format!("{name:?} is not a valid name")));
+            }
+        }
+    }
+    Ok(Job {
+        name: rj.name.clone(),
+        db,
+        docker_container: rj.docker_container.clone(),
+        destination,
+        schedule,
+        timezone,
+        format: rj.format,
+        compression: rj.compression,
+        compression_level,
+        selection: Selection {
+            tables: rj.tables.clone(),
+            exclude_tables: rj.exclude_tables.clone(),
+            schemas: rj.schemas.clone(),
+            exclude_schemas: rj.exclude_schemas.clone(),
+        },
+        tool_dir: rj.tool_dir.clone(),
+        enabled: rj.enabled,
+        retention: rj.retention.clone(),
+        notify: rj.notify.clone(),
+    })
+}
+
+/// Turns a TOML/serde error into "file: job "x", field `y` (line n): what".
+fn describe_toml_error(file: &str, text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim().trim_end_matches('.');
+    let Some(span) = e.span() else {
+        return format!("{file}: {msg}.");
+    };
+    let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    // Which [[job]] (if any) encloses the error, and its name.
+    let before = &text[..span.start.min(text.len())];
+    let job = before.rfind("[[job]]").map(|at| {
+        let index = before[..at].matches("[[job]]").count();
+        let after_header = &text[at..];
+        let name = after_header
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.trim_start().starts_with("[["))
+            .find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                (k.trim() == "name").then(|| v.trim().trim_matches('"').to_string())
+            });
+        name.map_or_else(|| format!("job #{}", index + 1), |n| format!("job \"{n}\""))
+    });
+    let key = line.split_once('=').map(|(k, _)| k.trim().to_string()).filter(|k| !k.is_empty() && !k.starts_with('['));
+    let mut out = format!("{file}");
+    if let Some(j) = job {
+        let _ = write!(out, ": {j}");
+    }
+    match key {
+        Some(k) if !msg.contains(&format!("`{k}`")) => {
+            let _ = write!(out, ", field `{k}` (line {line_no}): {msg}.");
+        }
+        _ => {
+            let _ = write!(out, " (line {line_no}): {msg}.");
+        }
+    }
+    out
+}
+
+/// The config path: `explicit`, else `$NIGHTJAR_CONFIG`, else the OS config dir.
+#[must_use]
+pub fn config_path(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    crate::paths::project_dirs().map_or_else(|| PathBuf::from("nightjar.toml"), |d| d.config_dir().join("config.toml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> ParseEnv {
+        ParseEnv { home: Some(PathBuf::from("/home/me")), system_tz: Tz::UTC }
+    }
+
+    const PRODUCT_EXAMPLE: &str = r#"
+[[job]]
+name = "tgapp"
+database = "postgres://tgapp@localhost:5432/tgapp"   # or mysql://user@host:port/db
+# docker_container = "tg-app-postgres"               # run the dump tool inside this container
+destination = "/home/me/OneDrive/Backups/tg-app"     # a folder, or "onedrive:/Backups/tg-app"
+schedule = "0 0 * * *"                               # cron; or "daily 00:00", "every 6h", "weekly sun 03:00"
+timezone = "Europe/Kyiv"                             # IANA name; default: the system's
+format = "plain"                                     # plain | custom
+compression = "zstd"                                 # zstd | gzip | none
+tables = []                                          # empty: the whole database
+
+[job.retention]
+keep_days = 7
+keep_last = 0              # 0: no count limit
+# daily = 7, weekly = 4, monthly = 12, yearly = 5
+
+[job.notify]
+on_success = false
+on_failure = true
+
+[onedrive]                    # used by "onedrive:" destinations and the "in the cloud" check
+tenant = "common"
+# client_id = "…"            # default: Nightjar's own public-client registration
+login_base_url = "https://login.microsoftonline.com"
+graph_base_url = "https://graph.microsoft.com/v1.0"
+"#;
+
+    #[test]
+    fn product_example_parses_and_means_what_it_says() {
+        let c = Config::parse(PRODUCT_EXAMPLE, Some(Path::new("/x/config.toml")), &env()).unwrap();
+        assert_eq!(c.jobs.len(), 1);
+        let j = &c.jobs[0];
+        assert_eq!(j.name, "tgapp");
+        assert_eq!(j.db.engine, crate::model::Engine::Postgres);
+        assert_eq!(j.db.database, "tgapp");
+        assert_eq!(j.db.user.as_deref(), Some("tgapp"));
+        assert_eq!(j.db.port, Some(5432));
+        assert_eq!(j.destination, DestinationSpec::Folder("/home/me/OneDrive/Backups/tg-app".into()));
+        assert_eq!(j.schedule.as_ref().unwrap().cron_pattern(), "0 0 * * *");
+        assert_eq!(j.timezone, chrono_tz::Europe::Kyiv);
+        assert_eq!((j.format, j.compression, j.compression_level), (Format::Plain, Compression::Zstd, 3));
+        assert!(j.selection.is_everything());
+        assert_eq!((j.retention.keep_days, j.retention.keep_last), (7, 0));
+        assert!(!j.notify.on_success && j.notify.on_failure);
+        assert_eq!(c.raw.onedrive.tenant, "common");
+        assert!(j.enabled);
+    }
+
+    #[test]
+    fn minimal_job_gets_defaults() {
+        let c = Config::parse(
+            "[[job]]\nname = \"a\"\ndatabase = \"postgres:///a?host=/tmp\"\ndestination = \"~/Backups\"\n",
+            None,
+            &env(),
+        )
+        .unwrap();
+        let j = &c.jobs[0];
+        assert_eq!(j.destination, DestinationSpec::Folder("/home/me/Backups".into()));
+        assert_eq!(j.timezone, Tz::UTC);
+        assert!(j.schedule.is_none());
+        assert_eq!(j.retention.keep_days, 7);
+        assert_eq!(j.db.host.as_deref(), Some("/tmp"));
+    }
+
+    fn err(text: &str) -> String {
+        Config::parse(text, Some(Path::new("/etc/nj.toml")), &env()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_file_job_field_and_what_is_allowed() {
+        let base = "[[job]]\nname = \"tg\"\ndatabase = \"postgres://u@h/db\"\ndestination = \"/b\"\n";
+        let cases: &[(String, &[&str])] = &[
+            (format!("{base}compression = \"bzip\"\n"), &["/etc/nj.toml", "job \"tg\"", "compression", "zstd", "gzip", "none"]),
+            (format!("{base}formt = \"plain\"\n"), &["/etc/nj.toml", "job \"tg\"", "formt", "line 5"]),
+            (format!("{base}schedule = \"every 5h\"\n"), &["job \"tg\"", "`schedule`", "divide 24"]),
+            (format!("{base}timezone = \"Mars/Base\"\n"), &["job \"tg\"", "`timezone`", "IANA"]),
+            (format!("{base}compression_level = 40\n"), &["`compression_level`", "1 to 19"]),
+            (format!("{base}[job.retention]\nkeep_days = \"x\"\n"), &["job \"tg\"", "keep_days", "line 6"]),
+            ("[[job]]\nname = \"tg\"\ndatabase = \"postgres://u:secret@h/db\"\ndestination = \"/b\"\n".into(), &["`database`", "password", "nightjar password set --job tg"]),
+            ("[[job]]\nname = \"tg\"\ndatabase = \"oracle://h/db\"\ndestination = \"/b\"\n".into(), &["`database`", "postgres://"]),
+            ("[[job]]\nname = \"t g\"\ndatabase = \"postgres://h/db\"\ndestination = \"/b\"\n".into(), &["`name`", "letters"]),
+            ("[[job]]\nname = \"tg\"\ndatabase = \"postgres://h/db\"\ndestination = \"rel/path\"\n".into(), &["`destination`", "absolute"]),
+            (format!("{base}{base}"), &["appears twice"]),
+            ("[[job]\nname=1".into(), &["/etc/nj.toml", "line 1"]),
+            ("[other]\nx = 1\n".into(), &["/etc/nj.toml", "other"]),
+        ];
+        for (text, needles) in cases {
+            let e = err(text);
+            for n in *needles {
+                assert!(e.contains(n), "error for {text:?} lacks {n:?}: {e}");
+            }
+            assert!(!e.contains("secret"), "{e}");
+        }
+    }
+
+    #[test]
+    fn onedrive_destination_parses() {
+        assert_eq!(DestinationSpec::parse("onedrive:/Backups/tg-app/", None).unwrap(), DestinationSpec::OneDrive("/Backups/tg-app".into()));
+    }
+
+    #[test]
+    fn raw_config_round_trips_through_toml() {
+        let c = Config::parse(PRODUCT_EXAMPLE, None, &env()).unwrap();
+        let text = Config::to_toml(&c.raw).unwrap();
+        let again = Config::parse(&text, None, &env()).unwrap();
+        assert_eq!(again.raw, c.raw);
+    }
+}

@@ -1,0 +1,465 @@
+//! One run of one job: lock → prepare → dump → pipeline → commit → manifest
+//! → history → retention. No threads or timers of its own; the scheduler
+//! and the adapters call it.
+//!
+//! Every failure, including the ones before the dump starts (destination
+//! missing, lock busy, tool too old), is recorded in the history with the
+//! same one-sentence message the caller gets.
+
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::catalog;
+use crate::clock::Clock;
+use crate::config::{DestinationSpec, Job};
+use crate::destination::{Destination, LocalFolder};
+use crate::history::{History, NewRun, RunKind, RunOutcome};
+use crate::lock::JobLock;
+use crate::manifest::{Manifest, APP, MANIFEST_VERSION};
+use crate::model::{Engine, RunStatus, Trigger};
+use crate::names::{backup_file_name, MANIFEST_SUFFIX};
+use crate::observer::{RunObserver, Stage};
+use crate::paths::DataDir;
+use crate::pipeline::{self, CompressOptions, PipelineError};
+use crate::retention::{self, Candidate, RetentionPlan, RetentionPolicy};
+use crate::secrets::{job_account, SecretStore};
+use crate::source::postgres::{self, PgTarget};
+use crate::source::ChildStream;
+use crate::{Error, ErrorKind, Result};
+
+/// The finished record of a successful backup (`nightjar backup --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupReport {
+    /// History row id.
+    pub run_id: i64,
+    /// Job name.
+    pub job: String,
+    /// Always "success" (failures are errors).
+    pub status: RunStatus,
+    /// Why it ran.
+    pub trigger: Trigger,
+    /// Full path (or URL) of the backup.
+    pub file: String,
+    /// File name only.
+    pub name: String,
+    /// Size of the stored file.
+    pub size: u64,
+    /// sha256 of the stored file.
+    pub sha256: String,
+    /// Size of the uncompressed dump.
+    pub dump_size: u64,
+    /// Wall time of the run.
+    pub duration_ms: u64,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub finished_at: DateTime<Utc>,
+    /// Where it went.
+    pub destination: String,
+    /// Database server version.
+    pub server_version: Option<String>,
+    /// Dump tool and version.
+    pub tool_version: String,
+    /// Old backups deleted by retention after this run.
+    pub pruned: Vec<String>,
+    /// Non-fatal problems (e.g. a retention deletion that failed).
+    pub warnings: Vec<String>,
+}
+
+/// Options of one backup run.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// Why it runs.
+    pub trigger: Trigger,
+    /// A password given for this run only (e.g. from an ad-hoc `--db` URL).
+    pub password: Option<String>,
+    /// Keyring account to read the password from when none is given
+    /// (default: the job's).
+    pub password_account: Option<String>,
+    /// Apply the job's retention after success.
+    pub prune: bool,
+    /// zstd worker threads (`None`: default).
+    pub threads: Option<u32>,
+}
+
+impl BackupOptions {
+    /// A run for `trigger` with defaults.
+    #[must_use]
+    pub fn new(trigger: Trigger) -> Self {
+        Self { trigger, password: None, password_account: None, prune: true, threads: None }
+    }
+}
+
+/// What a prune did (or would do, on a dry run).
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneReport {
+    /// The job.
+    pub job: String,
+    /// The policy applied.
+    pub policy: String,
+    /// The plan with a reason per file.
+    pub plan: RetentionPlan,
+    /// True when nothing was deleted on purpose.
+    pub dry_run: bool,
+    /// Deleted file names.
+    pub deleted: Vec<String>,
+    /// Failures (one sentence each).
+    pub errors: Vec<String>,
+}
+
+/// Runs jobs. Borrow-only: build one per call site.
+pub struct Runner<'a> {
+    /// History store.
+    pub history: &'a History,
+    /// Data directory (locks).
+    pub data: &'a DataDir,
+    /// Secret store.
+    pub secrets: &'a dyn SecretStore,
+    /// Clock.
+    pub clock: &'a dyn Clock,
+    /// Progress receiver.
+    pub observer: &'a dyn RunObserver,
+    /// Raised to stop a run (signal, shutdown, user cancel).
+    pub cancel: &'a AtomicBool,
+}
+
+/// Opens the destination of a job.
+///
+/// # Errors
+/// For destinations this build cannot reach.
+pub fn open_destination(spec: &DestinationSpec) -> Result<Box<dyn Destination>> {
+    match spec {
+        DestinationSpec::Folder(p) => Ok(Box::new(LocalFolder::new(p.clone()))),
+        DestinationSpec::OneDrive(p) => Err(Error::config(format!(
+            "The destination onedrive:{p} needs Microsoft Graph upload support, which this build does not have yet; point the job at your OneDrive-synced folder instead."
+        ))),
+    }
+}
+
+/// Asks a child to stop (SIGTERM on Unix); the pipeline then sees EOF.
+fn terminate(pid: u32) {
+    #[cfg(unix)]
+    {
+        if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Runner<'_> {
+    /// Backs up `job` once.
+    ///
+    /// # Errors
+    /// The first failure, as one sentence; it is also in the history.
+    pub fn backup(&self, job: &Job, opts: &BackupOptions) -> Result<BackupReport> {
+        let started_at = self.clock.now();
+        let t0 = Instant::now();
+        let new_run = NewRun {
+            job: job.name.clone(),
+            kind: RunKind::Backup,
+            trigger: opts.trigger,
+            started_at,
+            destination: job.destination.display(),
+            engine: Some(job.db.engine),
+            format: Some(job.format),
+            compression: Some(job.compression),
+            database: Some(job.db.database.clone()),
+        };
+        let failed = |e: &Error| RunOutcome {
+            status: if e.kind() == ErrorKind::Interrupted { RunStatus::Interrupted } else { RunStatus::Failed },
+            finished_at: self.clock.now(),
+            size: None,
+            file: None,
+            sha256: None,
+            error: Some(e.message().to_string()),
+            error_kind: Some(e.kind().code().to_string()),
+        };
+        let early = |e: Error| -> Error {
+            if let Err(h) = self.history.record_failure(&new_run, &failed(&e)) {
+                tracing::error!(job = %job.name, "could not record the failure in the history: {}", h.detailed());
+            }
+            tracing::warn!(job = %job.name, "backup failed: {}", e.detailed());
+            e
+        };
+        let dest = open_destination(&job.destination).map_err(early)?;
+        let _lock = JobLock::try_acquire(&self.data.lock_dir(), &job.name).map_err(early)?;
+        // We hold the lock, so a `running` row of this job is from a dead process.
+        self.history.mark_interrupted(
+            &job.name,
+            started_at,
+            "Interrupted: Nightjar stopped before this run finished (crash, power loss or kill); the next run replaced it.",
+        )?;
+        let run_id = self.history.start_run(&new_run)?;
+        tracing::info!(job = %job.name, trigger = %opts.trigger, run_id, "backup started");
+        match self.backup_locked(job, opts, dest.as_ref(), started_at, t0) {
+            Ok(mut report) => {
+                report.run_id = run_id;
+                self.history.finish_run(
+                    run_id,
+                    &RunOutcome {
+                        status: RunStatus::Success,
+                        finished_at: report.finished_at,
+                        size: Some(report.size),
+                        file: Some(report.file.clone()),
+                        sha256: Some(report.sha256.clone()),
+                        error: None,
+                        error_kind: None,
+                    },
+                )?;
+                tracing::info!(job = %job.name, file = %report.file, size = report.size, duration_ms = report.duration_ms, "backup finished");
+                if opts.prune && !job.retention.keeps_everything() {
+                    self.observer.stage(&job.name, Stage::Pruning);
+                    match self.prune_with(job, &job.retention, dest.as_ref(), false) {
+                        Ok(p) => {
+                            report.pruned = p.deleted;
+                            report.warnings.extend(p.errors);
+                        }
+                        Err(e) => report.warnings.push(e.message().to_string()),
+                    }
+                    for w in &report.warnings {
+                        self.observer.warning(&job.name, w);
+                        tracing::warn!(job = %job.name, "{w}");
+                    }
+                }
+                Ok(report)
+            }
+            Err(e) => {
+                tracing::warn!(job = %job.name, run_id, "backup failed: {}", e.detailed());
+                self.history.finish_run(run_id, &failed(&e))?;
+                Err(e)
+            }
+        }
+    }
+
+    fn resolve_password(&self, job: &Job, opts: &BackupOptions) -> Option<String> {
+        if opts.password.is_some() {
+            return opts.password.clone();
+        }
+        let var = match job.db.engine {
+            Engine::Postgres => "PGPASSWORD",
+            Engine::Mysql => "MYSQL_PWD",
+        };
+        if std::env::var_os(var).is_some() {
+            return None; // inherited by the child as it is
+        }
+        let account = opts.password_account.clone().unwrap_or_else(|| job_account(&job.name));
+        match self.secrets.get(&account) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(job = %job.name, "keyring: {}", e.detailed());
+                None
+            }
+        }
+    }
+
+    fn backup_locked(
+        &self,
+        job: &Job,
+        opts: &BackupOptions,
+        dest: &dyn Destination,
+        started_at: DateTime<Utc>,
+        t0: Instant,
+    ) -> Result<BackupReport> {
+        self.observer.stage(&job.name, Stage::Preparing);
+        if job.db.engine != Engine::Postgres {
+            return Err(Error::config(format!(
+                "Job \"{}\" uses MySQL/MariaDB, which this build cannot back up yet; use a PostgreSQL database.",
+                job.name
+            )));
+        }
+        dest.prepare()?;
+        let files = dest.list()?;
+        for stale in catalog::stale_partials(&files, &job.name, job.timezone) {
+            tracing::info!(job = %job.name, file = %stale, "removing a partial file left by an interrupted run");
+            let _ = dest.remove(&stale);
+        }
+        let target = PgTarget {
+            url: job.db.clone(),
+            password: self.resolve_password(job, opts),
+            docker_container: job.docker_container.clone(),
+        };
+        let prepared = postgres::prepare(&target, job.tool_dir.as_deref())?;
+        // Two runs in the same second (manual after scheduled) get distinct names.
+        let mut at = started_at;
+        let name = loop {
+            let n = backup_file_name(&job.name, at, job.timezone, opts.trigger, job.format, job.compression);
+            if !files.iter().any(|f| f.name == n || f.name == format!("{n}{MANIFEST_SUFFIX}")) {
+                break n;
+            }
+            at += chrono::Duration::seconds(1);
+        };
+        let pending = dest.create(&name)?;
+        let cmd = postgres::dump_command(&target, &prepared.tools, job.format, job.compression, &job.selection);
+        let mut child = ChildStream::spawn(cmd).map_err(|e| postgres::dump_spawn_error(&target, e))?;
+        tracing::debug!(job = %job.name, pid = child.id(), "pg_dump started");
+        self.observer.stage(&job.name, Stage::Dumping);
+        let copts = CompressOptions {
+            compression: job.compression,
+            level: job.compression_level,
+            threads: opts.threads.unwrap_or_else(CompressOptions::default_threads),
+        };
+        // A dump blocked on the server (locks, a slow query) sends nothing, so
+        // the pipeline alone could not notice a cancel: a watcher stops the child.
+        let child_pid = child.id();
+        let done = AtomicBool::new(false);
+        let piped = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    if self.cancel.load(Ordering::Relaxed) {
+                        terminate(child_pid);
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            });
+            let r = pipeline::run(&mut child, pending, copts, self.observer, &job.name, t0, self.cancel);
+            done.store(true, Ordering::Relaxed);
+            r
+        });
+        let piped = match piped {
+            Ok(_) if self.cancel.load(Ordering::Relaxed) => Err(PipelineError::Cancelled),
+            other => other,
+        };
+        let (pending, figures) = match piped {
+            Ok(v) => v,
+            Err(pe) => {
+                child.kill();
+                let child_result = child.finish();
+                return Err(match pe {
+                    PipelineError::Cancelled => Error::new(
+                        ErrorKind::Interrupted,
+                        format!("The backup of \"{}\" was stopped before it finished; nothing was saved.", job.name),
+                    ),
+                    PipelineError::Write(e) => {
+                        let dir = match &job.destination {
+                            DestinationSpec::Folder(p) => p.clone(),
+                            DestinationSpec::OneDrive(p) => p.into(),
+                        };
+                        Error::destination(crate::destination::local::describe_io("write", &dir.join(&name), &dir, &e)).with_source(e)
+                    }
+                    PipelineError::Read(e) => match child_result {
+                        Err(f) => postgres::classify_failure(&f, &target),
+                        Ok(_) => Error::new(ErrorKind::Tool, format!("Reading pg_dump's output failed ({e}); nothing was saved.")),
+                    },
+                });
+            }
+        };
+        // The exit status is part of the data: only a clean exit makes a backup.
+        if let Err(f) = child.finish() {
+            drop(pending);
+            return Err(postgres::classify_failure(&f, &target));
+        }
+        if figures.bytes_in == 0 {
+            drop(pending);
+            return Err(Error::new(ErrorKind::Tool, "pg_dump exited successfully but wrote nothing; nothing was saved."));
+        }
+        self.observer.stage(&job.name, Stage::Finishing);
+        let finished_at = self.clock.now();
+        let manifest = Manifest {
+            app: APP.into(),
+            manifest_version: MANIFEST_VERSION,
+            app_version: env!("CARGO_PKG_VERSION").into(),
+            job: job.name.clone(),
+            file: name.clone(),
+            size: figures.bytes_out,
+            sha256: figures.sha256.clone(),
+            dump_size: figures.bytes_in,
+            engine: job.db.engine,
+            database: job.db.database.clone(),
+            server: job.db.server(),
+            server_version: prepared.server.as_ref().map(|v| v.text.clone()),
+            tool: "pg_dump".into(),
+            tool_version: prepared.tools.version.text.clone(),
+            format: job.format,
+            compression: job.compression,
+            compression_level: job.compression_level,
+            encryption: "none".into(),
+            trigger: opts.trigger,
+            timezone: job.timezone.name().to_string(),
+            selection: job.selection.clone(),
+            started_at,
+            finished_at,
+        };
+        // Stage the manifest before the data goes live, so a failure here
+        // leaves nothing behind.
+        let mut manifest_file = dest.create(&format!("{name}{MANIFEST_SUFFIX}"))?;
+        manifest_file
+            .write_all(&manifest.to_json())
+            .map_err(|e| Error::destination(format!("Could not write the manifest in {} ({e}); nothing was saved.", dest.location())))?;
+        pending.commit()?;
+        if let Err(e) = manifest_file.commit() {
+            let _ = dest.remove(&name);
+            return Err(e);
+        }
+        Ok(BackupReport {
+            run_id: 0,
+            job: job.name.clone(),
+            status: RunStatus::Success,
+            trigger: opts.trigger,
+            file: dest.full_name(&name),
+            name,
+            size: figures.bytes_out,
+            sha256: figures.sha256,
+            dump_size: figures.bytes_in,
+            duration_ms: ms(t0.elapsed()),
+            started_at,
+            finished_at,
+            destination: dest.location(),
+            server_version: prepared.server.map(|v| v.text),
+            tool_version: format!("pg_dump {}", prepared.tools.version.text),
+            pruned: Vec::new(),
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Applies (or previews) `job`'s retention now.
+    ///
+    /// # Errors
+    /// When the destination cannot be listed.
+    pub fn prune(&self, job: &Job, dry_run: bool) -> Result<PruneReport> {
+        let dest = open_destination(&job.destination)?;
+        self.prune_with(job, &job.retention, dest.as_ref(), dry_run)
+    }
+
+    /// Applies `policy` to `job`'s backups in `dest`.
+    ///
+    /// # Errors
+    /// When the destination cannot be listed.
+    pub fn prune_with(&self, job: &Job, policy: &RetentionPolicy, dest: &dyn Destination, dry_run: bool) -> Result<PruneReport> {
+        let entries = catalog::job_backups(dest, &job.name, job.timezone)?;
+        let candidates: Vec<Candidate> =
+            entries.iter().map(|e| Candidate { name: e.name.clone(), taken_at: e.taken_at, size: e.size }).collect();
+        let plan = retention::plan(policy, &candidates, self.clock.now(), job.timezone);
+        Ok(apply_plan(&job.name, policy, plan, dest, dry_run))
+    }
+}
+
+/// Deletes what `plan` says to delete (data file first, then its manifest).
+#[must_use]
+pub fn apply_plan(job: &str, policy: &RetentionPolicy, plan: RetentionPlan, dest: &dyn Destination, dry_run: bool) -> PruneReport {
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    if !dry_run {
+        for d in plan.to_delete() {
+            match dest.remove(&d.name) {
+                Ok(()) => {
+                    let _ = dest.remove(&format!("{}{MANIFEST_SUFFIX}", d.name));
+                    tracing::info!(job, file = %d.name, "retention deleted an old backup");
+                    deleted.push(d.name.clone());
+                }
+                Err(e) => errors.push(format!("Retention could not delete {}: {}", d.name, e.message())),
+            }
+        }
+    }
+    PruneReport { job: job.to_string(), policy: policy.describe(), plan, dry_run, deleted, errors }
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Installs what Nightjar needs to build, run and test on Debian/Ubuntu, and
+# nothing that is already there. Safe to run again; quick when all is present.
+#
+#   scripts/install-deps.sh             build + database + test tools, cargo-nextest
+#   scripts/install-deps.sh --app-only  build + database tools (no test tools, no nextest)
+#
+# Runs as root, or as a user with sudo (only apt-get is run through sudo).
+# Never prompts: DEBIAN_FRONTEND=noninteractive, stdin unused, works with CI=true.
+set -euo pipefail
+
+usage() {
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+app_only=false
+for arg in "$@"; do
+    case "$arg" in
+        --app-only) app_only=true ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "install-deps: unknown argument: $arg" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+# Tauri v2 on Linux (WebKitGTK 4.1, appindicator for the tray).
+build_pkgs=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev
+    libxdo-dev build-essential pkg-config)
+# Dump/restore tools and local servers for the integration tests.
+db_pkgs=(postgresql postgresql-contrib postgresql-client zstd gzip mariadb-server mariadb-client)
+# Headless desktop tests. Deliberately no dbus-x11: with it, GLib autolaunches
+# session buses that outlive the app (see docs on the desktop smoke test).
+test_pkgs=(xvfb xauth dbus webkit2gtk-driver gnome-keyring keyutils imagemagick procps)
+
+# Fail fast on the one thing apt cannot provide.
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "install-deps: cargo not found. Install Rust with rustup: https://rustup.rs (curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh), then re-run." >&2
+    exit 1
+fi
+
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-deps: this script supports Debian/Ubuntu (apt) only." >&2
+    exit 1
+fi
+
+wanted=("${build_pkgs[@]}" "${db_pkgs[@]}")
+if ! $app_only; then
+    wanted+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for pkg in "${wanted[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    if [[ "$status" != "install ok installed" ]]; then
+        missing+=("$pkg")
+    fi
+done
+
+if ((${#missing[@]} > 0)); then
+    if ((EUID == 0)); then
+        as_root=(env)
+    elif command -v sudo >/dev/null 2>&1; then
+        as_root=(sudo env)
+    else
+        echo "install-deps: missing packages (${missing[*]}) and not root, and sudo is not available." >&2
+        exit 1
+    fi
+    echo "install-deps: installing ${#missing[@]} apt package(s): ${missing[*]}"
+    apt_env=(DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a)
+    "${as_root[@]}" "${apt_env[@]}" apt-get update -q </dev/null
+    "${as_root[@]}" "${apt_env[@]}" apt-get install -y -q --no-install-recommends \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+        "${missing[@]}" </dev/null
+else
+    echo "install-deps: all ${#wanted[@]} apt packages already installed"
+fi
+
+if ! $app_only; then
+    if cargo nextest --version >/dev/null 2>&1; then
+        echo "install-deps: cargo-nextest already installed"
+    else
+        echo "install-deps: installing cargo-nextest"
+        cargo install cargo-nextest --locked </dev/null
+    fi
+fi

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The project's test command (README and CI run exactly this):
+#   1. install missing system packages and tools
+#   2. build every crate and target, with the committed Cargo.lock
+#   3. check the core and the CLI stay GUI-free (no tauri, gtk or webkit)
+#   4. unit + integration tests (nextest, else cargo test), then doc tests
+#   5. desktop smoke test under Xvfb
+# Works from any directory.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+step() {
+    printf '\n==> %s\n' "$*"
+}
+
+step "1/5 dependencies (scripts/install-deps.sh)"
+scripts/install-deps.sh
+
+step "2/5 build (cargo build --workspace --locked --all-targets)"
+cargo build --workspace --locked --all-targets
+
+step "3/5 GUI-free check (nightjar-core, nightjar-cli)"
+# `cargo tree -i tauri` exits 101 with "package ID specification `tauri` did not
+# match any packages" when tauri is absent from the package's graph. Any other
+# failure must not count as a pass, so we check the message, and we also grep
+# the full tree (which must succeed) for GUI crates.
+gui_free() {
+    local pkg=$1 out rc=0 tree
+    out=$(cargo tree --locked -p "$pkg" -e normal -i tauri 2>&1) || rc=$?
+    if ((rc == 0)); then
+        echo "FAIL: $pkg depends on tauri:" >&2
+        echo "$out" >&2
+        return 1
+    fi
+    if ! grep -q 'did not match any packages' <<<"$out"; then
+        echo "FAIL: could not check $pkg for tauri (cargo tree exit $rc):" >&2
+        echo "$out" >&2
+        return 1
+    fi
+    tree=$(cargo tree --locked -p "$pkg" -e normal --prefix none)
+    if grep -Ei '^(tauri|tao|wry|muda|tray-icon)(-[a-z0-9-]+)? v|gtk|webkit' <<<"$tree" >&2; then
+        echo "FAIL: $pkg pulls in GUI crates (lines above)" >&2
+        return 1
+    fi
+    echo "ok: $pkg has no tauri, gtk or webkit in its normal dependencies"
+}
+gui_free nightjar-core
+gui_free nightjar-cli
+
+step "4/5 tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked --no-fail-fast
+    # nextest does not run doc tests.
+    cargo test --workspace --locked --doc --no-fail-fast
+else
+    echo "(cargo-nextest not found; using cargo test)"
+    cargo test --workspace --locked --no-fail-fast
+fi
+
+step "5/5 desktop smoke test (tests/desktop/smoke.sh)"
+tests/desktop/smoke.sh
+
+printf '\n==> all checks passed\n'
