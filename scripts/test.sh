@@ -34,12 +34,16 @@ gui_free() {
         echo "$out" >&2
         return 1
     fi
-    if ! grep -q 'did not match any packages' <<<"$out"; then
+    # shellcheck disable=SC2016 # the backticks are literal cargo output
+    if ! grep -qF 'specification `tauri` did not match any packages' <<<"$out"; then
         echo "FAIL: could not check $pkg for tauri (cargo tree exit $rc):" >&2
         echo "$out" >&2
         return 1
     fi
-    tree=$(cargo tree --locked -p "$pkg" -e normal --prefix none)
+    if ! tree=$(cargo tree --locked -p "$pkg" -e normal --prefix none); then
+        echo "FAIL: cargo tree -p $pkg failed" >&2
+        return 1
+    fi
     if grep -Ei '^(tauri|tao|wry|muda|tray-icon)(-[a-z0-9-]+)? v|gtk|webkit' <<<"$tree" >&2; then
         echo "FAIL: $pkg pulls in GUI crates (lines above)" >&2
         return 1

@@ -10,6 +10,8 @@
 
 mod commands;
 mod models;
+// Unit tests drive the shell with a mock runtime and no display: no tray there.
+#[cfg(all(desktop, not(test)))]
 mod tray;
 
 use std::io::IsTerminal as _;

@@ -1,6 +1,6 @@
 //! Serde DTOs that cross the IPC boundary to `ui/`.
 //!
-//! JSON field names are camelCase; keep the JSDoc in `ui/` in step with them.
+//! JSON field names are camelCase; keep the `JSDoc` typedefs in `ui/` in step with them.
 
 use serde::Serialize;
 

@@ -42,14 +42,14 @@ pub(crate) fn create_tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         .icon(ICON_IDLE)
         .tooltip("Nightjar")
         .menu(&menu)
-        .on_menu_event(on_menu_event)
+        .on_menu_event(|app, event| on_menu_event(app, &event))
         .build(app)?;
 
     tracing::info!("tray ready");
     Ok(())
 }
 
-fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
+fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: &MenuEvent) {
     match event.id.as_ref() {
         MENU_OPEN => show_main_window(app),
         MENU_QUIT => app.exit(0),

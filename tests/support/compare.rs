@@ -46,7 +46,7 @@ WITH objs(schema, kind, name, def) AS (
     FROM pg_namespace n
   UNION ALL
     SELECT n.nspname, 'relation', c.relname,
-           c.relkind::text || ' owner ' || pg_get_userbyid(c.relowner) || ' persistence ' || c.relpersistence
+           c.relkind::text || ' owner ' || pg_get_userbyid(c.relowner) || ' persistence ' || c.relpersistence::text
            || coalesce(' acl ' || c.relacl::text, '') || coalesce(' -- ' || obj_description(c.oid, 'pg_class'), '')
            || coalesce(' partition ' || pg_get_expr(c.relpartbound, c.oid), '')
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -56,8 +56,8 @@ WITH objs(schema, kind, name, def) AS (
            '#' || a.attnum || ' ' || format_type(a.atttypid, a.atttypmod)
            || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
            || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
-           || CASE a.attidentity WHEN '' THEN '' ELSE ' identity ' || a.attidentity END
-           || CASE a.attgenerated WHEN '' THEN '' ELSE ' generated ' || a.attgenerated END
+           || CASE a.attidentity WHEN '' THEN '' ELSE ' identity ' || a.attidentity::text END
+           || CASE a.attgenerated WHEN '' THEN '' ELSE ' generated ' || a.attgenerated::text END
            || coalesce(' -- ' || col_description(c.oid, a.attnum), '')
     FROM pg_attribute a
     JOIN pg_class c ON c.oid = a.attrelid
@@ -75,7 +75,7 @@ WITH objs(schema, kind, name, def) AS (
     SELECT n.nspname, 'index', c.relname, pg_get_indexdef(c.oid)
     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
   UNION ALL
-    SELECT n.nspname, 'trigger', c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid) || ' enabled ' || t.tgenabled
+    SELECT n.nspname, 'trigger', c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid) || ' enabled ' || t.tgenabled::text
     FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE NOT t.tgisinternal
   UNION ALL

@@ -131,7 +131,6 @@ impl PgCluster {
              unix_socket_directories = '{}'\n\
              port = {PORT}\n\
              fsync = off\n\
-             synchronous_commit = off\n\
              full_page_writes = off\n\
              max_connections = 60\n\
              shared_buffers = 32MB\n\
@@ -304,7 +303,6 @@ impl PgCluster {
     }
 
     /// Runs `sql` in `db` and returns its output; panics with psql's error.
-    #[must_use]
     pub fn psql(&self, db: &str, sql: &str) -> String {
         self.try_psql(db, sql).unwrap_or_else(|e| panic!("psql on {db} failed: {e}\nSQL: {}", shorten(sql)))
     }

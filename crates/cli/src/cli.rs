@@ -34,6 +34,19 @@ pub enum Command {
     /// Store or remove a database password in the OS keyring.
     #[command(subcommand)]
     Password(PasswordCommand),
+    /// Run the schedules (headless daemon; stop with SIGTERM, reload with SIGHUP).
+    Run,
+    /// Pause all schedules (optionally until a time or for a while).
+    Pause(PauseArgs),
+    /// Resume the schedules.
+    Resume,
+}
+
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// Resume automatically: a duration ("2h", "1d") or a time ("2026-11-22T08:00:00+02:00").
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +95,9 @@ pub struct BackupArgs {
     /// Skip retention after the backup.
     #[arg(long)]
     pub no_prune: bool,
+    /// If the job is already running, wait for that run to finish (up to SECONDS, default 6 h) instead of refusing.
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "21600")]
+    pub wait: Option<u64>,
     /// Print the finished record as JSON.
     #[arg(long)]
     pub json: bool,

@@ -18,7 +18,7 @@ use nightjar_core::names::validate_job_name;
 use nightjar_core::paths::DataDir;
 use nightjar_core::retention::{self, Candidate, RetentionPolicy};
 use nightjar_core::runner::{self, BackupOptions, BackupReport, PruneReport, Runner};
-use nightjar_core::secrets::{self, SecretStore as _};
+use nightjar_core::secrets;
 use nightjar_core::{status, Error, ErrorKind, Result};
 
 use crate::cli::{BackupArgs, Cli, Command, HistoryArgs, ListArgs, PasswordCommand, PasswordTarget, PruneArgs};
@@ -56,6 +56,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(a) => status_cmd(&ctx, a.json),
         Command::History(a) => history(&ctx, &a),
         Command::Password(p) => password(&ctx, p),
+        Command::Run => crate::daemon::run(&|| ctx.config(), ctx.config_path.clone(), &ctx.data),
+        Command::Pause(a) => pause(&ctx, a.until.as_deref()),
+        Command::Resume => resume(&ctx),
     }
 }
 
@@ -92,6 +95,9 @@ fn adhoc_job(url: &str, dest: &Path, name: Option<&str>, env: &ParseEnv) -> Resu
         selection: Selection::default(),
         tool_dir: None,
         enabled: true,
+        catch_up: config::CatchUpPolicy::Skip,
+        retries: 0,
+        stale_after: None,
         retention: RetentionPolicy { keep_days: 0, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 },
         notify: config::NotifySettings::default(),
     };
@@ -129,6 +135,7 @@ fn backup(ctx: &Ctx, a: BackupArgs) -> Result<ExitCode> {
     let mut base = BackupOptions::new(Trigger::Manual);
     base.threads = a.threads;
     base.prune = !a.no_prune;
+    base.wait_for_lock = a.wait.map(std::time::Duration::from_secs);
     if let (Some(url), Some(dest)) = (&a.target.db, &a.target.dest) {
         let (mut job, password) = adhoc_job(url, dest, a.name.as_deref(), &ctx.env)?;
         apply_overrides(&mut job, &a)?;
@@ -271,18 +278,50 @@ fn prune(ctx: &Ctx, a: &PruneArgs) -> Result<ExitCode> {
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
+fn pause(ctx: &Ctx, until: Option<&str>) -> Result<ExitCode> {
+    let now = SystemClock.now();
+    let resume_at = match until {
+        None => None,
+        Some(text) => Some(match config::parse_duration(text) {
+            Ok(d) => now + d,
+            Err(_) => chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|_| Error::config(format!("--until \"{text}\" is neither a duration (\"2h\", \"1d\") nor a time (\"2026-11-22T08:00:00+02:00\").")))?
+                .with_timezone(&chrono::Utc),
+        }),
+    };
+    nightjar_core::state::StateFile::in_dir(ctx.data.root()).save(&nightjar_core::state::ScheduleState { paused: true, resume_at })?;
+    match resume_at {
+        Some(t) => eprintln!("Schedules paused until {}.", t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")),
+        None => eprintln!("Schedules paused until `nightjar resume`."),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn resume(ctx: &Ctx) -> Result<ExitCode> {
+    nightjar_core::state::StateFile::in_dir(ctx.data.root()).save(&nightjar_core::state::ScheduleState::default())?;
+    eprintln!("Schedules resumed; missed runs are caught up.");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn status_cmd(ctx: &Ctx, json: bool) -> Result<ExitCode> {
     let config = ctx.config_or_empty()?;
     let history = ctx.history()?;
     let now = SystemClock.now();
     let statuses = config.jobs.iter().map(|j| status::job_status(&history, j, now)).collect::<Result<Vec<_>>>()?;
+    let paused = nightjar_core::state::StateFile::in_dir(ctx.data.root()).load();
     if json {
         print_json(&serde_json::json!({
             "config": ctx.config_path,
             "data_dir": ctx.data.root(),
+            "paused": paused.is_paused(now),
+            "resume_at": paused.resume_at,
             "jobs": statuses,
         }));
     } else {
+        if paused.is_paused(now) {
+            let until = paused.resume_at.map_or_else(|| "until `nightjar resume`".to_string(), |t| format!("until {}", t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")));
+            println!("Schedules are PAUSED {until}.");
+        }
         output::print_status(&ctx.config_path, &statuses, config.jobs.is_empty());
     }
     Ok(ExitCode::SUCCESS)

@@ -17,7 +17,11 @@ pub fn init(verbose: u8) -> Option<WorkerGuard> {
         1 => LevelFilter::INFO,
         _ => LevelFilter::DEBUG,
     };
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(stderr_level);
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .with_filter(stderr_level);
     let dir = DataDir::from_env().log_dir();
     let file = std::fs::create_dir_all(&dir).ok().and_then(|()| {
         RollingFileAppender::builder()

@@ -7,6 +7,7 @@
 
 mod cli;
 mod commands;
+mod daemon;
 mod logging;
 mod output;
 
@@ -16,7 +17,9 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    let _guard = logging::init(args.verbose);
+    // The daemon's log lines are its output; other commands stay quiet unless -v.
+    let level = if matches!(args.command, cli::Command::Run) { args.verbose.max(1) } else { args.verbose };
+    let _guard = logging::init(level);
     match commands::run(args) {
         Ok(code) => code,
         Err(e) => {

@@ -79,7 +79,11 @@ pub fn print_status(config: &Path, statuses: &[JobStatus], empty: bool) {
         return;
     }
     for s in statuses {
-        let state = if s.enabled { "" } else { " (disabled)" };
+        let state = match (s.enabled, s.stale) {
+            (false, _) => " (disabled)",
+            (true, true) => " — STALE: no good backup within its deadline",
+            _ => "",
+        };
         println!("\n{}{state}", s.job);
         match &s.last_run {
             Some(r) => {

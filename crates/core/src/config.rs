@@ -83,6 +83,18 @@ pub struct RawJob {
     /// A disabled job keeps its settings but never runs on schedule.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// What to do about a slot missed while the computer was off or asleep:
+    /// `once` (default), `skip`, or `if-stale`.
+    #[serde(default)]
+    pub catch_up: CatchUpPolicy,
+    /// How often a failed scheduled run is retried (with backoff) before it
+    /// is reported as failed.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Report the job as stale when its newest good backup is older than
+    /// this (e.g. "26h", "3d"); default: one schedule interval plus a margin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_after: Option<String>,
     /// `[job.retention]`.
     #[serde(default)]
     pub retention: RetentionPolicy,
@@ -99,6 +111,44 @@ fn default_compression() -> Compression {
 }
 fn yes() -> bool {
     true
+}
+fn default_retries() -> u32 {
+    2
+}
+
+/// What to do about a schedule slot missed while Nightjar was not running.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CatchUpPolicy {
+    /// Run once at the next start or wake, however many slots were missed.
+    #[default]
+    Once,
+    /// Wait for the next slot.
+    Skip,
+    /// Run once only when the job is stale.
+    IfStale,
+}
+
+/// Parses "90m", "26h", "3d", "1w" into a duration.
+///
+/// # Errors
+/// A sentence with the allowed forms.
+pub fn parse_duration(text: &str) -> std::result::Result<chrono::Duration, String> {
+    let t = text.trim();
+    let err = || format!("\"{text}\" is not a duration; write a number followed by m, h, d or w (e.g. \"26h\", \"3d\")");
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?);
+    let n: i64 = num.parse().map_err(|_| err())?;
+    let d = match unit.trim() {
+        "m" | "min" => chrono::Duration::minutes(n),
+        "h" => chrono::Duration::hours(n),
+        "d" => chrono::Duration::days(n),
+        "w" => chrono::Duration::weeks(n),
+        _ => return Err(err()),
+    };
+    if n <= 0 {
+        return Err(err());
+    }
+    Ok(d)
 }
 
 /// `[job.notify]`: which desktop notifications a job sends.
@@ -216,6 +266,12 @@ pub struct Job {
     pub tool_dir: Option<PathBuf>,
     /// Whether the schedule is active.
     pub enabled: bool,
+    /// Missed-slot policy.
+    pub catch_up: CatchUpPolicy,
+    /// Retries of a failed scheduled run.
+    pub retries: u32,
+    /// Explicit staleness deadline, if set.
+    pub stale_after: Option<chrono::Duration>,
     /// Retention policy.
     pub retention: RetentionPolicy,
     /// Notification flags.
@@ -402,6 +458,13 @@ fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'stat
             l
         }
     };
+    let stale_after = match &rj.stale_after {
+        Some(t) => Some(parse_duration(t).map_err(|e| ("stale_after", e))?),
+        None => None,
+    };
+    if rj.retries > 10 {
+        return Err(("retries", format!("{} is too many; use 0 to 10", rj.retries)));
+    }
     if db.engine == crate::model::Engine::Mysql && rj.format == Format::Custom {
         return Err(("format", "the custom format is PostgreSQL's; MySQL jobs use \"plain\"".into()));
     }
@@ -435,6 +498,9 @@ fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'stat
         },
         tool_dir: rj.tool_dir.clone(),
         enabled: rj.enabled,
+        catch_up: rj.catch_up,
+        retries: rj.retries,
+        stale_after,
         retention: rj.retention.clone(),
         notify: rj.notify.clone(),
     })

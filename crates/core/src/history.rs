@@ -536,6 +536,20 @@ impl History {
         )
     }
 
+    /// The newest successful *backup* run whose `file` is exactly `file`
+    /// (restore and verify runs name the file too; this skips them).
+    ///
+    /// # Errors
+    /// [`ErrorKind::History`] if the history cannot be read.
+    pub fn find_backup_by_file(&self, file: &str) -> Result<Option<RunRecord>> {
+        self.one(
+            &format!(
+                "SELECT {RECORD_COLUMNS} FROM runs WHERE file = ?1 AND kind = ?2 AND status = ?3 {NEWEST_FIRST} LIMIT 1"
+            ),
+            &[&file, &RunKind::Backup.as_str(), &RunStatus::Success.as_str()],
+        )
+    }
+
     /// The most recently started run of `job` of this kind, whatever its status.
     ///
     /// # Errors

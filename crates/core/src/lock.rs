@@ -53,6 +53,32 @@ impl JobLock {
         Ok(JobLock { file, path })
     }
 
+    /// Takes the lock, waiting up to `timeout` for another run to finish
+    /// (checking `cancel` twice a second).
+    ///
+    /// # Errors
+    /// As [`JobLock::try_acquire`] once the time is up, or
+    /// [`ErrorKind::Interrupted`] when cancelled.
+    pub fn acquire_wait(dir: &Path, job: &str, timeout: std::time::Duration, cancel: &std::sync::atomic::AtomicBool) -> Result<JobLock> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut logged = false;
+        loop {
+            match Self::try_acquire(dir, job) {
+                Err(e) if e.kind() == ErrorKind::Busy && std::time::Instant::now() < deadline => {
+                    if !logged {
+                        tracing::info!(job, "waiting for the running backup of this job to finish");
+                        logged = true;
+                    }
+                    if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                        return Err(Error::new(ErrorKind::Interrupted, format!("Stopped while waiting for the running backup of \"{job}\" to finish.")));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// The lock file's path.
     #[must_use]
     pub fn path(&self) -> &Path {

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+use crate::model::Trigger;
 
 /// The stage a run is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -18,6 +21,16 @@ pub enum Stage {
     Finishing,
     /// Applying retention.
     Pruning,
+    /// Restore/verify: checking a backup file (checksum, full decompression, format).
+    Validating,
+    /// Restore: backing up the database about to be replaced.
+    SafetyBackup,
+    /// Restore/verify: loading the file into a fresh database.
+    Restoring,
+    /// Restore: swapping the restored database in for the target.
+    Swapping,
+    /// Verify: counting the rows of the test restore.
+    Checking,
 }
 
 impl Stage {
@@ -29,6 +42,11 @@ impl Stage {
             Stage::Dumping => "dumping",
             Stage::Finishing => "finishing",
             Stage::Pruning => "pruning old backups",
+            Stage::Validating => "checking the file",
+            Stage::SafetyBackup => "safety backup",
+            Stage::Restoring => "restoring",
+            Stage::Swapping => "swapping databases",
+            Stage::Checking => "counting rows",
         }
     }
 }
@@ -69,6 +87,85 @@ pub trait RunObserver: Send + Sync {
     fn progress(&self, _job: &str, _progress: &Progress) {}
     /// A non-fatal problem worth showing (e.g. retention could not delete a file).
     fn warning(&self, _job: &str, _message: &str) {}
+    /// A lifecycle event from the scheduler service (runs, staleness,
+    /// pause, health); the desktop turns these into notifications.
+    fn event(&self, _event: &Event) {}
+}
+
+/// What the scheduler service reports. Serialized with an `event` tag
+/// (`{"event": "run-failed", "job": ..., ...}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// A run began.
+    RunStarted {
+        /// Job name.
+        job: String,
+        /// Why.
+        trigger: Trigger,
+    },
+    /// A backup finished and is in place.
+    RunFinished {
+        /// Job name.
+        job: String,
+        /// Why it ran.
+        trigger: Trigger,
+        /// Full path of the file.
+        file: String,
+        /// Size in bytes.
+        size: u64,
+        /// Duration.
+        duration_ms: u64,
+    },
+    /// A run failed. `retry_at` is set when it will be retried; when it is
+    /// `None` the failure is final and should be reported to the user.
+    RunFailed {
+        /// Job name.
+        job: String,
+        /// Why it ran.
+        trigger: Trigger,
+        /// One sentence.
+        message: String,
+        /// When the next attempt happens, if any.
+        retry_at: Option<DateTime<Utc>>,
+    },
+    /// The job's newest good backup is older than its deadline.
+    JobStale {
+        /// Job name.
+        job: String,
+        /// Newest good backup, if any.
+        last_success: Option<DateTime<Utc>>,
+        /// The deadline that passed.
+        deadline: DateTime<Utc>,
+    },
+    /// A stale job has a fresh good backup again.
+    JobRecovered {
+        /// Job name.
+        job: String,
+    },
+    /// Schedules were paused.
+    SchedulesPaused {
+        /// Automatic resume time, if any.
+        resume_at: Option<DateTime<Utc>>,
+    },
+    /// Schedules run again.
+    SchedulesResumed,
+    /// Something will likely make the next run fail or is worth attention
+    /// (low disk space); the run still happens.
+    HealthWarning {
+        /// Job name.
+        job: String,
+        /// One sentence.
+        message: String,
+    },
+    /// A check found a problem that will make the next run fail (tool
+    /// missing or too old, server unreachable, folder missing).
+    HealthFailure {
+        /// Job name.
+        job: String,
+        /// One sentence.
+        message: String,
+    },
 }
 
 /// Ignores everything.

@@ -84,13 +84,16 @@ pub struct BackupOptions {
     pub prune: bool,
     /// zstd worker threads (`None`: default).
     pub threads: Option<u32>,
+    /// Wait this long for another run of the job to finish instead of
+    /// refusing at once.
+    pub wait_for_lock: Option<std::time::Duration>,
 }
 
 impl BackupOptions {
     /// A run for `trigger` with defaults.
     #[must_use]
     pub fn new(trigger: Trigger) -> Self {
-        Self { trigger, password: None, password_account: None, prune: true, threads: None }
+        Self { trigger, password: None, password_account: None, prune: true, threads: None, wait_for_lock: None }
     }
 }
 
@@ -192,7 +195,11 @@ impl Runner<'_> {
             e
         };
         let dest = open_destination(&job.destination).map_err(early)?;
-        let _lock = JobLock::try_acquire(&self.data.lock_dir(), &job.name).map_err(early)?;
+        let _lock = match opts.wait_for_lock {
+            Some(t) => JobLock::acquire_wait(&self.data.lock_dir(), &job.name, t, self.cancel),
+            None => JobLock::try_acquire(&self.data.lock_dir(), &job.name),
+        }
+        .map_err(early)?;
         // We hold the lock, so a `running` row of this job is from a dead process.
         self.history.mark_interrupted(
             &job.name,
@@ -278,6 +285,17 @@ impl Runner<'_> {
             )));
         }
         dest.prepare()?;
+        if let Ok(Some(space)) = dest.space() {
+            if space.free_percent() < crate::status::LOW_SPACE_PERCENT {
+                let message = format!(
+                    "Only {:.0} % of the disk holding {} is free; free some space before backups fail.",
+                    space.free_percent(),
+                    dest.location()
+                );
+                self.observer.warning(&job.name, &message);
+                self.observer.event(&crate::observer::Event::HealthWarning { job: job.name.clone(), message });
+            }
+        }
         let files = dest.list()?;
         for stale in catalog::stale_partials(&files, &job.name, job.timezone) {
             tracing::info!(job = %job.name, file = %stale, "removing a partial file left by an interrupted run");
@@ -420,6 +438,35 @@ impl Runner<'_> {
             pruned: Vec::new(),
             warnings: Vec::new(),
         })
+    }
+
+    /// Checks what a run of `job` needs without running it: the destination
+    /// folder and its free space, the dump tool, the server (its version
+    /// against the tool's). Returns health events; none when all is well.
+    #[must_use]
+    pub fn check(&self, job: &Job) -> Vec<crate::observer::Event> {
+        use crate::observer::Event;
+        let mut events = Vec::new();
+        let d = crate::status::destination_health(&job.destination);
+        if let Some(message) = d.problem {
+            let event = if d.space.is_some() {
+                Event::HealthWarning { job: job.name.clone(), message }
+            } else {
+                Event::HealthFailure { job: job.name.clone(), message }
+            };
+            events.push(event);
+        }
+        if job.db.engine == Engine::Postgres {
+            let target = PgTarget {
+                url: job.db.clone(),
+                password: self.resolve_password(job, &BackupOptions::new(Trigger::Scheduled)),
+                docker_container: job.docker_container.clone(),
+            };
+            if let Err(e) = postgres::prepare(&target, job.tool_dir.as_deref()) {
+                events.push(Event::HealthFailure { job: job.name.clone(), message: e.message().to_string() });
+            }
+        }
+        events
     }
 
     /// Applies (or previews) `job`'s retention now.

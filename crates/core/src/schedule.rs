@@ -34,6 +34,12 @@ impl PartialEq for Schedule {
     }
 }
 
+/// croner keeps the sub-second part of its start time in the slots it
+/// returns; slots are whole seconds, so drop it first.
+fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
+    chrono::DurationRound::duration_trunc(t, chrono::Duration::seconds(1)).unwrap_or(t)
+}
+
 const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
 fn parse_hh_mm(s: &str) -> Option<(u32, u32)> {
@@ -99,7 +105,7 @@ impl Schedule {
     #[must_use]
     pub fn next_runs(&self, tz: Tz, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
         let mut out = Vec::with_capacity(n);
-        let mut cur = after.with_timezone(&tz);
+        let mut cur = whole_seconds(after).with_timezone(&tz);
         while out.len() < n {
             match self.cron.find_next_occurrence(&cur, false) {
                 Ok(next) => {
@@ -115,7 +121,7 @@ impl Schedule {
     /// The most recent slot at or before `at`, evaluated in `tz`.
     #[must_use]
     pub fn previous_run(&self, tz: Tz, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron.find_previous_occurrence(&at.with_timezone(&tz), true).ok().map(|d| d.with_timezone(&Utc))
+        self.cron.find_previous_occurrence(&whole_seconds(at).with_timezone(&tz), true).ok().map(|d| d.with_timezone(&Utc))
     }
 }
 
@@ -159,5 +165,12 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 11, 23, 22, 0, 0).unwrap(),
         ]);
         assert_eq!(s.previous_run(tz, after), Some(Utc.with_ymd_and_hms(2026, 11, 20, 22, 0, 0).unwrap()));
+        // Sub-second parts of "now" never leak into slots (a slot must compare equal across ticks).
+        let m = Schedule::parse("* * * * *").unwrap();
+        let a = Utc.with_ymd_and_hms(2026, 11, 22, 0, 19, 52).unwrap();
+        let slot = Utc.with_ymd_and_hms(2026, 11, 22, 0, 19, 0).unwrap();
+        assert_eq!(m.previous_run(tz, a + chrono::Duration::milliseconds(123)), Some(slot));
+        assert_eq!(m.previous_run(tz, a + chrono::Duration::milliseconds(987)), Some(slot));
+        assert_eq!(m.next_runs(tz, a + chrono::Duration::milliseconds(5), 1), vec![slot + chrono::Duration::minutes(1)]);
     }
 }

@@ -58,6 +58,10 @@ pub struct JobStatus {
     pub tool: ToolHealth,
     /// Destination health.
     pub destination: DestinationHealth,
+    /// True when the newest good backup is older than the job's deadline.
+    pub stale: bool,
+    /// The staleness deadline, when the job has one.
+    pub stale_deadline: Option<DateTime<Utc>>,
 }
 
 /// Computes `job`'s status at `now`.
@@ -69,14 +73,28 @@ pub fn job_status(history: &History, job: &Job, now: DateTime<Utc>) -> Result<Jo
         (Some(s), true) => s.next_runs(job.timezone, now, 3),
         _ => Vec::new(),
     };
+    let last_run = history.last_run(&job.name, RunKind::Backup)?;
+    let last_success = history.last_success(&job.name, RunKind::Backup)?;
+    // A job that never succeeded is stale from its first attempt on.
+    let first_seen = history
+        .runs(&crate::history::RunFilter { job: Some(job.name.clone()), kind: Some(RunKind::Backup), ..Default::default() })?
+        .last()
+        .map_or(now, |r| r.started_at);
+    let stale_deadline = if last_run.is_some() {
+        crate::scheduler::stale_deadline(job, last_success.as_ref().map(|r| r.started_at), first_seen)
+    } else {
+        None
+    };
     Ok(JobStatus {
+        stale: job.enabled && stale_deadline.is_some_and(|d| now > d),
+        stale_deadline,
         job: job.name.clone(),
         enabled: job.enabled,
         schedule: job.schedule.as_ref().map(|s| s.as_str().to_string()),
         timezone: job.timezone.name().to_string(),
         next_runs,
-        last_run: history.last_run(&job.name, RunKind::Backup)?,
-        last_success: history.last_success(&job.name, RunKind::Backup)?,
+        last_run,
+        last_success,
         tool: tool_health(job),
         destination: destination_health(&job.destination),
     })

@@ -114,6 +114,15 @@ fn command(target: &PgTarget, program: &Path, args: &[String]) -> Command {
     }
 }
 
+/// The command for a PostgreSQL client tool (`psql`, `pg_restore`, …) run
+/// against `target`: on the host, or through `docker exec -i` when the
+/// target is in a container. The password, if any, goes into the child's
+/// environment (`PGPASSWORD`), never argv.
+#[must_use]
+pub fn tool_command(target: &PgTarget, program: &Path, args: &[String]) -> Command {
+    command(target, program, args)
+}
+
 /// Directories that may hold PostgreSQL client tools, most specific first.
 fn candidate_dirs(tool_dir: Option<&Path>) -> Vec<PathBuf> {
     if let Some(d) = tool_dir {

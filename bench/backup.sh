@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Backup benchmark: nightjar against the hand-written pg_dump pipelines, interleaved.
+#
+#   bench/backup.sh
+#
+# Steps: build the release CLI (and copy it to bench/out/bin so a rebuild by someone else
+# cannot swap it mid-run), make sure the fixture exists (bench/make-db.sh), wait until the
+# machine is quiet, run one warm-up round (not counted), then ROUNDS rounds of
+#   A  pg_dump -Fp > /dev/null                 (the limit)
+#   B  pg_dump -Fp | zstd -3 -T0 > f
+#   C  pg_dump -Fp | gzip -6 > f
+#   D  nightjar backup                          (zstd, default level 3)
+#   E  nightjar backup --compress gzip
+#   D100  nightjar backup on the ~100 MB database (for the RSS-is-flat check)
+# in this order every round, so drift of the machine hits every variant alike. Prints a
+# Markdown table of medians and ratios and writes it to bench/out/results-<date>.md, with
+# the raw runs in bench/out/runs-<date>.csv.
+#
+# Env:
+#   ROUNDS=3            counted rounds
+#   VARIANTS="A B C D E D100"   which runs, in round order. Also available: Bs (B plus
+#                       `sync f`, i.e. with the fsync nightjar does), DtN (nightjar with
+#                       --threads N, the hidden zstd worker-thread flag), D100tN (the same
+#                       on the ~100 MB database)
+#   THREADS_SWEEP=1     shorthand: append Dt0 Dt1 Dt2 to VARIANTS
+#   CLUSTER_DIR=bench/out/cluster
+#   QUIET_WAIT=1200     seconds to wait at most for a quiet machine (0: do not wait)
+#   QUIET_LOAD=1.0      the 1-minute load average that counts as quiet
+#   KEEP_CLUSTER=1      leave the fixture cluster running at the end (default: stop it if
+#                       this script started it)
+#   NO_BUILD=1          use the existing target/release/nightjar
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(dirname "$HERE")"
+OUT="$HERE/out"
+ROUNDS="${ROUNDS:-3}"
+VARIANTS="${VARIANTS:-A B C D E D100}"
+if [[ "${THREADS_SWEEP:-0}" == 1 ]]; then VARIANTS="$VARIANTS Dt0 Dt1 Dt2"; fi
+CLUSTER_DIR="${CLUSTER_DIR:-$OUT/cluster}"
+QUIET_WAIT="${QUIET_WAIT:-1200}"
+QUIET_LOAD="${QUIET_LOAD:-1.0}"
+STAMP="$(date +%Y-%m-%d-%H%M%S)"
+CSV="$OUT/runs-$STAMP.csv"
+RESULTS="$OUT/results-$STAMP.md"
+MACHINE="$OUT/machine-$STAMP.md"
+RUN="$OUT/run"
+T_START=$SECONDS
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+mkdir -p "$OUT/bin"
+
+# --- build --------------------------------------------------------------------------------
+if [[ "${NO_BUILD:-0}" != 1 ]]; then
+    log "cargo build --release -p nightjar-cli"
+    (cd "$ROOT" && cargo build --release -p nightjar-cli)
+fi
+cp "$ROOT/target/release/nightjar" "$OUT/bin/nightjar"
+NIGHTJAR="$OUT/bin/nightjar"
+T_BUILT=$SECONDS
+
+# --- fixture ------------------------------------------------------------------------------
+PGBIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+mkdir -p "$CLUSTER_DIR"
+CLUSTER_DIR="$(cd "$CLUSTER_DIR" && pwd)"
+was_running=0
+if [[ -f "$CLUSTER_DIR/data/postmaster.pid" ]] \
+    && "$PGBIN/pg_isready" -q -h "$CLUSTER_DIR" -U postgres; then was_running=1; fi
+"$HERE/make-db.sh" "$CLUSTER_DIR"
+stop_cluster() {
+    if [[ "$was_running" == 0 && "${KEEP_CLUSTER:-0}" != 1 ]]; then
+        "$HERE/make-db.sh" stop "$CLUSTER_DIR" >/dev/null || true
+    fi
+}
+trap stop_cluster EXIT
+T_FIXTURE=$SECONDS
+
+dbsize() {
+    "$PGBIN/psql" -X -At -h "$CLUSTER_DIR" -U postgres -d "$1" \
+        -c "SELECT pg_database_size(current_database())"
+}
+
+# --- machine ------------------------------------------------------------------------------
+{
+    echo "## Benchmark run $STAMP"
+    echo
+    echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), nproc $(nproc)"
+    echo "- RAM: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); kernel $(uname -r)"
+    echo "- $("$PGBIN/pg_dump" --version); server $("$PGBIN/postgres" --version | awk '{print $3}')"
+    echo "- $(zstd --version | sed 's/^\*\*\* //; s/ \*\*\*$//; s/, by .*//'); $(gzip --version | head -n1)"
+    echo "- nightjar: $("$NIGHTJAR" --version) (release build, git $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && [[ -n "$(git status --porcelain -- crates 2>/dev/null)" ]] && echo ', crates/ with uncommitted changes'))"
+    echo "- databases: bench1g $(( $(dbsize bench1g) / 1048576 )) MiB, bench100m $(( $(dbsize bench100m) / 1048576 )) MiB (pg_database_size)"
+} >"$MACHINE"
+
+# --- quiet machine ------------------------------------------------------------------------
+busy_reason() {
+    local load procs
+    load="$(cut -d' ' -f1 /proc/loadavg)"
+    procs="$( (pgrep -x rustc; pgrep -x cargo) 2>/dev/null | wc -l)"
+    if ((procs > 0)); then echo "$procs rustc/cargo processes running, load $load"; return; fi
+    if awk -v l="$load" -v q="$QUIET_LOAD" 'BEGIN { exit !(l >= q) }'; then
+        echo "1-minute load average $load >= $QUIET_LOAD"; return
+    fi
+}
+waited=0
+reason="$(busy_reason)"
+while [[ -n "$reason" ]] && ((waited < QUIET_WAIT)); do
+    log "waiting for a quiet machine: $reason (${waited}s of at most ${QUIET_WAIT}s)"
+    sleep 30
+    waited=$((waited + 30))
+    reason="$(busy_reason)"
+done
+if [[ -n "$reason" ]]; then
+    quiet_note="not quiet after waiting ${waited} s ($reason): figures may be noisy"
+else
+    quiet_note="quiet (no rustc/cargo, 1-minute load < $QUIET_LOAD) after waiting ${waited} s"
+fi
+log "machine: $quiet_note"
+echo "- machine before the timed part: $quiet_note" >>"$MACHINE"
+
+# --- runs ---------------------------------------------------------------------------------
+URL1G="postgres://postgres@/bench1g?host=$CLUSTER_DIR"
+URL100M="postgres://postgres@/bench100m?host=$CLUSTER_DIR"
+PGDUMP="'$PGBIN/pg_dump' -Fp -h '$CLUSTER_DIR' -U postgres bench1g"
+
+pipeline() { # pipeline LABEL: prints the shell command of that variant
+    local nj="NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$RUN/none.toml' '$NIGHTJAR' backup"
+    case "$1" in
+        A) echo "$PGDUMP > /dev/null" ;;
+        B) echo "$PGDUMP | zstd -3 -T0 -q > '$RUN/b.sql.zst'" ;;
+        Bs) echo "$PGDUMP | zstd -3 -T0 -q > '$RUN/b.sql.zst' && sync '$RUN/b.sql.zst'" ;;
+        C) echo "$PGDUMP | gzip -6 > '$RUN/c.sql.gz'" ;;
+        D) echo "$nj --db '$URL1G' --dest '$RUN/dest' --json > '$RUN/record.json'" ;;
+        E) echo "$nj --db '$URL1G' --dest '$RUN/dest' --compress gzip --json > '$RUN/record.json'" ;;
+        D100) echo "$nj --db '$URL100M' --dest '$RUN/dest' --json > '$RUN/record.json'" ;;
+        Dt[0-9]*) echo "$nj --db '$URL1G' --dest '$RUN/dest' --threads ${1#Dt} --json > '$RUN/record.json'" ;;
+        D100t[0-9]*) echo "$nj --db '$URL100M' --dest '$RUN/dest' --threads ${1#D100t} --json > '$RUN/record.json'" ;;
+        *) log "unknown variant $1"; exit 2 ;;
+    esac
+}
+outputs() { # the files a variant writes
+    case "$1" in
+        A) ;;
+        B | Bs) echo "$RUN/b.sql.zst" ;;
+        C) echo "$RUN/c.sql.gz" ;;
+        *) echo "$RUN/dest" ;;
+    esac
+}
+for v in $VARIANTS; do pipeline "$v" >/dev/null; done
+
+log "variants: $VARIANTS; $ROUNDS counted rounds after one warm-up round"
+for v in $VARIANTS; do log "  $v: bash -c \"set -o pipefail; $(pipeline "$v")\""; done
+T_TIMED=$SECONDS
+for ((round = 0; round <= ROUNDS; round++)); do
+    if ((round == 0)); then log "warm-up round (not counted)"; else log "round $round of $ROUNDS"; fi
+    for v in $VARIANTS; do
+        rm -rf "$RUN"
+        mkdir -p "$RUN/dest"
+        sync
+        "$HERE/bench.py" run "$v" "$round" "$CSV" -- bash -c "set -o pipefail; $(pipeline "$v")"
+        # shellcheck disable=SC2046
+        "$HERE/bench.py" set-size "$CSV" "$v" "$round" $(outputs "$v")
+        if ((round == 0)) && [[ "$v" == B ]]; then
+            plain="$(zstd -dc "$RUN/b.sql.zst" | wc -c)"
+            echo "- plain SQL dump of bench1g: $((plain / 1048576)) MiB" >>"$MACHINE"
+        fi
+    done
+done
+rm -rf "$RUN"
+T_END=$SECONDS
+{
+    echo "- time: build $((T_BUILT - T_START)) s, fixture check/build $((T_FIXTURE - T_BUILT)) s, waiting for quiet ${waited} s, warm-up + ${ROUNDS} rounds $((T_END - T_TIMED)) s; total $((T_END - T_START)) s"
+    echo "- raw runs: bench/out/$(basename "$CSV")"
+} >>"$MACHINE"
+
+echo
+"$HERE/bench.py" report "$CSV" "$RESULTS" "$MACHINE"
+log "written $RESULTS"

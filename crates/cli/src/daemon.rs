@@ -1,0 +1,98 @@
+//! `nightjar run`: the headless scheduler for servers (systemd) and
+//! workstations without the tray app. SIGTERM/SIGINT stop it cleanly (a
+//! running dump is cancelled and recorded as interrupted); SIGHUP or an
+//! edited config file reloads the jobs.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nightjar_core::clock::SystemClock;
+use nightjar_core::config::Config;
+use nightjar_core::history::History;
+use nightjar_core::observer::{Event, RunObserver};
+use nightjar_core::service::{Service, ServiceControl};
+use nightjar_core::{secrets, Result};
+
+/// Turns service events into log lines (journald or the log file pick them up).
+struct LogObserver;
+
+impl RunObserver for LogObserver {
+    fn warning(&self, job: &str, message: &str) {
+        tracing::warn!(job, "{message}");
+    }
+
+    fn event(&self, e: &Event) {
+        match e {
+            // The runner itself logs each run's start and end.
+            Event::RunStarted { .. } | Event::RunFinished { .. } => {}
+            Event::RunFailed { job, message, retry_at: Some(at), .. } => {
+                tracing::warn!(job, retry_at = %at, "backup failed, will retry: {message}");
+            }
+            Event::RunFailed { job, message, retry_at: None, .. } => tracing::error!(job, "backup failed: {message}"),
+            Event::JobStale { job, last_success, deadline } => {
+                let last = last_success.map_or_else(|| "never".to_string(), |t| t.to_rfc3339());
+                tracing::error!(job, last_success = %last, deadline = %deadline, "job is stale: no good backup within its deadline");
+            }
+            Event::JobRecovered { job } => tracing::info!(job, "job has a fresh backup again"),
+            Event::SchedulesPaused { resume_at } => tracing::info!(resume_at = ?resume_at, "schedules paused"),
+            Event::SchedulesResumed => tracing::info!("schedules resumed"),
+            Event::HealthWarning { job, message } => tracing::warn!(job, "health: {message}"),
+            Event::HealthFailure { job, message } => tracing::error!(job, "health: {message}"),
+        }
+    }
+}
+
+fn install_signals(control: &Arc<ServiceControl>) {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        // signal-hook's flag API needs an Arc<AtomicBool>; forward to the control.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reload = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for sig in [SIGTERM, SIGINT] {
+            let _ = signal_hook::flag::register(sig, stop.clone());
+        }
+        let _ = signal_hook::flag::register(SIGHUP, reload.clone());
+        let c = control.clone();
+        std::thread::spawn(move || {
+            use std::sync::atomic::Ordering::SeqCst;
+            loop {
+                if stop.load(SeqCst) {
+                    c.shutdown.store(true, SeqCst);
+                    break;
+                }
+                if reload.swap(false, SeqCst) {
+                    c.reload.store(true, SeqCst);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let c = control.clone();
+        let _ = ctrlc::set_handler(move || c.shutdown.store(true, std::sync::atomic::Ordering::SeqCst));
+    }
+}
+
+pub fn run(load: &dyn Fn() -> Result<Config>, config_path: std::path::PathBuf, data: &nightjar_core::paths::DataDir) -> Result<ExitCode> {
+    let history = History::open(&data.history_file())?;
+    let control = Arc::new(ServiceControl::default());
+    install_signals(&control);
+    let secrets = secrets::default_store();
+    let tick = std::env::var("NIGHTJAR_TICK_SECS").ok().and_then(|s| s.parse().ok()).map_or(Duration::from_secs(20), Duration::from_secs);
+    let service = Service {
+        load_config: load,
+        config_path: Some(config_path),
+        history: &history,
+        data,
+        secrets: secrets.as_ref(),
+        clock: &SystemClock,
+        observer: &LogObserver,
+        control: &control,
+        tick,
+    };
+    service.run()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,406 @@
+//! A child process fed through its stdin (`psql`, `pg_restore`), and the
+//! streaming of a backup file into it: file → sha256 + count →
+//! decompress → child's stdin, with fixed-size buffers only (no temporary
+//! copy, memory bounded whatever the file's size).
+//!
+//! As with the dump side, the exit status is part of the result: bytes
+//! accepted by the child prove nothing until it exited 0. stderr is drained
+//! on its own thread, keeping its tail for the message; a child dropped
+//! before [`FeedChild::finish`] is killed.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::inspect::decoder;
+use crate::model::Compression;
+use crate::pipeline::hex;
+use crate::source::ChildFailure;
+
+/// How much of stderr is kept.
+const STDERR_TAIL: usize = 16 * 1024;
+/// Read buffer between the file and the child.
+const BUF: usize = 256 * 1024;
+/// How much of the end of the decompressed stream is kept (trailer checks).
+pub(crate) const DATA_TAIL: usize = 4096;
+
+/// What to do with the child's stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stdout {
+    /// Throw it away (psql echoes query results of the script).
+    Discard,
+    /// Count its lines that are not `;` comments (`pg_restore --list`).
+    CountEntries,
+}
+
+/// A running child whose stdin we write.
+pub(crate) struct FeedChild {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Option<JoinHandle<u64>>,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+    program: String,
+    finished: bool,
+}
+
+impl FeedChild {
+    /// Spawns `cmd` with stdin piped.
+    pub(crate) fn spawn(mut cmd: Command, stdout: Stdout) -> io::Result<FeedChild> {
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        cmd.stdin(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdout(match stdout {
+            Stdout::Discard => Stdio::null(),
+            Stdout::CountEntries => Stdio::piped(),
+        });
+        let mut child = cmd.spawn()?;
+        let stdin = child.stdin.take();
+        let out = match child.stdout.take() {
+            Some(mut o) => Some(std::thread::Builder::new().name("child-stdout".into()).spawn(move || {
+                let mut entries = 0u64;
+                let mut at_line_start = true;
+                let mut buf = [0u8; 8192];
+                loop {
+                    match o.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            for &b in &buf[..n] {
+                                if at_line_start && b != b';' && b != b'\n' {
+                                    entries += 1;
+                                }
+                                at_line_start = b == b'\n';
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
+                }
+                entries
+            })?),
+            None => None,
+        };
+        let mut err = child.stderr.take().expect("stderr piped");
+        let stderr = std::thread::Builder::new().name("child-stderr".into()).spawn(move || {
+            let mut tail: VecDeque<u8> = VecDeque::with_capacity(STDERR_TAIL);
+            let mut buf = [0u8; 8192];
+            loop {
+                match err.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        for &b in &buf[..n] {
+                            if tail.len() == STDERR_TAIL {
+                                tail.pop_front();
+                            }
+                            tail.push_back(b);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            tail.into_iter().collect()
+        })?;
+        Ok(FeedChild { child, stdin, stdout: out, stderr: Some(stderr), program, finished: false })
+    }
+
+    /// The child's pid.
+    pub(crate) fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the child (cancel, or the input turned out bad).
+    pub(crate) fn kill(&mut self) {
+        self.stdin.take();
+        let _ = self.child.kill();
+    }
+
+    /// Closes stdin (EOF for the child), waits, and judges the exit status.
+    /// Returns the stdout entry count (0 when discarded).
+    pub(crate) fn finish(mut self) -> Result<u64, ChildFailure> {
+        self.stdin.take();
+        let status = self.child.wait();
+        self.finished = true;
+        let entries = self.stdout.take().and_then(|h| h.join().ok()).unwrap_or(0);
+        let tail = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        let stderr_tail = String::from_utf8_lossy(&tail).into_owned();
+        match status {
+            Ok(s) if s.success() => Ok(entries),
+            Ok(s) => {
+                #[cfg(unix)]
+                let signal = std::os::unix::process::ExitStatusExt::signal(&s);
+                #[cfg(not(unix))]
+                let signal = None;
+                Err(ChildFailure { program: self.program.clone(), code: s.code(), signal, stderr_tail })
+            }
+            Err(e) => Err(ChildFailure { program: self.program.clone(), code: None, signal: None, stderr_tail: e.to_string() }),
+        }
+    }
+}
+
+impl Write for FeedChild {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.stdin {
+            Some(s) => s.write(buf),
+            None => Err(io::Error::new(io::ErrorKind::BrokenPipe, "stdin closed")),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.stdin.as_mut().map_or(Ok(()), Write::flush)
+    }
+}
+
+impl Drop for FeedChild {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.stdin.take();
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A sink that feeds a child for as long as it reads, then keeps going
+/// without it: `pg_restore --list` stops reading after the table of
+/// contents, while the decompression check must reach the end of the file.
+pub(crate) struct LenientSink<'a> {
+    child: Option<&'a mut FeedChild>,
+}
+
+impl<'a> LenientSink<'a> {
+    pub(crate) fn new(child: &'a mut FeedChild) -> Self {
+        Self { child: Some(child) }
+    }
+}
+
+impl Write for LenientSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(c) = &mut self.child {
+            if c.write_all(buf).is_err() {
+                // The child stopped reading; its exit status tells whether that was fine.
+                if let Some(c) = self.child.take() {
+                    c.stdin.take();
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The figures of a streamed file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Streamed {
+    /// Bytes of the file read.
+    pub file_bytes: u64,
+    /// sha256 of the file, lower-case hex.
+    pub sha256: String,
+    /// Decompressed bytes written to the sink.
+    pub data_bytes: u64,
+    /// The last [`DATA_TAIL`] bytes of the decompressed stream.
+    pub tail: Vec<u8>,
+}
+
+/// Why streaming stopped.
+#[derive(Debug)]
+pub(crate) enum StreamError {
+    /// The file could not be opened or read.
+    Read(io::Error),
+    /// Its content could not be decompressed (truncated, corrupted).
+    Decode(io::Error),
+    /// The sink (the child) refused more input.
+    Write(io::Error),
+    /// The cancel flag was raised.
+    Cancelled,
+}
+
+/// Reads the file, hashing and counting what passes.
+struct Source<'a> {
+    file: File,
+    hasher: Sha256,
+    bytes: &'a Cell<u64>,
+    failed: &'a Cell<bool>,
+}
+
+impl Read for Source<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.file.read(buf) {
+            Ok(n) => {
+                self.hasher.update(&buf[..n]);
+                self.bytes.set(self.bytes.get() + n as u64);
+                Ok(n)
+            }
+            Err(e) => {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    self.failed.set(true);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Streams `path` (decompressed per `compression`) into `sink`, calling
+/// `progress(file_bytes, data_bytes)` at most every 200 ms and once at the
+/// end, checking `cancel` between buffers.
+pub(crate) fn stream_file(
+    path: &Path,
+    compression: Compression,
+    sink: &mut dyn Write,
+    progress: &mut dyn FnMut(u64, u64),
+    cancel: &AtomicBool,
+) -> Result<Streamed, StreamError> {
+    let file = File::open(path).map_err(StreamError::Read)?;
+    let bytes = Cell::new(0u64);
+    let failed = Cell::new(false);
+    let mut source = Source { file, hasher: Sha256::new(), bytes: &bytes, failed: &failed };
+    let mut data_bytes = 0u64;
+    let mut tail: Vec<u8> = Vec::with_capacity(DATA_TAIL * 2);
+    {
+        let mut dec = decoder(&mut source, compression).map_err(StreamError::Decode)?;
+        let mut buf = vec![0u8; BUF];
+        let mut last = Instant::now();
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(StreamError::Cancelled);
+            }
+            let n = match dec.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if failed.get() => return Err(StreamError::Read(e)),
+                Err(e) => return Err(StreamError::Decode(e)),
+            };
+            data_bytes += n as u64;
+            let chunk = &buf[..n];
+            if chunk.len() >= DATA_TAIL {
+                tail.clear();
+                tail.extend_from_slice(&chunk[chunk.len() - DATA_TAIL..]);
+            } else {
+                tail.extend_from_slice(chunk);
+                if tail.len() > DATA_TAIL {
+                    tail.drain(..tail.len() - DATA_TAIL);
+                }
+            }
+            sink.write_all(chunk).map_err(StreamError::Write)?;
+            if last.elapsed() >= Duration::from_millis(200) {
+                last = Instant::now();
+                progress(bytes.get(), data_bytes);
+            }
+        }
+    }
+    // Whatever the decoder did not need (trailing bytes) still belongs to the file's hash.
+    let mut rest = [0u8; 64 * 1024];
+    loop {
+        match source.read(&mut rest) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(StreamError::Read(e)),
+        }
+    }
+    sink.flush().map_err(StreamError::Write)?;
+    progress(bytes.get(), data_bytes);
+    let sha256 = hex(&source.hasher.finalize());
+    Ok(Streamed { file_bytes: bytes.get(), sha256, data_bytes, tail })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(path: &Path, c: Compression) -> Result<(Streamed, Vec<u8>), StreamError> {
+        let mut out = Vec::new();
+        let cancel = AtomicBool::new(false);
+        let s = stream_file(path, c, &mut out, &mut |_, _| {}, &cancel)?;
+        Ok((s, out))
+    }
+
+    fn data() -> Vec<u8> {
+        (0..200_000u32).flat_map(|i| format!("INSERT INTO t VALUES ({i}, 'row {}');\n", i % 91).into_bytes()).collect()
+    }
+
+    #[test]
+    fn round_trips_and_hashes_the_stored_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = data();
+        for (c, bytes) in [
+            (Compression::Zstd, zstd::stream::encode_all(&data[..], 3).unwrap()),
+            (Compression::Gzip, {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                e.write_all(&data).unwrap();
+                e.finish().unwrap()
+            }),
+            (Compression::None, data.clone()),
+        ] {
+            let p = dir.path().join(format!("f.{c}"));
+            std::fs::write(&p, &bytes).unwrap();
+            let (s, out) = stream(&p, c).unwrap();
+            assert!(out == data, "{c}");
+            assert_eq!(s.file_bytes, bytes.len() as u64);
+            assert_eq!(s.data_bytes, data.len() as u64);
+            assert_eq!(s.sha256, crate::pipeline::sha256_of(&bytes[..]).unwrap().1);
+            assert_eq!(s.tail, data[data.len() - DATA_TAIL..]);
+        }
+    }
+
+    #[test]
+    fn truncated_and_corrupted_compressed_files_fail_to_decode() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = data();
+        let mut zst = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        zst.include_checksum(true).unwrap();
+        zst.write_all(&data).unwrap();
+        let zst = zst.finish().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&data).unwrap();
+        let gz = gz.finish().unwrap();
+        for (c, full) in [(Compression::Zstd, &zst), (Compression::Gzip, &gz)] {
+            let p = dir.path().join("cut");
+            std::fs::write(&p, &full[..full.len() * 2 / 3]).unwrap();
+            assert!(matches!(stream(&p, c), Err(StreamError::Decode(_))), "{c} truncated");
+            std::fs::write(&p, &full[..full.len() - 1]).unwrap();
+            assert!(matches!(stream(&p, c), Err(StreamError::Decode(_))), "{c} missing its last byte");
+            let mut flipped = full.clone();
+            let mid = flipped.len() / 2;
+            flipped[mid] ^= 0x01;
+            std::fs::write(&p, &flipped).unwrap();
+            assert!(matches!(stream(&p, c), Err(StreamError::Decode(_))), "{c} with a flipped byte");
+        }
+    }
+
+    #[test]
+    fn a_child_that_fails_is_a_failure_and_cancel_stops() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "head -c 10 >/dev/null; echo 'psql:<stdin>:3: ERROR:  boom' >&2; exit 3"]);
+        let mut child = FeedChild::spawn(c, Stdout::Discard).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big");
+        std::fs::write(&p, vec![b'x'; 4 << 20]).unwrap();
+        let cancel = AtomicBool::new(false);
+        let r = stream_file(&p, Compression::None, &mut child, &mut |_, _| {}, &cancel);
+        assert!(matches!(r, Err(StreamError::Write(_))), "{r:?}");
+        let f = child.finish().unwrap_err();
+        assert_eq!(f.code, Some(3));
+        assert_eq!(f.last_line(), "psql:<stdin>:3: ERROR:  boom");
+
+        let mut c = Command::new("sh");
+        c.args(["-c", "head -c 10 >/dev/null; printf 'a\\n;b\\nc\\n'"]);
+        let mut child = FeedChild::spawn(c, Stdout::CountEntries).unwrap();
+        let mut sink = LenientSink::new(&mut child);
+        let s = stream_file(&p, Compression::None, &mut sink, &mut |_, _| {}, &cancel).unwrap();
+        assert_eq!(s.data_bytes, 4 << 20, "the whole file is read even after the child stopped");
+        assert_eq!(child.finish().unwrap(), 2);
+
+        cancel.store(true, Ordering::Relaxed);
+        assert!(matches!(stream_file(&p, Compression::None, &mut Vec::new(), &mut |_, _| {}, &cancel), Err(StreamError::Cancelled)));
+    }
+}
