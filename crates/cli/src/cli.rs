@@ -34,6 +34,13 @@ pub enum Command {
     /// Store or remove a database password in the OS keyring.
     #[command(subcommand)]
     Password(PasswordCommand),
+    /// Restore a backup into a database: checked first, safety backup, then an all-or-nothing swap.
+    Restore(RestoreArgs),
+    /// Check a backup file (checksum, full decompression), optionally by a test restore.
+    Verify(VerifyArgs),
+    /// List or drop the databases restores kept (`<db>__before_restore_<stamp>`).
+    #[command(subcommand)]
+    Kept(KeptCommand),
     /// Run the schedules (headless daemon; stop with SIGTERM, reload with SIGHUP).
     Run,
     /// Pause all schedules (optionally until a time or for a while).
@@ -170,6 +177,102 @@ pub struct PasswordTarget {
     /// An ad-hoc database URL (for `backup --db`).
     #[arg(long, value_name = "URL")]
     pub db: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file to restore (or use --latest, or --run ID).
+    #[arg(value_name = "FILE", required_unless_present_any = ["latest", "run"], conflicts_with_all = ["latest", "run"])]
+    pub file: Option<PathBuf>,
+    /// Restore into this database (postgres://user@host:port/db, ?host=/socket/dir allowed).
+    #[arg(long, value_name = "URL", conflicts_with = "job", required_unless_present = "job")]
+    pub db: Option<String>,
+    /// Restore into this job's database (its safety backup goes to the job's destination).
+    #[arg(long, value_name = "NAME")]
+    pub job: Option<String>,
+    /// Restore the newest backup of --job.
+    #[arg(long, requires = "job", conflicts_with = "run")]
+    pub latest: bool,
+    /// Restore the file of this history run (`nightjar history` shows the ids).
+    #[arg(long, value_name = "ID")]
+    pub run: Option<i64>,
+    /// Restore into this new database instead, leaving the target untouched.
+    #[arg(long, value_name = "NAME")]
+    pub as_new: Option<String>,
+    /// Do not back the target up before replacing it.
+    #[arg(long)]
+    pub no_safety_backup: bool,
+    /// Where the safety backup of an ad-hoc --db target goes (default: the folder of FILE).
+    #[arg(long, value_name = "DIR", requires = "db")]
+    pub safety_dir: Option<PathBuf>,
+    /// Refuse, naming them, when sessions are connected to the target, instead of closing them.
+    #[arg(long)]
+    pub no_terminate: bool,
+    /// Do not ask: restore without typing the database name (for scripts).
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the finished record as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The backup file to check.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Also restore it into a scratch database on the server of --db (or --job), count rows, drop it.
+    #[arg(long)]
+    pub restore_test: bool,
+    /// The server for --restore-test (any database URL on it).
+    #[arg(long, value_name = "URL", requires = "restore_test", conflicts_with = "job")]
+    pub db: Option<String>,
+    /// Use this job's server for --restore-test.
+    #[arg(long, value_name = "NAME", requires = "restore_test")]
+    pub job: Option<String>,
+    /// Print the finished record as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeptCommand {
+    /// The databases restores left on a server: replaced ones, and leftovers of interrupted runs.
+    List(KeptListArgs),
+    /// Drop kept databases (only names Nightjar made; needs --yes).
+    Drop(KeptDropArgs),
+}
+
+/// The server to look at.
+#[derive(Debug, Args)]
+pub struct KeptServer {
+    /// Any database URL on the server.
+    #[arg(long, value_name = "URL", conflicts_with = "job", required_unless_present = "job")]
+    pub db: Option<String>,
+    /// The server of this job.
+    #[arg(long, value_name = "NAME")]
+    pub job: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeptListArgs {
+    #[command(flatten)]
+    pub server: KeptServer,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeptDropArgs {
+    /// The databases to drop.
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub server: KeptServer,
+    /// Really drop them (this cannot be undone).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {

@@ -56,6 +56,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(a) => status_cmd(&ctx, a.json),
         Command::History(a) => history(&ctx, &a),
         Command::Password(p) => password(&ctx, p),
+        Command::Restore(a) => restore(&ctx, &a),
+        Command::Verify(a) => verify(&ctx, &a),
+        Command::Kept(k) => kept(&ctx, k),
         Command::Run => crate::daemon::run(&|| ctx.config(), ctx.config_path.clone(), &ctx.data),
         Command::Pause(a) => pause(&ctx, a.until.as_deref()),
         Command::Resume => resume(&ctx),
@@ -394,4 +397,289 @@ fn read_password(account: &str) -> Result<String> {
         return Err(Error::new(ErrorKind::Config, "The password is empty; nothing was stored."));
     }
     Ok(pw)
+}
+
+// ---- restore, verify, kept ----------------------------------------------
+
+use nightjar_core::observer::{Progress, RunObserver, Stage};
+use nightjar_core::restore::{self as core_restore, KeptDatabase, RestoreMode, RestoreOptions, RestorePlan, RestoreReport, Restorer, VerifyOptions, VerifyReport};
+
+/// A restore's or verify's target server: a job from the config, or an ad-hoc
+/// URL (an ad-hoc job whose destination receives the safety backup).
+struct DbTarget {
+    job: Job,
+    password: Option<String>,
+    account: Option<String>,
+    /// How to name this server again on the command line (hints).
+    flag: String,
+}
+
+fn db_target(ctx: &Ctx, db: Option<&str>, job: Option<&str>, dest: &Path) -> Result<DbTarget> {
+    match (db, job) {
+        (Some(url), _) => {
+            let (job, password) = adhoc_job(url, dest, None, &ctx.env)?;
+            let account = Some(job.db.keyring_account());
+            let flag = format!("--db '{}'", job.db.libpq_url());
+            Ok(DbTarget { job, password, account, flag })
+        }
+        (None, Some(name)) => {
+            let job = ctx.config()?.job(name)?.clone();
+            Ok(DbTarget { flag: format!("--job {}", job.name), job, password: None, account: None })
+        }
+        (None, None) => Err(Error::config("Give --db URL or --job NAME.")),
+    }
+}
+
+fn restore(ctx: &Ctx, a: &crate::cli::RestoreArgs) -> Result<ExitCode> {
+    let history = ctx.history()?;
+    let file: std::path::PathBuf = if a.latest {
+        let name = a.job.as_deref().ok_or_else(|| Error::config("--latest needs --job NAME."))?;
+        let job = ctx.config()?.job(name)?.clone();
+        core_restore::latest_backup(&job)?.path.into()
+    } else if let Some(id) = a.run {
+        let row = history.get(id)?.ok_or_else(|| Error::config(format!("There is no run {id} in the history; `nightjar history` shows the ids.")))?;
+        match (&row.file, row.kind, row.status) {
+            (Some(f), RunKind::Backup, nightjar_core::model::RunStatus::Success) => f.into(),
+            _ => return Err(Error::config(format!("Run {id} of the history is not a successful backup; pick a backup run (`nightjar history`)."))),
+        }
+    } else {
+        a.file.clone().ok_or_else(|| Error::config("Give the backup FILE, or --job NAME --latest, or --run ID."))?
+    };
+    let file = std::path::absolute(&file).unwrap_or(file);
+    let file_dir = file.parent().map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
+    let safety_dir = a.safety_dir.clone().unwrap_or(file_dir);
+    let target = db_target(ctx, a.db.as_deref(), a.job.as_deref(), &safety_dir)?;
+    let opts = RestoreOptions {
+        as_new: a.as_new.clone(),
+        safety_backup: !a.no_safety_backup,
+        terminate_connections: !a.no_terminate,
+        password: target.password.clone(),
+        password_account: target.account.clone(),
+    };
+    let secrets = secrets::default_store();
+    let cancel = cancel_flag();
+    let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal());
+    let restorer = Restorer { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
+    let plan = restorer.prepare(&file, &target.job, &opts)?;
+    if !a.yes {
+        print_plan(&plan);
+        confirm(&plan)?;
+    }
+    let report = restorer.restore(&plan, &target.job, &opts);
+    progress.clear();
+    let report = report?;
+    if a.json {
+        print_json(&report);
+    } else {
+        print_restore(&report, &target.flag);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn print_plan(plan: &RestorePlan) {
+    let i = &plan.inspection;
+    let modified = i.modified.map(|m| format!(", modified {}", local_time(m))).unwrap_or_default();
+    eprintln!("Restore plan");
+    eprintln!("  file:          {} ({}{modified})", i.path.display(), output::size(i.size));
+    eprintln!("  content:       {}", i.describe());
+    let checksum = match (&i.manifest, plan.has_manifest) {
+        (Some(m), true) => format!("manifest found (backup of \"{}\" taken {}); the sha256 will be checked", m.database, local_time(m.finished_at)),
+        _ => "no manifest: the sha256 cannot be checked (decompression and format are still checked)".into(),
+    };
+    eprintln!("  checksum:      {checksum}");
+    let version = plan.server_version.as_deref().map(|v| format!(" (PostgreSQL {})", nightjar_core::inspect::short_version(v))).unwrap_or_default();
+    eprintln!("  server:        {}{version}", plan.server);
+    let target = match plan.mode {
+        RestoreMode::Replace => {
+            let size = plan.target_size.map(|s| format!(", {}", output::size(s))).unwrap_or_default();
+            let sessions = if plan.sessions.is_empty() { String::new() } else { format!(", {} session(s) connected", plan.sessions.len()) };
+            format!("\"{}\" exists{size}{sessions}: it will be REPLACED (and kept as \"{}__before_restore_<time>\")", plan.database, plan.database)
+        }
+        RestoreMode::Create => format!("\"{}\" does not exist: it will be created", plan.database),
+        RestoreMode::AsNew => format!("the new database \"{}\" will be created; \"{}\" is left alone", plan.database, plan.target),
+    };
+    eprintln!("  target:        {target}");
+    let safety = match (plan.mode, plan.safety_backup) {
+        (RestoreMode::Replace, true) => format!("yes, into {}", plan.safety_destination.as_deref().unwrap_or("the job's destination")),
+        (RestoreMode::Replace, false) => "NO (--no-safety-backup)".into(),
+        _ => "not needed (nothing is replaced)".into(),
+    };
+    eprintln!("  safety backup: {safety}");
+    if let Some(s) = plan.estimated_size {
+        eprintln!("  data:          about {} uncompressed", output::size(s));
+    }
+    for w in &plan.warnings {
+        eprintln!("  note:          {w}");
+    }
+    eprintln!("{}", plan.action());
+}
+
+/// Asks for the database name on the terminal; refuses without one.
+fn confirm(plan: &RestorePlan) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::config(format!(
+            "Restoring into \"{}\" needs a confirmation and there is no terminal to ask on; check the plan above, then run the command again with --yes.",
+            plan.database
+        )));
+    }
+    let verb = match plan.mode {
+        RestoreMode::Replace => "replace",
+        RestoreMode::Create | RestoreMode::AsNew => "create",
+    };
+    eprint!("Type the name of the database to {verb} (\"{}\") to go ahead, anything else to stop: ", plan.database);
+    let _ = std::io::Write::flush(&mut std::io::stderr());
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|e| Error::other("Could not read the answer from the terminal.").with_source(e))?;
+    if answer.trim_end_matches(['\r', '\n']) != plan.database {
+        return Err(Error::new(ErrorKind::Interrupted, format!("The restore was stopped: the answer was not \"{}\"; nothing was changed.", plan.database)));
+    }
+    Ok(())
+}
+
+fn print_restore(r: &RestoreReport, flag: &str) {
+    println!("{}", r.message);
+    if let Some(s) = &r.safety_backup {
+        println!("Safety backup: {s}");
+    }
+    if let Some(k) = &r.kept_as {
+        println!("To drop the kept copy once you are sure: nightjar kept drop {k} {flag} --yes");
+    }
+    println!("{} read, {} restored, {:.1} s.", output::size(r.size), output::size(r.data_size), r.duration_ms as f64 / 1000.0);
+}
+
+fn verify(ctx: &Ctx, a: &crate::cli::VerifyArgs) -> Result<ExitCode> {
+    let file = std::path::absolute(&a.file).unwrap_or_else(|_| a.file.clone());
+    let history = ctx.history()?;
+    let mut opts = VerifyOptions::default();
+    if a.restore_test {
+        let dir = file.parent().map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
+        let target = db_target(ctx, a.db.as_deref(), a.job.as_deref(), &dir)
+            .map_err(|e| if a.db.is_none() && a.job.is_none() { Error::config("--restore-test needs the server: --db URL or --job NAME.") } else { e })?;
+        opts = VerifyOptions { restore_test: Some(target.job), password: target.password, password_account: target.account };
+    }
+    let secrets = secrets::default_store();
+    let cancel = cancel_flag();
+    let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal());
+    let restorer = Restorer { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
+    let report = restorer.verify(&file, &opts);
+    progress.clear();
+    let report = report?;
+    if a.json {
+        print_json(&report);
+    } else {
+        print_verify(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_verify(r: &VerifyReport) {
+    println!("{}", r.message);
+    println!("sha256 {}  {} ({} uncompressed)", r.sha256, output::size(r.size), output::size(r.data_size));
+    if let Some(t) = &r.restore_test {
+        println!("Test restore into \"{}\" ({:.1} s, dropped again):", t.scratch_database, t.duration_ms as f64 / 1000.0);
+        let width = t.tables.iter().map(|x| x.schema.chars().count() + x.table.chars().count() + 1).max().unwrap_or(0);
+        for x in &t.tables {
+            let name = format!("{}.{}", x.schema, x.table);
+            let pad = width.saturating_sub(name.chars().count());
+            println!("  {name}{}  {:>10} rows", " ".repeat(pad), x.rows);
+        }
+        println!("  {} tables, {} rows", t.table_count, t.total_rows);
+    }
+}
+
+fn kept(ctx: &Ctx, cmd: crate::cli::KeptCommand) -> Result<ExitCode> {
+    use crate::cli::KeptCommand;
+    let history = ctx.history()?;
+    let secrets = secrets::default_store();
+    let cancel = AtomicBool::new(false);
+    let restorer =
+        Restorer { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &nightjar_core::observer::NoopObserver, cancel: &cancel };
+    let here = Path::new(".");
+    match cmd {
+        KeptCommand::List(a) => {
+            let t = db_target(ctx, a.server.db.as_deref(), a.server.job.as_deref(), here)?;
+            let kept: Vec<KeptDatabase> = restorer.kept_databases(&t.job, t.password.as_ref(), t.account.as_ref())?;
+            if a.json {
+                print_json(&kept);
+            } else if kept.is_empty() {
+                println!("No databases kept by restores on {}.", t.job.db.server());
+            } else {
+                for k in &kept {
+                    let size = k.size.map(output::size).unwrap_or_else(|| "?".into());
+                    let conn = if k.connections > 0 { format!(", {} connected", k.connections) } else { String::new() };
+                    println!("{:<63}  {:>10}  {}  {}{conn}", k.name, size, k.stamp, k.kind.describe());
+                }
+                println!("Drop one with: nightjar kept drop NAME {} --yes", t.flag);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeptCommand::Drop(a) => {
+            let t = db_target(ctx, a.server.db.as_deref(), a.server.job.as_deref(), here)?;
+            if !a.yes {
+                return Err(Error::config(format!("Dropping {} cannot be undone; add --yes to drop it.", a.names.join(", "))));
+            }
+            for name in &a.names {
+                restorer.drop_kept(&t.job, name, t.password.as_ref(), t.account.as_ref())?;
+                println!("Dropped \"{name}\".");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The progress line of restores and verifies: bytes of the file read
+/// against its size; the safety backup's dump shows as a backup does.
+struct RestoreProgress {
+    backup: ProgressLine,
+    enabled: bool,
+    shown: std::sync::Mutex<bool>,
+}
+
+impl RestoreProgress {
+    fn new(enabled: bool) -> Self {
+        Self { backup: ProgressLine::new(enabled), enabled, shown: std::sync::Mutex::new(false) }
+    }
+
+    fn clear(&self) {
+        self.backup.clear();
+        let mut shown = self.shown.lock().expect("progress lock");
+        if *shown {
+            eprint!("\r\x1b[2K");
+            *shown = false;
+        }
+    }
+}
+
+impl RunObserver for RestoreProgress {
+    fn stage(&self, job: &str, stage: Stage) {
+        self.clear();
+        self.backup.stage(job, stage);
+    }
+
+    fn progress(&self, job: &str, p: &Progress) {
+        if !matches!(p.stage, Stage::Validating | Stage::Restoring) {
+            self.backup.progress(job, p);
+            return;
+        }
+        if self.enabled {
+            eprint!(
+                "\r\x1b[2K{job}: {}: {} of the file read, {} of data, {}/s, {:.0} s",
+                p.stage.label(),
+                output::size(p.bytes_in),
+                output::size(p.bytes_out),
+                output::size(p.rate() as u64),
+                p.elapsed.as_secs_f64()
+            );
+            *self.shown.lock().expect("progress lock") = true;
+        }
+    }
+
+    fn warning(&self, job: &str, message: &str) {
+        self.clear();
+        self.backup.warning(job, message);
+    }
 }

@@ -4,7 +4,6 @@
 //! edited config file reloads the jobs.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use nightjar_core::clock::SystemClock;
@@ -43,42 +42,25 @@ impl RunObserver for LogObserver {
     }
 }
 
-fn install_signals(control: &Arc<ServiceControl>) {
+fn install_signals(control: &ServiceControl) {
     #[cfg(unix)]
     {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        // signal-hook's flag API needs an Arc<AtomicBool>; forward to the control.
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let reload = Arc::new(std::sync::atomic::AtomicBool::new(false));
         for sig in [SIGTERM, SIGINT] {
-            let _ = signal_hook::flag::register(sig, stop.clone());
+            let _ = signal_hook::flag::register(sig, control.shutdown.clone());
         }
-        let _ = signal_hook::flag::register(SIGHUP, reload.clone());
-        let c = control.clone();
-        std::thread::spawn(move || {
-            use std::sync::atomic::Ordering::SeqCst;
-            loop {
-                if stop.load(SeqCst) {
-                    c.shutdown.store(true, SeqCst);
-                    break;
-                }
-                if reload.swap(false, SeqCst) {
-                    c.reload.store(true, SeqCst);
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
+        let _ = signal_hook::flag::register(SIGHUP, control.reload.clone());
     }
     #[cfg(not(unix))]
     {
-        let c = control.clone();
-        let _ = ctrlc::set_handler(move || c.shutdown.store(true, std::sync::atomic::Ordering::SeqCst));
+        let c = control.shutdown.clone();
+        let _ = ctrlc::set_handler(move || c.store(true, std::sync::atomic::Ordering::SeqCst));
     }
 }
 
 pub fn run(load: &dyn Fn() -> Result<Config>, config_path: std::path::PathBuf, data: &nightjar_core::paths::DataDir) -> Result<ExitCode> {
     let history = History::open(&data.history_file())?;
-    let control = Arc::new(ServiceControl::default());
+    let control = ServiceControl::default();
     install_signals(&control);
     let secrets = secrets::default_store();
     let tick = std::env::var("NIGHTJAR_TICK_SECS").ok().and_then(|s| s.parse().ok()).map_or(Duration::from_secs(20), Duration::from_secs);

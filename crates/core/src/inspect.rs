@@ -272,12 +272,12 @@ fn parse_pgdmp(b: &[u8]) -> Header {
     }
     let Some(db) = r.string() else { return h };
     h.database = db;
-    if version >= (1, 10) {
-        if let Some(server) = r.string() {
-            h.server_version = server;
-            if let Some(tool) = r.string() {
-                h.dump_version = tool;
-            }
+    if version >= (1, 10)
+        && let Some(server) = r.string()
+    {
+        h.server_version = server;
+        if let Some(tool) = r.string() {
+            h.dump_version = tool;
         }
     }
     h

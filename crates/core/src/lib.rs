@@ -44,5 +44,6 @@ pub mod service;
 pub mod source;
 pub mod state;
 pub mod status;
+pub mod wake;
 
 pub use error::{Error, ErrorKind, Result};

@@ -468,13 +468,13 @@ pub fn probe(server: &Server, plan: &mut RestorePlan, options: &RestoreOptions) 
     if plan.mode != RestoreMode::Replace {
         plan.sessions.clear();
     }
-    if let Some(dumped) = plan.inspection.header.server_version.as_deref().and_then(inspect::pg_major) {
-        if dumped > server.version.major {
-            plan.warnings.push(format!(
-                "The backup comes from PostgreSQL {dumped} and the server is PostgreSQL {}; objects or settings new in {dumped} may fail to restore.",
-                server.version.major
-            ));
-        }
+    if let Some(dumped) = plan.inspection.header.server_version.as_deref().and_then(inspect::pg_major)
+        && dumped > server.version.major
+    {
+        plan.warnings.push(format!(
+            "The backup comes from PostgreSQL {dumped} and the server is PostgreSQL {}; objects or settings new in {dumped} may fail to restore.",
+            server.version.major
+        ));
     }
     if plan.mode == RestoreMode::Replace && !plan.sessions.is_empty() {
         let n = plan.sessions.len();
@@ -541,13 +541,13 @@ pub fn validate(file: &Path, opts: &ValidateOptions, observer: &dyn RunObserver,
             }
         }
     }
-    if let Some(m) = &insp.manifest {
-        if m.size != insp.size {
-            return Err(invalid(format!(
-                "{path} is {} bytes but its manifest says {}, so the file is truncated or was changed; pick another backup.",
-                insp.size, m.size
-            )));
-        }
+    if let Some(m) = &insp.manifest
+        && m.size != insp.size
+    {
+        return Err(invalid(format!(
+            "{path} is {} bytes but its manifest says {}, so the file is truncated or was changed; pick another backup.",
+            insp.size, m.size
+        )));
     }
     observer.stage(label, Stage::Validating);
     let mut report = |file_bytes: u64, data_bytes: u64| {

@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
@@ -25,14 +26,14 @@ use crate::state::StateFile;
 use crate::{ErrorKind, Result};
 
 /// Flags another thread (signal handler, tray menu) raises to steer the loop.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ServiceControl {
     /// Stop: a running dump is cancelled (nothing left under a final name).
-    pub shutdown: AtomicBool,
+    pub shutdown: Arc<AtomicBool>,
     /// Reload the config now (SIGHUP, Settings saved).
-    pub reload: AtomicBool,
+    pub reload: Arc<AtomicBool>,
     /// Re-evaluate catch-up now (the OS reported a resume from sleep).
-    pub wake: AtomicBool,
+    pub wake: Arc<AtomicBool>,
 }
 
 /// How long a scheduled run waits for a job's lock held by another
@@ -166,6 +167,7 @@ impl Service<'_> {
     /// Only when the configuration cannot be loaded at start.
     pub fn run(&self) -> Result<()> {
         let mut config = (self.load_config)()?;
+        crate::wake::watch_resume(self.control.wake.clone(), self.control.shutdown.clone());
         let mut config_mtime = mtime(&self.config_path);
         let state_file = StateFile::in_dir(self.data.root());
         let mut planner = Planner::new();

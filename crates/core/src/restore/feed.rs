@@ -181,12 +181,12 @@ impl<'a> LenientSink<'a> {
 
 impl Write for LenientSink<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(c) = &mut self.child {
-            if c.write_all(buf).is_err() {
-                // The child stopped reading; its exit status tells whether that was fine.
-                if let Some(c) = self.child.take() {
-                    c.stdin.take();
-                }
+        if let Some(c) = &mut self.child
+            && c.write_all(buf).is_err()
+        {
+            // The child stopped reading; its exit status tells whether that was fine.
+            if let Some(c) = self.child.take() {
+                c.stdin.take();
             }
         }
         Ok(buf.len())
