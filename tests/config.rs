@@ -66,3 +66,13 @@ fn unknown_job_lists_the_jobs_and_missing_config_says_how_to_create_one() {
     assert_mentions(&out.error_line(), &[&nj.config_path().display().to_string(), "does not exist"]);
     assert_eq!(file_names(nj.scratch()), vec!["data".to_string()], "nothing but the data dir");
 }
+
+#[test]
+fn password_set_without_a_keyring_fails_clearly_and_never_echoes_it() {
+    let nj = Nightjar::new();
+    nj.write_config(&base(&nj, ""));
+    let out = nj.cmd(["password", "set", "--job", "tgapp"]).stdin("Typed-Secret-42\n").run().assert_failure();
+    assert_mentions(&out.error_line(), &["keyring"]);
+    assert!(!out.stdout.contains("Typed-Secret-42") && !out.stderr.contains("Typed-Secret-42"));
+    assert!(!std::fs::read_to_string(nj.config_path()).unwrap().contains("Typed-Secret-42"), "never written to the config");
+}

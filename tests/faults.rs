@@ -228,3 +228,27 @@ fn second_run_of_a_job_is_refused_while_the_first_runs() {
     assert_eq!(statuses.iter().filter(|s| **s == "success").count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == "failed").count(), 1, "{statuses:?}");
 }
+
+#[test]
+fn sigterm_mid_backup_stops_it_and_leaves_nothing() {
+    let pg = PgCluster::shared();
+    let db = pg.fresh_db("sigterm");
+    build_plain_table(pg, &db, 500, 200, None);
+    let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    nj.write_config(&job_toml("sigterm", &pg.url(&db), &dest, ""));
+
+    let lock = pg.lock_table(&db, "t");
+    let run = nj.cmd(["backup", "--job", "sigterm"]).spawn();
+    pg.wait_for_blocked_pg_dump(&db);
+    let dump = pg_dump_child(run.pid());
+    // What `systemctl stop` or `kill <pid>` does: SIGTERM to nightjar alone.
+    let _ = std::process::Command::new("kill").args(["-TERM", &run.pid().to_string()]).status();
+    let out = run.wait(secs(20)).assert_failure();
+    drop(lock);
+    assert_mentions(&out.error_line(), &["stopped"]);
+    assert_nothing_left(&dest);
+    until_true("pg_dump to be stopped with the backup", secs(10), || !procs::is_alive(dump));
+    let rows = nj.history(Some("sigterm"));
+    assert_eq!(str_field(newest(&rows), "status"), "interrupted", "{rows:?}");
+}

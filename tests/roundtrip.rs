@@ -184,4 +184,12 @@ fn backup_json_is_one_record_per_job_and_an_array_for_several() {
     let history = nj.history(None);
     let successes = history.iter().filter(|r| r.get("status").and_then(Value::as_str) == Some("success")).count();
     assert_eq!(successes, 3, "three successful runs in the history: {history:?}");
+
+    // `status --json` shows every job, with the last result of those that ran.
+    let status = nj.run(["status", "--json"]).assert_success().json();
+    let jobs = status["jobs"].as_array().unwrap_or_else(|| panic!("status --json has a `jobs` array: {status}"));
+    assert_eq!(jobs.len(), 3, "{status}");
+    for name in ["job-a", "job-b", "job-off"] {
+        assert!(jobs.iter().any(|j| j.to_string().contains(&format!("\"{name}\""))), "status lists {name}: {status}");
+    }
 }

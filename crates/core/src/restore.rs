@@ -370,7 +370,7 @@ pub fn check_restorable(insp: &Inspection, engine: Engine, database: &str) -> Re
             Engine::Postgres => ("a MySQL/MariaDB dump", "PostgreSQL"),
             Engine::Mysql => ("a PostgreSQL dump", "MySQL/MariaDB"),
         };
-        return Err(invalid(format!("{path} is {what} and cannot be restored into the {into} database \"{database}\"; pick a {into} backup.")));
+        return Err(invalid(format!("{path} is {what} and cannot be restored into the {into} database \"{database}\"; pick another backup, of a {into} database.")));
     }
     if engine == Engine::Mysql {
         return Err(Error::config(format!(

@@ -256,8 +256,9 @@ impl Runner<'_> {
             Engine::Postgres => "PGPASSWORD",
             Engine::Mysql => "MYSQL_PWD",
         };
-        if std::env::var_os(var).is_some() {
-            return None; // inherited by the child as it is
+        // Passed on explicitly: `docker exec` does not forward our environment.
+        if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+            return Some(p.to_string_lossy().into_owned());
         }
         let account = opts.password_account.clone().unwrap_or_else(|| job_account(&job.name));
         match self.secrets.get(&account) {
@@ -307,14 +308,24 @@ impl Runner<'_> {
             docker_container: job.docker_container.clone(),
         };
         let prepared = postgres::prepare(&target, job.tool_dir.as_deref())?;
-        // Two runs in the same second (manual after scheduled) get distinct names.
+        // Two runs in the same second (manual right after scheduled) get
+        // distinct names: wait for the next second rather than stamping a
+        // name in the future, which retention would treat as clock skew.
+        let taken = |n: &str| files.iter().any(|f| f.name == n || f.name == format!("{n}{MANIFEST_SUFFIX}"));
         let mut at = started_at;
+        let mut tries = 0;
         let name = loop {
             let n = backup_file_name(&job.name, at, job.timezone, opts.trigger, job.format, job.compression);
-            if !files.iter().any(|f| f.name == n || f.name == format!("{n}{MANIFEST_SUFFIX}")) {
+            if !taken(&n) {
                 break n;
             }
-            at += chrono::Duration::seconds(1);
+            tries += 1;
+            if tries <= 3 {
+                std::thread::sleep(std::time::Duration::from_millis(1000 - u64::from(self.clock.now().timestamp_subsec_millis()).min(999)));
+                at = self.clock.now().max(at + chrono::Duration::milliseconds(1));
+            } else {
+                at += chrono::Duration::seconds(1);
+            }
         };
         let pending = dest.create(&name)?;
         let cmd = postgres::dump_command(&target, &prepared.tools, job.format, job.compression, &job.selection);

@@ -1,0 +1,183 @@
+//! What `nightjar restore` refuses, and what a failed restore leaves behind:
+//! nothing changed. Bad files (truncated, one flipped byte, random bytes,
+//! empty, a MySQL dump, a manifest whose checksum does not match) are
+//! refused before the target database is touched: it is unchanged, no
+//! temporary database was ever created, no safety backup was taken. A dump
+//! whose last statement fails makes the restore fail with the original
+//! exactly as it was and no temporary database left.
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use nightjar_tests::fixture;
+use nightjar_tests::nightjar::str_field;
+use nightjar_tests::pg::literal;
+use nightjar_tests::{file_names, Nightjar, PgCluster, Snapshot};
+use serde_json::Value;
+
+/// Database names on the cluster containing `marker`.
+fn databases_with(pg: &PgCluster, marker: &str) -> Vec<String> {
+    let out = pg.psql("postgres", &format!("SELECT datname FROM pg_database WHERE strpos(datname, {}) > 0 ORDER BY 1", literal(marker)));
+    out.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
+}
+
+/// Every database whose name says a restore created it.
+fn restore_made(pg: &PgCluster) -> Vec<String> {
+    let mut v = databases_with(pg, "__nightjar_restore_");
+    v.extend(databases_with(pg, "__before_restore_"));
+    v
+}
+
+fn backup(nj: &Nightjar, pg: &PgCluster, db: &str, dest: &Path, format: &str, compress: &str) -> PathBuf {
+    let out = nj
+        .run(["backup", "--db", &pg.url(db), "--dest", &dest.display().to_string(), "--format", format, "--compress", compress, "--json"])
+        .assert_success();
+    PathBuf::from(str_field(&out.json(), "file"))
+}
+
+fn zstd_compress(data: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("zstd").args(["-q", "-c", "-3"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("zstd");
+    let mut stdin = child.stdin.take().unwrap();
+    let data = data.to_vec();
+    let w = std::thread::spawn(move || stdin.write_all(&data));
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    w.join().unwrap().unwrap();
+    assert!(child.wait().unwrap().success());
+    out
+}
+
+fn zstd_decompress(file: &Path) -> Vec<u8> {
+    let out = Command::new("zstd").arg("-dc").arg(file).output().expect("zstd -dc");
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// Asserts the newest restore row in the history failed with `kind`.
+#[track_caller]
+fn assert_restore_failure_recorded(nj: &Nightjar, kind: &str, file: &Path) {
+    let rows = nj.history(None);
+    let row = rows
+        .iter()
+        .filter(|r| str_field(r, "kind") == "restore")
+        .max_by_key(|r| r["id"].as_i64().unwrap())
+        .unwrap_or_else(|| panic!("no restore row in {rows:?}"));
+    assert_eq!(str_field(row, "status"), "failed", "{row}");
+    assert_eq!(str_field(row, "error_kind"), kind, "{row}");
+    assert_eq!(row["file"].as_str(), Some(file.display().to_string().as_str()), "{row}");
+    assert!(row["error"].as_str().is_some_and(|e| !e.is_empty()), "{row}");
+}
+
+#[test]
+fn bad_files_are_refused_before_the_database_is_touched() {
+    let pg = PgCluster::shared();
+    let nj = Nightjar::new();
+    let db = fixture::fresh_sample(pg, "bad_files");
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir(&dest).unwrap();
+    let good = backup(&nj, pg, &db, &dest, "plain", "zstd");
+    let good_custom = backup(&nj, pg, &db, &dest, "custom", "gzip");
+    pg.psql(&db, "INSERT INTO public.settings VALUES ('after the backup', NULL, NULL)");
+    let before = Snapshot::take(pg, &db);
+    let bad = nj.scratch().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let custom_bytes = std::fs::read(&good_custom).unwrap();
+
+    let mut cases: Vec<(PathBuf, &str)> = Vec::new();
+    let mut add = |name: &str, data: &[u8], needle: &'static str| {
+        let p = bad.join(name);
+        std::fs::write(&p, data).unwrap();
+        cases.push((p, needle));
+    };
+    add("truncated.sql.zst", &bytes[..bytes.len() / 2], "truncated or corrupted");
+    let mut flipped = bytes.clone();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 0x04;
+    add("flipped.sql.zst", &flipped, "truncated or corrupted");
+    add("truncated.dump.gz", &custom_bytes[..custom_bytes.len() - 100], "truncated or corrupted");
+    let plain = zstd_decompress(&good);
+    add("cut-short.sql", &plain[..plain.len() * 3 / 4], "closing line");
+    let random: Vec<u8> = (0..200_000u64).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 29) as u8).collect();
+    add("random.bin", &random, "not a database backup");
+    add("empty.sql.zst", b"", "is empty");
+    add(
+        "shop.sql",
+        b"-- MySQL dump 10.13  Distrib 8.0.35, for Linux (x86_64)\n--\n-- Host: localhost    Database: shop\n-- ------------------------------------------------------\n-- Server version\t8.0.35\n\nCREATE TABLE `t` (`id` int NOT NULL);\n",
+        "MySQL/MariaDB dump",
+    );
+    // A copy whose manifest states another checksum.
+    let tampered = bad.join(good.file_name().unwrap());
+    std::fs::write(&tampered, &bytes).unwrap();
+    let manifest = std::fs::read_to_string(format!("{}.json", good.display())).unwrap();
+    let mut m: Value = serde_json::from_str(&manifest).unwrap();
+    m["sha256"] = Value::String("0".repeat(64));
+    std::fs::write(format!("{}.json", tampered.display()), serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    cases.push((tampered, "does not match the sha256 in its manifest"));
+
+    for (file, needle) in &cases {
+        let out = nj.run(["restore", &file.display().to_string(), "--db", &pg.url(&db), "--yes"]).assert_failure();
+        assert_eq!(out.status.code(), Some(1), "{}: {}", file.display(), out.stderr);
+        let line = out.error_line();
+        assert!(line.contains(needle), "{}: {line}", file.display());
+        assert!(line.contains(&file.display().to_string()), "the error names the file: {line}");
+        assert!(line.contains("pick another"), "the error says what to do: {line}");
+        assert!(restore_made(pg).is_empty(), "{}: no temporary database was created: {:?}", file.display(), restore_made(pg));
+        assert_restore_failure_recorded(&nj, "invalid-backup", file);
+    }
+    before.assert_same(&Snapshot::take(pg, &db), "after refusing every bad file");
+    // No safety backup was taken: the database was never dumped.
+    let safety: Vec<String> = file_names(&dest).into_iter().chain(file_names(&bad)).filter(|n| n.contains("pre-restore")).collect();
+    assert_eq!(safety, Vec::<String>::new());
+    // `verify` refuses them too, and says why (a MySQL dump is a fine file:
+    // only restoring it into PostgreSQL is wrong).
+    for (file, needle) in &cases {
+        if needle.starts_with("MySQL") {
+            let v = nj.run(["verify", &file.display().to_string(), "--json"]).assert_success().json();
+            assert_eq!(str_field(&v, "content"), "mysql", "{v}");
+            continue;
+        }
+        let out = nj.run(["verify", &file.display().to_string()]).assert_failure();
+        let line = out.error_line();
+        assert!(line.contains(needle), "verify {}: {line}", file.display());
+    }
+}
+
+#[test]
+fn a_dump_whose_last_statement_fails_leaves_the_original_exactly_as_it_was() {
+    let pg = PgCluster::shared();
+    let nj = Nightjar::new();
+    let db = fixture::fresh_sample(pg, "last_fails");
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir(&dest).unwrap();
+    let good = backup(&nj, pg, &db, &dest, "plain", "zstd");
+    // The same dump with one more statement, failing, just before pg_dump's closing line.
+    let plain = String::from_utf8(zstd_decompress(&good)).unwrap();
+    let trailer = plain.rfind("--\n-- PostgreSQL database dump complete").expect("pg_dump's closing comment");
+    let broken = format!("{}INSERT INTO app.nothing (id) VALUES ('not a number');\n\n{}", &plain[..trailer], &plain[trailer..]);
+    let file = nj.scratch().join("broken.sql.zst");
+    std::fs::write(&file, zstd_compress(broken.as_bytes())).unwrap();
+    pg.psql(&db, "UPDATE app.users SET name = 'changed after the backup' WHERE id = 1");
+    let before = Snapshot::take(pg, &db);
+
+    let out = nj.run(["restore", &file.display().to_string(), "--db", &pg.url(&db), "--yes"]).assert_failure();
+    assert_eq!(out.status.code(), Some(1));
+    let line = out.error_line();
+    assert!(line.contains("broken.sql.zst") && line.contains("invalid input syntax for type integer"), "{line}");
+    assert!(line.contains(&format!("\"{db}\" was not changed")) && line.contains("temporary copy was removed"), "{line}");
+    before.assert_same(&Snapshot::take(pg, &db), "after a restore whose last statement failed");
+    assert!(restore_made(pg).is_empty(), "no temporary or kept database is left: {:?}", restore_made(pg));
+    assert_restore_failure_recorded(&nj, "tool", &file);
+
+    // Into a database that does not exist: it is not created either.
+    let missing = format!("{db}_missing");
+    nj.run(["restore", &file.display().to_string(), "--db", &pg.url(&missing), "--yes"]).assert_failure();
+    assert!(databases_with(pg, &missing).is_empty());
+
+    // Without --yes and without a terminal, nothing runs (usage error).
+    let out = nj.run(["restore", &good.display().to_string(), "--db", &pg.url(&db)]);
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("--yes") && out.stderr.contains("Restore plan"), "{}", out.stderr);
+    before.assert_same(&Snapshot::take(pg, &db), "an unconfirmed restore changes nothing");
+}
