@@ -111,11 +111,11 @@ fn apply_overrides(job: &mut Job, a: &BackupArgs) -> Result<()> {
     if let Some(f) = a.format {
         job.format = f;
     }
-    if let Some(c) = a.compress {
-        if c != job.compression {
-            job.compression = c;
-            job.compression_level = c.default_level();
-        }
+    if let Some(c) = a.compress
+        && c != job.compression
+    {
+        job.compression = c;
+        job.compression_level = c.default_level();
     }
     if let Some(l) = a.level {
         let range = job.compression.level_range();

@@ -332,10 +332,10 @@ impl ParseEnv {
 /// The system's IANA time zone, or UTC when it cannot be determined.
 #[must_use]
 pub fn system_time_zone() -> Tz {
-    if let Ok(tz) = std::env::var("TZ") {
-        if let Ok(tz) = tz.trim_start_matches(':').parse::<Tz>() {
-            return tz;
-        }
+    if let Ok(tz) = std::env::var("TZ")
+        && let Ok(tz) = tz.trim_start_matches(':').parse::<Tz>()
+    {
+        return tz;
     }
     iana_time_zone::get_timezone().ok().and_then(|n| n.parse().ok()).unwrap_or(Tz::UTC)
 }
@@ -425,10 +425,10 @@ fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'stat
             ),
         ));
     }
-    if let Some(c) = &rj.docker_container {
-        if c.is_empty() || !c.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
-            return Err(("docker_container", format!("\"{c}\" is not a valid container name (letters, digits, '_', '.', '-')")));
-        }
+    if let Some(c) = &rj.docker_container
+        && (c.is_empty() || !c.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)))
+    {
+        return Err(("docker_container", format!("\"{c}\" is not a valid container name (letters, digits, '_', '.', '-')")));
     }
     let destination = DestinationSpec::parse(&rj.destination, env.home.as_deref()).map_err(|e| ("destination", e))?;
     let schedule = match &rj.schedule {
@@ -530,7 +530,7 @@ fn describe_toml_error(file: &str, text: &str, e: &toml::de::Error) -> String {
         name.map_or_else(|| format!("job #{}", index + 1), |n| format!("job \"{n}\""))
     });
     let key = line.split_once('=').map(|(k, _)| k.trim().to_string()).filter(|k| !k.is_empty() && !k.starts_with('['));
-    let mut out = format!("{file}");
+    let mut out = file.to_string();
     if let Some(j) = job {
         let _ = write!(out, ": {j}");
     }

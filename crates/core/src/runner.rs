@@ -286,16 +286,16 @@ impl Runner<'_> {
             )));
         }
         dest.prepare()?;
-        if let Ok(Some(space)) = dest.space() {
-            if space.free_percent() < crate::status::LOW_SPACE_PERCENT {
-                let message = format!(
-                    "Only {:.0} % of the disk holding {} is free; free some space before backups fail.",
-                    space.free_percent(),
-                    dest.location()
-                );
-                self.observer.warning(&job.name, &message);
-                self.observer.event(&crate::observer::Event::HealthWarning { job: job.name.clone(), message });
-            }
+        if let Ok(Some(space)) = dest.space()
+            && space.free_percent() < crate::status::LOW_SPACE_PERCENT
+        {
+            let message = format!(
+                "Only {:.0} % of the disk holding {} is free; free some space before backups fail.",
+                space.free_percent(),
+                dest.location()
+            );
+            self.observer.warning(&job.name, &message);
+            self.observer.event(&crate::observer::Event::HealthWarning { job: job.name.clone(), message });
         }
         let files = dest.list()?;
         for stale in catalog::stale_partials(&files, &job.name, job.timezone) {

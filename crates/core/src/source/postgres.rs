@@ -179,13 +179,13 @@ pub fn installed_tools(tool_dir: Option<&Path>) -> Vec<PgTools> {
         }
         let mut c = Command::new(&p);
         c.arg("--version");
-        if let Ok(v) = run_capture(c) {
-            if let Some(version) = parse_tool_version(&v) {
-                out.push(PgTools { pg_dump: p, version });
-            }
+        if let Ok(v) = run_capture(c)
+            && let Some(version) = parse_tool_version(&v)
+        {
+            out.push(PgTools { pg_dump: p, version });
         }
     }
-    out.sort_by(|a, b| b.version.major.cmp(&a.version.major));
+    out.sort_by_key(|t| std::cmp::Reverse(t.version.major));
     out
 }
 
@@ -193,7 +193,7 @@ pub fn installed_tools(tool_dir: Option<&Path>) -> Vec<PgTools> {
 #[must_use]
 pub fn sibling(tools: &PgTools, name: &str) -> PathBuf {
     match tools.pg_dump.parent() {
-        Some(dir) if dir.as_os_str().len() > 0 => exe(dir, name),
+        Some(dir) if !dir.as_os_str().is_empty() => exe(dir, name),
         _ => PathBuf::from(name),
     }
 }
