@@ -249,6 +249,12 @@ impl Runner<'_> {
     }
 
     fn resolve_password(&self, job: &Job, opts: &BackupOptions) -> Option<String> {
+        self.resolve_password_noting(job, opts, &AtomicBool::new(false))
+    }
+
+    /// As `resolve_password`; raises `keyring_failed` when the keyring could
+    /// not be asked, so an authentication error can say why.
+    fn resolve_password_noting(&self, job: &Job, opts: &BackupOptions, keyring_failed: &AtomicBool) -> Option<String> {
         if opts.password.is_some() {
             return opts.password.clone();
         }
@@ -265,6 +271,7 @@ impl Runner<'_> {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(job = %job.name, "keyring: {}", e.detailed());
+                keyring_failed.store(true, Ordering::Relaxed);
                 None
             }
         }
@@ -302,12 +309,29 @@ impl Runner<'_> {
             tracing::info!(job = %job.name, file = %stale, "removing a partial file left by an interrupted run");
             let _ = dest.remove(&stale);
         }
+        let keyring_failed = AtomicBool::new(false);
         let target = PgTarget {
             url: job.db.clone(),
-            password: self.resolve_password(job, opts),
+            password: self.resolve_password_noting(job, opts, &keyring_failed),
             docker_container: job.docker_container.clone(),
         };
-        let prepared = postgres::prepare(&target, job.tool_dir.as_deref())?;
+        // With no password because the keyring was unreachable, say that
+        // rather than "none is stored".
+        let explain = |e: Error| -> Error {
+            if e.kind() == ErrorKind::Auth && target.password.is_none() && keyring_failed.load(Ordering::Relaxed) {
+                Error::new(
+                    ErrorKind::Auth,
+                    format!(
+                        "PostgreSQL at {} wants a password for \"{}\" and the OS keyring holding it could not be reached; unlock or start the keyring (or set PGPASSWORD), then try again.",
+                        target.url.server(),
+                        target.url.user.as_deref().unwrap_or("the current user")
+                    ),
+                )
+            } else {
+                e
+            }
+        };
+        let prepared = postgres::prepare(&target, job.tool_dir.as_deref()).map_err(explain)?;
         // Two runs in the same second (manual right after scheduled) get
         // distinct names: wait for the next second rather than stamping a
         // name in the future, which retention would treat as clock skew.
@@ -377,7 +401,7 @@ impl Runner<'_> {
                         Error::destination(crate::destination::local::describe_io("write", &dir.join(&name), &dir, &e)).with_source(e)
                     }
                     PipelineError::Read(e) => match child_result {
-                        Err(f) => postgres::classify_failure(&f, &target),
+                        Err(f) => explain(postgres::classify_failure(&f, &target)),
                         Ok(_) => Error::new(ErrorKind::Tool, format!("Reading pg_dump's output failed ({e}); nothing was saved.")),
                     },
                 });
@@ -386,7 +410,7 @@ impl Runner<'_> {
         // The exit status is part of the data: only a clean exit makes a backup.
         if let Err(f) = child.finish() {
             drop(pending);
-            return Err(postgres::classify_failure(&f, &target));
+            return Err(explain(postgres::classify_failure(&f, &target)));
         }
         if figures.bytes_in == 0 {
             drop(pending);
