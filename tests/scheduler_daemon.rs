@@ -262,10 +262,13 @@ fn per_minute_schedule_produces_a_backup_then_sigterm_stops_the_daemon() {
         "the run is for a slot after the daemon started (not a run at start): {row}"
     );
     let out = stop_daemon(daemon);
-    assert_eq!(backups(&w.dest).len(), 1, "{:?}", file_names(&w.dest));
+    assert_eq!(partials(&w.dest), Vec::<String>::new(), "{:?}", file_names(&w.dest));
     assert_mentions(&out.stderr, &["scheduler started", "backup finished"]);
+    // Nothing failed and nothing is left running (a second slot may have
+    // begun just before the SIGTERM: then it is `interrupted`).
     let rows = w.rows("everymin");
-    assert_eq!(rows.len(), 1, "one run, nothing left running: {rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "success" || r["status"] == "interrupted"), "{rows:?}");
+    assert_eq!(backups(&w.dest).len(), with_status(&rows, "success").len(), "{:?}", file_names(&w.dest));
 }
 
 // ---------------------------------------------------------------------------
@@ -405,7 +408,7 @@ fn manual_backup_during_a_scheduled_run_is_refused_or_waits() {
     check_backup_row(&sched, &w.dest, "overlap", "scheduled", ".sql.zst");
     check_backup_row(manual_row, &w.dest, "overlap", "manual", "_manual.sql.zst");
     assert_eq!(backups(&w.dest).len(), 2, "{:?}", file_names(&w.dest));
-    let refused_rows: Vec<&&Value> = with_status(&rows, "failed").into_iter().filter(|r| r["error_kind"] == "busy").collect();
+    let refused_rows: Vec<&Value> = with_status(&rows, "failed").into_iter().filter(|r| r["error_kind"] == "busy").collect();
     assert_eq!(refused_rows.len(), 1, "the refused attempt is recorded as such: {rows:?}");
     assert_mentions(&out.stderr, &["backup finished"]);
 
@@ -530,7 +533,7 @@ fn config_change_is_picked_up_and_the_new_job_runs_at_its_next_slot() {
     assert!(daemon.is_running(), "a broken config does not stop the daemon");
     let out = stop_daemon(daemon);
     assert_mentions(&out.stderr, &["configuration reloaded", "not reloaded"]);
-    assert_eq!(with_status(&w.rows("added"), "success").len(), 1);
+    assert!(!with_status(&w.rows("added"), "success").is_empty());
 }
 
 // ---------------------------------------------------------------------------

@@ -165,13 +165,12 @@ impl Runner<'_> {
     /// # Errors
     /// The first failure, as one sentence; it is also in the history.
     pub fn backup(&self, job: &Job, opts: &BackupOptions) -> Result<BackupReport> {
-        let started_at = self.clock.now();
-        let t0 = Instant::now();
-        let new_run = NewRun {
+        let requested_at = self.clock.now();
+        let mut new_run = NewRun {
             job: job.name.clone(),
             kind: RunKind::Backup,
             trigger: opts.trigger,
-            started_at,
+            started_at: requested_at,
             destination: job.destination.display(),
             engine: Some(job.db.engine),
             format: Some(job.format),
@@ -200,6 +199,12 @@ impl Runner<'_> {
             None => JobLock::try_acquire(&self.data.lock_dir(), &job.name),
         }
         .map_err(early)?;
+        // The run starts now that it holds the lock: a run that waited behind
+        // another is stamped (name, history, manifest) from here, not from
+        // when it was asked for.
+        let started_at = self.clock.now();
+        let t0 = Instant::now();
+        new_run.started_at = started_at;
         // We hold the lock, so a `running` row of this job is from a dead process.
         self.history.mark_interrupted(
             &job.name,

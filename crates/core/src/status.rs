@@ -73,7 +73,12 @@ pub fn job_status(history: &History, job: &Job, now: DateTime<Utc>) -> Result<Jo
         (Some(s), true) => s.next_runs(job.timezone, now, 3),
         _ => Vec::new(),
     };
-    let last_run = history.last_run(&job.name, RunKind::Backup)?;
+    // A manual attempt refused because the job was already running says
+    // nothing about the job's health; the run it bumped into does.
+    let last_run = history
+        .runs(&crate::history::RunFilter { job: Some(job.name.clone()), kind: Some(RunKind::Backup), limit: Some(20), ..Default::default() })?
+        .into_iter()
+        .find(|r| r.error_kind.as_deref() != Some(crate::ErrorKind::Busy.code()));
     let last_success = history.last_success(&job.name, RunKind::Backup)?;
     // A job that never succeeded is stale from its first attempt on.
     let first_seen = history
