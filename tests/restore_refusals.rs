@@ -22,10 +22,11 @@ fn databases_with(pg: &PgCluster, marker: &str) -> Vec<String> {
     out.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
 }
 
-/// Every database whose name says a restore created it.
-fn restore_made(pg: &PgCluster) -> Vec<String> {
-    let mut v = databases_with(pg, "__nightjar_restore_");
-    v.extend(databases_with(pg, "__before_restore_"));
+/// Every database whose name says a restore into `db` created it (tests
+/// run in parallel on one cluster: only look at this test's database).
+fn restore_made(pg: &PgCluster, db: &str) -> Vec<String> {
+    let mut v = databases_with(pg, &format!("{db}__nightjar_restore_"));
+    v.extend(databases_with(pg, &format!("{db}__before_restore_")));
     v
 }
 
@@ -123,7 +124,7 @@ fn bad_files_are_refused_before_the_database_is_touched() {
         assert!(line.contains(needle), "{}: {line}", file.display());
         assert!(line.contains(&file.display().to_string()), "the error names the file: {line}");
         assert!(line.contains("pick another"), "the error says what to do: {line}");
-        assert!(restore_made(pg).is_empty(), "{}: no temporary database was created: {:?}", file.display(), restore_made(pg));
+        assert!(restore_made(pg, &db).is_empty(), "{}: no temporary database was created: {:?}", file.display(), restore_made(pg, &db));
         assert_restore_failure_recorded(&nj, "invalid-backup", file);
     }
     before.assert_same(&Snapshot::take(pg, &db), "after refusing every bad file");
@@ -167,13 +168,27 @@ fn a_dump_whose_last_statement_fails_leaves_the_original_exactly_as_it_was() {
     assert!(line.contains("broken.sql.zst") && line.contains("invalid input syntax for type integer"), "{line}");
     assert!(line.contains(&format!("\"{db}\" was not changed")) && line.contains("temporary copy was removed"), "{line}");
     before.assert_same(&Snapshot::take(pg, &db), "after a restore whose last statement failed");
-    assert!(restore_made(pg).is_empty(), "no temporary or kept database is left: {:?}", restore_made(pg));
+    assert!(restore_made(pg, &db).is_empty(), "no temporary or kept database is left: {:?}", restore_made(pg, &db));
     assert_restore_failure_recorded(&nj, "tool", &file);
 
     // Into a database that does not exist: it is not created either.
     let missing = format!("{db}_missing");
-    nj.run(["restore", &file.display().to_string(), "--db", &pg.url(&missing), "--yes"]).assert_failure();
+    let _ = nj.run(["restore", &file.display().to_string(), "--db", &pg.url(&missing), "--yes"]).assert_failure();
     assert!(databases_with(pg, &missing).is_empty());
+
+    // A safety backup that fails stops the restore before anything changes.
+    let not_a_dir = nj.scratch().join("plain-file");
+    std::fs::write(&not_a_dir, b"x").unwrap();
+    let out = nj
+        .run(["restore", &good.display().to_string(), "--db", &pg.url(&db), "--safety-dir", &not_a_dir.join("sub").display().to_string(), "--yes"])
+        .assert_failure();
+    let line = out.error_line();
+    assert!(line.contains("safety backup") && line.contains("did not start"), "{line}");
+    before.assert_same(&Snapshot::take(pg, &db), "after a failed safety backup");
+    assert!(restore_made(pg, &db).is_empty());
+    let rows = nj.history(None);
+    let failed_safety = rows.iter().filter(|r| str_field(r, "kind") == "backup" && str_field(r, "trigger") == "pre-restore" && str_field(r, "status") == "failed").count();
+    assert_eq!(failed_safety, 1, "the failed safety backup is in the history: {rows:?}");
 
     // Without --yes and without a terminal, nothing runs (usage error).
     let out = nj.run(["restore", &good.display().to_string(), "--db", &pg.url(&db)]);

@@ -82,7 +82,31 @@ fn plain_backup_restores_by_replacing_creating_and_as_new() {
     let pg = PgCluster::shared();
     let nj = Nightjar::new();
     let db = rich_sample(pg, "rt_plain");
-    pg.psql("postgres", &format!("ALTER DATABASE {} SET work_mem = '7MB'", ident(&db)));
+    // Database-level properties pg_dump (without --create) does not carry.
+    let owner = nightjar_tests::unique("rt_owner");
+    pg.psql(
+        "postgres",
+        &format!(
+            "CREATE ROLE {o} NOLOGIN; ALTER DATABASE {d} OWNER TO {o}; ALTER DATABASE {d} SET work_mem = '7MB';
+             REVOKE ALL ON DATABASE {d} FROM PUBLIC; GRANT CONNECT ON DATABASE {d} TO {o}; ALTER DATABASE {d} CONNECTION LIMIT 50;
+             COMMENT ON DATABASE {d} IS 'база магазина';",
+            o = ident(&owner),
+            d = ident(&db)
+        ),
+    );
+    let db_props = |name: &str| {
+        pg.psql(
+            "postgres",
+            &format!(
+                "SELECT pg_get_userbyid(datdba) || ' ' || datacl::text || ' ' || datconnlimit || ' ' || shobj_description(oid, 'pg_database') \
+                 FROM pg_database WHERE datname = {}",
+                literal(name)
+            ),
+        )
+        .replace(name, "<db>")
+    };
+    let props = db_props(&db);
+    assert!(props.starts_with(&owner), "{props}");
     let dest = nj.scratch().join("backups");
     std::fs::create_dir(&dest).unwrap();
     let file = backup(&nj, pg, &db, &dest, "plain", "zstd");
@@ -100,7 +124,8 @@ fn plain_backup_restores_by_replacing_creating_and_as_new() {
     scribbled.assert_same(&Snapshot::take(pg, &kept), "the kept copy is the database as it was before the restore");
     assert!(str_field(&r, "message").contains(&kept), "{r}");
     assert_eq!(pg.psql(&db, "SHOW work_mem"), "7MB", "database-level settings are carried over");
-    assert!(databases_with(pg, "__nightjar_restore_").is_empty());
+    assert_eq!(db_props(&db), props, "owner, privileges, connection limit and comment are carried over");
+    assert!(databases_with(pg, &format!("{db}__nightjar_restore_")).is_empty());
     // The safety backup of an ad-hoc --db target lands beside the file.
     let safety = PathBuf::from(str_field(&r, "safety_backup"));
     assert_eq!(safety.parent(), Some(dest.as_path()));
@@ -134,7 +159,7 @@ fn plain_backup_restores_by_replacing_creating_and_as_new() {
     let out = nj.run(["kept", "drop", &db, "--db", &pg.url(&db), "--yes"]).assert_failure();
     assert!(out.error_line().contains("not a database Nightjar kept"), "{}", out.stderr);
     assert!(db_exists(pg, &db));
-    nj.run(["kept", "drop", &kept, "--db", &pg.url(&db), "--yes"]).assert_success();
+    let _ = nj.run(["kept", "drop", &kept, "--db", &pg.url(&db), "--yes"]).assert_success();
     assert!(!db_exists(pg, &kept));
 
     let rows = nj.history(None);
@@ -151,7 +176,7 @@ fn custom_format_job_latest_restore_takes_a_restorable_safety_backup() {
     let dest = nj.scratch().join("job-dest");
     std::fs::create_dir(&dest).unwrap();
     nj.write_config(&job_toml("shop", &pg.url(&db), &dest, "format = \"custom\"\ncompression = \"gzip\""));
-    nj.run(["backup", "--job", "shop"]).assert_success();
+    let _ = nj.run(["backup", "--job", "shop"]).assert_success();
     let original = Snapshot::take(pg, &db);
     scribble(pg, &db);
     let scribbled = Snapshot::take(pg, &db);
@@ -175,7 +200,7 @@ fn custom_format_job_latest_restore_takes_a_restorable_safety_backup() {
 
     // …and it restores to what the database was just before the restore.
     let back = format!("{db}_safety");
-    nj.run(["restore", &safety.display().to_string(), "--job", "shop", "--as-new", &back, "--yes"]).assert_success();
+    let _ = nj.run(["restore", &safety.display().to_string(), "--job", "shop", "--as-new", &back, "--yes"]).assert_success();
     scribbled.assert_same(&Snapshot::take(pg, &back), "the safety backup restored --as-new");
 
     // `list` still sees both backups; the restore deleted nothing.
@@ -214,7 +239,7 @@ fn sessions_on_the_target_are_closed_with_a_message_or_refused_with_no_terminate
     assert!(line.contains("session") && line.contains("psql") && line.contains("--no-terminate"), "{line}");
     assert!(session.try_wait().unwrap().is_none(), "the session was left alone");
     changed.assert_same(&Snapshot::take(pg, &db), "a refused restore changes nothing");
-    assert!(databases_with(pg, "__nightjar_restore_").is_empty());
+    assert!(databases_with(pg, &format!("{db}__nightjar_restore_")).is_empty());
     assert!(databases_with(pg, &format!("{db}__before_restore_")).is_empty());
 
     // Default: the session is closed at the swap, and the message says so.

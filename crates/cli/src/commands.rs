@@ -83,6 +83,8 @@ fn adhoc_job(url: &str, dest: &Path, name: Option<&str>, env: &ParseEnv) -> Resu
         None => db.database.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect(),
     };
     let name = name.trim_start_matches(['.', '-']).to_string();
+    // A name with no ASCII letters or digits (e.g. "магазин") leaves nothing usable.
+    let name = if name.chars().any(|c| c.is_ascii_alphanumeric()) { name } else { "database".to_string() };
     validate_job_name(&name).map_err(|e| Error::config(format!("--name: {e}.")))?;
     let dest = if dest.is_absolute() { dest.to_path_buf() } else { std::env::current_dir().map_or_else(|_| dest.to_path_buf(), |c| c.join(dest)) };
     let job = Job {
@@ -417,7 +419,12 @@ struct DbTarget {
 fn db_target(ctx: &Ctx, db: Option<&str>, job: Option<&str>, dest: &Path) -> Result<DbTarget> {
     match (db, job) {
         (Some(url), _) => {
-            let (job, password) = adhoc_job(url, dest, None, &ctx.env)?;
+            // The ad-hoc name (file names, history) comes from the database's
+            // name; one with no usable characters (e.g. Cyrillic) gets a neutral one.
+            let (job, password) = match adhoc_job(url, dest, None, &ctx.env) {
+                Ok(v) => v,
+                Err(_) => adhoc_job(url, dest, Some("database"), &ctx.env)?,
+            };
             let account = Some(job.db.keyring_account());
             let flag = format!("--db '{}'", job.db.libpq_url());
             Ok(DbTarget { job, password, account, flag })

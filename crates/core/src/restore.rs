@@ -787,7 +787,7 @@ impl Restorer<'_> {
         let t0 = Instant::now();
         let mut run = self.new_run(RunKind::Restore, &job.name, job.db.display(), Some(&plan.inspection), Some(plan.database.clone()), started_at);
         let mut state = RestoreState::default();
-        let result = self.restore_steps(plan, job, opts, &mut run, &mut state, t0);
+        let result = self.restore_steps(plan, job, opts, &mut run, &mut state);
         match (result, state.run_id) {
             (Ok(mut report), Some(id)) => {
                 report.run_id = id;
@@ -827,7 +827,7 @@ impl Restorer<'_> {
     }
 
     #[allow(clippy::too_many_lines)]
-    fn restore_steps(&self, plan: &RestorePlan, job: &Job, opts: &RestoreOptions, run: &mut NewRun, state: &mut RestoreState, t0: Instant) -> Result<RestoreReport> {
+    fn restore_steps(&self, plan: &RestorePlan, job: &Job, opts: &RestoreOptions, run: &mut NewRun, state: &mut RestoreState) -> Result<RestoreReport> {
         let label = job.name.as_str();
         let file = plan.inspection.path.clone();
         let name = plan.inspection.name();
@@ -921,7 +921,7 @@ impl Restorer<'_> {
         };
         server.create_database(&tmp, props)?;
         let outcome = (|| -> Result<(Loaded, u64, Vec<Session>)> {
-            let loaded = self.load(&server, &tmp, &validation, label, t0)?;
+            let loaded = self.load(&server, &tmp, &validation, label)?;
             if let Some(p) = props {
                 server.copy_properties(&tmp, p)?;
             }
@@ -1028,7 +1028,8 @@ impl Restorer<'_> {
     }
 
     /// Streams the validated file into `db` with psql or pg_restore.
-    fn load(&self, server: &Server, db: &str, validation: &Validation, label: &str, t0: Instant) -> Result<Loaded> {
+    fn load(&self, server: &Server, db: &str, validation: &Validation, label: &str) -> Result<Loaded> {
+        let t0 = Instant::now();
         let insp = &validation.inspection;
         let path = insp.path.display().to_string();
         let name = insp.name();
@@ -1068,7 +1069,7 @@ impl Restorer<'_> {
         });
         let failed = |f: &crate::source::ChildFailure| {
             let line = server::error_line(&f.stderr_tail).unwrap_or_else(|| f.status_text());
-            Error::new(ErrorKind::Tool, format!("Loading {name} failed ({tool}: {line})"))
+            Error::new(ErrorKind::Tool, format!("Restoring {name} into a fresh database failed ({tool}: {line})"))
         };
         let streamed = match streamed {
             Ok(s) => s,
@@ -1085,24 +1086,24 @@ impl Restorer<'_> {
             Err(StreamError::Write(e)) => {
                 return Err(match child.finish() {
                     Err(f) => failed(&f),
-                    Ok(_) => Error::new(ErrorKind::Tool, format!("Loading {name} failed ({tool} stopped reading before the end: {e})")),
+                    Ok(_) => Error::new(ErrorKind::Tool, format!("Restoring {name} into a fresh database failed ({tool} stopped reading before the end: {e})")),
                 });
             }
             Err(StreamError::Decode(e)) => {
                 child.kill();
                 let _ = child.finish();
-                return Err(invalid(format!("Loading {path} failed (it no longer decompresses: {e})")));
+                return Err(invalid(format!("Restoring {path} failed (it no longer decompresses: {e})")));
             }
             Err(StreamError::Read(e)) => {
                 child.kill();
                 let _ = child.finish();
-                return Err(invalid(format!("Loading {path} failed (it could not be read: {e})")));
+                return Err(invalid(format!("Restoring {path} failed (it could not be read: {e})")));
             }
         };
         if streamed.sha256 != validation.sha256 {
             child.kill();
             let _ = child.finish();
-            return Err(invalid(format!("Loading {path} failed (the file changed while it was being restored)")));
+            return Err(invalid(format!("Restoring {path} failed (the file changed while it was being restored)")));
         }
         if let Err(f) = child.finish() {
             if self.cancel.load(Ordering::SeqCst) {
@@ -1189,7 +1190,7 @@ impl Restorer<'_> {
         let database = insp.as_ref().and_then(|i| i.manifest.as_ref().map(|m| m.database.clone()));
         let run = self.new_run(RunKind::Verify, &job, destination, insp.as_ref(), database, started_at);
         let run_id = self.history.start_run(&run)?;
-        let result = self.verify_steps(&path, opts, backup_row.as_ref(), &job, t0);
+        let result = self.verify_steps(&path, opts, backup_row.as_ref(), &job);
         match result {
             Ok(mut report) => {
                 report.run_id = run_id;
@@ -1220,7 +1221,7 @@ impl Restorer<'_> {
         }
     }
 
-    fn verify_steps(&self, path: &Path, opts: &VerifyOptions, backup_row: Option<&RunRecord>, label: &str, t0: Instant) -> Result<VerifyReport> {
+    fn verify_steps(&self, path: &Path, opts: &VerifyOptions, backup_row: Option<&RunRecord>, label: &str) -> Result<VerifyReport> {
         let (server, vopts) = match &opts.restore_test {
             Some(job) => {
                 self.observer.stage(label, Stage::Preparing);
@@ -1244,17 +1245,22 @@ impl Restorer<'_> {
             let t1 = Instant::now();
             let base = job.db.database.clone();
             let mut at = self.clock.now();
-            let scratch = loop {
+            let mut scratch = None;
+            for _ in 0..120 {
                 let n = derived_name(&base, VERIFY_MARKER, &names::stamp(at, job.timezone));
                 if server.existing(&[n.as_str()])?.is_empty() {
-                    break n;
+                    scratch = Some(n);
+                    break;
                 }
                 at += chrono::Duration::seconds(1);
-            };
+            }
+            let scratch = scratch.ok_or_else(|| {
+                Error::other(format!("No free name for a scratch database on {}; drop old ones with `nightjar kept drop`.", server.name()))
+            })?;
             self.observer.stage(label, Stage::Restoring);
             server.create_database(&scratch, None)?;
             let counted = (|| {
-                self.load(&server, &scratch, &validation, label, t0)?;
+                self.load(&server, &scratch, &validation, label)?;
                 self.observer.stage(label, Stage::Checking);
                 server.table_counts(&scratch)
             })();

@@ -8,13 +8,12 @@
 //! on its own thread, keeping its tail for the message; a child dropped
 //! before [`FeedChild::finish`] is killed.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -226,8 +225,8 @@ pub(crate) enum StreamError {
 struct Source<'a> {
     file: File,
     hasher: Sha256,
-    bytes: &'a Cell<u64>,
-    failed: &'a Cell<bool>,
+    bytes: &'a AtomicU64,
+    failed: &'a AtomicBool,
 }
 
 impl Read for Source<'_> {
@@ -235,12 +234,12 @@ impl Read for Source<'_> {
         match self.file.read(buf) {
             Ok(n) => {
                 self.hasher.update(&buf[..n]);
-                self.bytes.set(self.bytes.get() + n as u64);
+                self.bytes.fetch_add(n as u64, Ordering::Relaxed);
                 Ok(n)
             }
             Err(e) => {
                 if e.kind() != io::ErrorKind::Interrupted {
-                    self.failed.set(true);
+                    self.failed.store(true, Ordering::Relaxed);
                 }
                 Err(e)
             }
@@ -248,53 +247,51 @@ impl Read for Source<'_> {
     }
 }
 
-/// Streams `path` (decompressed per `compression`) into `sink`, calling
-/// `progress(file_bytes, data_bytes)` at most every 200 ms and once at the
-/// end, checking `cancel` between buffers.
-pub(crate) fn stream_file(
+/// Buffers in flight between the decompressing thread and the writer.
+const IN_FLIGHT: usize = 4;
+
+/// The decompressing side: reads `path`, sends filled buffers to `full`,
+/// takes empty ones back from `empty`. Returns the file's sha256.
+fn produce(
     path: &Path,
     compression: Compression,
-    sink: &mut dyn Write,
-    progress: &mut dyn FnMut(u64, u64),
+    file_bytes: &AtomicU64,
+    full: &std::sync::mpsc::SyncSender<Vec<u8>>,
+    empty: &std::sync::mpsc::Receiver<Vec<u8>>,
     cancel: &AtomicBool,
-) -> Result<Streamed, StreamError> {
+) -> Result<String, StreamError> {
     let file = File::open(path).map_err(StreamError::Read)?;
-    let bytes = Cell::new(0u64);
-    let failed = Cell::new(false);
-    let mut source = Source { file, hasher: Sha256::new(), bytes: &bytes, failed: &failed };
-    let mut data_bytes = 0u64;
-    let mut tail: Vec<u8> = Vec::with_capacity(DATA_TAIL * 2);
+    let failed = AtomicBool::new(false);
+    let mut source = Source { file, hasher: Sha256::new(), bytes: file_bytes, failed: &failed };
     {
         let mut dec = decoder(&mut source, compression).map_err(StreamError::Decode)?;
-        let mut buf = vec![0u8; BUF];
-        let mut last = Instant::now();
+        let mut spare = (0..IN_FLIGHT).map(|_| vec![0u8; BUF]).collect::<Vec<_>>();
         loop {
             if cancel.load(Ordering::Relaxed) {
                 return Err(StreamError::Cancelled);
             }
-            let n = match dec.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if failed.get() => return Err(StreamError::Read(e)),
-                Err(e) => return Err(StreamError::Decode(e)),
+            let mut buf = match spare.pop() {
+                Some(b) => b,
+                // The writer gone means it failed: it reports why.
+                None => empty.recv().map_err(|_| StreamError::Cancelled)?,
             };
-            data_bytes += n as u64;
-            let chunk = &buf[..n];
-            if chunk.len() >= DATA_TAIL {
-                tail.clear();
-                tail.extend_from_slice(&chunk[chunk.len() - DATA_TAIL..]);
-            } else {
-                tail.extend_from_slice(chunk);
-                if tail.len() > DATA_TAIL {
-                    tail.drain(..tail.len() - DATA_TAIL);
+            buf.resize(BUF, 0);
+            // Fill the buffer (a decoder returns small reads; the pipe likes big writes).
+            let mut filled = 0;
+            while filled < BUF {
+                match dec.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if failed.load(Ordering::Relaxed) => return Err(StreamError::Read(e)),
+                    Err(e) => return Err(StreamError::Decode(e)),
                 }
             }
-            sink.write_all(chunk).map_err(StreamError::Write)?;
-            if last.elapsed() >= Duration::from_millis(200) {
-                last = Instant::now();
-                progress(bytes.get(), data_bytes);
+            if filled == 0 {
+                break;
             }
+            buf.truncate(filled);
+            full.send(buf).map_err(|_| StreamError::Cancelled)?;
         }
     }
     // Whatever the decoder did not need (trailing bytes) still belongs to the file's hash.
@@ -307,10 +304,77 @@ pub(crate) fn stream_file(
             Err(e) => return Err(StreamError::Read(e)),
         }
     }
-    sink.flush().map_err(StreamError::Write)?;
-    progress(bytes.get(), data_bytes);
-    let sha256 = hex(&source.hasher.finalize());
-    Ok(Streamed { file_bytes: bytes.get(), sha256, data_bytes, tail })
+    Ok(hex(&source.hasher.finalize()))
+}
+
+/// Streams `path` (decompressed per `compression`) into `sink`, calling
+/// `progress(file_bytes, data_bytes)` at most every 200 ms and once at the
+/// end, checking `cancel` between buffers. Decompression runs on its own
+/// thread so the child never waits for it (as with `zstd -dc f | psql`);
+/// at most a few 256 KiB buffers are in flight.
+pub(crate) fn stream_file(
+    path: &Path,
+    compression: Compression,
+    sink: &mut dyn Write,
+    progress: &mut dyn FnMut(u64, u64),
+    cancel: &AtomicBool,
+) -> Result<Streamed, StreamError> {
+    let file_bytes = AtomicU64::new(0);
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        let producer = std::thread::Builder::new()
+            .name("restore-decompress".into())
+            .spawn_scoped(scope, {
+                let file_bytes = &file_bytes;
+                // Owns both channel ends: they close when it returns.
+                move || produce(path, compression, file_bytes, &full_tx, &empty_rx, cancel)
+            })
+            .map_err(StreamError::Read)?;
+        let mut data_bytes = 0u64;
+        let mut tail: Vec<u8> = Vec::with_capacity(DATA_TAIL * 2);
+        let mut last = Instant::now();
+        let mut write_error = None;
+        for chunk in &full_rx {
+            if cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            data_bytes += chunk.len() as u64;
+            if chunk.len() >= DATA_TAIL {
+                tail.clear();
+                tail.extend_from_slice(&chunk[chunk.len() - DATA_TAIL..]);
+            } else {
+                tail.extend_from_slice(&chunk);
+                if tail.len() > DATA_TAIL {
+                    tail.drain(..tail.len() - DATA_TAIL);
+                }
+            }
+            if let Err(e) = sink.write_all(&chunk) {
+                write_error = Some(e);
+                break;
+            }
+            if last.elapsed() >= Duration::from_millis(200) {
+                last = Instant::now();
+                progress(file_bytes.load(Ordering::Relaxed), data_bytes);
+            }
+            let _ = empty_tx.send(chunk);
+        }
+        // Stop the producer if we stopped early: it sees both channels closed.
+        drop(full_rx);
+        drop(empty_tx);
+        let produced = producer.join().unwrap_or(Err(StreamError::Cancelled));
+        if cancel.load(Ordering::Relaxed) {
+            return Err(StreamError::Cancelled);
+        }
+        if let Some(e) = write_error {
+            return Err(StreamError::Write(e));
+        }
+        let sha256 = produced?;
+        sink.flush().map_err(StreamError::Write)?;
+        let file_bytes = file_bytes.load(Ordering::Relaxed);
+        progress(file_bytes, data_bytes);
+        Ok(Streamed { file_bytes, sha256, data_bytes, tail })
+    })
 }
 
 #[cfg(test)]

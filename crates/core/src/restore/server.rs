@@ -85,8 +85,8 @@ pub struct DbInfo {
     pub icu_rules: Option<String>,
     /// Tablespace, when not the default.
     pub tablespace: Option<String>,
-    /// Connection limit (-1: none).
-    pub connection_limit: i64,
+    /// Connection limit (`None`: no limit).
+    pub connection_limit: Option<i64>,
     /// Explicit privileges, when the ACL is not the default.
     pub acl: Option<Vec<Grant>>,
     /// Database-level settings (`name=value`).
@@ -136,26 +136,42 @@ impl Server {
     /// Tools missing or too old; server unreachable; wrong password.
     pub fn connect(target: PgTarget, tool_dir: Option<&Path>) -> Result<Server> {
         // The target database may not exist yet: talk to a maintenance database.
-        let mut maintenance = if target.url.database == "postgres" { "template1" } else { "postgres" };
         let via = |db: &str| PgTarget { url: target.url.with_database(db), ..target.clone() };
-        let prepared = match postgres::prepare(&via(maintenance), tool_dir) {
-            Err(e) if e.kind() == ErrorKind::Config && maintenance == "postgres" => {
-                maintenance = "template1";
-                postgres::prepare(&via(maintenance), tool_dir).map_err(|_| e)?
+        let first = if target.url.database == "postgres" { "template1" } else { "postgres" };
+        if target.docker_container.is_some() {
+            // In a container: the tools there, as for a backup.
+            let prepared = match postgres::prepare(&via(first), tool_dir) {
+                Err(e) if e.kind() == ErrorKind::Config && first == "postgres" => {
+                    postgres::prepare(&via("template1"), tool_dir).map(|p| (p, "template1")).map_err(|_| e)
+                }
+                other => other.map(|p| (p, first)),
+            };
+            let (prepared, maintenance) = prepared?;
+            let psql = postgres::sibling(&prepared.tools, "psql");
+            let pg_restore = postgres::sibling(&prepared.tools, "pg_restore");
+            let version = match prepared.server {
+                Some(v) => v,
+                None => postgres::server_version(&via(maintenance), &psql)?,
+            };
+            return Ok(Server { target, psql, pg_restore, version, maintenance });
+        }
+        // On the host: the newest psql and pg_restore, which read what newer
+        // pg_dumps wrote and load into older servers alike.
+        let installed = postgres::installed_tools(tool_dir);
+        let tools = installed.iter().find(|t| postgres::sibling(t, "psql").is_file()).ok_or_else(|| {
+            let where_ = tool_dir.map_or_else(|| "on this computer".to_string(), |d| format!("in {}", d.display()));
+            Error::new(
+                ErrorKind::Tool,
+                format!("psql was not found {where_}; install the PostgreSQL client tools (Debian/Ubuntu: sudo apt install postgresql-client) or set the job's `tool_dir`."),
+            )
+        })?;
+        let psql = postgres::sibling(tools, "psql");
+        let pg_restore = postgres::sibling(tools, "pg_restore");
+        let (version, maintenance) = match postgres::server_version(&via(first), &psql) {
+            Err(e) if e.kind() == ErrorKind::Config && first == "postgres" => {
+                (postgres::server_version(&via("template1"), &psql).map_err(|_| e)?, "template1")
             }
-            other => other?,
-        };
-        // psql and pg_restore read what newer pg_dumps wrote and load into
-        // older servers: prefer the newest installed ones.
-        let newest = if target.docker_container.is_none() { postgres::installed_tools(tool_dir).into_iter().next() } else { None };
-        let pick = |name: &str| {
-            newest.as_ref().map(|t| postgres::sibling(t, name)).filter(|p| p.is_file()).unwrap_or_else(|| postgres::sibling(&prepared.tools, name))
-        };
-        let psql = pick("psql");
-        let pg_restore = pick("pg_restore");
-        let version = match prepared.server {
-            Some(v) => v,
-            None => postgres::server_version(&via(maintenance), &psql)?,
+            other => (other?, first),
         };
         Ok(Server { target, psql, pg_restore, version, maintenance })
     }
@@ -290,7 +306,7 @@ impl Server {
     }
 
     /// `CREATE DATABASE name` from `template0`, with the encoding, locale,
-    /// owner, tablespace and connection limit of `like` when given.
+    /// owner and tablespace of `like` when given.
     ///
     /// # Errors
     /// When the server refuses (no CREATEDB privilege, name taken, …).
@@ -299,8 +315,10 @@ impl Server {
         self.query(self.maintenance_db(), &sql, &format!("create the database \"{name}\"")).map(drop)
     }
 
-    /// Gives `name` the privileges, settings and comment of `like` (which
-    /// `pg_dump` without `--create` does not carry).
+    /// Gives `name` the privileges, settings, connection limit and comment
+    /// of `like` (which `pg_dump` without `--create` does not carry). Run
+    /// after the load: a setting or a limit of the original must not get in
+    /// the way of the restore itself.
     ///
     /// # Errors
     /// When the server refuses.
@@ -418,7 +436,7 @@ fn parse_info(v: &Value) -> DbInfo {
         locale: s(&row, "datlocale").or_else(|| s(&row, "daticulocale")),
         icu_rules: s(&row, "daticurules"),
         tablespace: s(v, "tablespace").filter(|t| t != "pg_default"),
-        connection_limit: row.get("datconnlimit").and_then(Value::as_i64).unwrap_or(-1),
+        connection_limit: row.get("datconnlimit").and_then(Value::as_i64).filter(|n| *n >= 0),
         acl,
         settings: v
             .get("settings")
@@ -472,9 +490,6 @@ pub fn create_database_sql(name: &str, like: Option<&DbInfo>, server_major: u32)
     if let Some(t) = &like.tablespace {
         sql.push_str(&format!(" TABLESPACE {}", quote_ident(t)));
     }
-    if like.connection_limit != -1 {
-        sql.push_str(&format!(" CONNECTION LIMIT {}", like.connection_limit));
-    }
     sql
 }
 
@@ -509,6 +524,9 @@ pub fn properties_sql(name: &str, like: &DbInfo) -> String {
             quote_literal(value)
         };
         out.push(format!("ALTER DATABASE {db} SET {key} TO {v};"));
+    }
+    if let Some(n) = like.connection_limit {
+        out.push(format!("ALTER DATABASE {db} WITH CONNECTION LIMIT {n};"));
     }
     if let Some(c) = &like.comment {
         out.push(format!("COMMENT ON DATABASE {db} IS {};", quote_literal(c)));
@@ -590,7 +608,7 @@ mod tests {
             collate: Some("C".into()),
             ctype: Some("C".into()),
             locale_provider: Some("c".into()),
-            connection_limit: 20,
+            connection_limit: Some(20),
             acl: Some(vec![
                 Grant { grantee: None, privilege: "TEMPORARY".into(), grantable: false },
                 Grant { grantee: Some("app\"x".into()), privilege: "CONNECT".into(), grantable: true },
@@ -608,7 +626,7 @@ mod tests {
         let sql = create_database_sql("shop__nightjar_restore_20260302000005", Some(&like()), 15);
         assert_eq!(
             sql,
-            "CREATE DATABASE \"shop__nightjar_restore_20260302000005\" WITH TEMPLATE template0 OWNER \"app\"\"x\" ENCODING 'UTF8' LOCALE_PROVIDER libc LC_COLLATE 'C' LC_CTYPE 'C' CONNECTION LIMIT 20"
+            "CREATE DATABASE \"shop__nightjar_restore_20260302000005\" WITH TEMPLATE template0 OWNER \"app\"\"x\" ENCODING 'UTF8' LOCALE_PROVIDER libc LC_COLLATE 'C' LC_CTYPE 'C'"
         );
         assert!(!create_database_sql("x", Some(&like()), 14).contains("LOCALE_PROVIDER"));
     }
@@ -627,6 +645,7 @@ mod tests {
                 "ALTER DATABASE \"n\" SET search_path TO \"$user\", public, app;",
                 "ALTER DATABASE \"n\" SET work_mem TO '64MB';",
                 "ALTER DATABASE \"n\" SET statement_timeout TO '1''; DROP';",
+                "ALTER DATABASE \"n\" WITH CONNECTION LIMIT 20;",
                 "COMMENT ON DATABASE \"n\" IS 'it''s ours';",
             ]
         );
