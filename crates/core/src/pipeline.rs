@@ -82,12 +82,13 @@ pub struct CompressOptions {
 }
 
 impl CompressOptions {
-    /// Default worker count: one per core beyond the first, up to 4, since
-    /// the dump tool and the database server need CPU too.
+    /// Default worker count: one per core beyond the first, between 1 and
+    /// 4, since pg_dump and the database server need CPU too. One worker
+    /// already overlaps compression with reading and hashing.
     #[must_use]
     pub fn default_threads() -> u32 {
         let n = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        u32::try_from(n.clamp(1, 4)).unwrap_or(1)
+        u32::try_from(n.saturating_sub(1).clamp(1, 4)).unwrap_or(1)
     }
 }
 

@@ -133,10 +133,12 @@ impl Destination for LocalFolder {
             .open(&partial)
             .map_err(|e| self.io_error("create", &partial, e))?;
         Ok(Box::new(LocalPending {
+            syncer: Syncer::start(&file),
             writer: Some(BufWriter::with_capacity(1 << 20, file)),
             partial,
             final_path,
             dir: self.dir.clone(),
+            unsynced: 0,
         }))
     }
 
@@ -192,6 +194,41 @@ struct LocalPending {
     partial: PathBuf,
     final_path: PathBuf,
     dir: PathBuf,
+    syncer: Option<Syncer>,
+    unsynced: u64,
+}
+
+/// Flush written data to disk in the background every [`SYNC_EVERY`]
+/// bytes, so the fsync before the rename has little left to do and the
+/// page cache never holds a whole backup's worth of dirty pages.
+const SYNC_EVERY: u64 = 64 << 20;
+
+struct Syncer {
+    tx: std::sync::mpsc::SyncSender<()>,
+    handle: std::thread::JoinHandle<io::Result<()>>,
+}
+
+impl Syncer {
+    fn start(file: &File) -> Option<Syncer> {
+        let clone = file.try_clone().ok()?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let handle = std::thread::Builder::new()
+            .name("partial-sync".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    clone.sync_data()?;
+                }
+                Ok(())
+            })
+            .ok()?;
+        Some(Syncer { tx, handle })
+    }
+
+    /// Stops the thread; its first sync error, if any.
+    fn finish(self) -> io::Result<()> {
+        drop(self.tx);
+        self.handle.join().unwrap_or(Ok(()))
+    }
 }
 
 impl LocalPending {
@@ -203,7 +240,16 @@ impl LocalPending {
 
 impl Write for LocalPending {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.writer.as_mut().expect("written after commit").write(buf)
+        let n = self.writer.as_mut().expect("written after commit").write(buf)?;
+        self.unsynced += n as u64;
+        if self.unsynced >= SYNC_EVERY {
+            self.unsynced = 0;
+            if let Some(s) = &self.syncer {
+                // A sync still running is fine: skip this nudge.
+                let _ = s.tx.try_send(());
+            }
+        }
+        Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.writer.as_mut().expect("flushed after commit").flush()
@@ -213,6 +259,11 @@ impl Write for LocalPending {
 impl PendingFile for LocalPending {
     fn commit(mut self: Box<Self>) -> Result<()> {
         let writer = self.writer.take().expect("committed twice");
+        if let Some(s) = self.syncer.take()
+            && let Err(e) = s.finish()
+        {
+            return Err(self.fail("sync", e));
+        }
         let file = match writer.into_inner() {
             Ok(f) => f,
             Err(e) => {
