@@ -47,6 +47,9 @@ pub enum Command {
     Pause(PauseArgs),
     /// Resume the schedules.
     Resume,
+    /// Sign in to or out of OneDrive (Microsoft Graph), or show who is signed in.
+    #[command(subcommand)]
+    Onedrive(crate::onedrive::OneDriveCommand),
 }
 
 #[derive(Debug, Args)]

@@ -33,7 +33,9 @@ struct Ctx {
 
 impl Ctx {
     fn config(&self) -> Result<Config> {
-        Config::load(&self.config_path, &self.env)
+        let config = Config::load(&self.config_path, &self.env)?;
+        crate::onedrive::install(&config.raw.onedrive);
+        Ok(config)
     }
 
     /// The config when it exists; an empty one when it does not (for
@@ -62,6 +64,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run => crate::daemon::run(&|| ctx.config(), ctx.config_path.clone(), &ctx.data),
         Command::Pause(a) => pause(&ctx, a.until.as_deref()),
         Command::Resume => resume(&ctx),
+        Command::Onedrive(c) => crate::onedrive::run(&ctx.config_or_empty()?.raw.onedrive, c),
     }
 }
 

@@ -38,6 +38,7 @@ impl RunObserver for LogObserver {
             Event::SchedulesResumed => tracing::info!("schedules resumed"),
             Event::HealthWarning { job, message } => tracing::warn!(job, "health: {message}"),
             Event::HealthFailure { job, message } => tracing::error!(job, "health: {message}"),
+            Event::OneDriveSignInExpired { job, message, .. } => tracing::error!(job, "{message}"),
         }
     }
 }

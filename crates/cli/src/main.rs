@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod daemon;
 mod logging;
+mod onedrive;
 mod output;
 
 use std::process::ExitCode;

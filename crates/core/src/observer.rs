@@ -166,6 +166,16 @@ pub enum Event {
         /// One sentence.
         message: String,
     },
+    /// The OneDrive sign-in of an `onedrive:` job is missing or expired
+    /// (refresh token refused): the user must sign in again.
+    OneDriveSignInExpired {
+        /// Job name.
+        job: String,
+        /// The Microsoft account, when known.
+        account: Option<String>,
+        /// One sentence.
+        message: String,
+    },
 }
 
 /// Ignores everything.

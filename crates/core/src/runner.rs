@@ -130,6 +130,23 @@ pub struct Runner<'a> {
     pub cancel: &'a AtomicBool,
 }
 
+/// Keyring account holding the signed-in Microsoft account's name.
+pub const ONEDRIVE_ACCOUNT: &str = "onedrive:account";
+
+/// Opens an `onedrive:` destination from its path (`/Backups/app`).
+pub type OneDriveOpener = dyn Fn(&str) -> Result<Box<dyn Destination>> + Send + Sync;
+
+/// Installed by the adapters that link the Graph client (`nightjar-onedrive`).
+/// Injected rather than depended on: that crate implements this crate's
+/// `Destination` trait, so core cannot depend on it without a cycle, and
+/// core stays free of the HTTP/TLS stack.
+static ONEDRIVE_OPENER: std::sync::RwLock<Option<std::sync::Arc<OneDriveOpener>>> = std::sync::RwLock::new(None);
+
+/// Installs (or, with `None`, removes) the opener of `onedrive:` destinations.
+pub fn set_onedrive_opener(opener: Option<std::sync::Arc<OneDriveOpener>>) {
+    *ONEDRIVE_OPENER.write().unwrap_or_else(std::sync::PoisonError::into_inner) = opener;
+}
+
 /// Opens the destination of a job.
 ///
 /// # Errors
@@ -137,9 +154,15 @@ pub struct Runner<'a> {
 pub fn open_destination(spec: &DestinationSpec) -> Result<Box<dyn Destination>> {
     match spec {
         DestinationSpec::Folder(p) => Ok(Box::new(LocalFolder::new(p.clone()))),
-        DestinationSpec::OneDrive(p) => Err(Error::config(format!(
-            "The destination onedrive:{p} needs Microsoft Graph upload support, which this build does not have yet; point the job at your OneDrive-synced folder instead."
-        ))),
+        DestinationSpec::OneDrive(p) => {
+            let opener = ONEDRIVE_OPENER.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            match opener {
+                Some(open) => open(p),
+                None => Err(Error::config(format!(
+                    "The destination onedrive:{p} needs Microsoft Graph upload support, which this build does not have yet; point the job at your OneDrive-synced folder instead."
+                ))),
+            }
+        }
     }
 }
 
@@ -297,7 +320,16 @@ impl Runner<'_> {
                 job.name
             )));
         }
-        dest.prepare()?;
+        if let Err(e) = dest.prepare() {
+            if e.kind() == ErrorKind::Auth && matches!(job.destination, DestinationSpec::OneDrive(_)) {
+                self.observer.event(&crate::observer::Event::OneDriveSignInExpired {
+                    job: job.name.clone(),
+                    account: self.secrets.get(ONEDRIVE_ACCOUNT).ok().flatten(),
+                    message: e.message().to_string(),
+                });
+            }
+            return Err(e);
+        }
         if let Ok(Some(space)) = dest.space()
             && space.free_percent() < crate::status::LOW_SPACE_PERCENT
         {

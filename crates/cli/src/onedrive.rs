@@ -1,0 +1,102 @@
+//! `nightjar onedrive login|logout|whoami`, and the opener that lets the
+//! core reach `onedrive:` destinations through the Graph client.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use nightjar_core::config::OneDriveSettings;
+use nightjar_core::secrets::{self, SecretStore};
+use nightjar_core::{runner, Result};
+use nightjar_onedrive::{Graph, GraphConfig};
+
+use crate::output::print_json;
+
+#[derive(Debug, Subcommand)]
+pub enum OneDriveCommand {
+    /// Sign in to Microsoft (browser with PKCE; --device-code for a code to type elsewhere).
+    Login(LoginArgs),
+    /// Forget the stored OneDrive sign-in (the refresh token in the keyring).
+    Logout,
+    /// Show the signed-in Microsoft account.
+    Whoami(crate::cli::JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Sign in with a code typed on another device (no local browser needed).
+    #[arg(long)]
+    pub device_code: bool,
+    /// Do not try to open a browser; only print the sign-in URL.
+    #[arg(long, conflicts_with = "device_code")]
+    pub no_browser: bool,
+}
+
+fn store() -> Arc<dyn SecretStore> {
+    Arc::from(secrets::default_store())
+}
+
+/// Lets `runner::open_destination` open `onedrive:` destinations with these settings.
+pub fn install(settings: &OneDriveSettings) {
+    let settings = settings.clone();
+    runner::set_onedrive_opener(Some(Arc::new(move |path: &str| nightjar_onedrive::open_destination(&settings, store(), path))));
+}
+
+/// Opens `url` in the system browser, best effort.
+fn open_browser(url: &str) {
+    #[cfg(target_os = "windows")]
+    let r = std::process::Command::new("cmd").args(["/C", "start", "", url]).spawn();
+    #[cfg(target_os = "macos")]
+    let r = std::process::Command::new("open").arg(url).spawn();
+    #[cfg(not(any(target_os = "windows", target_os = "macos")))]
+    let r = std::process::Command::new("xdg-open").arg(url).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn();
+    if r.is_err() {
+        eprintln!("(Could not open a browser; open the address above by hand.)");
+    }
+}
+
+pub fn run(settings: &OneDriveSettings, cmd: OneDriveCommand) -> Result<ExitCode> {
+    let graph = Graph::new(GraphConfig::from_settings(settings), store())?;
+    match cmd {
+        OneDriveCommand::Login(a) => {
+            if std::env::var("NIGHTJAR_KEYRING").is_ok_and(|v| v == "off") {
+                return Err(nightjar_core::Error::new(
+                    nightjar_core::ErrorKind::Secret,
+                    "The OneDrive sign-in is kept in the OS keyring, which is switched off (NIGHTJAR_KEYRING=off); unset it to sign in.",
+                ));
+            }
+            let account = if a.device_code {
+                graph.login_device_code(&mut |dc| eprintln!("{}", if dc.message.is_empty() { format!("Open {} and enter the code {}", dc.verification_uri, dc.user_code) } else { dc.message.clone() }))?
+            } else {
+                let no_browser = a.no_browser;
+                graph.login_browser(Duration::from_secs(300), &mut |url| {
+                    eprintln!("Sign in to Microsoft in your browser:\n  {url}");
+                    if !no_browser {
+                        open_browser(url);
+                    }
+                })?
+            };
+            println!("Signed in to OneDrive as {}.", account.username);
+        }
+        OneDriveCommand::Logout => {
+            if graph.tokens().logout()? {
+                println!("Signed out of OneDrive (the sign-in was removed from the keyring).");
+            } else {
+                println!("Nightjar was not signed in to OneDrive.");
+            }
+        }
+        OneDriveCommand::Whoami(j) => {
+            let account = graph.whoami()?;
+            if j.json {
+                print_json(&account);
+            } else {
+                match &account.display_name {
+                    Some(d) => println!("{} ({d})", account.username),
+                    None => println!("{}", account.username),
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

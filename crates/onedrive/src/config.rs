@@ -1,0 +1,97 @@
+//! Client settings, derived from core's `[onedrive]` settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nightjar_core::config::OneDriveSettings;
+use rand::Rng as _;
+
+/// Nightjar's public-client application id, used when `[onedrive] client_id`
+/// is not set. **Placeholder**: the project must register its own app
+/// ("Mobile and desktop applications", redirect `http://localhost`, public
+/// client flows allowed) and put its id here; until then set `client_id`.
+pub const DEFAULT_CLIENT_ID: &str = "00000000-0000-0000-0000-000000000000";
+/// Delegated scopes (§1.3).
+pub const SCOPES: &str = "Files.ReadWrite offline_access User.Read";
+/// 320 KiB: fragments other than the last are a multiple of it.
+pub const FRAGMENT_UNIT: usize = 327_680;
+/// Default fragment: 10 MiB = 32 × 320 KiB.
+pub const DEFAULT_FRAGMENT: usize = 32 * FRAGMENT_UNIT;
+
+/// Retry and back-off (§7.5).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Tries per request (first one included).
+    pub max_tries: u32,
+    /// First back-off.
+    pub base: Duration,
+    /// Largest back-off.
+    pub cap: Duration,
+    /// Largest honoured `Retry-After`.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_tries: 8, base: Duration::from_secs(1), cap: Duration::from_secs(60), max_retry_after: Duration::from_secs(600) }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential back-off with jitter for try `n` (1-based).
+    #[must_use]
+    pub fn backoff(&self, n: u32) -> Duration {
+        let exp = self.base.saturating_mul(1u32 << n.saturating_sub(1).min(16));
+        let d = exp.min(self.cap);
+        let jitter = rand::thread_rng().gen_range(0.5..1.0);
+        d.mul_f64(jitter)
+    }
+}
+
+/// Everything the Graph client needs.
+#[derive(Debug, Clone)]
+pub struct GraphConfig {
+    /// Tenant (`common`).
+    pub tenant: String,
+    /// Public-client id.
+    pub client_id: String,
+    /// `https://login.microsoftonline.com`.
+    pub login_base: String,
+    /// `https://graph.microsoft.com/v1.0`.
+    pub graph_base: String,
+    /// Scopes.
+    pub scopes: String,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+    /// Upload fragment size (rounded down to a multiple of 320 KiB).
+    pub fragment_size: usize,
+    /// Where a backup bigger than one fragment is spooled before upload
+    /// (`None`: the system temp folder).
+    pub staging_dir: Option<PathBuf>,
+    /// Pause before re-reading an item whose hash is not there yet.
+    pub hash_recheck_delay: Duration,
+}
+
+impl GraphConfig {
+    /// From the `[onedrive]` table.
+    #[must_use]
+    pub fn from_settings(s: &OneDriveSettings) -> Self {
+        Self {
+            tenant: s.tenant.clone(),
+            client_id: s.client_id.clone().unwrap_or_else(|| DEFAULT_CLIENT_ID.to_string()),
+            login_base: s.login_base_url.trim_end_matches('/').to_string(),
+            graph_base: s.graph_base_url.trim_end_matches('/').to_string(),
+            scopes: SCOPES.to_string(),
+            retry: RetryPolicy::default(),
+            fragment_size: DEFAULT_FRAGMENT,
+            staging_dir: None,
+            hash_recheck_delay: Duration::from_secs(2),
+        }
+    }
+
+    /// The fragment size actually used.
+    #[must_use]
+    pub fn fragment(&self) -> usize {
+        (self.fragment_size / FRAGMENT_UNIT).max(1) * FRAGMENT_UNIT
+    }
+}

@@ -1,0 +1,144 @@
+//! Local-folder mode helpers: find the OneDrive-synced folders on this
+//! machine (to offer them as destinations), and confirm through Graph that
+//! a backup written into such a folder actually reached the cloud (same
+//! size and quickXorHash), which no sync client tells the user.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nightjar_core::{Error, Result};
+
+use crate::graph::Graph;
+use crate::qxh::QuickXorHash;
+
+/// Folders that look like OneDrive sync roots, existing ones only, without
+/// duplicates: `%OneDrive%`, `%OneDriveCommercial%`, `%OneDriveConsumer%`
+/// (Windows), `~/Library/CloudStorage/OneDrive*` (macOS), `~/OneDrive*`, and
+/// the `sync_dir` of the Linux `onedrive` client (`~/.config/onedrive/config`).
+#[must_use]
+pub fn onedrive_folders(env: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    let mut push = |p: PathBuf| {
+        if p.is_dir() && !out.contains(&p) {
+            out.push(p);
+        }
+    };
+    for var in ["OneDrive", "OneDriveCommercial", "OneDriveConsumer"] {
+        if let Some(v) = env(var).filter(|v| !v.is_empty()) {
+            push(PathBuf::from(v));
+        }
+    }
+    let Some(home) = home else { return out };
+    let config_dir = env("XDG_CONFIG_HOME").filter(|v| !v.is_empty()).map_or_else(|| home.join(".config"), PathBuf::from);
+    if let Ok(text) = std::fs::read_to_string(config_dir.join("onedrive").join("config"))
+        && let Some(dir) = sync_dir(&text) {
+            push(dir.strip_prefix("~/").map_or_else(|_| PathBuf::from(&dir), |rest| home.join(rest)));
+        }
+    for parent in [home.join("Library").join("CloudStorage"), home.to_path_buf()] {
+        let Ok(rd) = std::fs::read_dir(&parent) else { continue };
+        let mut found: Vec<PathBuf> = rd
+            .filter_map(std::result::Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("OneDrive"))
+            .map(|e| e.path())
+            .collect();
+        found.sort();
+        for p in found {
+            push(p);
+        }
+    }
+    out
+}
+
+/// `sync_dir = "~/OneDrive"` from the abraunegg `onedrive` client's config.
+fn sync_dir(config: &str) -> Option<PathBuf> {
+    config.lines().map(str::trim).filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == "sync_dir").then(|| PathBuf::from(v.trim().trim_matches('"')))
+    })
+}
+
+/// Where a synced file stands in the cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloudState {
+    /// OneDrive holds it with the same size and quickXorHash.
+    InCloud,
+    /// Not (yet) in OneDrive.
+    Missing,
+    /// OneDrive holds a different version (still uploading, or changed).
+    Different {
+        /// Size OneDrive reports.
+        size: u64,
+    },
+}
+
+fn local_hash(file: &Path) -> io::Result<(u64, String)> {
+    let mut f = File::open(file)?;
+    let mut h = QuickXorHash::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok((h.len(), h.base64()))
+}
+
+/// Looks `file` (inside the synced folder `root`) up through Graph.
+///
+/// # Errors
+/// When `file` is not under `root`, cannot be read, or Graph fails.
+pub fn cloud_state(graph: &Graph, root: &Path, file: &Path) -> Result<CloudState> {
+    let rel = file.strip_prefix(root).map_err(|_| {
+        Error::config(format!("{} is not inside the OneDrive folder {}.", file.display(), root.display()))
+    })?;
+    let rel = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
+    let (size, hash) = local_hash(file)
+        .map_err(|e| Error::destination(format!("{} could not be read to check it in OneDrive ({e}).", file.display())).with_source(e))?;
+    Ok(match graph.item(&rel)? {
+        None => CloudState::Missing,
+        Some(i) if i.size == size && i.quick_xor_hash().is_none_or(|h| h == hash) => CloudState::InCloud,
+        Some(i) => CloudState::Different { size: i.size },
+    })
+}
+
+/// Polls [`cloud_state`] every `poll` until the file is in the cloud or
+/// `timeout` passes (then the last state is returned).
+///
+/// # Errors
+/// As [`cloud_state`].
+pub fn wait_in_cloud(graph: &Graph, root: &Path, file: &Path, timeout: Duration, poll: Duration) -> Result<CloudState> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let state = cloud_state(graph, root, file)?;
+        if state == CloudState::InCloud || Instant::now() + poll > deadline {
+            return Ok(state);
+        }
+        std::thread::sleep(poll);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_env_home_and_client_config_folders() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        std::fs::create_dir_all(h.join("OneDrive")).unwrap();
+        std::fs::create_dir_all(h.join("OneDrive - Contoso")).unwrap();
+        std::fs::create_dir_all(h.join("Cloud/od")).unwrap();
+        std::fs::create_dir_all(h.join(".config/onedrive")).unwrap();
+        std::fs::write(h.join(".config/onedrive/config"), "# comment\nsync_dir = \"~/Cloud/od\"\n").unwrap();
+        std::fs::create_dir_all(h.join("win")).unwrap();
+        let win = h.join("win").display().to_string();
+        let env = |k: &str| (k == "OneDrive").then(|| win.clone());
+        let found = onedrive_folders(&env, Some(h));
+        assert_eq!(found, vec![h.join("win"), h.join("Cloud/od"), h.join("OneDrive"), h.join("OneDrive - Contoso")]);
+        assert!(onedrive_folders(&|_| None, None).is_empty());
+    }
+}

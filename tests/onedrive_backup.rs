@@ -1,0 +1,224 @@
+//! Real backups (a throwaway PostgreSQL cluster, `pg_dump`) through core's
+//! runner into an `onedrive:` destination served by the local Graph fake
+//! (`nightjar-onedrive-fake`): the backup and its manifest land in OneDrive,
+//! retention over a paged listing deletes only this job's files, an expired
+//! sign-in fails the run clearly (with an event) and keeps the token, and a
+//! backup downloaded back from OneDrive restores into a new database.
+
+use std::io::Read as _;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use nightjar_core::clock::SystemClock;
+use nightjar_core::config::{Config, Job, OneDriveSettings, ParseEnv};
+use nightjar_core::history::History;
+use nightjar_core::model::Trigger;
+use nightjar_core::observer::{Event, NoopObserver, RunObserver};
+use nightjar_core::paths::DataDir;
+use nightjar_core::restore::{RestoreOptions, Restorer};
+use nightjar_core::runner::{self, BackupOptions, Runner};
+use nightjar_core::secrets::{MemorySecrets, SecretStore};
+use nightjar_core::ErrorKind;
+use nightjar_onedrive::{Graph, GraphConfig, OneDriveDestination, RetryPolicy, REFRESH_ACCOUNT, USER_ACCOUNT};
+use nightjar_onedrive_fake::{Action, FakeGraph, Fault, Host, Kind};
+use nightjar_tests::{sha256sum, toml_str, unique, PgCluster};
+
+/// The `onedrive:` opener is process-wide: one test at a time installs it.
+static OPENER: Mutex<()> = Mutex::new(());
+
+/// Holds the opener lock; removes the installed opener when dropped, so a
+/// failing test does not leave its fake's opener behind for the next one.
+struct OpenerGuard {
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Drop for OpenerGuard {
+    fn drop(&mut self) {
+        runner::set_onedrive_opener(None);
+    }
+}
+
+/// Takes the opener lock and routes `onedrive:` destinations to `graph`.
+fn install_opener(graph: Arc<Graph>) -> OpenerGuard {
+    let lock = OPENER.lock().unwrap_or_else(PoisonError::into_inner);
+    runner::set_onedrive_opener(Some(Arc::new(move |p: &str| Ok(Box::new(OneDriveDestination::new(graph.clone(), p)) as Box<_>))));
+    OpenerGuard { _lock: lock }
+}
+
+fn settings(fake: &FakeGraph) -> OneDriveSettings {
+    OneDriveSettings { tenant: "common".into(), client_id: Some("test".into()), login_base_url: fake.login_base(), graph_base_url: fake.graph_base() }
+}
+
+/// One job parsed from `toml` (a single `[[job]]`).
+fn parse_job(toml: &str) -> Job {
+    let mut config = Config::parse(toml, None, &ParseEnv::from_system()).unwrap_or_else(|e| panic!("{}\n{toml}", e.detailed()));
+    assert_eq!(config.jobs.len(), 1, "{toml}");
+    config.jobs.remove(0)
+}
+
+/// `tool_dir` pinned to the cluster's own PostgreSQL tools.
+fn tool_dir(pg: &PgCluster) -> String {
+    format!("tool_dir = {}\n", toml_str(&pg.bin().display().to_string()))
+}
+
+#[test]
+fn a_backup_lands_in_onedrive_retention_keeps_foreign_files_and_it_downloads_back() {
+    let pg = PgCluster::shared();
+    let db = pg.fresh_db("od");
+    pg.psql(&db, "CREATE TABLE t(id int primary key, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 500) g");
+
+    let fake = FakeGraph::start();
+    let secrets = Arc::new(MemorySecrets::default());
+    secrets.set(REFRESH_ACCOUNT, &fake.issue_refresh_token()).unwrap();
+    let mut cfg = GraphConfig::from_settings(&settings(&fake));
+    cfg.retry = RetryPolicy { max_tries: 5, base: Duration::from_millis(10), cap: Duration::from_millis(100), max_retry_after: Duration::from_secs(2) };
+    let graph = Arc::new(Graph::new(cfg, secrets.clone()).unwrap());
+    let _opener = install_opener(graph);
+
+    // 300 foreign files: the listing takes two pages.
+    for i in 0..300 {
+        fake.put_file(&format!("/Backups/od/holiday-{i:03}.jpg"), b"photo");
+    }
+
+    let job = parse_job(&format!(
+        "[[job]]\nname = \"odjob\"\ndatabase = {}\ndestination = \"onedrive:/Backups/od\"\ncompression = \"zstd\"\ntimezone = \"UTC\"\n{}\n\
+         [job.retention]\nkeep_days = 0\nkeep_last = 1\n",
+        toml_str(&pg.url(&db)),
+        tool_dir(pg)
+    ));
+    let scratch = tempfile::tempdir().unwrap();
+    let data = DataDir::new(scratch.path().join("data"));
+    let history = History::open_in_memory().unwrap();
+    let cancel = AtomicBool::new(false);
+    let r = Runner { history: &history, data: &data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &NoopObserver, cancel: &cancel };
+    let mut opts = BackupOptions::new(Trigger::Manual);
+    opts.prune = false;
+    let report = r.backup(&job, &opts).unwrap_or_else(|e| panic!("{}", e.detailed()));
+    assert!(report.file.starts_with("onedrive:/Backups/od/odjob_"), "{}", report.file);
+    let stored = fake.file(&format!("/Backups/od/{}", report.name)).expect("uploaded");
+    assert_eq!(stored.len() as u64, report.size);
+    let local_copy = scratch.path().join(&report.name);
+    std::fs::write(&local_copy, &stored).unwrap();
+    assert_eq!(sha256sum(&local_copy), report.sha256, "the stored bytes hash to the reported sha256");
+    assert!(fake.file(&format!("/Backups/od/{}.json", report.name)).is_some(), "the manifest went up beside it");
+
+    // Older backups of this job, each with its manifest (as Nightjar writes them).
+    let manifest: serde_json::Value = serde_json::from_slice(&fake.file(&format!("/Backups/od/{}.json", report.name)).unwrap()).unwrap();
+    let ext = report.name.split_once('.').map(|(_, e)| e.to_string()).unwrap();
+    for day in 1..=3 {
+        let name = format!("odjob_2020-01-0{day}_00-00-00.{ext}");
+        let mut m = manifest.clone();
+        m["file"] = serde_json::json!(name);
+        fake.put_file(&format!("/Backups/od/{name}"), &stored);
+        fake.put_file(&format!("/Backups/od/{name}.json"), m.to_string().as_bytes());
+    }
+    // A foreign file that looks like ours but has no manifest.
+    fake.put_file(&format!("/Backups/od/odjob_2019-01-01_00-00-00.{ext}"), b"not ours");
+    assert_eq!(fake.names("/Backups/od").len(), 300 + 2 + 6 + 1);
+
+    // Retention: only our files go; the foreign ones stay.
+    let pruned = r.prune(&job, false).unwrap();
+    assert_eq!(pruned.deleted.len(), 3, "{pruned:?}");
+    assert!(pruned.errors.is_empty(), "{:?}", pruned.errors);
+    let names = fake.names("/Backups/od");
+    assert!(!names.iter().any(|n| n.starts_with("odjob_2020")), "{names:?}");
+    assert_eq!(names.iter().filter(|n| n.starts_with("holiday-")).count(), 300);
+    assert!(names.contains(&format!("odjob_2019-01-01_00-00-00.{ext}")));
+    assert!(names.contains(&report.name));
+    assert!(fake.requests().iter().any(|r| r.uri.contains("$skiptoken=")), "the listing was paged");
+
+    // Download for restore/verify: byte-identical, no bearer on the content host.
+    let dest = runner::open_destination(&job.destination).unwrap();
+    let mut back = Vec::new();
+    dest.open(&report.name).unwrap().read_to_end(&mut back).unwrap();
+    assert!(back == stored, "the download is byte-identical to the upload");
+    for req in fake.requests().iter().filter(|r| r.host == Host::Content) {
+        assert!(req.header("authorization").is_none(), "{}", req.uri);
+    }
+}
+
+#[derive(Default)]
+struct Events(Mutex<Vec<Event>>);
+impl RunObserver for Events {
+    fn event(&self, e: &Event) {
+        self.0.lock().unwrap().push(e.clone());
+    }
+}
+
+#[test]
+fn an_expired_sign_in_fails_the_run_clearly_with_an_event_and_keeps_the_token() {
+    let fake = FakeGraph::start();
+    let secrets = Arc::new(MemorySecrets::default());
+    let token = fake.issue_refresh_token();
+    secrets.set(REFRESH_ACCOUNT, &token).unwrap();
+    secrets.set(USER_ACCOUNT, "fake.user@example.com").unwrap();
+    fake.inject(Fault::new(Kind::Refresh, Action::invalid_grant(700_082)).times(100));
+    let graph = Arc::new(Graph::new(GraphConfig::from_settings(&settings(&fake)), secrets.clone()).unwrap());
+    let _opener = install_opener(graph);
+
+    // The database is unreachable on purpose (a socket dir with no server in
+    // it): the run must fail on the OneDrive sign-in, not on the database.
+    let scratch = tempfile::tempdir().unwrap();
+    let no_server = scratch.path().join("no-server");
+    std::fs::create_dir(&no_server).unwrap();
+    let job = parse_job(&format!(
+        "[[job]]\nname = \"exp\"\ndatabase = {}\ndestination = \"onedrive:/Backups/exp\"\ntimezone = \"UTC\"\n",
+        toml_str(&format!("postgres://nobody@/none?host={}", no_server.display()))
+    ));
+    let data = DataDir::new(scratch.path().join("data"));
+    let history = History::open_in_memory().unwrap();
+    let cancel = AtomicBool::new(false);
+    let events = Events::default();
+    let r = Runner { history: &history, data: &data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &events, cancel: &cancel };
+    for _ in 0..2 {
+        let e = r.backup(&job, &BackupOptions::new(Trigger::Scheduled)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Auth, "{}", e.detailed());
+        assert!(e.to_string().starts_with("OneDrive sign-in expired for fake.user@example.com"), "{e}");
+    }
+    let got = events.0.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        matches!(&got[0], Event::OneDriveSignInExpired { job, account: Some(a), .. } if job == "exp" && a == "fake.user@example.com"),
+        "{got:?}"
+    );
+    assert_eq!(secrets.get(REFRESH_ACCOUNT).unwrap().as_deref(), Some(token.as_str()), "the stored token is untouched");
+    assert!(fake.names("/Backups").is_empty());
+}
+
+#[test]
+fn a_backup_downloaded_from_onedrive_restores_into_a_new_database() {
+    let pg = PgCluster::shared();
+    let src = pg.fresh_db("od_src");
+    let restored = unique("od_restored");
+    pg.psql(&src, "CREATE TABLE t(id int primary key, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 5000) g");
+
+    let fake = FakeGraph::start();
+    let secrets = Arc::new(MemorySecrets::default());
+    secrets.set(REFRESH_ACCOUNT, &fake.issue_refresh_token()).unwrap();
+    let graph = Arc::new(Graph::new(GraphConfig::from_settings(&settings(&fake)), secrets.clone()).unwrap());
+    let _opener = install_opener(graph);
+    let job = parse_job(&format!(
+        "[[job]]\nname = \"odr\"\ndatabase = {}\ndestination = \"onedrive:/Backups/odr\"\ntimezone = \"UTC\"\n{}",
+        toml_str(&pg.url(&src)),
+        tool_dir(pg)
+    ));
+    let scratch = tempfile::tempdir().unwrap();
+    let data = DataDir::new(scratch.path().join("data"));
+    let history = History::open_in_memory().unwrap();
+    let cancel = AtomicBool::new(false);
+    let r = Runner { history: &history, data: &data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &NoopObserver, cancel: &cancel };
+    let report = r.backup(&job, &BackupOptions::new(Trigger::Manual)).unwrap_or_else(|e| panic!("{}", e.detailed()));
+
+    // Fetch the backup and its manifest from OneDrive, then restore with the stock restorer.
+    let dest = runner::open_destination(&job.destination).unwrap();
+    let local = scratch.path().join(&report.name);
+    for name in [report.name.clone(), format!("{}.json", report.name)] {
+        let mut f = std::fs::File::create(scratch.path().join(&name)).unwrap();
+        std::io::copy(&mut dest.open(&name).unwrap(), &mut f).unwrap();
+    }
+    let restorer = Restorer { history: &history, data: &data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &NoopObserver, cancel: &cancel };
+    let opts = RestoreOptions { as_new: Some(restored.clone()), safety_backup: false, ..Default::default() };
+    restorer.run(&local, &job, &opts).unwrap_or_else(|e| panic!("{}", e.detailed()));
+    assert_eq!(pg.psql(&restored, "SELECT count(*) FROM t"), "5000");
+}
