@@ -199,14 +199,21 @@ def cmd_report(argv):
             "size": med(rs, "out_bytes"), "load": max(float(r["load1"]) for r in rs),
         }
     rounds = max(v["n"] for v in m.values())
+    # Paired ratios: each run against B of the same round (neighbours in time share the
+    # machine's state), then the median of those.
+    b_by_round = {r["round"]: float(r["wall_s"]) for r in rows if r["label"] == "B"}
+    for lab in labels:
+        rs = [float(r["wall_s"]) / b_by_round[r["round"]] for r in rows
+              if r["label"] == lab and r["round"] in b_by_round]
+        m[lab]["paired"] = statistics.median(rs) if rs else None
 
     def ratio(a, b):
         return None if a is None or b is None or b == 0 else a / b
 
     out = []
     out.append(f"### Results: medians of {rounds} interleaved rounds (warm-up round not counted)\n")
-    out.append("| run | what | wall s (min–max) | CPU s | peak RSS MiB | output MiB | wall ÷ B | wall ÷ A | CPU ÷ B | size ÷ B |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("| run | what | wall s (min–max) | CPU s | peak RSS MiB | output MiB | wall ÷ B | wall ÷ B paired | wall ÷ A | CPU ÷ B | size ÷ B |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     B, A = m.get("B"), m.get("A")
     for lab in labels:
         v = m[lab]
@@ -216,13 +223,15 @@ def cmd_report(argv):
         out.append(
             f"| {lab} | {descr(lab)} | {fmt(v['wall'])} ({fmt(v['wall_min'])}–{fmt(v['wall_max'])}) "
             f"| {fmt(v['cpu'])} | {rss_s} | {fmt(size, 1)} "
-            f"| {fmt(ratio(v['wall'], B and B['wall']))} | {fmt(ratio(v['wall'], A and A['wall']))} "
+            f"| {fmt(ratio(v['wall'], B and B['wall']))} | {fmt(v['paired'])} | {fmt(ratio(v['wall'], A and A['wall']))} "
             f"| {fmt(ratio(v['cpu'], B and B['cpu']))} "
             f"| {fmt(None if lab == 'A' else ratio(v['size'], B and B['size']), 3)} |")
     out.append("")
     out.append("Peak RSS: for nightjar rows the `nightjar` process alone (VmHWM), not the pg_dump it "
                "runs; for the others the largest single process of the pipeline (ru_maxrss). "
-               "CPU = user + sys of every process of the pipeline (not the PostgreSQL server).")
+               "CPU = user + sys of every process of the pipeline (not the PostgreSQL server). "
+               "wall ÷ B is the ratio of the medians; wall ÷ B paired is the median of each round's "
+               "run divided by B of the same round.")
     out.append("")
     nj_tree = [f"{lab} {fmt(m[lab]['tree_rss'], 1)}" for lab in labels if m[lab]["nj_rss"] is not None]
     if nj_tree:
@@ -240,7 +249,8 @@ def cmd_report(argv):
     D, C, D100 = m.get("D"), m.get("C"), m.get("D100")
     if D and B:
         r = D["wall"] / B["wall"]
-        out.append(f"| D wall ≤ 1.05 × B wall | {r:.3f} × ({fmt(D['wall'])} s vs {fmt(B['wall'])} s) | {yes(r <= 1.05)} |")
+        out.append(f"| D wall ≤ 1.05 × B wall | {r:.3f} × ({fmt(D['wall'])} s vs {fmt(B['wall'])} s); "
+                   f"paired per round {fmt(D['paired'], 3)} × | {yes(r <= 1.05)} |")
         if D["size"] and B["size"]:
             rs = D["size"] / B["size"]
             out.append(f"| D output ≤ B output | {rs:.4f} × ({D['size'] / 1048576:.1f} MiB vs {B['size'] / 1048576:.1f} MiB) | {yes(D['size'] <= B['size'])} |")

@@ -24,7 +24,7 @@ set -euo pipefail
 GENERATOR_VERSION=1
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-action=make
+action="make"
 if [[ "${1:-}" == "stop" ]]; then action=stop; shift; fi
 CLUSTER_DIR="${1:-$HERE/out/cluster}"
 mkdir -p "$CLUSTER_DIR"
