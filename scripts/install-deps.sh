@@ -24,7 +24,7 @@ done
 
 # Tauri v2 on Linux (WebKitGTK 4.1, appindicator for the tray).
 build_pkgs=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev
-    libxdo-dev build-essential pkg-config)
+    libxdo-dev build-essential pkg-config libzstd-dev)
 # Dump/restore tools and local servers for the integration tests.
 db_pkgs=(postgresql postgresql-contrib postgresql-client zstd gzip mariadb-server mariadb-client)
 # Headless desktop tests. Deliberately no dbus-x11: with it, GLib autolaunches
