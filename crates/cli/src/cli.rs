@@ -99,7 +99,7 @@ pub struct BackupArgs {
     /// Only these tables (comma-separated; `table` or `schema.table`).
     #[arg(long, value_delimiter = ',', value_name = "A,B")]
     pub tables: Vec<String>,
-    /// zstd worker threads (default: the number of cores, at most 4; 0 = none).
+    /// zstd worker threads (default: 1 on machines with two or more cores; 0 = compress on the reading thread).
     #[arg(long, hide = true)]
     pub threads: Option<u32>,
     /// Skip retention after the backup.
