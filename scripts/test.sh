@@ -55,9 +55,10 @@ gui_free nightjar-cli
 
 step "4/5 tests"
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --locked --no-fail-fast
-    # nextest does not run doc tests.
+    # nextest does not run doc tests; run them first so the last summary
+    # printed is nextest's.
     cargo test --workspace --locked --doc --no-fail-fast
+    cargo nextest run --workspace --locked --no-fail-fast
 else
     echo "(cargo-nextest not found; using cargo test)"
     cargo test --workspace --locked --no-fail-fast

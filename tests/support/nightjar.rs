@@ -317,7 +317,9 @@ impl NjOutput {
     #[track_caller]
     #[must_use]
     pub fn error_line(&self) -> String {
-        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        // Warnings (e.g. low disk space on the machine running the tests)
+        // are separate from the one error line.
+        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty() && !l.contains(": warning: ")).collect();
         assert_eq!(lines.len(), 1, "`{}` should print exactly one line on stderr, printed:\n{}", self.shown, self.stderr);
         lines[0].to_string()
     }

@@ -34,13 +34,18 @@ pub struct Space {
     pub available: u64,
     /// Total size.
     pub total: u64,
+    /// Bytes in use.
+    pub used: u64,
 }
 
 impl Space {
-    /// Percentage of the space that is free (0–100).
+    /// Percentage of the space that is free (0–100), as `df` shows it:
+    /// available / (used + available). Blocks reserved for root, or not
+    /// backed on a thin-provisioned disk, do not count either way.
     #[must_use]
     pub fn free_percent(&self) -> f64 {
-        if self.total == 0 { 0.0 } else { self.available as f64 * 100.0 / self.total as f64 }
+        let usable = self.used.saturating_add(self.available);
+        if usable == 0 { 0.0 } else { self.available as f64 * 100.0 / usable as f64 }
     }
 }
 

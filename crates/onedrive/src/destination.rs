@@ -108,7 +108,7 @@ impl Destination for OneDriveDestination {
     }
 
     fn space(&self) -> Result<Option<Space>> {
-        Ok(self.graph.quota()?.map(|(available, total)| Space { available, total }))
+        Ok(self.graph.quota()?.map(|(available, total)| Space { available, total, used: total.saturating_sub(available) }))
     }
 }
 

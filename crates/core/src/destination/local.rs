@@ -180,7 +180,11 @@ impl Destination for LocalFolder {
         {
             let st = rustix::fs::statvfs(&self.dir).map_err(|e| self.io_error("inspect", &self.dir, e.into()))?;
             let frsize = st.f_frsize;
-            Ok(Some(Space { available: st.f_bavail * frsize, total: st.f_blocks * frsize }))
+            Ok(Some(Space {
+                available: st.f_bavail * frsize,
+                total: st.f_blocks * frsize,
+                used: st.f_blocks.saturating_sub(st.f_bfree) * frsize,
+            }))
         }
         #[cfg(not(unix))]
         {
@@ -337,6 +341,14 @@ mod tests {
         d.remove("a.sql.zst").unwrap();
         d.remove("a.sql.zst").unwrap();
         assert!(d.space().unwrap().unwrap().total > 0);
+    }
+
+    #[test]
+    fn free_space_is_counted_like_df() {
+        // A thin-provisioned disk: 252 GiB nominal, 37 used, 54 available.
+        let s = Space { available: 54, total: 252, used: 37 };
+        assert!((s.free_percent() - 59.34).abs() < 0.01, "{}", s.free_percent());
+        assert!(Space { available: 0, total: 0, used: 0 }.free_percent().abs() < f64::EPSILON);
     }
 
     #[test]

@@ -8,7 +8,6 @@
 //! on its own thread, keeping its tail for the message; a child dropped
 //! before [`FeedChild::finish`] is killed.
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -24,8 +23,6 @@ use crate::model::Compression;
 use crate::pipeline::hex;
 use crate::source::ChildFailure;
 
-/// How much of stderr is kept.
-const STDERR_TAIL: usize = 16 * 1024;
 /// Read buffer between the file and the child.
 const BUF: usize = 256 * 1024;
 /// How much of the end of the decompressed stream is kept (trailer checks).
@@ -85,27 +82,7 @@ impl FeedChild {
             })?),
             None => None,
         };
-        let mut err = child.stderr.take().expect("stderr piped");
-        let stderr = std::thread::Builder::new().name("child-stderr".into()).spawn(move || {
-            let mut tail: VecDeque<u8> = VecDeque::with_capacity(STDERR_TAIL);
-            let mut buf = [0u8; 8192];
-            loop {
-                match err.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        for &b in &buf[..n] {
-                            if tail.len() == STDERR_TAIL {
-                                tail.pop_front();
-                            }
-                            tail.push_back(b);
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
-            }
-            tail.into_iter().collect()
-        })?;
+        let stderr = crate::source::child::drain_stderr_tail(child.stderr.take().expect("stderr piped"))?;
         Ok(FeedChild { child, stdin, stdout: out, stderr: Some(stderr), program, finished: false })
     }
 

@@ -63,27 +63,8 @@ impl ChildStream {
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn()?;
         let stdout = child.stdout.take().expect("stdout piped");
-        let mut stderr = child.stderr.take().expect("stderr piped");
-        let handle = std::thread::Builder::new().name("child-stderr".into()).spawn(move || {
-            let mut tail: VecDeque<u8> = VecDeque::with_capacity(STDERR_TAIL);
-            let mut buf = [0u8; 8192];
-            loop {
-                match stderr.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        for &b in &buf[..n] {
-                            if tail.len() == STDERR_TAIL {
-                                tail.pop_front();
-                            }
-                            tail.push_back(b);
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
-            }
-            tail.into_iter().collect()
-        })?;
+        let stderr = child.stderr.take().expect("stderr piped");
+        let handle = drain_stderr_tail(stderr)?;
         Ok(ChildStream { child, stdout, stderr: Some(handle), program, finished: false })
     }
 
@@ -115,6 +96,34 @@ impl ChildStream {
             Err(e) => Err(ChildFailure { program: self.program.clone(), code: None, signal: None, stderr_tail: e.to_string() }),
         }
     }
+}
+
+/// Drains a child's stderr on its own thread (a full pipe would block the
+/// child forever), keeping only the last [`STDERR_TAIL`] bytes.
+///
+/// # Errors
+/// When the thread cannot be started.
+pub(crate) fn drain_stderr_tail(mut stderr: std::process::ChildStderr) -> io::Result<JoinHandle<Vec<u8>>> {
+    std::thread::Builder::new().name("child-stderr".into()).spawn(move || {
+        let mut tail: VecDeque<u8> = VecDeque::with_capacity(STDERR_TAIL);
+        let mut buf = [0u8; 8192];
+        loop {
+            match stderr.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    for &b in &buf[..n] {
+                        if tail.len() == STDERR_TAIL {
+                            tail.pop_front();
+                        }
+                        tail.push_back(b);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        tail.into_iter().collect()
+    })
 }
 
 fn failure(program: &str, s: ExitStatus, stderr_tail: String) -> ChildFailure {
