@@ -619,3 +619,27 @@ fn status_shows_next_runs_and_staleness() {
     let s = status_json(&w.nj);
     assert_eq!(status_job(&s, "fivemin")["stale"], false, "{s}");
 }
+
+/// `verify_every = 1`: each scheduled backup is test-restored into a
+/// scratch database on the job's server and marked verified in the history;
+/// the scratch database is gone afterwards.
+#[test]
+fn every_nth_scheduled_backup_is_test_restored_and_marked_verified() {
+    let w = world("sched_verify");
+    let config = w.job("verified", &format!("{EVERY_MINUTE}verify_every = 1\n"));
+    w.failed_attempt_then("verified", &config);
+    let daemon = w.start_daemon();
+    let sched = w.wait_for_success("verified", secs(60), |r| r["trigger"] == "scheduled");
+    let verified = w.wait_for("the scheduled backup to be marked verified", secs(90), Duration::from_millis(250), || {
+        w.rows("verified").into_iter().find(|r| r["id"] == sched["id"] && !r["verified_at"].is_null())
+    });
+    let _ = stop_daemon(daemon);
+    check_backup_row(&verified, &w.dest, "verified", "scheduled", ".sql.zst");
+    let rows = w.rows("verified");
+    assert!(
+        rows.iter().any(|r| r["kind"] == "verify" && r["status"] == "success"),
+        "the test restore is recorded as a verify run: {rows:?}"
+    );
+    let scratch = w.pg.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE '%nightjar_verify%'");
+    assert_eq!(scratch.trim(), "0", "the scratch database was dropped");
+}

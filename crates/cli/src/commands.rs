@@ -106,6 +106,7 @@ fn adhoc_job(url: &str, dest: &Path, name: Option<&str>, env: &ParseEnv) -> Resu
         catch_up: config::CatchUpPolicy::Skip,
         retries: 0,
         stale_after: None,
+        verify_every: 0,
         retention: RetentionPolicy { keep_days: 0, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 },
         notify: config::NotifySettings::default(),
     };

@@ -95,6 +95,10 @@ pub struct RawJob {
     /// this (e.g. "26h", "3d"); default: one schedule interval plus a margin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale_after: Option<String>,
+    /// Test-restore every Nth scheduled backup into a scratch database on
+    /// the job's server and mark it verified (0: never).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub verify_every: u32,
     /// `[job.retention]`.
     #[serde(default)]
     pub retention: RetentionPolicy,
@@ -114,6 +118,10 @@ fn yes() -> bool {
 }
 fn default_retries() -> u32 {
     2
+}
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What to do about a schedule slot missed while Nightjar was not running.
@@ -272,10 +280,20 @@ pub struct Job {
     pub retries: u32,
     /// Explicit staleness deadline, if set.
     pub stale_after: Option<chrono::Duration>,
+    /// Test-restore every Nth scheduled backup (0: never).
+    pub verify_every: u32,
     /// Retention policy.
     pub retention: RetentionPolicy,
     /// Notification flags.
     pub notify: NotifySettings,
+}
+
+impl Job {
+    /// True when backups go to OneDrive through Graph rather than a folder.
+    #[must_use]
+    pub fn destination_is_remote(&self) -> bool {
+        matches!(self.destination, DestinationSpec::OneDrive(_))
+    }
 }
 
 /// What part of the database to dump.
@@ -501,6 +519,7 @@ fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'stat
         catch_up: rj.catch_up,
         retries: rj.retries,
         stale_after,
+        verify_every: rj.verify_every,
         retention: rj.retention.clone(),
         notify: rj.notify.clone(),
     })

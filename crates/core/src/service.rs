@@ -129,13 +129,17 @@ impl Service<'_> {
         let mut opts = BackupOptions::new(due.trigger);
         opts.wait_for_lock = Some(LOCK_WAIT);
         match self.runner().backup(job, &opts) {
-            Ok(r) => self.observer.event(&Event::RunFinished {
-                job: r.job,
-                trigger: r.trigger,
-                file: r.file,
-                size: r.size,
-                duration_ms: r.duration_ms,
-            }),
+            Ok(r) => {
+                let file = r.file.clone();
+                self.observer.event(&Event::RunFinished {
+                    job: r.job,
+                    trigger: r.trigger,
+                    file: r.file,
+                    size: r.size,
+                    duration_ms: r.duration_ms,
+                });
+                self.verify_if_due(job, &file);
+            }
             Err(e) => {
                 let retry_at = (e.kind() != ErrorKind::Interrupted && attempt < job.retries && !self.control.shutdown.load(Ordering::SeqCst))
                     .then(|| self.clock.now() + retry_backoff(attempt + 1));
@@ -144,6 +148,37 @@ impl Service<'_> {
                 }
                 self.observer.event(&Event::RunFailed { job: job.name.clone(), trigger: due.trigger, message: e.message().to_string(), retry_at });
             }
+        }
+    }
+
+    /// Every `verify_every`th successful backup of a job is test-restored
+    /// into a scratch database and marked verified. A failed verification
+    /// is reported like a failed run (the backup itself stays).
+    fn verify_if_due(&self, job: &Job, file: &str) {
+        if job.verify_every == 0 || job.destination_is_remote() {
+            return;
+        }
+        let successes = self.history.stats(Some(&job.name)).ok().and_then(|s| s.first().map(|s| s.successes)).unwrap_or(0);
+        if successes == 0 || successes % u64::from(job.verify_every) != 0 {
+            return;
+        }
+        let restorer = crate::restore::Restorer {
+            history: self.history,
+            data: self.data,
+            secrets: self.secrets,
+            clock: self.clock,
+            observer: self.observer,
+            cancel: &self.control.shutdown,
+        };
+        let opts = crate::restore::VerifyOptions { restore_test: Some(job.clone()), ..Default::default() };
+        match restorer.verify(std::path::Path::new(file), &opts) {
+            Ok(_) => tracing::info!(job = %job.name, file, "test restore passed; the backup is marked verified"),
+            Err(e) => self.observer.event(&Event::RunFailed {
+                job: job.name.clone(),
+                trigger: crate::model::Trigger::Scheduled,
+                message: format!("The test restore of {file} failed: {}", e.message()),
+                retry_at: None,
+            }),
         }
     }
 
