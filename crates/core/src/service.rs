@@ -159,7 +159,7 @@ impl Service<'_> {
             return;
         }
         let successes = self.history.stats(Some(&job.name)).ok().and_then(|s| s.first().map(|s| s.successes)).unwrap_or(0);
-        if successes == 0 || successes % u64::from(job.verify_every) != 0 {
+        if successes == 0 || !successes.is_multiple_of(u64::from(job.verify_every)) {
             return;
         }
         let restorer = crate::restore::Restorer {
