@@ -635,19 +635,6 @@ pub fn latest_backup(job: &Job) -> Result<BackupEntry> {
     })
 }
 
-/// Sends SIGTERM to a child that may be blocked (waiting for a lock) so a
-/// cancel is noticed.
-fn terminate(pid: u32) {
-    #[cfg(unix)]
-    {
-        if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = pid;
-}
-
 /// What loading a file into a database produced.
 struct Loaded {
     streamed: Streamed,
@@ -1046,26 +1033,12 @@ impl Restorer<'_> {
             Error::new(ErrorKind::Tool, format!("{tool} could not be started ({e}); install the PostgreSQL client tools or set the job's `tool_dir`."))
         })?;
         let pid = child.id();
-        let done = AtomicBool::new(false);
         let observer = self.observer;
         let mut report = |file_bytes: u64, data_bytes: u64| {
             observer.progress(label, &Progress { stage: Stage::Restoring, bytes_in: file_bytes, bytes_out: data_bytes, elapsed: t0.elapsed() });
         };
-        // A tool blocked on the server sends nothing back and reads nothing:
-        // a watcher stops it on cancel so the stream notices.
-        let streamed = std::thread::scope(|scope| {
-            scope.spawn(|| {
-                while !done.load(Ordering::Relaxed) {
-                    if self.cancel.load(Ordering::Relaxed) {
-                        terminate(pid);
-                        break;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-            });
-            let r = feed::stream_file(&insp.path, insp.compression, &mut child, &mut report, self.cancel);
-            done.store(true, Ordering::Relaxed);
-            r
+        let streamed = crate::source::child::with_cancel_watch(pid, self.cancel, || {
+            feed::stream_file(&insp.path, insp.compression, &mut child, &mut report, self.cancel)
         });
         let failed = |f: &crate::source::ChildFailure| {
             let line = server::error_line(&f.stderr_tail).unwrap_or_else(|| f.status_text());

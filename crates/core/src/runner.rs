@@ -166,18 +166,6 @@ pub fn open_destination(spec: &DestinationSpec) -> Result<Box<dyn Destination>> 
     }
 }
 
-/// Asks a child to stop (SIGTERM on Unix); the pipeline then sees EOF.
-fn terminate(pid: u32) {
-    #[cfg(unix)]
-    {
-        if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = pid;
-}
-
 fn ms(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -398,23 +386,8 @@ impl Runner<'_> {
             level: job.compression_level,
             threads: opts.threads.unwrap_or_else(CompressOptions::default_threads),
         };
-        // A dump blocked on the server (locks, a slow query) sends nothing, so
-        // the pipeline alone could not notice a cancel: a watcher stops the child.
-        let child_pid = child.id();
-        let done = AtomicBool::new(false);
-        let piped = std::thread::scope(|scope| {
-            scope.spawn(|| {
-                while !done.load(Ordering::Relaxed) {
-                    if self.cancel.load(Ordering::Relaxed) {
-                        terminate(child_pid);
-                        break;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-            });
-            let r = pipeline::run(&mut child, pending, copts, self.observer, &job.name, t0, self.cancel);
-            done.store(true, Ordering::Relaxed);
-            r
+        let piped = crate::source::child::with_cancel_watch(child.id(), self.cancel, || {
+            pipeline::run(&mut child, pending, copts, self.observer, &job.name, t0, self.cancel)
         });
         let piped = match piped {
             Ok(_) if self.cancel.load(Ordering::Relaxed) => Err(PipelineError::Cancelled),

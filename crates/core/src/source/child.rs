@@ -126,6 +126,46 @@ pub(crate) fn drain_stderr_tail(mut stderr: std::process::ChildStderr) -> io::Re
     })
 }
 
+/// Asks a child to stop (SIGTERM on Unix); a stream from it then ends.
+pub(crate) fn terminate(pid: u32) {
+    #[cfg(unix)]
+    {
+        if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
+/// Runs `work` while a watcher stops the child `pid` as soon as `cancel` is
+/// raised. A child blocked on the server sends and reads nothing, so the
+/// stream alone could not notice a cancel. The watcher ends the moment
+/// `work` returns (no polling delay is added to the run).
+pub(crate) fn with_cancel_watch<T>(pid: u32, cancel: &std::sync::atomic::AtomicBool, work: impl FnOnce() -> T) -> T {
+    use std::sync::atomic::Ordering;
+    use std::sync::mpsc::{channel, RecvTimeoutError};
+    let (done, finished) = channel::<()>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            loop {
+                match finished.recv_timeout(std::time::Duration::from_millis(100)) {
+                    Err(RecvTimeoutError::Timeout) => {
+                        if cancel.load(Ordering::Relaxed) {
+                            terminate(pid);
+                            break;
+                        }
+                    }
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        });
+        let r = work();
+        drop(done);
+        r
+    })
+}
+
 fn failure(program: &str, s: ExitStatus, stderr_tail: String) -> ChildFailure {
     #[cfg(unix)]
     let signal = std::os::unix::process::ExitStatusExt::signal(&s);

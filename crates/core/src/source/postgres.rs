@@ -164,8 +164,33 @@ fn exe(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Every `pg_dump` found on the host, with its version, newest first.
+///
+/// Asking each candidate for its version costs a process start (a Perl
+/// wrapper on Debian), and one restore asks several times, so answers are
+/// kept for a minute: long enough for one run, short enough that a daemon
+/// notices a newly installed version.
 #[must_use]
 pub fn installed_tools(tool_dir: Option<&Path>) -> Vec<PgTools> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+    type Cache = Mutex<HashMap<(Option<PathBuf>, Option<std::ffi::OsString>), (Instant, Vec<PgTools>)>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let key = (tool_dir.map(Path::to_path_buf), std::env::var_os(TOOL_DIR_ENV));
+    let cache = CACHE.get_or_init(Cache::default);
+    if let Some((at, tools)) = cache.lock().ok().and_then(|c| c.get(&key).cloned())
+        && at.elapsed() < Duration::from_secs(60)
+    {
+        return tools;
+    }
+    let tools = scan_tools(tool_dir);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, (Instant::now(), tools.clone()));
+    }
+    tools
+}
+
+fn scan_tools(tool_dir: Option<&Path>) -> Vec<PgTools> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for dir in candidate_dirs(tool_dir) {

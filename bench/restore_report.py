@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Report for bench/restore.sh (plain Python 3, standard library only).
+
+  restore_report.py RUNS.csv OUT.md MACHINE.md DB
+
+RUNS.csv is what `bench.py run` wrote (one row per run; round 0 = warm-up, not counted).
+Prints medians per variant, the ratios R2/R1 (nightjar plain vs zstd -dc | psql) and R4/R3
+(nightjar custom vs zstd -dc | pg_restore), ratio of the medians and paired per round, the
+1.10x target, and the split of nightjar's time into its validation pass (R5/R5c, `nightjar
+verify`) and the rest; writes it to OUT.md after the MACHINE.md text.
+"""
+
+import csv
+import statistics
+import sys
+
+DESCR = {
+    "R1": "`createdb t && zstd -dc f.sql.zst | psql --single-transaction -d t` (stock plain)",
+    "R2": "`nightjar restore f.sql.zst --as-new t` (validation + restore)",
+    "R3": "`createdb t && zstd -dc f.dump.zst | pg_restore --exit-on-error -d t` (stock custom)",
+    "R4": "`nightjar restore f.dump.zst --as-new t` (validation + restore)",
+    "R5": "`nightjar verify f.sql.zst` (the validation pass alone)",
+    "R5c": "`nightjar verify f.dump.zst` (the validation pass alone)",
+}
+PAIRS = [("R2", "R1", "R5", "plain"), ("R4", "R3", "R5c", "custom")]
+TARGET = 1.10
+
+
+def fmt(x, nd=2):
+    return "–" if x is None else f"{x:.{nd}f}"
+
+
+def main():
+    in_csv, out_md, machine_md, db = sys.argv[1:5]
+    with open(in_csv, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["round"] != "0"]
+    labels = []
+    for r in rows:
+        if r["label"] not in labels:
+            labels.append(r["label"])
+    by = {lab: [r for r in rows if r["label"] == lab] for lab in labels}
+
+    def med(lab, key):
+        vals = [float(r[key]) for r in by.get(lab, []) if r[key] != ""]
+        return statistics.median(vals) if vals else None
+
+    def wall(lab, rnd):
+        for r in by.get(lab, []):
+            if r["round"] == rnd:
+                return float(r["wall_s"])
+        return None
+
+    def paired(a, b):
+        rs = []
+        for r in by.get(a, []):
+            w = wall(b, r["round"])
+            if w:
+                rs.append(float(r["wall_s"]) / w)
+        return statistics.median(rs) if rs else None
+
+    ref = {"R2": "R1", "R4": "R3"}
+    rounds = max(len(v) for v in by.values())
+    out = [f"### Restore results ({db}): medians of {rounds} interleaved rounds (warm-up round not counted)\n",
+           "| run | what | wall s (min–max) | CPU s | peak RSS MiB | wall ÷ stock | wall ÷ stock paired | CPU ÷ stock |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for lab in labels:
+        rs = by[lab]
+        walls = [float(r["wall_s"]) for r in rs]
+        nj = med(lab, "nightjar_rss_mib")
+        rss = f"{fmt(nj, 1)} (nightjar)" if nj is not None else f"{fmt(med(lab, 'tree_rss_mib'), 1)} (largest process)"
+        b = ref.get(lab)
+        w, c = med(lab, "wall_s"), med(lab, "cpu_s")
+        rw = fmt(w / med(b, "wall_s")) if b in by else "–"
+        rp = fmt(paired(lab, b)) if b in by else "–"
+        rc = fmt(c / med(b, "cpu_s")) if b in by else "–"
+        out.append(f"| {lab} | {DESCR.get(lab, lab).replace('|', chr(92) + '|')} | {fmt(w)} ({fmt(min(walls))}–{fmt(max(walls))}) | {fmt(c)} "
+                   f"| {rss} | {rw} | {rp} | {rc} |")
+    out.append("")
+    out.append("CPU = user + sys of every client-side process of the command (bash, createdb, zstd, "
+               "psql / pg_restore, nightjar and the psql / pg_restore it runs), not the PostgreSQL "
+               "server, which does the same work in every variant. Peak RSS: nightjar rows the "
+               "`nightjar` process alone (VmHWM), others the largest process (ru_maxrss). "
+               "Paired = median over rounds of the run divided by the stock run of the same round.")
+    out.append("")
+    out.append("### Target: nightjar within 1.10 × the stock pipeline (wall)\n")
+    out.append("| format | nightjar ÷ stock (medians) | paired | met? | validation pass (verify) | nightjar minus validation ÷ stock |")
+    out.append("|---|---|---:|---|---:|---:|")
+    for nj, stock, ver, name in PAIRS:
+        if nj not in by or stock not in by:
+            continue
+        a, b = med(nj, "wall_s"), med(stock, "wall_s")
+        r, p = a / b, paired(nj, stock)
+        v = med(ver, "wall_s") if ver in by else None
+        rest = fmt((a - v) / b, 3) if v is not None else "–"
+        vs = f"{fmt(v)} s ({fmt(100 * v / a, 0)} % of nightjar's time)" if v is not None else "–"
+        met = "**yes**" if r <= TARGET else f"**no**, by {100 * (r - TARGET):.1f} points ({100 * (r - 1):.1f} % slower)"
+        out.append(f"| {name} | {r:.3f} × ({fmt(a)} s vs {fmt(b)} s) | {fmt(p, 3)} × | {met} | {vs} | {rest} × |")
+    out.append("")
+    out.append("Highest 1-minute load average at the start of a counted run: "
+               + ", ".join(f"{lab} {max(float(r['load1']) for r in by[lab]):.2f}" for lab in labels) + ".")
+    text = "\n".join(out) + "\n"
+    print(text)
+    with open(machine_md) as f:
+        machine = f.read()
+    with open(out_md, "w") as f:
+        f.write(machine + "\n" + text)
+
+
+if __name__ == "__main__":
+    main()
