@@ -49,7 +49,7 @@ use crate::model::{Compression, Engine, Format, RunStatus, Trigger};
 use crate::observer::{Progress, RunObserver, Stage};
 use crate::paths::DataDir;
 use crate::runner::{self, BackupOptions, Runner};
-use crate::secrets::{job_account, SecretStore};
+use crate::secrets::SecretStore;
 use crate::source::postgres::{self, PgTarget};
 use crate::{Error, ErrorKind, Result};
 
@@ -658,24 +658,13 @@ pub struct Restorer<'a> {
 
 impl Restorer<'_> {
     fn password(&self, job: &Job, password: Option<&String>, account: Option<&String>) -> Option<String> {
-        if password.is_some() {
-            return password.cloned();
-        }
-        let var = match job.db.engine {
-            Engine::Postgres => "PGPASSWORD",
-            Engine::Mysql => "MYSQL_PWD",
-        };
-        if std::env::var_os(var).is_some() {
-            return None; // inherited by the child as it is
-        }
-        let account = account.cloned().unwrap_or_else(|| job_account(&job.name));
-        match self.secrets.get(&account) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(job = %job.name, "keyring: {}", e.detailed());
-                None
-            }
-        }
+        crate::secrets::database_password(
+            self.secrets,
+            job,
+            password.map(String::as_str),
+            account.map(String::as_str),
+            &AtomicBool::new(false),
+        )
     }
 
     fn pg_target(&self, job: &Job, password: Option<&String>, account: Option<&String>) -> PgTarget {

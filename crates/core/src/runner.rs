@@ -26,7 +26,7 @@ use crate::observer::{RunObserver, Stage};
 use crate::paths::DataDir;
 use crate::pipeline::{self, CompressOptions, PipelineError};
 use crate::retention::{self, Candidate, RetentionPlan, RetentionPolicy};
-use crate::secrets::{job_account, SecretStore};
+use crate::secrets::SecretStore;
 use crate::source::postgres::{self, PgTarget};
 use crate::source::ChildStream;
 use crate::{Error, ErrorKind, Result};
@@ -268,29 +268,8 @@ impl Runner<'_> {
         self.resolve_password_noting(job, opts, &AtomicBool::new(false))
     }
 
-    /// As `resolve_password`; raises `keyring_failed` when the keyring could
-    /// not be asked, so an authentication error can say why.
     fn resolve_password_noting(&self, job: &Job, opts: &BackupOptions, keyring_failed: &AtomicBool) -> Option<String> {
-        if opts.password.is_some() {
-            return opts.password.clone();
-        }
-        let var = match job.db.engine {
-            Engine::Postgres => "PGPASSWORD",
-            Engine::Mysql => "MYSQL_PWD",
-        };
-        // Passed on explicitly: `docker exec` does not forward our environment.
-        if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
-            return Some(p.to_string_lossy().into_owned());
-        }
-        let account = opts.password_account.clone().unwrap_or_else(|| job_account(&job.name));
-        match self.secrets.get(&account) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(job = %job.name, "keyring: {}", e.detailed());
-                keyring_failed.store(true, Ordering::Relaxed);
-                None
-            }
-        }
+        crate::secrets::database_password(self.secrets, job, opts.password.as_deref(), opts.password_account.as_deref(), keyring_failed)
     }
 
     fn backup_locked(

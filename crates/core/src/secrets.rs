@@ -117,3 +117,38 @@ pub fn default_store() -> Box<dyn SecretStore> {
         Box::new(Keyring)
     }
 }
+
+/// The database password for a run of `job`, in order: one given for this
+/// run, the engine's environment variable (`PGPASSWORD` / `MYSQL_PWD`), the
+/// keyring entry `account` (default: the job's). Returned explicitly even
+/// when it comes from the environment, because `docker exec` does not
+/// forward the caller's environment. Raises `keyring_failed` when the
+/// keyring could not be asked, so an authentication error can say why.
+#[must_use]
+pub fn database_password(
+    store: &dyn SecretStore,
+    job: &crate::config::Job,
+    given: Option<&str>,
+    account: Option<&str>,
+    keyring_failed: &std::sync::atomic::AtomicBool,
+) -> Option<String> {
+    if let Some(p) = given {
+        return Some(p.to_string());
+    }
+    let var = match job.db.engine {
+        crate::model::Engine::Postgres => "PGPASSWORD",
+        crate::model::Engine::Mysql => "MYSQL_PWD",
+    };
+    if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+        return Some(p.to_string_lossy().into_owned());
+    }
+    let account = account.map_or_else(|| job_account(&job.name), str::to_string);
+    match store.get(&account) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(job = %job.name, "keyring: {}", e.detailed());
+            keyring_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+            None
+        }
+    }
+}

@@ -148,15 +148,11 @@ pub(crate) fn with_cancel_watch<T>(pid: u32, cancel: &std::sync::atomic::AtomicB
     let (done, finished) = channel::<()>();
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            loop {
-                match finished.recv_timeout(std::time::Duration::from_millis(100)) {
-                    Err(RecvTimeoutError::Timeout) => {
-                        if cancel.load(Ordering::Relaxed) {
-                            terminate(pid);
-                            break;
-                        }
-                    }
-                    Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+            // Ends when `work` is done (the sender is dropped) or on cancel.
+            while let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(std::time::Duration::from_millis(100)) {
+                if cancel.load(Ordering::Relaxed) {
+                    terminate(pid);
+                    break;
                 }
             }
         });
