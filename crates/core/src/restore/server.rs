@@ -541,17 +541,8 @@ pub fn classify(f: &ChildFailure, target: &PgTarget, doing: &str) -> Error {
     let server = target.url.server();
     let user = target.url.user.clone().unwrap_or_else(|| "the current user".into());
     let has = |s: &str| err.contains(s);
-    if has("password authentication failed") {
-        return Error::new(
-            ErrorKind::Auth,
-            format!("PostgreSQL at {server} rejected the password for user \"{user}\"; store the right one with `nightjar password set` (or set PGPASSWORD) and try again."),
-        );
-    }
-    if has("no password supplied") || has("fe_sendauth") {
-        return Error::new(
-            ErrorKind::Auth,
-            format!("PostgreSQL at {server} wants a password for user \"{user}\" and none is stored; store it with `nightjar password set` (or set PGPASSWORD)."),
-        );
+    if let Some(e) = crate::source::postgres::classify_password_failure(f, target) {
+        return e;
     }
     if has("Connection refused")
         || has("could not connect")

@@ -366,6 +366,27 @@ pub fn dump_spawn_error(target: &PgTarget, e: std::io::Error) -> Error {
     spawn_error(target, "pg_dump", e)
 }
 
+/// A rejected or missing password, as one sentence; `None` for any other failure.
+#[must_use]
+pub fn classify_password_failure(f: &ChildFailure, target: &PgTarget) -> Option<Error> {
+    let err = f.stderr_tail.as_str();
+    let server = target.url.server();
+    let user = target.url.user.as_deref().unwrap_or("the current user");
+    if err.contains("password authentication failed") {
+        return Some(Error::new(
+            ErrorKind::Auth,
+            format!("PostgreSQL at {server} rejected the password for user \"{user}\"; store the right one with `nightjar password set` (or set PGPASSWORD) and try again."),
+        ));
+    }
+    if err.contains("no password supplied") || err.contains("fe_sendauth") {
+        return Some(Error::new(
+            ErrorKind::Auth,
+            format!("PostgreSQL at {server} wants a password for user \"{user}\" and none is stored; store it with `nightjar password set` (or set PGPASSWORD)."),
+        ));
+    }
+    None
+}
+
 /// Turns a failed `psql`/`pg_dump` into one sentence by cause.
 #[must_use]
 pub fn classify_failure(f: &ChildFailure, target: &PgTarget) -> Error {
@@ -374,17 +395,8 @@ pub fn classify_failure(f: &ChildFailure, target: &PgTarget) -> Error {
     let user = target.url.user.clone().unwrap_or_else(|| "the current user".into());
     let db = &target.url.database;
     let has = |s: &str| err.contains(s);
-    if has("password authentication failed") {
-        return Error::new(
-            ErrorKind::Auth,
-            format!("PostgreSQL at {server} rejected the password for user \"{user}\"; store the right one with `nightjar password set` (or set PGPASSWORD) and try again."),
-        );
-    }
-    if has("no password supplied") || has("fe_sendauth") {
-        return Error::new(
-            ErrorKind::Auth,
-            format!("PostgreSQL at {server} wants a password for user \"{user}\" and none is stored; store it with `nightjar password set` (or set PGPASSWORD)."),
-        );
+    if let Some(e) = classify_password_failure(f, target) {
+        return e;
     }
     if has("role \"") && has("does not exist") {
         return Error::new(ErrorKind::Auth, format!("PostgreSQL at {server} has no user \"{user}\"; fix the user in the job's database URL."));
