@@ -29,7 +29,8 @@ build_pkgs=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libs
 db_pkgs=(postgresql postgresql-contrib postgresql-client zstd gzip mariadb-server mariadb-client)
 # Headless desktop tests. Deliberately no dbus-x11: with it, GLib autolaunches
 # session buses that outlive the app (see docs on the desktop smoke test).
-test_pkgs=(xvfb xauth dbus webkit2gtk-driver gnome-keyring keyutils imagemagick procps)
+test_pkgs=(xvfb xauth dbus webkit2gtk-driver gnome-keyring keyutils imagemagick procps
+    python3 python3-dbus-next)
 
 # Fail fast on the one thing apt cannot provide.
 if ! command -v cargo >/dev/null 2>&1; then
@@ -80,5 +81,12 @@ if ! $app_only; then
     else
         echo "install-deps: installing cargo-nextest"
         cargo install cargo-nextest --locked </dev/null
+    fi
+    # WebDriver front end for the desktop E2E tests (drives WebKitWebDriver).
+    if command -v tauri-driver >/dev/null 2>&1; then
+        echo "install-deps: tauri-driver already installed"
+    else
+        echo "install-deps: installing tauri-driver"
+        cargo install tauri-driver --locked </dev/null
     fi
 fi
