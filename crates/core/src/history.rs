@@ -435,25 +435,51 @@ impl History {
         Ok(conn.last_insert_rowid())
     }
 
-    /// Turn every `running` row of `job` (any kind) into `interrupted`, with
-    /// `error = reason`, `error_kind = "interrupted"` and `finished_at = at`
-    /// (when the interruption was noticed; `duration_ms` stays empty since
-    /// the real end is unknown). The caller holds the job's lock, so none of
-    /// these runs is really still going. Returns how many rows changed.
+    /// Turn every `running` backup or restore row of `job` into
+    /// `interrupted`, with `error = reason`, `error_kind = "interrupted"` and
+    /// `finished_at = at` (when the interruption was noticed; `duration_ms`
+    /// stays empty since the real end is unknown). The caller holds the job's
+    /// lock, which every backup and restore of the job holds while it runs, so
+    /// none of these runs is really still going. Verify runs do not take the
+    /// job's lock (a verify may run beside a backup), so they are left alone
+    /// here: see [`History::mark_interrupted_kind`]. Returns how many rows
+    /// changed.
     ///
     /// # Errors
     /// [`ErrorKind::History`] if the rows cannot be written.
     pub fn mark_interrupted(&self, job: &str, at: DateTime<Utc>, reason: &str) -> Result<usize> {
+        self.mark_running_interrupted(job, None, at, reason)
+    }
+
+    /// Like [`History::mark_interrupted`], for the `running` rows of one kind
+    /// only (including verify rows). The caller holds the lock every run of
+    /// that kind of `job` holds (for verify: the job's verify lock).
+    ///
+    /// # Errors
+    /// [`ErrorKind::History`] if the rows cannot be written.
+    pub fn mark_interrupted_kind(&self, job: &str, kind: RunKind, at: DateTime<Utc>, reason: &str) -> Result<usize> {
+        self.mark_running_interrupted(job, Some(kind), at, reason)
+    }
+
+    fn mark_running_interrupted(&self, job: &str, kind: Option<RunKind>, at: DateTime<Utc>, reason: &str) -> Result<usize> {
+        // Without a kind: every kind the job's lock covers, i.e. all but verify.
+        let (kind_clause, kind_value) = match kind {
+            Some(k) => ("kind = ?7", k.as_str()),
+            None => ("kind <> ?7", RunKind::Verify.as_str()),
+        };
         let changed = self.lock().execute(
-            "UPDATE runs SET status = ?1, finished_at = ?2, duration_ms = NULL, error = ?3, error_kind = ?4
-             WHERE job = ?5 AND status = ?6",
+            &format!(
+                "UPDATE runs SET status = ?1, finished_at = ?2, duration_ms = NULL, error = ?3, error_kind = ?4
+                 WHERE job = ?5 AND status = ?6 AND {kind_clause}"
+            ),
             params![
                 RunStatus::Interrupted.as_str(),
                 at.timestamp_millis(),
                 reason,
                 ErrorKind::Interrupted.code(),
                 job,
-                RunStatus::Running.as_str()
+                RunStatus::Running.as_str(),
+                kind_value
             ],
         )?;
         if changed > 0 {
@@ -1493,6 +1519,21 @@ mod tests {
         );
         assert_eq!(h.mark_interrupted("a", t(4, 0), reason).unwrap(), 0);
         assert_eq!(h.stats(Some("a")).unwrap()[0].failures, 1);
+    }
+
+    #[test]
+    fn verify_rows_are_not_covered_by_the_job_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(&dir.path().join("history.sqlite")).unwrap();
+        let backup = h.start_run(&new_run("a", RunKind::Backup, t(1, 0))).unwrap();
+        let verify = h.start_run(&new_run("a", RunKind::Verify, t(1, 0))).unwrap();
+        // A backup taking the job lock must not end a verify that may still be going.
+        assert_eq!(h.mark_interrupted("a", t(2, 0), "gone").unwrap(), 1);
+        assert_eq!(h.get(backup).unwrap().unwrap().status, RunStatus::Interrupted);
+        assert_eq!(h.get(verify).unwrap().unwrap().status, RunStatus::Running);
+        // Whoever holds the verify lock may end the verify rows.
+        assert_eq!(h.mark_interrupted_kind("a", RunKind::Verify, t(3, 0), "gone").unwrap(), 1);
+        assert_eq!(h.get(verify).unwrap().unwrap().status, RunStatus::Interrupted);
     }
 
     #[test]

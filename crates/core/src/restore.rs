@@ -76,11 +76,14 @@ pub struct RestoreOptions {
     pub password: Option<String>,
     /// The keyring account to read the password from (default: the job's).
     pub password_account: Option<String>,
+    /// Where the file came from when it is a local copy of a remote backup
+    /// (`onedrive:/…`, see [`crate::remote`]): the history names it.
+    pub origin: Option<String>,
 }
 
 impl Default for RestoreOptions {
     fn default() -> Self {
-        Self { as_new: None, safety_backup: true, terminate_connections: true, password: None, password_account: None }
+        Self { as_new: None, safety_backup: true, terminate_connections: true, password: None, password_account: None, origin: None }
     }
 }
 
@@ -280,6 +283,10 @@ pub struct VerifyOptions {
     pub password: Option<String>,
     /// The keyring account to read the password from.
     pub password_account: Option<String>,
+    /// Where the file came from when it is a local copy of a remote backup
+    /// (`onedrive:/…`, see [`crate::remote`]): the history names it, and
+    /// its backup row is the one marked verified.
+    pub origin: Option<String>,
 }
 
 /// The finished record of a verify (`nightjar verify --json`).
@@ -737,7 +744,8 @@ impl Restorer<'_> {
         if let Err(e) = &result {
             let insp = inspect::inspect(file).ok();
             let run = self.new_run(RunKind::Restore, &job.name, job.db.display(), insp.as_ref(), Some(opts.as_new.clone().unwrap_or_else(|| job.db.database.clone())), started_at);
-            self.record_refusal(&run, e, &insp.as_ref().map_or_else(|| file.to_path_buf(), |i| i.path.clone()), insp.as_ref().map(|i| i.size));
+            let shown = opts.origin.as_ref().map_or_else(|| insp.as_ref().map_or_else(|| file.to_path_buf(), |i| i.path.clone()), PathBuf::from);
+            self.record_refusal(&run, e, &shown, insp.as_ref().map(|i| i.size));
         }
         result
     }
@@ -767,6 +775,9 @@ impl Restorer<'_> {
         match (result, state.run_id) {
             (Ok(mut report), Some(id)) => {
                 report.run_id = id;
+                if let Some(o) = &opts.origin {
+                    report.file.clone_from(o);
+                }
                 report.started_at = started_at;
                 report.finished_at = self.clock.now();
                 report.duration_ms = ms(t0.elapsed());
@@ -787,7 +798,8 @@ impl Restorer<'_> {
             }
             (Ok(_), None) => unreachable!("a successful restore has a history row"),
             (Err(e), run_id) => {
-                let mut outcome = self.failed_outcome(&e, Some(&plan.inspection.path), Some(plan.inspection.size));
+                let shown = opts.origin.as_ref().map_or_else(|| plan.inspection.path.clone(), PathBuf::from);
+                let mut outcome = self.failed_outcome(&e, Some(&shown), Some(plan.inspection.size));
                 outcome.sha256 = state.sha256.clone();
                 let recorded = match run_id {
                     Some(id) => self.history.finish_run(id, &outcome),
@@ -1138,8 +1150,10 @@ impl Restorer<'_> {
         let t0 = Instant::now();
         let insp = inspect::inspect(file).ok();
         let path = insp.as_ref().map_or_else(|| std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()), |i| i.path.clone());
-        let path_text = path.display().to_string();
-        let backup_row = self.find_backup(&path)?;
+        // A local copy of a remote backup is recorded (and looked up) by its origin.
+        let shown = opts.origin.as_ref().map_or_else(|| path.clone(), PathBuf::from);
+        let path_text = shown.display().to_string();
+        let backup_row = self.find_backup(&shown)?;
         let job = backup_row
             .as_ref()
             .map(|r| r.job.clone())
@@ -1147,9 +1161,26 @@ impl Restorer<'_> {
             .unwrap_or_else(|| "verify".into());
         let destination = match &opts.restore_test {
             Some(j) => j.db.display(),
-            None => path.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+            None => shown.parent().map(|p| p.display().to_string()).unwrap_or_default(),
         };
         let database = insp.as_ref().and_then(|i| i.manifest.as_ref().map(|m| m.database.clone()));
+        // Verifies of one job take turns on their own lock (not the job's: a
+        // verify may run beside a backup). Holding it, any verify row of the
+        // job still marked running was left by a process that died.
+        let lock_name = format!("{}.verify", if crate::names::validate_job_name(&job).is_ok() { job.as_str() } else { "verify" });
+        let _verify_lock = JobLock::acquire_wait(&self.data.lock_dir(), &lock_name, JOB_LOCK_WAIT, self.cancel).map_err(|e| {
+            if e.kind() == ErrorKind::Busy {
+                Error::new(ErrorKind::Busy, format!("Another verify of job \"{job}\" is still running; wait for it to finish, then try again."))
+            } else {
+                e
+            }
+        })?;
+        self.history.mark_interrupted_kind(
+            &job,
+            RunKind::Verify,
+            started_at,
+            "Interrupted: Nightjar stopped before this verify finished (crash, power loss or kill).",
+        )?;
         let run = self.new_run(RunKind::Verify, &job, destination, insp.as_ref(), database, started_at);
         let run_id = self.history.start_run(&run)?;
         let result = self.verify_steps(&path, opts, backup_row.as_ref(), &job);
@@ -1157,6 +1188,7 @@ impl Restorer<'_> {
             Ok(mut report) => {
                 report.run_id = run_id;
                 report.duration_ms = ms(t0.elapsed());
+                report.file.clone_from(&path_text);
                 self.history.finish_run(
                     run_id,
                     &RunOutcome {
@@ -1173,7 +1205,7 @@ impl Restorer<'_> {
                 Ok(report)
             }
             Err(e) => {
-                let outcome = self.failed_outcome(&e, Some(&path), insp.as_ref().map(|i| i.size));
+                let outcome = self.failed_outcome(&e, Some(&shown), insp.as_ref().map(|i| i.size));
                 if let Err(h) = self.history.finish_run(run_id, &outcome) {
                     tracing::error!("could not record the failure in the history: {}", h.detailed());
                 }
