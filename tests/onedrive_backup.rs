@@ -3,7 +3,7 @@
 //! (`nightjar-onedrive-fake`): the backup and its manifest land in OneDrive,
 //! retention over a paged listing deletes only this job's files, an expired
 //! sign-in fails the run clearly (with an event) and keeps the token, and a
-//! backup downloaded back from OneDrive restores into a new database.
+//! backup in OneDrive restores and verifies from a private local copy.
 
 use std::io::Read as _;
 use std::sync::atomic::AtomicBool;
@@ -16,7 +16,9 @@ use nightjar_core::history::History;
 use nightjar_core::model::Trigger;
 use nightjar_core::observer::{Event, NoopObserver, RunObserver};
 use nightjar_core::paths::DataDir;
-use nightjar_core::restore::{RestoreOptions, Restorer};
+use nightjar_core::history::RunKind;
+use nightjar_core::remote;
+use nightjar_core::restore::{self, RestoreOptions, Restorer, VerifyOptions};
 use nightjar_core::runner::{self, BackupOptions, Runner};
 use nightjar_core::secrets::{MemorySecrets, SecretStore};
 use nightjar_core::ErrorKind;
@@ -187,7 +189,7 @@ fn an_expired_sign_in_fails_the_run_clearly_with_an_event_and_keeps_the_token() 
 }
 
 #[test]
-fn a_backup_downloaded_from_onedrive_restores_into_a_new_database() {
+fn a_backup_in_onedrive_restores_and_verifies_from_a_private_copy_recorded_by_its_address() {
     let pg = PgCluster::shared();
     let src = pg.fresh_db("od_src");
     let restored = unique("od_restored");
@@ -210,15 +212,46 @@ fn a_backup_downloaded_from_onedrive_restores_into_a_new_database() {
     let r = Runner { history: &history, data: &data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &NoopObserver, cancel: &cancel };
     let report = r.backup(&job, &BackupOptions::new(Trigger::Manual)).unwrap_or_else(|e| panic!("{}", e.detailed()));
 
-    // Fetch the backup and its manifest from OneDrive, then restore with the stock restorer.
-    let dest = runner::open_destination(&job.destination).unwrap();
-    let local = scratch.path().join(&report.name);
-    for name in [report.name.clone(), format!("{}.json", report.name)] {
-        let mut f = std::fs::File::create(scratch.path().join(&name)).unwrap();
-        std::io::copy(&mut dest.open(&name).unwrap(), &mut f).unwrap();
-    }
+    // `restore --job odr --latest`: the newest backup is found in OneDrive,
+    // downloaded with its manifest (sha256 checked) into the data folder,
+    // restored by the stock restorer, and the copy is gone afterwards.
+    let latest = restore::latest_backup(&job).unwrap();
+    assert_eq!(latest.path, report.file);
+    let copy = remote::fetch(&latest.path, &data, &NoopObserver, &job.name, &cancel).unwrap_or_else(|e| panic!("{}", e.detailed()));
+    assert!(copy.has_manifest());
+    assert_eq!(copy.sha256(), report.sha256);
+    assert!(copy.path().starts_with(remote::downloads_dir(&data)), "{}", copy.path().display());
     let restorer = Restorer { history: &history, data: &data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &NoopObserver, cancel: &cancel };
-    let opts = RestoreOptions { as_new: Some(restored.clone()), safety_backup: false, ..Default::default() };
-    restorer.run(&local, &job, &opts).unwrap_or_else(|e| panic!("{}", e.detailed()));
+    let opts = RestoreOptions { as_new: Some(restored.clone()), safety_backup: false, origin: Some(copy.origin().to_string()), ..Default::default() };
+    let done = restorer.run(copy.path(), &job, &opts).unwrap_or_else(|e| panic!("{}", e.detailed()));
+    drop(copy);
     assert_eq!(pg.psql(&restored, "SELECT count(*) FROM t"), "5000");
+    assert_eq!(done.file, report.file, "the report names the backup in OneDrive");
+    let row = history.get(done.run_id).unwrap().unwrap();
+    assert_eq!(row.kind, RunKind::Restore);
+    assert_eq!(row.file.as_deref(), Some(report.file.as_str()), "the history names the backup in OneDrive, not the copy");
+    assert_eq!(std::fs::read_dir(remote::downloads_dir(&data)).unwrap().count(), 0, "the private copy is removed");
+
+    // `verify onedrive:/… --restore-test --job odr`: marks the OneDrive backup verified.
+    let copy = remote::fetch(&report.file, &data, &NoopObserver, &job.name, &cancel).unwrap();
+    let vopts = VerifyOptions { restore_test: Some(job.clone()), origin: Some(copy.origin().to_string()), ..Default::default() };
+    let v = restorer.verify(copy.path(), &vopts).unwrap_or_else(|e| panic!("{}", e.detailed()));
+    drop(copy);
+    assert_eq!(v.file, report.file);
+    assert_eq!(v.backup_run_id, Some(report.run_id));
+    assert!(history.get(report.run_id).unwrap().unwrap().verified_at.is_some(), "the OneDrive backup is marked verified");
+    for req in fake.requests().iter().filter(|r| r.host == Host::Content) {
+        assert!(req.header("authorization").is_none(), "no bearer on the download host: {}", req.uri);
+    }
+
+    // A file changed in OneDrive after the backup fails the sha256 check
+    // against its manifest before anything runs, and leaves no copy behind.
+    let mut bytes = fake.file(&format!("/Backups/odr/{}", report.name)).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    fake.put_file(&format!("/Backups/odr/{}", report.name), &bytes);
+    let e = remote::fetch(&report.file, &data, &NoopObserver, &job.name, &cancel).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidBackup, "{}", e.detailed());
+    assert!(e.message().starts_with(&report.file) && e.message().contains("sha256"), "{e}");
+    assert_eq!(std::fs::read_dir(remote::downloads_dir(&data)).unwrap().count(), 0, "a failed download leaves nothing");
 }

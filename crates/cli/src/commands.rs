@@ -17,6 +17,7 @@ use nightjar_core::model::Trigger;
 use nightjar_core::names::validate_job_name;
 use nightjar_core::paths::DataDir;
 use nightjar_core::retention::{self, Candidate, RetentionPolicy};
+use nightjar_core::remote;
 use nightjar_core::runner::{self, BackupOptions, BackupReport, PruneReport, Runner};
 use nightjar_core::secrets;
 use nightjar_core::{status, Error, ErrorKind, Result};
@@ -456,29 +457,50 @@ fn restore(ctx: &Ctx, a: &crate::cli::RestoreArgs) -> Result<ExitCode> {
     } else {
         a.file.clone().ok_or_else(|| Error::config("Give the backup FILE, or --job NAME --latest, or --run ID."))?
     };
-    let file = std::path::absolute(&file).unwrap_or(file);
+    // A backup in OneDrive is restored from a private local copy, removed afterwards.
+    let remote = remote::is_remote(&file.to_string_lossy());
+    if remote && a.db.is_some() && a.safety_dir.is_none() && a.as_new.is_none() && !a.no_safety_backup {
+        return Err(Error::config(
+            "A backup restored from OneDrive has no folder beside it for the safety backup; give --safety-dir DIR, or --as-new NAME, or --no-safety-backup.",
+        ));
+    }
+    let file = if remote { file } else { std::path::absolute(&file).unwrap_or(file) };
     let file_dir = file.parent().map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
     let safety_dir = a.safety_dir.clone().unwrap_or(file_dir);
     let target = db_target(ctx, a.db.as_deref(), a.job.as_deref(), &safety_dir)?;
+    let secrets = secrets::default_store();
+    let cancel = cancel_flag();
+    let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal());
+    let copy = if remote {
+        ctx.config_or_empty()?;
+        let copy = remote::fetch(&file.to_string_lossy(), &ctx.data, &progress, &target.job.name, &cancel);
+        progress.clear();
+        Some(copy?)
+    } else {
+        None
+    };
+    let explain = |e: Error| match &copy {
+        Some(c) => c.explain(e),
+        None => e,
+    };
+    let file = copy.as_ref().map_or(file, |c| c.path().to_path_buf());
     let opts = RestoreOptions {
         as_new: a.as_new.clone(),
         safety_backup: !a.no_safety_backup,
         terminate_connections: !a.no_terminate,
         password: target.password.clone(),
         password_account: target.account.clone(),
+        origin: copy.as_ref().map(|c| c.origin().to_string()),
     };
-    let secrets = secrets::default_store();
-    let cancel = cancel_flag();
-    let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal());
     let restorer = Restorer { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
-    let plan = restorer.prepare(&file, &target.job, &opts)?;
+    let plan = restorer.prepare(&file, &target.job, &opts).map_err(explain)?;
     if !a.yes {
-        print_plan(&plan);
+        print_plan(&plan, opts.origin.as_deref());
         confirm(&plan)?;
     }
     let report = restorer.restore(&plan, &target.job, &opts);
     progress.clear();
-    let report = report?;
+    let report = report.map_err(explain)?;
     if a.json {
         print_json(&report);
     } else {
@@ -491,11 +513,12 @@ fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-fn print_plan(plan: &RestorePlan) {
+fn print_plan(plan: &RestorePlan, origin: Option<&str>) {
     let i = &plan.inspection;
-    let modified = i.modified.map(|m| format!(", modified {}", local_time(m))).unwrap_or_default();
+    let modified = if origin.is_some() { String::new() } else { i.modified.map(|m| format!(", modified {}", local_time(m))).unwrap_or_default() };
+    let shown = origin.map_or_else(|| i.path.display().to_string(), str::to_string);
     eprintln!("Restore plan");
-    eprintln!("  file:          {} ({}{modified})", i.path.display(), output::size(i.size));
+    eprintln!("  file:          {shown} ({}{modified})", output::size(i.size));
     eprintln!("  content:       {}", i.describe());
     let checksum = match (&i.manifest, plan.has_manifest) {
         (Some(m), true) => format!("manifest found (backup of \"{}\" taken {}); the sha256 will be checked", m.database, local_time(m.finished_at)),
@@ -563,22 +586,38 @@ fn print_restore(r: &RestoreReport, flag: &str) {
 }
 
 fn verify(ctx: &Ctx, a: &crate::cli::VerifyArgs) -> Result<ExitCode> {
-    let file = std::path::absolute(&a.file).unwrap_or_else(|_| a.file.clone());
+    let remote = remote::is_remote(&a.file.to_string_lossy());
+    let file = if remote { a.file.clone() } else { std::path::absolute(&a.file).unwrap_or_else(|_| a.file.clone()) };
     let history = ctx.history()?;
     let mut opts = VerifyOptions::default();
     if a.restore_test {
         let dir = file.parent().map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
         let target = db_target(ctx, a.db.as_deref(), a.job.as_deref(), &dir)
             .map_err(|e| if a.db.is_none() && a.job.is_none() { Error::config("--restore-test needs the server: --db URL or --job NAME.") } else { e })?;
-        opts = VerifyOptions { restore_test: Some(target.job), password: target.password, password_account: target.account };
+        opts = VerifyOptions { restore_test: Some(target.job), password: target.password, password_account: target.account, origin: None };
     }
     let secrets = secrets::default_store();
     let cancel = cancel_flag();
     let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal());
+    // A backup in OneDrive is verified from a private local copy, removed afterwards.
+    let copy = if remote {
+        ctx.config_or_empty()?;
+        let label = opts.restore_test.as_ref().map_or("verify", |j| j.name.as_str()).to_string();
+        let copy = remote::fetch(&file.to_string_lossy(), &ctx.data, &progress, &label, &cancel);
+        progress.clear();
+        Some(copy?)
+    } else {
+        None
+    };
+    opts.origin = copy.as_ref().map(|c| c.origin().to_string());
+    let file = copy.as_ref().map_or(file, |c| c.path().to_path_buf());
     let restorer = Restorer { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
     let report = restorer.verify(&file, &opts);
     progress.clear();
-    let report = report?;
+    let report = report.map_err(|e| match &copy {
+        Some(c) => c.explain(e),
+        None => e,
+    })?;
     if a.json {
         print_json(&report);
     } else {

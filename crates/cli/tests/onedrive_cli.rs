@@ -57,4 +57,15 @@ graph_base_url = "{}"
     assert_ne!(code, 0);
     assert!(err.contains("not signed in to OneDrive"), "{err}");
     assert!(!err.contains("does not have yet"), "{err}");
+    // Restore and verify of a backup in OneDrive go through the Graph client
+    // (download to a private copy), not the file system.
+    let file = "onedrive:/Backups/od/od_2025-01-01_00-00-00.sql.zst";
+    for args in [vec!["verify", file], vec!["restore", file, "--job", "od", "--yes"], vec!["restore", "--job", "od", "--latest", "--yes"]] {
+        let (code, _, err) = nightjar(dir.path(), &args);
+        assert_eq!(code, 1, "{args:?}");
+        assert!(err.contains("not signed in to OneDrive"), "{args:?}: {err}");
+    }
+    let (code, _, err) = nightjar(dir.path(), &["restore", file, "--db", "postgres://nobody@127.0.0.1:9/none", "--yes"]);
+    assert_eq!(code, 2, "a usage problem");
+    assert!(err.contains("--safety-dir"), "{err}");
 }

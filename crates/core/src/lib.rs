@@ -35,6 +35,7 @@ pub mod observer;
 pub mod paths;
 pub mod pipeline;
 pub mod restore;
+pub mod remote;
 pub mod retention;
 pub mod runner;
 pub mod schedule;

@@ -31,6 +31,8 @@ pub enum Stage {
     Swapping,
     /// Verify: counting the rows of the test restore.
     Checking,
+    /// Restore/verify: downloading a backup from a remote destination (OneDrive).
+    Downloading,
 }
 
 impl Stage {
@@ -47,6 +49,7 @@ impl Stage {
             Stage::Restoring => "restoring",
             Stage::Swapping => "swapping databases",
             Stage::Checking => "counting rows",
+            Stage::Downloading => "downloading",
         }
     }
 }

@@ -155,7 +155,7 @@ impl Service<'_> {
     /// into a scratch database and marked verified. A failed verification
     /// is reported like a failed run (the backup itself stays).
     fn verify_if_due(&self, job: &Job, file: &str) {
-        if job.verify_every == 0 || job.destination_is_remote() {
+        if job.verify_every == 0 {
             return;
         }
         let successes = self.history.stats(Some(&job.name)).ok().and_then(|s| s.first().map(|s| s.successes)).unwrap_or(0);
@@ -170,8 +170,31 @@ impl Service<'_> {
             observer: self.observer,
             cancel: &self.control.shutdown,
         };
-        let opts = crate::restore::VerifyOptions { restore_test: Some(job.clone()), ..Default::default() };
-        match restorer.verify(std::path::Path::new(file), &opts) {
+        let mut opts = crate::restore::VerifyOptions { restore_test: Some(job.clone()), ..Default::default() };
+        // A OneDrive backup is test-restored from a private local copy.
+        let copy = if crate::remote::is_remote(file) {
+            match crate::remote::fetch(file, self.data, self.observer, &job.name, &self.control.shutdown) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    self.observer.event(&Event::RunFailed {
+                        job: job.name.clone(),
+                        trigger: crate::model::Trigger::Scheduled,
+                        message: format!("The test restore of {file} failed: {}", e.message()),
+                        retry_at: None,
+                    });
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        opts.origin = copy.as_ref().map(|c| c.origin().to_string());
+        let local = copy.as_ref().map_or_else(|| std::path::PathBuf::from(file), |c| c.path().to_path_buf());
+        let result = restorer.verify(&local, &opts).map_err(|e| match &copy {
+            Some(c) => c.explain(e),
+            None => e,
+        });
+        match result {
             Ok(_) => tracing::info!(job = %job.name, file, "test restore passed; the backup is marked verified"),
             Err(e) => self.observer.event(&Event::RunFailed {
                 job: job.name.clone(),
