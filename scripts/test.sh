@@ -4,7 +4,8 @@
 #   2. build every crate and target, with the committed Cargo.lock
 #   3. check the core and the CLI stay GUI-free (no tauri, gtk or webkit)
 #   4. unit + integration tests (nextest, else cargo test), then doc tests
-#   5. desktop smoke test under Xvfb
+#   5. desktop tests under Xvfb: smoke test, then the E2E tests (WebDriver, tray
+#      over D-Bus, notifications, keyring)
 # Works from any directory.
 set -euo pipefail
 
@@ -64,7 +65,8 @@ else
     cargo test --workspace --locked --no-fail-fast
 fi
 
-step "5/5 desktop smoke test (tests/desktop/smoke.sh)"
+step "5/5 desktop tests (tests/desktop/smoke.sh, tests/desktop/e2e.sh)"
 tests/desktop/smoke.sh
+tests/desktop/e2e.sh
 
 printf '\n==> all checks passed\n'

@@ -8,6 +8,7 @@
 
 pub mod backup;
 pub mod compare;
+pub mod desktop;
 pub mod fixture;
 pub mod fsutil;
 pub mod nightjar;
@@ -15,6 +16,7 @@ pub mod pg;
 pub mod procs;
 pub mod restore;
 pub mod wait;
+pub mod webdriver;
 
 pub use compare::Snapshot;
 pub use fsutil::{file_names, MountGuard};
