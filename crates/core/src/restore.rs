@@ -27,6 +27,7 @@
 
 pub mod names;
 pub mod server;
+mod session;
 
 mod feed;
 

@@ -1,8 +1,9 @@
-//! The few SQL statements a restore runs on the server, each through a
-//! short `psql -X` on the maintenance database (`postgres`, or `template1`
-//! when the target itself is `postgres`): list databases and sessions,
-//! create and drop the temporary database, copy the original's
-//! database-level properties, and swap names.
+//! The few SQL statements a restore runs on the server, on the maintenance
+//! database (`postgres`, or `template1` when the target itself is
+//! `postgres`): list databases and sessions, create and drop the temporary
+//! database, copy the original's database-level properties, and swap names.
+//! On this computer they go through one `psql` kept open for the purpose
+//! ([`PsqlSession`]); through `docker exec`, each through a short `psql -c`.
 //!
 //! Identifiers and literals are quoted here, never interpolated raw; the
 //! password reaches psql through `PGPASSWORD` only (see
@@ -10,10 +11,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::session::{Atomic, PsqlSession, SessionError};
 use crate::source::child::{run_capture, CaptureError};
 use crate::source::postgres::{self, PgTarget, Version};
 use crate::source::ChildFailure;
@@ -123,6 +126,9 @@ pub struct Server {
     pub version: Version,
     /// The database psql connects to for statements about others.
     maintenance: &'static str,
+    /// The open psql on `maintenance` (host tools only), shared by clones;
+    /// started again after a failure ends it.
+    session: Arc<Mutex<Option<PsqlSession>>>,
 }
 
 /// Settings whose stored value is already an SQL list (`"$user", public`).
@@ -153,7 +159,7 @@ impl Server {
                 Some(v) => v,
                 None => postgres::server_version(&via(maintenance), &psql)?,
             };
-            return Ok(Server { target, psql, pg_restore, version, maintenance });
+            return Ok(Server { target, psql, pg_restore, version, maintenance, session: Arc::default() });
         }
         // On the host: the newest psql and pg_restore, which read what newer
         // pg_dumps wrote and load into older servers alike.
@@ -167,13 +173,25 @@ impl Server {
         })?;
         let psql = postgres::sibling(tools, "psql");
         let pg_restore = postgres::sibling(tools, "pg_restore");
-        let (version, maintenance) = match postgres::server_version(&via(first), &psql) {
-            Err(e) if e.kind() == ErrorKind::Config && first == "postgres" => {
-                (postgres::server_version(&via("template1"), &psql).map_err(|_| e)?, "template1")
-            }
+        // The session that later statements use also reads the version.
+        let open = |db: &'static str| -> Result<(PsqlSession, Version)> {
+            let t = via(db);
+            let mut session = PsqlSession::start(session_command(&t, &psql)).map_err(|e| spawn_error(&psql, e))?;
+            let out = session.run(postgres::SERVER_VERSION_SQL, Atomic::No).map_err(|e| match e {
+                SessionError::Io(e) => spawn_error(&psql, e),
+                SessionError::Failed(f) => postgres::classify_failure(&f, &t),
+            })?;
+            let version = postgres::parse_server_version(&out).ok_or_else(|| {
+                Error::new(ErrorKind::Tool, format!("Could not read the server version of {}: psql printed {:?}.", t.url.server(), out.trim()))
+            })?;
+            Ok((session, version))
+        };
+        let ((session, version), maintenance) = match open(first) {
+            Err(e) if e.kind() == ErrorKind::Config && first == "postgres" => (open("template1").map_err(|_| e)?, "template1"),
             other => (other?, first),
         };
-        Ok(Server { target, psql, pg_restore, version, maintenance })
+        let session = if maintenance == "template1" { None } else { Some(session) };
+        Ok(Server { target, psql, pg_restore, version, maintenance, session: Arc::new(Mutex::new(session)) })
     }
 
     /// `host:port` for messages.
@@ -209,6 +227,38 @@ impl Server {
     /// # Errors
     /// The psql failure, classified; `doing` completes "could not …".
     pub fn query(&self, db: &str, sql: &str, doing: &str) -> Result<String> {
+        self.query_with(db, sql, Atomic::No, doing)
+    }
+
+    /// Runs the statements of `sql` in `db` in one transaction: all of them
+    /// happen or none does.
+    ///
+    /// # Errors
+    /// As [`Server::query`].
+    pub fn query_atomic(&self, db: &str, sql: &str, doing: &str) -> Result<String> {
+        self.query_with(db, sql, Atomic::Yes, doing)
+    }
+
+    fn query_with(&self, db: &str, sql: &str, atomic: Atomic, doing: &str) -> Result<String> {
+        // Not on template1 (the target is `postgres`): a connection held
+        // there would make anyone's `CREATE DATABASE` from template1 fail.
+        if db == self.maintenance && self.maintenance != "template1" && self.target.docker_container.is_none() {
+            let mut slot = self.session.lock().unwrap_or_else(PoisonError::into_inner);
+            if slot.is_none() {
+                let t = self.target_for(db);
+                *slot = Some(PsqlSession::start(session_command(&t, &self.psql)).map_err(|e| spawn_error(&self.psql, e))?);
+            }
+            let session = slot.as_mut().expect("started above");
+            return session.run(sql, atomic).map_err(|e| {
+                // A failure ends the session; the next statement starts another.
+                *slot = None;
+                match e {
+                    SessionError::Io(e) => spawn_error(&self.psql, e),
+                    SessionError::Failed(f) => classify(&f, &self.target, doing),
+                }
+            });
+        }
+        // `psql -c` runs a multi-statement string in one implicit transaction.
         let mut cmd = self.psql_command(db, &["-A", "-t"]);
         cmd.arg("-c").arg(sql);
         run_capture(cmd).map_err(|e| self.error(e, doing))
@@ -216,11 +266,7 @@ impl Server {
 
     fn error(&self, e: CaptureError, doing: &str) -> Error {
         match e {
-            CaptureError::Spawn(e) => Error::new(
-                ErrorKind::Tool,
-                format!("psql ({}) could not be started ({e}); install the PostgreSQL client tools or set the job's `tool_dir`.", self.psql.display()),
-            )
-            .with_source(e),
+            CaptureError::Spawn(e) => spawn_error(&self.psql, e),
             CaptureError::Failed(f) => classify(&f, &self.target, doing),
         }
     }
@@ -327,7 +373,7 @@ impl Server {
         if sql.is_empty() {
             return Ok(());
         }
-        self.query(self.maintenance_db(), &sql, &format!("copy the privileges and settings to \"{name}\"")).map(drop)
+        self.query_atomic(self.maintenance_db(), &sql, &format!("copy the privileges and settings to \"{name}\"")).map(drop)
     }
 
     /// `DROP DATABASE IF EXISTS name`, ending its sessions first when
@@ -372,7 +418,7 @@ impl Server {
             k = quote_ident(keep_as),
             r = quote_ident(restored)
         );
-        let out = self.query(self.maintenance_db(), &sql, &format!("swap \"{restored}\" in for \"{target}\""))?;
+        let out = self.query_atomic(self.maintenance_db(), &sql, &format!("swap \"{restored}\" in for \"{target}\""))?;
         Ok(out.lines().next().and_then(|l| l.trim().parse().ok()).unwrap_or(0))
     }
 
@@ -447,6 +493,25 @@ fn parse_info(v: &Value) -> DbInfo {
         size: v.get("size").and_then(Value::as_u64),
         sessions,
     }
+}
+
+/// `psql` on `target`'s database reading statements from its input: the
+/// options of [`Server::psql_command`], with unaligned tuples-only output.
+fn session_command(target: &PgTarget, psql: &Path) -> Command {
+    let args: Vec<String> = ["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "-A", "-t"]
+        .iter()
+        .map(|s| (*s).to_string())
+        .chain(std::iter::once(format!("--dbname={}", target.url.libpq_url())))
+        .collect();
+    postgres::tool_command(target, psql, &args)
+}
+
+fn spawn_error(psql: &Path, e: std::io::Error) -> Error {
+    Error::new(
+        ErrorKind::Tool,
+        format!("psql ({}) could not be started ({e}); install the PostgreSQL client tools or set the job's `tool_dir`.", psql.display()),
+    )
+    .with_source(e)
 }
 
 /// The `CREATE DATABASE` statement for a restore's new database.

@@ -69,7 +69,10 @@ fn parse_tool_version(out: &str) -> Option<Version> {
     Some(Version { major, text: rest.trim().to_string() })
 }
 
-fn parse_server_version(out: &str) -> Option<Version> {
+/// The query [`server_version`] runs; its output is read by [`parse_server_version`].
+pub(crate) const SERVER_VERSION_SQL: &str = "SELECT current_setting('server_version_num') || ' ' || current_setting('server_version')";
+
+pub(crate) fn parse_server_version(out: &str) -> Option<Version> {
     // "150020 15.20 (Debian 15.20-0+deb12u1)"
     let (num, text) = out.trim().split_once(' ')?;
     let num: u32 = num.parse().ok()?;
@@ -199,6 +202,12 @@ fn scan_tools(tool_dir: Option<&Path>) -> Vec<PgTools> {
             continue;
         }
         let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        // Debian's /usr/bin/pg_dump is postgresql-common's Perl wrapper: it only
+        // runs one of the /usr/lib/postgresql/*/bin tools, which are already
+        // here, and asking it for its version costs a Perl start.
+        if !out.is_empty() && key.file_name().is_some_and(|n| n == "pg_wrapper") {
+            continue;
+        }
         if !seen.insert(key) {
             continue;
         }
@@ -235,7 +244,7 @@ pub fn server_version(target: &PgTarget, psql: &Path) -> Result<Version> {
         "--no-password".into(),
         format!("--dbname={}", target.url.libpq_url()),
         "-c".into(),
-        "SELECT current_setting('server_version_num') || ' ' || current_setting('server_version')".into(),
+        SERVER_VERSION_SQL.into(),
     ];
     match run_capture(command(target, psql, &args)) {
         Ok(out) => parse_server_version(&out).ok_or_else(|| {
