@@ -22,6 +22,7 @@
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod config_edit;
 pub mod db;
 pub mod destination;
 pub mod error;

@@ -1,0 +1,478 @@
+//! Editing the TOML config from a settings form while keeping the user's
+//! comments, key order and layout (`toml_edit`), validating the result
+//! through [`Config::parse`] before anything is written, and writing it
+//! atomically (temp file, fsync, rename).
+//!
+//! The desktop Settings window is the caller; the CLI never edits the file.
+//! Errors come back as a [`FieldError`] naming the TOML key, so a form can
+//! show the message next to the field.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, Value};
+
+use crate::config::{Config, NotifySettings, ParseEnv};
+use crate::model::{Compression, Format};
+use crate::retention::RetentionPolicy;
+
+/// One job as a settings form shows and submits it. Keys are the TOML keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobForm {
+    /// Unique name.
+    pub name: String,
+    /// Database URL without a password.
+    pub database: String,
+    /// Docker container running the database (empty: none).
+    #[serde(default)]
+    pub docker_container: Option<String>,
+    /// A folder or `onedrive:/path`.
+    pub destination: String,
+    /// Cron expression or preset (empty: manual runs only).
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// IANA time zone (empty: the system's).
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// `plain` or `custom`.
+    pub format: Format,
+    /// `zstd`, `gzip` or `none`.
+    pub compression: Compression,
+    /// Tables to include.
+    #[serde(default)]
+    pub tables: Vec<String>,
+    /// Tables to leave out.
+    #[serde(default)]
+    pub exclude_tables: Vec<String>,
+    /// Schemas to include.
+    #[serde(default)]
+    pub schemas: Vec<String>,
+    /// Schemas to leave out.
+    #[serde(default)]
+    pub exclude_schemas: Vec<String>,
+    /// Whether the schedule runs.
+    pub enabled: bool,
+    /// `[job.retention]`.
+    pub retention: RetentionPolicy,
+    /// `[job.notify]`.
+    pub notify: NotifySettings,
+}
+
+impl JobForm {
+    /// The form for an existing job of `config` (from its raw form).
+    #[must_use]
+    pub fn from_raw(j: &crate::config::RawJob) -> Self {
+        Self {
+            name: j.name.clone(),
+            database: j.database.clone(),
+            docker_container: j.docker_container.clone(),
+            destination: j.destination.clone(),
+            schedule: j.schedule.clone(),
+            timezone: j.timezone.clone(),
+            format: j.format,
+            compression: j.compression,
+            tables: j.tables.clone(),
+            exclude_tables: j.exclude_tables.clone(),
+            schemas: j.schemas.clone(),
+            exclude_schemas: j.exclude_schemas.clone(),
+            enabled: j.enabled,
+            retention: j.retention.clone(),
+            notify: j.notify.clone(),
+        }
+    }
+}
+
+/// Why a change was not saved. `field` is the TOML key (`schedule`,
+/// `keep_days`, ...) when the problem is one field's value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The key at fault, when known.
+    pub field: Option<String>,
+    /// One sentence.
+    pub message: String,
+}
+
+impl FieldError {
+    fn general(message: impl Into<String>) -> Self {
+        Self { field: None, message: message.into() }
+    }
+
+    /// Reads the field out of a [`Config::parse`] message
+    /// ("…, field `schedule`: …"), or `name` for a duplicate job name.
+    #[must_use]
+    pub fn from_config_message(message: &str) -> Self {
+        let field = message
+            .split_once("field `")
+            .and_then(|(_, rest)| rest.split_once('`'))
+            .map(|(f, _)| f.to_string())
+            .or_else(|| message.contains("appears twice").then(|| "name".to_string()));
+        Self { field, message: message.to_string() }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn parse_doc(text: &str) -> Result<DocumentMut, FieldError> {
+    text.parse::<DocumentMut>().map_err(|e| {
+        FieldError::general(format!("The config file is not valid TOML ({}); fix it in a text editor first.", e.message().trim()))
+    })
+}
+
+fn jobs_mut(doc: &mut DocumentMut) -> Result<&mut ArrayOfTables, FieldError> {
+    if !doc.contains_key("job") {
+        doc.insert("job", Item::ArrayOfTables(ArrayOfTables::new()));
+    }
+    doc["job"].as_array_of_tables_mut().ok_or_else(|| FieldError::general("The config file's `job` entry is not a list of [[job]] tables; fix it in a text editor first."))
+}
+
+fn find_job<'a>(jobs: &'a mut ArrayOfTables, name: &str) -> Option<&'a mut Table> {
+    jobs.iter_mut().find(|t| t.get("name").and_then(Item::as_str) == Some(name))
+}
+
+/// Sets `key` to `value`, keeping the old value's comments and spacing,
+/// and leaving the text alone when the value did not change.
+fn set(t: &mut Table, key: &str, value: impl Into<Value>) {
+    let mut value: Value = value.into();
+    if let Some(old) = t.get_mut(key).and_then(Item::as_value_mut) {
+        let mut bare = old.clone();
+        bare.decor_mut().clear();
+        if bare.to_string() == value.to_string() {
+            return;
+        }
+        *value.decor_mut() = old.decor().clone();
+        *old = value;
+        return;
+    }
+    t.insert(key, Item::Value(value));
+}
+
+fn set_opt(t: &mut Table, key: &str, value: Option<&str>) {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => set(t, key, v),
+        None => {
+            t.remove(key);
+        }
+    }
+}
+
+/// Writes a value only when the key is already there or the value differs
+/// from the default, so untouched defaults do not clutter the file.
+fn set_if<V: Into<Value>>(t: &mut Table, key: &str, value: V, is_default: bool) {
+    if t.contains_key(key) || !is_default {
+        set(t, key, value);
+    }
+}
+
+fn list(items: &[String]) -> Array {
+    items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect()
+}
+
+fn sub_table<'a>(t: &'a mut Table, key: &str) -> Result<&'a mut Table, FieldError> {
+    if !t.contains_key(key) {
+        let mut sub = Table::new();
+        sub.set_implicit(false);
+        t.insert(key, Item::Table(sub));
+    }
+    t[key].as_table_mut().ok_or_else(|| FieldError::general(format!("`{key}` in the config file is not a table; fix it in a text editor first.")))
+}
+
+fn fill(t: &mut Table, f: &JobForm, new: bool) -> Result<(), FieldError> {
+    set(t, "name", f.name.trim());
+    set(t, "database", f.database.trim());
+    set_opt(t, "docker_container", f.docker_container.as_deref());
+    set(t, "destination", f.destination.trim());
+    set_opt(t, "schedule", f.schedule.as_deref());
+    set_opt(t, "timezone", f.timezone.as_deref());
+    set_if(t, "format", f.format.as_str(), !new && f.format == Format::Plain);
+    set_if(t, "compression", f.compression.as_str(), !new && f.compression == Compression::Zstd);
+    for (key, items) in [("tables", &f.tables), ("exclude_tables", &f.exclude_tables), ("schemas", &f.schemas), ("exclude_schemas", &f.exclude_schemas)] {
+        let is_empty = list(items).is_empty();
+        if is_empty && key != "tables" {
+            t.remove(key);
+        } else {
+            set_if(t, key, list(items), is_empty && !new);
+        }
+    }
+    set_if(t, "enabled", f.enabled, f.enabled);
+    let r = &f.retention;
+    let d = RetentionPolicy::default();
+    let n = &f.notify;
+    let nd = NotifySettings::default();
+    // A missing sub-table stays missing while it would only hold defaults.
+    if new || t.contains_key("retention") || *r != d {
+        fill_retention(sub_table(t, "retention")?, r, &d, new);
+    }
+    if new || t.contains_key("notify") || *n != nd {
+        let no = sub_table(t, "notify")?;
+        set_if(no, "on_success", n.on_success, !new && n.on_success == nd.on_success);
+        set_if(no, "on_failure", n.on_failure, !new && n.on_failure == nd.on_failure);
+        set_if(no, "on_stale", n.on_stale, n.on_stale == nd.on_stale);
+    }
+    Ok(())
+}
+
+fn fill_retention(ret: &mut Table, r: &RetentionPolicy, d: &RetentionPolicy, new: bool) {
+    set_if(ret, "keep_days", i64::from(r.keep_days), !new && r.keep_days == d.keep_days);
+    set_if(ret, "keep_last", i64::from(r.keep_last), !new && r.keep_last == d.keep_last);
+    for (key, v) in [("daily", r.daily), ("weekly", r.weekly), ("monthly", r.monthly), ("yearly", r.yearly)] {
+        set_if(ret, key, i64::from(v), v == 0);
+    }
+}
+
+/// Adds the job (`original` = `None`) or changes the job called `original`
+/// (which may be renamed) in `text`. No validation: see [`save_job`].
+///
+/// # Errors
+/// The text is not TOML, or `original` names no job.
+pub fn upsert_job(text: &str, original: Option<&str>, form: &JobForm) -> Result<String, FieldError> {
+    let mut doc = parse_doc(text)?;
+    let jobs = jobs_mut(&mut doc)?;
+    match original {
+        Some(name) => {
+            let t = find_job(jobs, name)
+                .ok_or_else(|| FieldError::general(format!("There is no job \"{name}\" in the config file any more; reload the settings.")))?;
+            fill(t, form, false)?;
+        }
+        None => {
+            let mut t = Table::new();
+            fill(&mut t, form, true)?;
+            jobs.push(t);
+        }
+    }
+    Ok(doc.to_string())
+}
+
+/// Removes the job called `name` from `text`.
+///
+/// # Errors
+/// The text is not TOML, or there is no such job.
+pub fn delete_job(text: &str, name: &str) -> Result<String, FieldError> {
+    let mut doc = parse_doc(text)?;
+    let jobs = jobs_mut(&mut doc)?;
+    let index = jobs
+        .iter()
+        .position(|t| t.get("name").and_then(Item::as_str) == Some(name))
+        .ok_or_else(|| FieldError::general(format!("There is no job \"{name}\" in the config file any more; reload the settings.")))?;
+    // Comments above the removed [[job]] (often the file's own header) stay.
+    let prefix = jobs.get(index).and_then(|t| t.decor().prefix()).and_then(|p| p.as_str()).map(str::to_string);
+    jobs.remove(index);
+    if let (Some(prefix), Some(next)) = (prefix.filter(|p| p.contains('#')), jobs.get_mut(index)) {
+        let rest = next.decor().prefix().and_then(|p| p.as_str()).unwrap_or("").to_string();
+        next.decor_mut().set_prefix(format!("{prefix}{rest}"));
+    }
+    if jobs.is_empty() {
+        doc.remove("job");
+    }
+    Ok(doc.to_string())
+}
+
+/// Sets `enabled` of the job called `name`.
+///
+/// # Errors
+/// The text is not TOML, or there is no such job.
+pub fn set_enabled(text: &str, name: &str, enabled: bool) -> Result<String, FieldError> {
+    let mut doc = parse_doc(text)?;
+    let jobs = jobs_mut(&mut doc)?;
+    let t = find_job(jobs, name).ok_or_else(|| FieldError::general(format!("There is no job \"{name}\" in the config file any more; reload the settings.")))?;
+    set_if(t, "enabled", enabled, enabled);
+    Ok(doc.to_string())
+}
+
+/// Parses `text` as the config at `path` would be, turning an error into a
+/// [`FieldError`].
+///
+/// # Errors
+/// The first problem, with the field it concerns.
+pub fn validate(text: &str, path: &Path, env: &ParseEnv) -> Result<Config, FieldError> {
+    Config::parse(text, Some(path), env).map_err(|e| FieldError::from_config_message(e.message()))
+}
+
+/// Reads the config file (a missing file is an empty config).
+///
+/// # Errors
+/// When the file exists but cannot be read.
+pub fn read(path: &Path) -> Result<String, FieldError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(FieldError::general(format!("The config file {} cannot be read ({e}).", path.display()))),
+    }
+}
+
+/// Writes `text` to `path` atomically: a temp file beside it, fsync, rename.
+///
+/// # Errors
+/// When the folder is not writable.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), FieldError> {
+    let fail = |e: std::io::Error| FieldError::general(format!("The settings could not be saved to {} ({e}); check the folder's permissions.", path.display()));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+    f.write_all(text.as_bytes()).map_err(fail)?;
+    f.sync_all().map_err(fail)?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+/// Applies `edit` to the file at `path`, validates the result and writes
+/// it. Nothing is written when the result does not validate.
+///
+/// # Errors
+/// The edit or the validation failed, or the file could not be written.
+pub fn apply(path: &Path, env: &ParseEnv, edit: impl FnOnce(&str) -> Result<String, FieldError>) -> Result<Config, FieldError> {
+    let text = read(path)?;
+    let new = edit(&text)?;
+    let config = validate(&new, path, env)?;
+    write_atomic(path, &new)?;
+    Ok(config)
+}
+
+/// Adds or changes one job in the file at `path` (see [`upsert_job`]).
+///
+/// # Errors
+/// As [`apply`]; a field error names the TOML key.
+pub fn save_job(path: &Path, env: &ParseEnv, original: Option<&str>, form: &JobForm) -> Result<Config, FieldError> {
+    if original.is_none() || original != Some(form.name.trim()) {
+        let existing = read(path)?;
+        if let Ok(c) = Config::parse(&existing, Some(path), env)
+            && c.jobs.iter().any(|j| j.name == form.name.trim())
+        {
+            return Err(FieldError {
+                field: Some("name".into()),
+                message: format!("A job called \"{}\" already exists; pick another name.", form.name.trim()),
+            });
+        }
+    }
+    apply(path, env, |text| upsert_job(text, original, form))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn env() -> ParseEnv {
+        ParseEnv { home: Some(PathBuf::from("/home/me")), system_tz: chrono_tz::Tz::UTC }
+    }
+
+    const TEXT: &str = r#"# My backups
+[[job]]
+name = "tgapp"
+database = "postgres://tgapp@localhost:5432/tgapp"   # the app
+destination = "/home/me/OneDrive/Backups/tg-app"
+schedule = "0 0 * * *"                               # midnight
+format = "plain"
+tables = []
+
+[job.retention]
+keep_days = 7
+keep_last = 0              # 0: no count limit
+# daily = 7, weekly = 4, monthly = 12, yearly = 5
+
+[onedrive]
+tenant = "common"
+"#;
+
+    fn form(c: &Config, name: &str) -> JobForm {
+        JobForm::from_raw(c.raw.jobs.iter().find(|j| j.name == name).unwrap())
+    }
+
+    #[test]
+    fn editing_keeps_comments_and_changes_only_what_changed() {
+        let c = Config::parse(TEXT, None, &env()).unwrap();
+        let mut f = form(&c, "tgapp");
+        f.retention.keep_days = 14;
+        f.schedule = Some("daily 02:30".into());
+        let out = upsert_job(TEXT, Some("tgapp"), &f).unwrap();
+        assert!(out.contains("# My backups"), "{out}");
+        assert!(out.contains("# the app"), "{out}");
+        assert!(out.contains("keep_days = 14"), "{out}");
+        assert!(out.contains("schedule = \"daily 02:30\"                               # midnight"), "{out}");
+        assert!(out.contains("keep_last = 0              # 0: no count limit"), "{out}");
+        assert!(out.contains("# daily = 7, weekly = 4, monthly = 12, yearly = 5"), "{out}");
+        let again = Config::parse(&out, None, &env()).unwrap();
+        assert_eq!(again.jobs[0].retention.keep_days, 14);
+        // Saving an unchanged form changes nothing.
+        let f = form(&c, "tgapp");
+        assert_eq!(upsert_job(TEXT, Some("tgapp"), &f).unwrap(), TEXT);
+    }
+
+    #[test]
+    fn add_and_delete_job() {
+        let c = Config::parse(TEXT, None, &env()).unwrap();
+        let mut f = form(&c, "tgapp");
+        f.name = "billing".into();
+        f.database = "postgres://b@db:5432/billing".into();
+        f.docker_container = Some("billing-pg".into());
+        f.notify.on_success = true;
+        let out = upsert_job(TEXT, None, &f).unwrap();
+        let c2 = Config::parse(&out, None, &env()).unwrap();
+        assert_eq!(c2.jobs.len(), 2);
+        let b = &c2.jobs[1];
+        assert_eq!((b.name.as_str(), b.docker_container.as_deref(), b.notify.on_success), ("billing", Some("billing-pg"), true));
+        assert_eq!(c2.raw.onedrive.tenant, "common");
+        let out = delete_job(&out, "tgapp").unwrap();
+        let c3 = Config::parse(&out, None, &env()).unwrap();
+        assert_eq!(c3.jobs.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(), ["billing"]);
+        assert!(out.contains("# My backups"));
+        let out = set_enabled(&out, "billing", false).unwrap();
+        assert!(!Config::parse(&out, None, &env()).unwrap().jobs[0].enabled);
+    }
+
+    #[test]
+    fn first_job_in_an_empty_file() {
+        let f = JobForm {
+            name: "a".into(),
+            database: "postgres://u@h/a".into(),
+            docker_container: Some(String::new()),
+            destination: "/b".into(),
+            schedule: Some("every 6h".into()),
+            timezone: None,
+            format: Format::Custom,
+            compression: Compression::Gzip,
+            tables: vec![],
+            exclude_tables: vec![" ".into()],
+            schemas: vec![],
+            exclude_schemas: vec![],
+            enabled: true,
+            retention: RetentionPolicy::default(),
+            notify: NotifySettings::default(),
+        };
+        let out = upsert_job("", None, &f).unwrap();
+        let c = Config::parse(&out, None, &env()).unwrap();
+        assert_eq!(JobForm::from_raw(&c.raw.jobs[0]), JobForm { docker_container: None, exclude_tables: vec![], ..f });
+        assert!(out.contains("[job.retention]") && out.contains("keep_days = 7"), "{out}");
+    }
+
+    #[test]
+    fn save_rejects_bad_values_with_the_field_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, TEXT).unwrap();
+        let c = Config::parse(TEXT, None, &env()).unwrap();
+        let mut f = form(&c, "tgapp");
+        f.schedule = Some("every 5h".into());
+        let e = save_job(&path, &env(), Some("tgapp"), &f).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("schedule"), "{e:?}");
+        let mut f = form(&c, "tgapp");
+        f.timezone = Some("Mars/Base".into());
+        assert_eq!(save_job(&path, &env(), Some("tgapp"), &f).unwrap_err().field.as_deref(), Some("timezone"));
+        let f = form(&c, "tgapp");
+        assert_eq!(save_job(&path, &env(), None, &f).unwrap_err().field.as_deref(), Some("name"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), TEXT);
+        let mut f = form(&c, "tgapp");
+        f.retention.keep_days = 30;
+        let saved = save_job(&path, &env(), Some("tgapp"), &f).unwrap();
+        assert_eq!(saved.jobs[0].retention.keep_days, 30);
+        assert!(std::fs::read_to_string(&path).unwrap().contains("keep_days = 30"));
+    }
+}
