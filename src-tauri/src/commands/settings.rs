@@ -1,0 +1,263 @@
+//! Settings: jobs (add, edit, enable, delete) written into the same TOML
+//! file with comments kept, passwords in the keyring (write-only from the
+//! page), connection test, next runs of a schedule, start at login,
+//! OneDrive sign-in, test notification.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use nightjar_core::clock::SystemClock;
+use nightjar_core::config::{Config, ParseEnv};
+use nightjar_core::config_edit::{self, JobForm};
+use nightjar_core::runner::{ONEDRIVE_ACCOUNT, Runner};
+use nightjar_core::schedule::Schedule;
+use nightjar_core::secrets::job_account;
+use tauri::{AppHandle, Manager as _, Runtime, State};
+
+use crate::models::{CmdResult, ConnectionCheck, JobSettings, SettingsView, UiError};
+use crate::state::AppState;
+
+fn keyring_off() -> bool {
+    std::env::var("NIGHTJAR_KEYRING").is_ok_and(|v| v == "off")
+}
+
+fn after_change<R: Runtime>(app: &AppHandle<R>, config: &Config) {
+    let state = app.state::<AppState>();
+    crate::install_onedrive(&state, config);
+    state.control.reload.store(true, std::sync::atomic::Ordering::SeqCst);
+    crate::events::refresh(app);
+}
+
+/// Everything the Settings view shows. Passwords are never included: only
+/// whether one is stored.
+#[tauri::command]
+pub fn settings_get<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -> CmdResult<SettingsView> {
+    let (jobs, config_error) = match state.load_config() {
+        Ok(c) => (c.raw.jobs.iter().map(|j| JobSettings { form: JobForm::from_raw(j), password_stored: password_stored(&state, &j.name) }).collect(), None),
+        Err(e) => (Vec::new(), Some(e.message().to_string())),
+    };
+    let home = ParseEnv::from_system().home;
+    let onedrive_folders = nightjar_onedrive::synced::onedrive_folders(&|v| std::env::var(v).ok(), home.as_deref())
+        .into_iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    Ok(SettingsView {
+        config_path: state.config_path.display().to_string(),
+        config_error,
+        jobs,
+        system_timezone: nightjar_core::config::system_time_zone().name().to_string(),
+        onedrive_folders,
+        onedrive_account: state.secrets.get(ONEDRIVE_ACCOUNT).ok().flatten(),
+        autostart: autostart_enabled(&app),
+        keyring_off: keyring_off(),
+    })
+}
+
+fn password_stored(state: &AppState, job: &str) -> bool {
+    state.secrets.get(&job_account(job)).ok().flatten().is_some()
+}
+
+/// Adds (`original` = null) or changes a job. A field error names the TOML key.
+#[tauri::command]
+pub fn job_save<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, original: Option<String>, form: JobForm) -> CmdResult<()> {
+    let config = config_edit::save_job(&state.config_path, &ParseEnv::from_system(), original.as_deref(), &form)?;
+    tracing::info!(job = %form.name, "job saved from Settings");
+    // A renamed job keeps its password.
+    if let Some(old) = original.as_deref().filter(|o| *o != form.name.trim())
+        && let Ok(Some(p)) = state.secrets.get(&job_account(old))
+        && state.secrets.set(&job_account(form.name.trim()), &p).is_ok()
+    {
+        let _ = state.secrets.delete(&job_account(old));
+    }
+    after_change(&app, &config);
+    Ok(())
+}
+
+/// Removes a job from the config (its backups and history stay).
+#[tauri::command]
+pub fn job_delete<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, name: String) -> CmdResult<()> {
+    let config = config_edit::apply(&state.config_path, &ParseEnv::from_system(), |t| config_edit::delete_job(t, &name))?;
+    let _ = state.secrets.delete(&job_account(&name));
+    tracing::info!(job = %name, "job deleted from Settings");
+    after_change(&app, &config);
+    Ok(())
+}
+
+/// Turns a job's schedule on or off.
+#[tauri::command]
+pub fn job_set_enabled<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, name: String, enabled: bool) -> CmdResult<()> {
+    let config = config_edit::apply(&state.config_path, &ParseEnv::from_system(), |t| config_edit::set_enabled(t, &name, enabled))?;
+    after_change(&app, &config);
+    Ok(())
+}
+
+/// Stores a job's database password in the keyring. Returns whether one is
+/// stored now; the password is never sent back.
+#[tauri::command]
+pub fn password_set(state: State<'_, AppState>, job: String, password: String) -> CmdResult<bool> {
+    if password.is_empty() {
+        return Err(UiError { message: "Type the password first.".into(), field: Some("password".into()) });
+    }
+    state.secrets.set(&job_account(&job), &password).map_err(|e| UiError { message: e.message().to_string(), field: Some("password".into()) })?;
+    tracing::info!(job, "database password stored in the keyring");
+    Ok(true)
+}
+
+/// Removes a job's password from the keyring.
+#[tauri::command]
+pub fn password_delete(state: State<'_, AppState>, job: String) -> CmdResult<bool> {
+    state.secrets.delete(&job_account(&job))?;
+    Ok(false)
+}
+
+/// The job the form describes, validated like the file would be (nothing saved).
+fn form_job(form: &JobForm) -> CmdResult<nightjar_core::config::Job> {
+    let text = config_edit::upsert_job("", None, form)?;
+    let config = Config::parse(&text, None, &ParseEnv::from_system()).map_err(|e| UiError::from(config_edit::FieldError::from_config_message(e.message())))?;
+    config.jobs.into_iter().next().ok_or_else(|| UiError::new("The job could not be read back."))
+}
+
+/// Checks the dump tool, the server (with the stored password) and the
+/// destination for the job as the form has it now.
+#[tauri::command]
+pub async fn test_connection<R: Runtime>(app: AppHandle<R>, form: JobForm) -> CmdResult<ConnectionCheck> {
+    crate::commands::blocking(move || {
+        let job = form_job(&form)?;
+        let state = app.state::<AppState>();
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let observer = nightjar_core::observer::NoopObserver;
+        let runner = Runner { history: &state.history, data: &state.data, secrets: state.secrets.as_ref(), clock: &SystemClock, observer: &observer, cancel: &cancel };
+        let findings: Vec<String> = runner
+            .check(&job)
+            .into_iter()
+            .filter_map(|e| match e {
+                nightjar_core::observer::Event::HealthFailure { message, .. } | nightjar_core::observer::Event::HealthWarning { message, .. } => Some(message),
+                _ => None,
+            })
+            .collect();
+        Ok(if findings.is_empty() {
+            ConnectionCheck { ok: true, messages: vec![format!("Connected to {}; the dump tool and the destination are ready.", job.db.display())] }
+        } else {
+            ConnectionCheck { ok: false, messages: findings }
+        })
+    })
+    .await
+}
+
+/// The next `count` run times (RFC 3339) of a schedule in a time zone.
+#[tauri::command]
+pub fn schedule_preview(schedule: String, timezone: Option<String>, count: Option<usize>) -> CmdResult<Vec<String>> {
+    let s = Schedule::parse(&schedule).map_err(|e| UiError { message: e, field: Some("schedule".into()) })?;
+    let tz = match timezone.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => t.parse().map_err(|_| UiError { message: format!("\"{t}\" is not an IANA time zone name; use a name such as \"Europe/Kyiv\" or \"UTC\"."), field: Some("timezone".into()) })?,
+        None => nightjar_core::config::system_time_zone(),
+    };
+    Ok(s.next_runs(tz, Utc::now(), count.unwrap_or(3).min(10)).iter().map(|t| t.with_timezone(&tz).to_rfc3339()).collect())
+}
+
+/// Native folder picker for a destination.
+#[tauri::command]
+pub async fn pick_folder<R: Runtime>(app: AppHandle<R>) -> CmdResult<Option<String>> {
+    crate::commands::blocking(move || {
+        #[cfg(not(test))]
+        {
+            use tauri_plugin_dialog::DialogExt as _;
+            let picked = app.dialog().file().set_title("Choose the backup folder").blocking_pick_folder();
+            Ok(picked.and_then(|p| p.into_path().ok()).map(|p| p.display().to_string()))
+        }
+        #[cfg(test)]
+        {
+            let _ = app;
+            Ok(None)
+        }
+    })
+    .await
+}
+
+fn autostart_enabled<R: Runtime>(app: &AppHandle<R>) -> bool {
+    #[cfg(not(test))]
+    {
+        use tauri_plugin_autostart::ManagerExt as _;
+        app.try_state::<tauri_plugin_autostart::AutoLaunchManager>().is_some() && app.autolaunch().is_enabled().unwrap_or(false)
+    }
+    #[cfg(test)]
+    {
+        let _ = app;
+        false
+    }
+}
+
+/// Starts Nightjar at login, or stops doing so.
+#[tauri::command]
+pub fn autostart_set<R: Runtime>(app: AppHandle<R>, enabled: bool) -> CmdResult<bool> {
+    #[cfg(not(test))]
+    {
+        use tauri_plugin_autostart::ManagerExt as _;
+        let m = app.autolaunch();
+        let r = if enabled { m.enable() } else { m.disable() };
+        r.map_err(|e| UiError::new(format!("Start at login could not be changed ({e}).")))?;
+        tracing::info!(enabled, "start at login changed");
+    }
+    #[cfg(test)]
+    let _ = enabled;
+    Ok(autostart_enabled(&app))
+}
+
+/// Signs in to Microsoft in the system browser (PKCE, loopback redirect).
+/// Returns the account name.
+#[tauri::command]
+pub async fn onedrive_sign_in<R: Runtime>(app: AppHandle<R>) -> CmdResult<String> {
+    if keyring_off() {
+        return Err(UiError::new("The OneDrive sign-in is kept in the OS keyring, which is switched off (NIGHTJAR_KEYRING=off); unset it to sign in."));
+    }
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        let config = state.load_config()?;
+        let graph = nightjar_onedrive::Graph::new(nightjar_onedrive::GraphConfig::from_settings(&config.raw.onedrive), state.secrets.clone())?;
+        let account = graph.login_browser(Duration::from_secs(300), &mut |url| {
+            tracing::info!("OneDrive sign-in: opening the browser");
+            #[cfg(not(test))]
+            {
+                use tauri_plugin_opener::OpenerExt as _;
+                if let Err(e) = app.opener().open_url(url, None::<&str>) {
+                    tracing::warn!("could not open the browser ({e}); open this address by hand: {url}");
+                }
+            }
+            #[cfg(test)]
+            let _ = url;
+        })?;
+        tracing::info!(account = %account.username, "signed in to OneDrive");
+        crate::events::refresh(&app);
+        Ok(account.username)
+    })
+    .await
+}
+
+/// Forgets the OneDrive sign-in.
+#[tauri::command]
+pub fn onedrive_sign_out(state: State<'_, AppState>) -> CmdResult<()> {
+    let config = state.load_config()?;
+    let graph = nightjar_onedrive::Graph::new(nightjar_onedrive::GraphConfig::from_settings(&config.raw.onedrive), state.secrets.clone())?;
+    graph.tokens().logout()?;
+    Ok(())
+}
+
+/// Sends a sample notification so the user sees what failures look like.
+#[tauri::command]
+pub fn send_test_notification<R: Runtime>(app: AppHandle<R>) {
+    crate::notify::send(&app, "Nightjar test notification", "Failures and stale jobs will look like this.", "settings");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_gives_three_times_or_a_field_error() {
+        let runs = schedule_preview("daily 02:30".into(), Some("Europe/Kyiv".into()), None).unwrap();
+        assert_eq!(runs.len(), 3);
+        assert!(runs.iter().all(|r| r.contains("T02:30:00+0")), "{runs:?}");
+        assert_eq!(schedule_preview("every 5h".into(), None, None).unwrap_err().field.as_deref(), Some("schedule"));
+        assert_eq!(schedule_preview("daily 00:00".into(), Some("Mars/Base".into()), None).unwrap_err().field.as_deref(), Some("timezone"));
+    }
+}

@@ -1,0 +1,117 @@
+//! Desktop notifications (org.freedesktop.Notifications on Linux, through
+//! `notify-rust`): failure always (per the job's `[job.notify]`), success
+//! when asked, stale jobs, OneDrive sign-in expired. Clicking one opens the
+//! window on the view that explains it, where the server reports clicks.
+
+use nightjar_core::observer::Event;
+use tauri::{AppHandle, Emitter as _, Manager as _, Runtime};
+
+use crate::state::AppState;
+
+/// "12.3 MB".
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[i]) }
+}
+
+/// "850 ms", "12 s", "3 min 5 s".
+pub fn human_duration(ms: u64) -> String {
+    match ms {
+        0..1000 => format!("{ms} ms"),
+        1000..60_000 => format!("{} s", ms / 1000),
+        _ => format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000),
+    }
+}
+
+/// The notification for `e`, if the job wants one: (summary, body, view to open).
+pub fn message_for(e: &Event, notify: &nightjar_core::config::NotifySettings) -> Option<(String, String, &'static str)> {
+    match e {
+        Event::RunFailed { job, message, retry_at: None, .. } if notify.on_failure => {
+            Some((format!("Backup failed: {job}"), message.clone(), "history"))
+        }
+        Event::RunFinished { job, file, size, duration_ms, .. } if notify.on_success => {
+            let name = std::path::Path::new(file).file_name().map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());
+            Some((format!("Backup finished: {job}"), format!("{name}, {}, {}", human_size(*size), human_duration(*duration_ms)), "history"))
+        }
+        Event::JobStale { job, last_success, .. } if notify.on_stale => {
+            let when = last_success.map_or_else(
+                || "It has never had a good backup".to_string(),
+                |t| format!("Its last good backup is from {}", t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")),
+            );
+            Some((format!("No recent backup: {job}"), format!("{when}; open Nightjar to see why."), "dashboard"))
+        }
+        Event::OneDriveSignInExpired { message, .. } => Some(("OneDrive sign-in expired".to_string(), message.clone(), "settings")),
+        _ => None,
+    }
+}
+
+/// Sends the notification `e` calls for, on a thread of its own.
+pub fn for_event<R: Runtime>(app: &AppHandle<R>, e: &Event) {
+    let job = match e {
+        Event::RunFailed { job, .. } | Event::RunFinished { job, .. } | Event::JobStale { job, .. } | Event::OneDriveSignInExpired { job, .. } => job,
+        _ => return,
+    };
+    let notify = app
+        .state::<AppState>()
+        .load_config()
+        .ok()
+        .and_then(|c| c.jobs.iter().find(|j| &j.name == job).map(|j| j.notify.clone()))
+        .unwrap_or_default();
+    if let Some((summary, body, view)) = message_for(e, &notify) {
+        send(app, &summary, &body, view);
+    }
+}
+
+/// Shows a notification; a click opens the window on `view`.
+pub fn send<R: Runtime>(app: &AppHandle<R>, summary: &str, body: &str, view: &'static str) {
+    let app = app.clone();
+    let (summary, body) = (summary.to_string(), body.to_string());
+    let spawned = std::thread::Builder::new().name("notify".into()).spawn(move || {
+        let mut n = notify_rust::Notification::new();
+        n.appname("Nightjar").summary(&summary).body(&body).icon("dialog-information");
+        #[cfg(all(unix, not(target_os = "macos")))]
+        n.action("default", "Open Nightjar");
+        match n.show() {
+            Ok(_handle) => {
+                tracing::info!(summary, "notification sent");
+                #[cfg(all(unix, not(target_os = "macos")))]
+                _handle.wait_for_action(|action| {
+                    if action == "default" {
+                        crate::show_main_window(&app);
+                        let _ = app.emit(crate::events::NAVIGATE, serde_json::json!({ "view": view }));
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(summary, "the desktop notification could not be shown: {e}"),
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("could not start the notification thread: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nightjar_core::config::NotifySettings;
+    use nightjar_core::model::Trigger;
+
+    #[test]
+    fn failure_always_success_only_when_asked() {
+        let failed = Event::RunFailed { job: "tg".into(), trigger: Trigger::Scheduled, message: "The server refused the password.".into(), retry_at: None };
+        let (s, b, v) = message_for(&failed, &NotifySettings::default()).unwrap();
+        assert_eq!((s.as_str(), b.as_str(), v), ("Backup failed: tg", "The server refused the password.", "history"));
+        let retrying = Event::RunFailed { job: "tg".into(), trigger: Trigger::Scheduled, message: "x".into(), retry_at: Some(chrono::Utc::now()) };
+        assert!(message_for(&retrying, &NotifySettings::default()).is_none());
+        let ok = Event::RunFinished { job: "tg".into(), trigger: Trigger::Manual, file: "/b/tg_2026.sql.zst".into(), size: 12_345_678, duration_ms: 4200 };
+        assert!(message_for(&ok, &NotifySettings::default()).is_none());
+        let on = NotifySettings { on_success: true, ..NotifySettings::default() };
+        assert_eq!(message_for(&ok, &on).unwrap().1, "tg_2026.sql.zst, 12.3 MB, 4 s");
+    }
+}

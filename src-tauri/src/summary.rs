@@ -1,0 +1,176 @@
+//! What the Dashboard cards and the tray status line say, computed from the
+//! config and the history (cheap: no tool or server checks).
+
+use chrono::{DateTime, Local, Utc};
+use nightjar_core::config::{Config, DestinationSpec, Job};
+use nightjar_core::history::{History, RunFilter, RunKind};
+use nightjar_core::model::RunStatus;
+use nightjar_core::state::StateFile;
+
+use crate::models::JobCard;
+use crate::state::AppState;
+
+/// Which tray icon to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IconState {
+    Idle,
+    Running,
+    Failed,
+}
+
+/// The tray's status line and icon.
+#[cfg_attr(test, allow(dead_code))] // read by the tray
+#[derive(Debug, Clone)]
+pub struct TraySummary {
+    pub line: String,
+    pub icon: IconState,
+    pub jobs: Vec<String>,
+    pub paused: bool,
+    /// The backup folder "Open backup folder" opens.
+    pub folder: Option<std::path::PathBuf>,
+}
+
+/// "today 02:00", "yesterday 23:10", "tomorrow 00:00", "Nov 20 02:00".
+pub fn when(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let l = t.with_timezone(&Local);
+    let today = now.with_timezone(&Local).date_naive();
+    let day = l.date_naive();
+    let hm = l.format("%H:%M");
+    match (day - today).num_days() {
+        0 => format!("today {hm}"),
+        -1 => format!("yesterday {hm}"),
+        1 => format!("tomorrow {hm}"),
+        _ => format!("{} {hm}", l.format("%b %-d")),
+    }
+}
+
+/// One job's card.
+///
+/// # Errors
+/// When the history cannot be read.
+pub fn job_card(history: &History, job: &Job, now: DateTime<Utc>, running: bool) -> nightjar_core::Result<JobCard> {
+    let runs = history.runs(&RunFilter { job: Some(job.name.clone()), kind: Some(RunKind::Backup), limit: Some(20), ..RunFilter::default() })?;
+    // A refusal because another run held the job says nothing about its health.
+    let last_run = runs.into_iter().find(|r| r.error_kind.as_deref() != Some(nightjar_core::ErrorKind::Busy.code()));
+    let last_success = history.last_success(&job.name, RunKind::Backup)?;
+    let first_seen = history
+        .runs(&RunFilter { job: Some(job.name.clone()), kind: Some(RunKind::Backup), ..RunFilter::default() })?
+        .last()
+        .map_or(now, |r| r.started_at);
+    let stale = job.enabled
+        && last_run.is_some()
+        && nightjar_core::scheduler::stale_deadline(job, last_success.as_ref().map(|r| r.started_at), first_seen).is_some_and(|d| now > d);
+    let next_runs = match (&job.schedule, job.enabled) {
+        (Some(s), true) => s.next_runs(job.timezone, now, 3).iter().map(DateTime::to_rfc3339).collect(),
+        _ => Vec::new(),
+    };
+    Ok(JobCard {
+        name: job.name.clone(),
+        enabled: job.enabled,
+        database: job.db.display(),
+        destination: job.destination.display(),
+        schedule: job.schedule.as_ref().map(|s| s.as_str().to_string()),
+        timezone: job.timezone.name().to_string(),
+        next_runs,
+        last_run,
+        last_success,
+        stale,
+        running,
+    })
+}
+
+/// The tray's line and icon from the cards.
+pub fn summarize(config: Option<&Config>, cards: &[JobCard], paused: bool, running: Option<&str>, now: DateTime<Utc>) -> TraySummary {
+    let jobs: Vec<String> = cards.iter().map(|c| c.name.clone()).collect();
+    let folder = config.and_then(|c| {
+        let newest = cards.iter().filter_map(|c| c.last_success.as_ref()).max_by_key(|r| r.started_at).map(|r| r.job.clone());
+        let pick = newest.and_then(|n| c.jobs.iter().find(|j| j.name == n)).or_else(|| c.jobs.first());
+        pick.and_then(|j| match &j.destination {
+            DestinationSpec::Folder(p) => Some(p.clone()),
+            DestinationSpec::OneDrive(_) => None,
+        })
+    });
+    let failed = cards.iter().any(|c| c.stale || (c.enabled && c.last_run.as_ref().is_some_and(|r| matches!(r.status, RunStatus::Failed | RunStatus::Interrupted))));
+    let icon = if running.is_some() {
+        IconState::Running
+    } else if failed {
+        IconState::Failed
+    } else {
+        IconState::Idle
+    };
+    let line = if let Some(job) = running {
+        format!("Backing up {job}…")
+    } else if config.is_none() {
+        "The config file has an error — open Nightjar".to_string()
+    } else if cards.is_empty() {
+        "No backup jobs yet — open Nightjar to add one".to_string()
+    } else {
+        let last = cards.iter().filter_map(|c| c.last_run.as_ref()).max_by_key(|r| r.started_at);
+        let mut line = match last {
+            Some(r) => {
+                let how = match r.status {
+                    RunStatus::Success => "ok",
+                    RunStatus::Running => "running",
+                    RunStatus::Failed => "failed",
+                    RunStatus::Interrupted => "interrupted",
+                };
+                format!("Last backup {} {how}", when(r.started_at, now))
+            }
+            None => "No backups yet".to_string(),
+        };
+        if let Some(stale) = cards.iter().find(|c| c.stale) {
+            line = format!("{} is overdue · {line}", stale.name);
+        }
+        if paused {
+            line.push_str(" · schedules paused");
+        } else if let Some(next) = cards.iter().filter_map(|c| c.next_runs.first()).filter_map(|t| DateTime::parse_from_rfc3339(t).ok()).min() {
+            line.push_str(&format!(" · next {}", when(next.with_timezone(&Utc), now)));
+        }
+        line
+    };
+    TraySummary { line, icon, jobs, paused, folder }
+}
+
+/// The tray summary for the app's current state.
+#[cfg_attr(test, allow(dead_code))] // called from the tray
+pub fn tray_summary(state: &AppState, now: DateTime<Utc>) -> TraySummary {
+    let paused = StateFile::in_dir(state.data.root()).load().is_paused(now);
+    let running = state.any_running();
+    match state.load_config() {
+        Ok(config) => {
+            let cards: Vec<JobCard> =
+                config.jobs.iter().filter_map(|j| job_card(&state.history, j, now, state.is_running(&j.name)).ok()).collect();
+            summarize(Some(&config), &cards, paused, running.as_deref(), now)
+        }
+        Err(_) => summarize(None, &[], paused, running.as_deref(), now),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone as _;
+
+    fn env() -> nightjar_core::config::ParseEnv {
+        nightjar_core::config::ParseEnv { home: None, system_tz: chrono_tz::Tz::UTC }
+    }
+
+    #[test]
+    fn status_line_and_icon() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+        let c = Config::parse("[[job]]\nname = \"tg\"\ndatabase = \"postgres://u@h/tg\"\ndestination = \"/b\"\nschedule = \"daily 00:00\"\n", None, &env()).unwrap();
+        let h = History::open_in_memory().unwrap();
+        let card = job_card(&h, &c.jobs[0], now, false).unwrap();
+        let s = summarize(Some(&c), std::slice::from_ref(&card), false, None, now);
+        assert_eq!(s.icon, IconState::Idle);
+        assert!(s.line.starts_with("No backups yet · next "), "{}", s.line);
+        assert_eq!(s.folder.as_deref(), Some(std::path::Path::new("/b")));
+        let s = summarize(Some(&c), std::slice::from_ref(&card), true, Some("tg"), now);
+        assert_eq!((s.icon, s.line.as_str()), (IconState::Running, "Backing up tg…"));
+        let s = summarize(Some(&c), &[JobCard { stale: true, ..card }], true, None, now);
+        assert_eq!(s.icon, IconState::Failed);
+        assert!(s.line.starts_with("tg is overdue") && s.line.ends_with("schedules paused"), "{}", s.line);
+        let empty = Config::empty(None);
+        assert!(summarize(Some(&empty), &[], false, None, now).line.starts_with("No backup jobs yet"));
+    }
+}

@@ -1,0 +1,99 @@
+//! The command layer driven through Tauri's mock runtime: real IPC requests
+//! in, JSON out, against a temporary config and data folder.
+
+use std::sync::Arc;
+
+use nightjar_core::history::History;
+use nightjar_core::paths::DataDir;
+use nightjar_core::secrets::MemorySecrets;
+use serde_json::{Value, json};
+use tauri::test::{INVOKE_KEY, MockRuntime, mock_builder, mock_context, noop_assets};
+use tauri::webview::InvokeRequest;
+use tauri::{WebviewWindow, WebviewWindowBuilder};
+
+use crate::AppState;
+
+const CONFIG: &str = "# mine\n[[job]]\nname = \"tg\"\ndatabase = \"postgres://tg@localhost:5432/tg\"\ndestination = \"/tmp/nightjar-test-backups\"\nschedule = \"daily 00:00\"   # midnight\n\n[job.retention]\nkeep_days = 7\n";
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+    _app: tauri::App<MockRuntime>,
+    webview: WebviewWindow<MockRuntime>,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let data = DataDir::new(dir.path().join("data"));
+    let history = History::open(&data.history_file()).unwrap();
+    let state = AppState::new(data, config.clone(), history, Arc::new(MemorySecrets::default()));
+    let app = crate::build_app(mock_builder(), state, |_| {}).build(mock_context(noop_assets())).unwrap();
+    let webview = WebviewWindowBuilder::new(&app, crate::MAIN_WINDOW, Default::default()).build().unwrap();
+    Fixture { _dir: dir, config, _app: app, webview }
+}
+
+fn invoke(w: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+    let req = InvokeRequest {
+        cmd: cmd.into(),
+        callback: tauri::ipc::CallbackFn(0),
+        error: tauri::ipc::CallbackFn(1),
+        url: "tauri://localhost".parse().unwrap(),
+        body: tauri::ipc::InvokeBody::Json(args),
+        headers: Default::default(),
+        invoke_key: INVOKE_KEY.to_string(),
+    };
+    tauri::test::get_ipc_response(w, req).map(|b| b.deserialize::<Value>().unwrap())
+}
+
+fn form(f: &Fixture) -> Value {
+    let s = invoke(&f.webview, "settings_get", json!({})).unwrap();
+    s["jobs"][0]["form"].clone()
+}
+
+#[test]
+fn saving_a_bad_schedule_returns_a_field_error_and_keeps_the_file() {
+    let f = fixture();
+    let mut job = form(&f);
+    job["schedule"] = json!("every 5h");
+    let err = invoke(&f.webview, "job_save", json!({ "original": "tg", "form": job })).unwrap_err();
+    assert_eq!(err["field"], "schedule", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("divide 24"), "{err}");
+    assert_eq!(std::fs::read_to_string(&f.config).unwrap(), CONFIG);
+}
+
+#[test]
+fn saving_retention_keeps_comments() {
+    let f = fixture();
+    let mut job = form(&f);
+    job["retention"]["keep_days"] = json!(14);
+    invoke(&f.webview, "job_save", json!({ "original": "tg", "form": job })).unwrap();
+    let text = std::fs::read_to_string(&f.config).unwrap();
+    assert!(text.contains("keep_days = 14") && text.contains("# mine") && text.contains("# midnight"), "{text}");
+    let o = invoke(&f.webview, "overview", json!({})).unwrap();
+    assert_eq!(o["jobs"][0]["name"], "tg");
+    assert_eq!(o["jobs"][0]["nextRuns"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_stored_password_is_never_sent_back() {
+    let f = fixture();
+    let stored = invoke(&f.webview, "password_set", json!({ "job": "tg", "password": "s3cret-pw" })).unwrap();
+    assert_eq!(stored, json!(true));
+    let s = invoke(&f.webview, "settings_get", json!({})).unwrap();
+    assert_eq!(s["jobs"][0]["passwordStored"], json!(true));
+    assert!(!s.to_string().contains("s3cret-pw"), "{s}");
+    assert!(!std::fs::read_to_string(&f.config).unwrap().contains("s3cret-pw"));
+    assert_eq!(invoke(&f.webview, "password_delete", json!({ "job": "tg" })).unwrap(), json!(false));
+    assert_eq!(invoke(&f.webview, "settings_get", json!({})).unwrap()["jobs"][0]["passwordStored"], json!(false));
+}
+
+#[test]
+fn history_and_stats_start_empty_and_a_bad_file_is_refused_before_anything_runs() {
+    let f = fixture();
+    assert_eq!(invoke(&f.webview, "history_list", json!({ "filter": {} })).unwrap(), json!([]));
+    assert_eq!(invoke(&f.webview, "history_stats", json!({})).unwrap(), json!([]));
+    let err = invoke(&f.webview, "restore_plan", json!({ "request": { "file": "", "job": null, "asNew": null, "safetyBackup": true } })).unwrap_err();
+    assert_eq!(err["field"], "file");
+}

@@ -1,0 +1,79 @@
+// Page entry: navigation between the views, the footer, and the shell's
+// global events (runs changed, navigate after a notification or tray click).
+
+import * as ipc from './ipc.js';
+import { $, show } from './util.js';
+import * as dashboard from './dashboard.js';
+import * as history from './history.js';
+import * as restore from './restore.js';
+import * as settings from './settings.js';
+import * as logs from './logs.js';
+
+/** @type {Record<string, {init: () => void, load: () => Promise<void>}>} */
+const views = { dashboard, history, restore, settings, logs };
+let current = 'dashboard';
+
+/** @param {string} name @param {{focus?: boolean}} [opts] */
+export async function go(name, opts = {}) {
+  if (!views[name]) return;
+  current = name;
+  for (const btn of document.querySelectorAll('button.nav')) {
+    const b = /** @type {HTMLButtonElement} */ (btn);
+    if (b.dataset.view === name) b.setAttribute('aria-current', 'page');
+    else b.removeAttribute('aria-current');
+  }
+  for (const key of Object.keys(views)) {
+    /** @type {HTMLElement} */ ($(`view-${key}`)).hidden = key !== name;
+  }
+  if (opts.focus !== false) /** @type {HTMLElement} */ (document.getElementById('main')).focus({ preventScroll: true });
+  await reload();
+}
+
+/** Reloads the visible view (nothing runs while the window is hidden). */
+export async function reload() {
+  if (document.hidden) return;
+  try {
+    await views[current].load();
+    show($('banner-error'), '');
+  } catch (e) {
+    show($('banner-error'), /** @type {any} */ (e).message || String(e));
+  }
+}
+
+for (const btn of document.querySelectorAll('button.nav')) {
+  btn.addEventListener('click', () => go(/** @type {HTMLElement} */ (btn).dataset.view || 'dashboard'));
+}
+// Arrow keys move between the nav buttons.
+document.querySelector('nav')?.addEventListener('keydown', (ev) => {
+  const e = /** @type {KeyboardEvent} */ (ev);
+  if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return;
+  const buttons = [...document.querySelectorAll('button.nav')];
+  const i = buttons.indexOf(/** @type {Element} */ (document.activeElement));
+  if (i < 0) return;
+  const next = /** @type {HTMLElement} */ (buttons[(i + (e.key === 'ArrowRight' ? 1 : buttons.length - 1)) % buttons.length]);
+  next.focus();
+});
+
+for (const v of Object.values(views)) v.init();
+
+window.addEventListener('nightjar-go', (ev) => {
+  const { view, extra } = /** @type {CustomEvent} */ (ev).detail;
+  go(view).then(() => { const v = /** @type {any} */ (views[view]); if (extra !== undefined && v.open) v.open(extra); });
+});
+
+ipc.on('runs-changed', () => {
+  if (current === 'dashboard' || current === 'history') reload();
+});
+ipc.on('run-progress', (p) => dashboard.onProgress(p));
+ipc.on('navigate', (p) => {
+  go(p.view).then(() => {
+    if (p.view === 'restore' && p.pick) restore.browse();
+  });
+});
+document.addEventListener('visibilitychange', () => { if (!document.hidden) reload(); });
+
+ipc.appInfo()
+  .then((info) => { $('app-version').textContent = `Nightjar ${info.version}`; })
+  .catch(() => { $('app-version').textContent = ipc.inApp ? 'Version unknown' : 'Open this page from the Nightjar app.'; });
+
+go('dashboard', { focus: false });

@@ -1,0 +1,149 @@
+// Dashboard: one card per job (last result, next run, Emergency backup with
+// live progress and the result line), Back up all, Pause/Resume schedules.
+
+import * as ipc from './ipc.js';
+import { $, h, show, size, duration, when, basename, progressText, navigate, toast } from './util.js';
+
+/** Jobs this page started, so global progress events for them are ignored. */
+const mine = new Set();
+/** Last outcome per job, kept across reloads of the cards. @type {Map<string, {ok: boolean, text: string}>} */
+const outcomes = new Map();
+let paused = false;
+
+export function init() {
+  $('backup-all').addEventListener('click', () => backup(null));
+  $('dashboard-add-job').addEventListener('click', () => navigate('settings', { add: true }));
+  $('schedules-toggle').addEventListener('click', async () => {
+    try {
+      await ipc.setPaused(!paused);
+      await load();
+    } catch (e) {
+      toast(/** @type {any} */ (e).message);
+    }
+  });
+}
+
+/** @param {ipc.JobCard} j */
+function lastText(j) {
+  const r = j.lastRun;
+  if (!r) return 'No backup yet.';
+  const at = when(r.started_at);
+  if (r.status === 'success') return `Last backup ${at}: ok, ${size(r.size)} in ${duration(r.duration_ms)}.`;
+  if (r.status === 'running') return `Running since ${at}.`;
+  return `Last backup ${at} ${r.status}: ${r.error || 'no reason recorded'}`;
+}
+
+/** @param {ipc.JobCard} j */
+function nextText(j) {
+  if (!j.enabled) return 'Schedule off.';
+  if (!j.schedule) return 'Manual only (no schedule).';
+  if (paused) return 'Schedules paused.';
+  return j.nextRuns.length ? `Next run ${when(j.nextRuns[0])} (${j.schedule}, ${j.timezone}).` : 'No upcoming run.';
+}
+
+/** @param {ipc.JobCard} j */
+function card(j) {
+  const id = j.name;
+  const outcome = outcomes.get(id);
+  const status = j.running ? 'running' : j.stale ? 'stale' : j.lastRun ? j.lastRun.status : 'none';
+  const badge = { running: 'Running', stale: 'Overdue', success: 'OK', failed: 'Failed', interrupted: 'Interrupted', none: 'New' }[status] || status;
+  return h('article', { class: `card job ${status}`, testid: `job-card-${id}`, 'aria-labelledby': `job-title-${id}` }, [
+    h('header', {}, [
+      h('h2', { id: `job-title-${id}`, text: id }),
+      h('span', { class: `badge ${status}`, testid: `job-status-${id}`, text: badge }),
+    ]),
+    h('p', { class: 'muted small', text: `${j.database} → ${j.destination}` }),
+    h('p', { testid: `job-last-${id}`, text: lastText(j) }),
+    h('p', { class: 'muted', testid: `job-next-${id}`, text: nextText(j) }),
+    j.stale ? h('p', { class: 'warn', testid: `job-stale-${id}`, text: 'No good backup within the expected time: check the last error, then run a backup.' }) : null,
+    h('div', { class: 'progress', testid: `progress-${id}`, hidden: true }, [
+      h('span', { testid: `progress-stage-${id}` }), ' · ',
+      h('span', { testid: `progress-bytes-${id}` }), ' · ',
+      h('span', { testid: `progress-rate-${id}` }), ' · ',
+      h('span', { testid: `progress-elapsed-${id}` }),
+    ]),
+    h('p', { class: 'result ok', testid: `backup-result-${id}`, role: 'status', hidden: !(outcome && outcome.ok), text: outcome && outcome.ok ? outcome.text : '' }),
+    h('p', { class: 'error-line', testid: `backup-error-${id}`, role: 'alert', hidden: !(outcome && !outcome.ok), text: outcome && !outcome.ok ? outcome.text : '' }),
+    h('div', { class: 'buttons' }, [
+      h('button', { type: 'button', class: 'primary', testid: `backup-now-${id}`, disabled: j.running, onclick: () => backup(id), text: 'Emergency backup' }),
+      h('button', { type: 'button', testid: `cancel-${id}`, hidden: !j.running, onclick: () => ipc.cancelRun(id), text: 'Stop' }),
+    ]),
+  ]);
+}
+
+export async function load() {
+  const o = await ipc.overview();
+  paused = o.paused;
+  show($('banner-error'), o.configError ? `${o.configError} Fix the file in Settings or a text editor.` : '');
+  $('schedules-toggle').textContent = paused ? 'Resume schedules' : 'Pause schedules';
+  $('schedules-state').textContent = paused ? 'Schedules are paused.' : '';
+  $('dashboard-empty').hidden = o.jobs.length > 0 || Boolean(o.configError);
+  $('backup-all').hidden = o.jobs.length < 2;
+  const cards = $('job-cards');
+  cards.replaceChildren(...o.jobs.map(card));
+}
+
+/** Shows one progress event on the job's card. @param {ipc.ProgressEvent} e */
+function apply(e) {
+  const c = $(`job-card-${e.job}`);
+  if (!c) return;
+  const p = $(`progress-${e.job}`, c);
+  if (e.kind === 'started') {
+    p.hidden = false;
+    $(`progress-stage-${e.job}`, c).textContent = 'starting';
+    $(`progress-bytes-${e.job}`, c).textContent = '';
+    $(`progress-rate-${e.job}`, c).textContent = '';
+    $(`progress-elapsed-${e.job}`, c).textContent = '';
+    show($(`backup-result-${e.job}`, c), '');
+    show($(`backup-error-${e.job}`, c), '');
+    $(`backup-now-${e.job}`, c).disabled = true;
+    $(`cancel-${e.job}`, c).hidden = false;
+  } else if (e.kind === 'stage') {
+    p.hidden = false;
+    $(`progress-stage-${e.job}`, c).textContent = e.label;
+  } else if (e.kind === 'progress') {
+    p.hidden = false;
+    const t = progressText(e);
+    $(`progress-bytes-${e.job}`, c).textContent = t.bytes;
+    $(`progress-rate-${e.job}`, c).textContent = t.rate;
+    $(`progress-elapsed-${e.job}`, c).textContent = t.elapsed;
+  } else if (e.kind === 'warning') {
+    toast(`${e.job}: ${e.message}`);
+  } else if (e.kind === 'finished' || e.kind === 'failed') {
+    p.hidden = true;
+    const outcome = e.kind === 'finished'
+      ? { ok: true, text: `Backup finished: ${e.name || basename(e.file)}, ${size(e.size)}, ${duration(e.durationMs)}.` }
+      : { ok: false, text: `Backup failed: ${e.message}` };
+    outcomes.set(e.job, outcome);
+    show($(`backup-result-${e.job}`, c), outcome.ok ? outcome.text : '');
+    show($(`backup-error-${e.job}`, c), outcome.ok ? '' : outcome.text);
+    $(`backup-now-${e.job}`, c).disabled = false;
+    $(`cancel-${e.job}`, c).hidden = true;
+  }
+}
+
+/** Progress of runs this page did not start (scheduler, tray). @param {ipc.ProgressEvent} e */
+export function onProgress(e) {
+  if (!mine.has(e.job)) apply(e);
+}
+
+/** @param {string|null} job */
+async function backup(job) {
+  const jobs = job ? [job] : [...document.querySelectorAll('[data-testid^="job-card-"]')].map((c) => /** @type {HTMLElement} */ (c).dataset.testid?.slice('job-card-'.length) || '');
+  jobs.forEach((j) => mine.add(j));
+  try {
+    await ipc.backupNow(job, apply);
+  } catch (e) {
+    const msg = /** @type {any} */ (e).message;
+    if (job) {
+      outcomes.set(job, { ok: false, text: `Backup failed: ${msg}` });
+      const c = $(`job-card-${job}`);
+      if (c) show($(`backup-error-${job}`, c), `Backup failed: ${msg}`);
+    } else {
+      toast(msg);
+    }
+  } finally {
+    jobs.forEach((j) => mine.delete(j));
+    await load();
+  }
+}

@@ -1,0 +1,117 @@
+// The only module that talks to the Nightjar shell (invoke, Channel, listen).
+// Every other module imports these functions; nothing else touches window.__TAURI__.
+
+/**
+ * @typedef {{ message: string, field: (string|null) }} UiError   Every command's error.
+ * @typedef {{ kind: 'started', job: string }
+ *   | { kind: 'stage', job: string, stage: string, label: string }
+ *   | { kind: 'progress', job: string, stage: string, bytesIn: number, bytesOut: number, elapsedMs: number, rate: number }
+ *   | { kind: 'warning', job: string, message: string }
+ *   | { kind: 'finished', job: string, file: string, name: string, size: number, durationMs: number }
+ *   | { kind: 'failed', job: string, message: string, busy: boolean }} ProgressEvent
+ * @typedef {{ id: number, job: string, kind: string, trigger: string, status: string, started_at: string,
+ *   finished_at: (string|null), duration_ms: (number|null), size: (number|null), file: (string|null),
+ *   destination: string, error: (string|null), error_kind: (string|null), verified_at: (string|null) }} RunRecord
+ * @typedef {{ name: string, enabled: boolean, database: string, destination: string, schedule: (string|null),
+ *   timezone: string, nextRuns: string[], lastRun: (RunRecord|null), lastSuccess: (RunRecord|null),
+ *   stale: boolean, running: boolean }} JobCard
+ * @typedef {{ jobs: JobCard[], paused: boolean, resumeAt: (string|null), configPath: string,
+ *   configError: (string|null), dataDir: string }} Overview
+ * @typedef {{ job: string, ok: boolean, file: (string|null), name: (string|null), size: (number|null),
+ *   durationMs: (number|null), error: (string|null), busy: boolean }} BackupOutcome
+ */
+
+const tauri = window.__TAURI__;
+
+/** True inside the Nightjar app (false when the page is opened in a browser). */
+export const inApp = Boolean(tauri && tauri.core);
+
+/** @param {unknown} e @returns {UiError} */
+function asError(e) {
+  if (e && typeof e === 'object' && 'message' in e) return /** @type {UiError} */ (e);
+  return { message: String(e), field: null };
+}
+
+/**
+ * @param {string} cmd
+ * @param {Record<string, unknown>} [args]
+ */
+async function call(cmd, args) {
+  if (!inApp) throw { message: 'Open this page from the Nightjar app.', field: null };
+  try {
+    return await tauri.core.invoke(cmd, args);
+  } catch (e) {
+    throw asError(e);
+  }
+}
+
+/** @param {(e: ProgressEvent) => void} onEvent */
+function channel(onEvent) {
+  const ch = new tauri.core.Channel();
+  ch.onmessage = onEvent;
+  return ch;
+}
+
+/**
+ * Subscribes to a shell event; returns the unsubscribe function (a promise of it).
+ * @param {'runs-changed'|'run-progress'|'navigate'} name
+ * @param {(payload: any) => void} handler
+ */
+export function on(name, handler) {
+  if (!inApp) return Promise.resolve(() => {});
+  return tauri.event.listen(name, (/** @type {{payload: any}} */ e) => handler(e.payload));
+}
+
+export const appInfo = () => call('app_info');
+/** @returns {Promise<Overview>} */
+export const overview = () => call('overview');
+/** @param {string|null} job @param {(e: ProgressEvent) => void} onEvent @returns {Promise<BackupOutcome[]>} */
+export const backupNow = (job, onEvent) => call('backup_now', { job, onProgress: channel(onEvent) });
+/** @param {string} job */
+export const cancelRun = (job) => call('cancel_run', { job });
+/** @param {boolean} paused */
+export const setPaused = (paused) => call('set_paused', { paused });
+
+/** @param {{job?: string, kind?: string, status?: string, trigger?: string, limit?: number}} filter @returns {Promise<RunRecord[]>} */
+export const historyList = (filter) => call('history_list', { filter });
+export const historyStats = () => call('history_stats');
+/** @param {number} id */
+export const revealFile = (id) => call('reveal_file', { id });
+/** @param {number} id @param {(e: ProgressEvent) => void} onEvent */
+export const verifyBackup = (id, onEvent) => call('verify_backup', { id, onProgress: channel(onEvent) });
+/** @param {number} id */
+export const deleteBackup = (id) => call('delete_backup', { id });
+
+/** @returns {Promise<string|null>} */
+export const pickBackupFile = () => call('pick_backup_file');
+/** @param {{file: string, job: (string|null), asNew: (string|null), safetyBackup: boolean}} request */
+export const restorePlan = (request) => call('restore_plan', { request });
+/** @param {{file: string, job: (string|null), asNew: (string|null), safetyBackup: boolean}} request @param {string} confirm @param {(e: ProgressEvent) => void} onEvent */
+export const restoreRun = (request, confirm, onEvent) => call('restore_run', { request, confirm, onProgress: channel(onEvent) });
+
+export const settingsGet = () => call('settings_get');
+/** @param {string|null} original @param {object} form */
+export const jobSave = (original, form) => call('job_save', { original, form });
+/** @param {string} name */
+export const jobDelete = (name) => call('job_delete', { name });
+/** @param {string} name @param {boolean} enabled */
+export const jobSetEnabled = (name, enabled) => call('job_set_enabled', { name, enabled });
+/** @param {string} job @param {string} password @returns {Promise<boolean>} */
+export const passwordSet = (job, password) => call('password_set', { job, password });
+/** @param {string} job @returns {Promise<boolean>} */
+export const passwordDelete = (job) => call('password_delete', { job });
+/** @param {object} form */
+export const testConnection = (form) => call('test_connection', { form });
+/** @param {string} schedule @param {string|null} timezone @returns {Promise<string[]>} */
+export const schedulePreview = (schedule, timezone) => call('schedule_preview', { schedule, timezone, count: 3 });
+/** @returns {Promise<string|null>} */
+export const pickFolder = () => call('pick_folder');
+/** @param {boolean} enabled @returns {Promise<boolean>} */
+export const autostartSet = (enabled) => call('autostart_set', { enabled });
+/** @returns {Promise<string>} */
+export const onedriveSignIn = () => call('onedrive_sign_in');
+export const onedriveSignOut = () => call('onedrive_sign_out');
+export const sendTestNotification = () => call('send_test_notification');
+
+/** @param {number} lines @returns {Promise<{file: (string|null), text: string}>} */
+export const logsTail = (lines) => call('logs_tail', { lines });

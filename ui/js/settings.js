@@ -1,0 +1,313 @@
+// Settings: the jobs in the config file (add, edit, enable, delete), the
+// password in the keyring (write-only), connection test, schedule presets
+// with the next 3 runs, retention, notifications; start at login, test
+// notification, OneDrive sign-in.
+
+import * as ipc from './ipc.js';
+import { $, h, show, when, toast } from './util.js';
+
+/** @type {any} */
+let data = null;
+/** Name of the job being edited; null for a new one. @type {string|null} */
+let editing = null;
+let previewTimer = 0;
+
+const FIELDS = ['name', 'database', 'docker_container', 'destination', 'schedule', 'timezone', 'format', 'compression',
+  'tables', 'exclude_tables', 'schemas', 'exclude_schemas', 'keep_days', 'keep_last', 'daily', 'weekly', 'monthly', 'yearly', 'password'];
+const RETENTION = ['keep_days', 'keep_last', 'daily', 'weekly', 'monthly', 'yearly'];
+
+function clearErrors() {
+  for (const f of FIELDS) { const el = $(`error-${f}`); if (el) show(el, ''); }
+  show($('job-form-error'), '');
+  show($('job-saved'), '');
+}
+
+/** Shows an error next to its field (or under the form). @param {any} e */
+function showError(e) {
+  const el = e.field ? $(`error-${e.field}`) : null;
+  if (el) {
+    show(el, e.message);
+    const input = $(`field-${e.field}`);
+    if (input && !input.hidden) input.focus();
+  } else {
+    show($('job-form-error'), e.message);
+  }
+}
+
+/** @param {string[]} list */
+const joinList = (list) => (list || []).join(', ');
+/** @param {string} text */
+const splitList = (text) => text.split(',').map((s) => s.trim()).filter(Boolean);
+
+/** Which preset a schedule text matches. @param {string|null} s */
+function presetOf(s) {
+  const t = (s || '').trim();
+  let m;
+  if (!t) return { preset: 'manual' };
+  if ((m = /^daily (\d{1,2}:\d{2})$/.exec(t))) return { preset: 'daily', time: m[1].padStart(5, '0') };
+  if ((m = /^every (\d+)h$/.exec(t))) return { preset: 'every', hours: m[1] };
+  if ((m = /^weekly (\w{3}) (\d{1,2}:\d{2})$/.exec(t))) return { preset: 'weekly', day: m[1], time: m[2].padStart(5, '0') };
+  return { preset: 'cron' };
+}
+
+function presetChanged() {
+  const preset = $('field-schedule-preset').value;
+  const time = $('field-schedule-time').value || '00:00';
+  const text = {
+    manual: '',
+    daily: `daily ${time}`,
+    every: `every ${$('field-schedule-hours').value}h`,
+    weekly: `weekly ${$('field-schedule-day').value} ${time}`,
+    cron: $('field-schedule').value,
+  }[preset];
+  $('field-schedule').value = text ?? '';
+  showPresetFields();
+  preview();
+}
+
+function showPresetFields() {
+  const preset = $('field-schedule-preset').value;
+  for (const el of document.querySelectorAll('[data-preset]')) {
+    /** @type {HTMLElement} */ (el).hidden = !(/** @type {HTMLElement} */ (el).dataset.preset || '').split(' ').includes(preset);
+  }
+}
+
+/** Shows the next 3 runs of the schedule as typed. */
+function preview() {
+  clearTimeout(previewTimer);
+  previewTimer = window.setTimeout(async () => {
+    const list = $('next-runs');
+    const schedule = $('field-schedule').value.trim();
+    show($('error-schedule'), '');
+    show($('error-timezone'), '');
+    if (!schedule) { list.replaceChildren(h('li', { class: 'muted', text: 'Runs only when you click Backup now.' })); return; }
+    try {
+      const runs = await ipc.schedulePreview(schedule, $('field-timezone').value.trim() || null);
+      list.replaceChildren(...runs.map((r) => h('li', { testid: 'next-run', text: `${when(r)} (${r.slice(0, 16).replace('T', ' ')} ${$('field-timezone').value.trim() || data.systemTimezone})` })));
+    } catch (e) {
+      list.replaceChildren();
+      showError(e);
+    }
+  }, 250);
+}
+
+/** @param {any} f */
+function fill(f) {
+  $('field-name').value = f.name;
+  $('field-database').value = f.database;
+  $('field-docker_container').value = f.docker_container || '';
+  $('field-destination').value = f.destination;
+  $('field-schedule').value = f.schedule || '';
+  $('field-timezone').value = f.timezone || '';
+  $('field-format').value = f.format;
+  $('field-compression').value = f.compression;
+  $('field-tables').value = joinList(f.tables);
+  $('field-exclude_tables').value = joinList(f.exclude_tables);
+  $('field-schemas').value = joinList(f.schemas);
+  $('field-exclude_schemas').value = joinList(f.exclude_schemas);
+  $('field-enabled').checked = f.enabled;
+  for (const k of RETENTION) $(`field-${k}`).value = String(f.retention[k]);
+  $('field-on_success').checked = f.notify.on_success;
+  $('field-on_failure').checked = f.notify.on_failure;
+  $('field-on_stale').checked = f.notify.on_stale;
+  const p = presetOf(f.schedule);
+  $('field-schedule-preset').value = p.preset;
+  if (p.time) $('field-schedule-time').value = p.time;
+  if (p.hours) $('field-schedule-hours').value = p.hours;
+  if (p.day) $('field-schedule-day').value = p.day;
+  showPresetFields();
+  preview();
+}
+
+/** The form as the shell expects it (keys are the TOML keys), or null after showing an error. */
+function collect() {
+  /** @type {Record<string, number>} */
+  const retention = {};
+  for (const k of RETENTION) {
+    const raw = $(`field-${k}`).value.trim();
+    const n = raw === '' ? 0 : Number(raw);
+    if (!Number.isInteger(n) || n < 0 || n > 100000) {
+      showError({ field: k, message: 'Use a whole number, 0 or more.' });
+      return null;
+    }
+    retention[k] = n;
+  }
+  const opt = (/** @type {string} */ v) => v.trim() || null;
+  return {
+    name: $('field-name').value.trim(),
+    database: $('field-database').value.trim(),
+    docker_container: opt($('field-docker_container').value),
+    destination: $('field-destination').value.trim(),
+    schedule: opt($('field-schedule').value),
+    timezone: opt($('field-timezone').value),
+    format: $('field-format').value,
+    compression: $('field-compression').value,
+    tables: splitList($('field-tables').value),
+    exclude_tables: splitList($('field-exclude_tables').value),
+    schemas: splitList($('field-schemas').value),
+    exclude_schemas: splitList($('field-exclude_schemas').value),
+    enabled: $('field-enabled').checked,
+    retention,
+    notify: { on_success: $('field-on_success').checked, on_failure: $('field-on_failure').checked, on_stale: $('field-on_stale').checked },
+  };
+}
+
+/** @param {string|null} name */
+function passwordState(name) {
+  const j = name && data.jobs.find((/** @type {any} */ x) => x.form.name === name);
+  const stored = Boolean(j && j.passwordStored);
+  $('password-state').textContent = data.keyringOff
+    ? 'The keyring is off (NIGHTJAR_KEYRING=off): set PGPASSWORD instead.'
+    : stored ? 'A password is stored in the keyring.' : 'No password stored (fine for local socket or trust logins).';
+  $('password-delete').hidden = !stored;
+}
+
+/** Opens the form for a job, or for a new one. @param {string|null} name */
+function edit(name) {
+  editing = name;
+  clearErrors();
+  const j = name ? data.jobs.find((/** @type {any} */ x) => x.form.name === name) : null;
+  const first = data.onedriveFolders[0];
+  fill(j ? j.form : {
+    name: '', database: '', docker_container: null, destination: first ? `${first}/Backups/` : '', schedule: 'daily 00:00', timezone: null,
+    format: 'plain', compression: 'zstd', tables: [], exclude_tables: [], schemas: [], exclude_schemas: [], enabled: true,
+    retention: { keep_days: 7, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 },
+    notify: { on_success: false, on_failure: true, on_stale: true },
+  });
+  $('field-password').value = '';
+  passwordState(name);
+  $('job-form-title').textContent = name ? `Edit “${name}”` : 'New job';
+  $('test-connection-result').hidden = true;
+  $('job-form').hidden = false;
+  $('field-name').focus();
+}
+
+async function save() {
+  clearErrors();
+  const form = collect();
+  if (!form) return;
+  $('job-save').disabled = true;
+  try {
+    await ipc.jobSave(editing, form);
+    const pw = $('field-password').value;
+    if (pw) {
+      try { await ipc.passwordSet(form.name, pw); } catch (e) { showError(e); }
+      $('field-password').value = '';
+    }
+    editing = form.name;
+    await load();
+    $('job-form-title').textContent = `Edit “${form.name}”`;
+    passwordState(form.name);
+    show($('job-saved'), 'Saved.');
+  } catch (e) {
+    showError(e);
+  } finally {
+    $('job-save').disabled = false;
+  }
+}
+
+/** @param {any} j */
+function jobItem(j) {
+  const f = j.form;
+  const n = f.name;
+  return h('li', { testid: `settings-job-${n}`, class: 'job-item' }, [
+    h('div', {}, [h('strong', { text: n }), h('div', { class: 'muted small', text: `${f.database} → ${f.destination}` }), h('div', { class: 'muted small', text: f.schedule ? `${f.schedule}${f.timezone ? `, ${f.timezone}` : ''}` : 'manual only' })]),
+    h('label', { class: 'check' }, [
+      h('input', { type: 'checkbox', testid: `settings-enabled-${n}`, checked: f.enabled, onchange: async (/** @type {Event} */ ev) => {
+        try { await ipc.jobSetEnabled(n, /** @type {HTMLInputElement} */ (ev.target).checked); await load(); } catch (e) { toast(/** @type {any} */ (e).message); }
+      } }),
+      ' Enabled',
+    ]),
+    h('button', { type: 'button', testid: `settings-edit-${n}`, onclick: () => edit(n), text: 'Edit' }),
+    h('button', { type: 'button', class: 'danger', testid: `settings-delete-${n}`, text: 'Delete', onclick: async () => {
+      if (!window.confirm(`Remove the job “${n}” from the config? Its backups and history stay.`)) return;
+      try { await ipc.jobDelete(n); if (editing === n) $('job-form').hidden = true; await load(); } catch (e) { toast(/** @type {any} */ (e).message); }
+    } }),
+  ]);
+}
+
+export function init() {
+  $('settings-add-job').addEventListener('click', () => edit(null));
+  $('job-form').addEventListener('submit', (/** @type {Event} */ ev) => { ev.preventDefault(); save(); });
+  $('job-cancel').addEventListener('click', () => { $('job-form').hidden = true; editing = null; });
+  for (const id of ['field-schedule-preset', 'field-schedule-time', 'field-schedule-hours', 'field-schedule-day']) $(id).addEventListener('change', presetChanged);
+  $('field-schedule').addEventListener('input', () => { $('field-schedule-preset').value = presetOf($('field-schedule').value).preset; showPresetFields(); preview(); });
+  $('field-timezone').addEventListener('input', preview);
+  $('field-destination-browse').addEventListener('click', async () => {
+    try { const d = await ipc.pickFolder(); if (d) $('field-destination').value = d; } catch (e) { showError(e); }
+  });
+  $('password-save').addEventListener('click', async () => {
+    show($('error-password'), '');
+    const name = editing || $('field-name').value.trim();
+    if (!editing) { showError({ field: 'password', message: 'Save the job first; the password is stored with it.' }); return; }
+    try {
+      await ipc.passwordSet(name, $('field-password').value);
+      $('field-password').value = '';
+      await load();
+      passwordState(name);
+    } catch (e) { showError(e); }
+  });
+  $('password-delete').addEventListener('click', async () => {
+    if (!editing) return;
+    try { await ipc.passwordDelete(editing); await load(); passwordState(editing); } catch (e) { showError(e); }
+  });
+  $('test-connection').addEventListener('click', async () => {
+    clearErrors();
+    const form = collect();
+    if (!form) return;
+    const out = $('test-connection-result');
+    out.hidden = false;
+    out.className = 'result-list';
+    out.replaceChildren(h('li', { text: 'Testing…' }));
+    try {
+      const r = await ipc.testConnection(form);
+      out.className = `result-list ${r.ok ? 'ok' : 'bad'}`;
+      out.replaceChildren(...r.messages.map((/** @type {string} */ m) => h('li', { text: m })));
+    } catch (e) {
+      out.hidden = true;
+      showError(e);
+    }
+  });
+  $('autostart-toggle').addEventListener('change', async () => {
+    try { $('autostart-toggle').checked = await ipc.autostartSet($('autostart-toggle').checked); } catch (e) { toast(/** @type {any} */ (e).message); $('autostart-toggle').checked = !$('autostart-toggle').checked; }
+  });
+  $('test-notification').addEventListener('click', async () => {
+    try { await ipc.sendTestNotification(); $('test-notification-result').textContent = 'Sent. If nothing appeared, check your desktop’s notification settings.'; } catch (e) { $('test-notification-result').textContent = /** @type {any} */ (e).message; }
+  });
+  $('onedrive-sign-in').addEventListener('click', async () => {
+    $('onedrive-message').textContent = 'Finish the sign-in in your browser…';
+    try { const who = await ipc.onedriveSignIn(); $('onedrive-message').textContent = `Signed in as ${who}.`; await load(); } catch (e) { $('onedrive-message').textContent = /** @type {any} */ (e).message; }
+  });
+  $('onedrive-sign-out').addEventListener('click', async () => {
+    try { await ipc.onedriveSignOut(); $('onedrive-message').textContent = 'Signed out.'; await load(); } catch (e) { $('onedrive-message').textContent = /** @type {any} */ (e).message; }
+  });
+  const tzs = /** @type {any} */ (Intl).supportedValuesOf ? /** @type {any} */ (Intl).supportedValuesOf('timeZone') : ['UTC', 'Europe/Kyiv', 'Europe/London', 'America/New_York'];
+  /** @type {HTMLElement} */ (document.getElementById('tz-list')).replaceChildren(...tzs.map((/** @type {string} */ z) => h('option', { value: z })));
+}
+
+/** `{add: true}` from the Dashboard's first-run button. @param {{add?: boolean}} x */
+export function open(x) {
+  if (x && x.add) edit(null);
+}
+
+export async function load() {
+  data = await ipc.settingsGet();
+  $('settings-config-path').textContent = data.configPath;
+  if (data.configError) show($('banner-error'), `${data.configError} Fix it in a text editor; Settings cannot edit a file that does not parse.`);
+  show($('settings-empty'), data.jobs.length || data.configError ? '' : 'No jobs yet. “Add a job” to back up your first database.');
+  $('settings-jobs').replaceChildren(...data.jobs.map(jobItem));
+  $('autostart-toggle').checked = data.autostart;
+  $('field-timezone').setAttribute('placeholder', `${data.systemTimezone} (this computer’s)`);
+  const sug = $('onedrive-folder-suggest');
+  sug.hidden = data.onedriveFolders.length === 0;
+  sug.replaceChildren(
+    h('span', { class: 'muted small', text: 'OneDrive folder found: ' }),
+    ...data.onedriveFolders.map((/** @type {string} */ f, /** @type {number} */ i) => h('button', { type: 'button', class: 'small', testid: `onedrive-folder-${i}`, text: f, onclick: () => {
+      const name = $('field-name').value.trim() || 'nightjar';
+      $('field-destination').value = `${f}/Backups/${name}`;
+    } })),
+  );
+  $('onedrive-account').textContent = data.onedriveAccount ? `Signed in as ${data.onedriveAccount}.` : 'Not signed in. Needed only for “onedrive:” destinations; a OneDrive-synced folder needs no sign-in.';
+  $('onedrive-sign-out').hidden = !data.onedriveAccount;
+  $('onedrive-sign-in').textContent = data.onedriveAccount ? 'Sign in again' : 'Sign in with Microsoft';
+}
