@@ -11,6 +11,8 @@ pub mod compare;
 pub mod desktop;
 pub mod fixture;
 pub mod fsutil;
+pub mod mariadb;
+pub mod my_sample;
 pub mod nightjar;
 pub mod pg;
 pub mod procs;
@@ -21,6 +23,8 @@ pub mod webdriver;
 pub use compare::Snapshot;
 pub use fsutil::{file_names, MountGuard};
 pub use nightjar::{Nightjar, NjChild, NjOutput};
+pub use mariadb::MariaDbServer;
+pub use my_sample::MySnapshot;
 pub use pg::{LockHolder, PgCluster};
 
 /// True when the tests run as root (as they do in CI here).

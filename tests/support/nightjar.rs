@@ -102,7 +102,7 @@ impl Nightjar {
         let mut cmd = Command::new(binary());
         for (k, _) in std::env::vars_os() {
             let ks = k.to_string_lossy();
-            if ks.starts_with("PG") || ks.starts_with("NIGHTJAR_") || ks == "RUST_LOG" {
+            if ks.starts_with("PG") || ks.starts_with("NIGHTJAR_") || ks.starts_with("MYSQL_") || ks == "RUST_LOG" {
                 cmd.env_remove(&k);
             }
         }

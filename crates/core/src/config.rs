@@ -486,6 +486,10 @@ fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'stat
     if db.engine == crate::model::Engine::Mysql && rj.format == Format::Custom {
         return Err(("format", "the custom format is PostgreSQL's; MySQL jobs use \"plain\"".into()));
     }
+    if db.engine == crate::model::Engine::Mysql && (!rj.schemas.is_empty() || !rj.exclude_schemas.is_empty()) {
+        let field = if rj.schemas.is_empty() { "exclude_schemas" } else { "schemas" };
+        return Err((field, "MySQL/MariaDB jobs back up the one database of their URL; choose tables with `tables` / `exclude_tables`".into()));
+    }
     for (field, list) in [
         ("tables", &rj.tables),
         ("exclude_tables", &rj.exclude_tables),

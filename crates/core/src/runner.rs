@@ -20,14 +20,14 @@ use crate::destination::{Destination, LocalFolder};
 use crate::history::{History, NewRun, RunKind, RunOutcome};
 use crate::lock::JobLock;
 use crate::manifest::{Manifest, APP, MANIFEST_VERSION};
-use crate::model::{Engine, RunStatus, Trigger};
+use crate::model::{RunStatus, Trigger};
 use crate::names::{backup_file_name, MANIFEST_SUFFIX};
 use crate::observer::{RunObserver, Stage};
 use crate::paths::DataDir;
 use crate::pipeline::{self, CompressOptions, PipelineError};
 use crate::retention::{self, Candidate, RetentionPlan, RetentionPolicy};
 use crate::secrets::SecretStore;
-use crate::source::postgres::{self, PgTarget};
+use crate::source::engine;
 use crate::source::ChildStream;
 use crate::{Error, ErrorKind, Result};
 
@@ -281,12 +281,6 @@ impl Runner<'_> {
         t0: Instant,
     ) -> Result<BackupReport> {
         self.observer.stage(&job.name, Stage::Preparing);
-        if job.db.engine != Engine::Postgres {
-            return Err(Error::config(format!(
-                "Job \"{}\" uses MySQL/MariaDB, which this build cannot back up yet; use a PostgreSQL database.",
-                job.name
-            )));
-        }
         if let Err(e) = dest.prepare() {
             if e.kind() == ErrorKind::Auth && matches!(job.destination, DestinationSpec::OneDrive(_)) {
                 self.observer.event(&crate::observer::Event::OneDriveSignInExpired {
@@ -314,28 +308,18 @@ impl Runner<'_> {
             let _ = dest.remove(&stale);
         }
         let keyring_failed = AtomicBool::new(false);
-        let target = PgTarget {
-            url: job.db.clone(),
-            password: self.resolve_password_noting(job, opts, &keyring_failed),
-            docker_container: job.docker_container.clone(),
-        };
+        let password = self.resolve_password_noting(job, opts, &keyring_failed);
+        let no_password = password.is_none();
         // With no password because the keyring was unreachable, say that
         // rather than "none is stored".
         let explain = |e: Error| -> Error {
-            if e.kind() == ErrorKind::Auth && target.password.is_none() && keyring_failed.load(Ordering::Relaxed) {
-                Error::new(
-                    ErrorKind::Auth,
-                    format!(
-                        "PostgreSQL at {} wants a password for \"{}\" and the OS keyring holding it could not be reached; unlock or start the keyring (or set PGPASSWORD), then try again.",
-                        target.url.server(),
-                        target.url.user.as_deref().unwrap_or("the current user")
-                    ),
-                )
+            if e.kind() == ErrorKind::Auth && no_password && keyring_failed.load(Ordering::Relaxed) {
+                engine::keyring_unreachable(job)
             } else {
                 e
             }
         };
-        let prepared = postgres::prepare(&target, job.tool_dir.as_deref()).map_err(explain)?;
+        let prepared = engine::prepare(job, password).map_err(explain)?;
         // Two runs in the same second (manual right after scheduled) get
         // distinct names: wait for the next second rather than stamping a
         // name in the future, which retention would treat as clock skew.
@@ -356,9 +340,9 @@ impl Runner<'_> {
             }
         };
         let pending = dest.create(&name)?;
-        let cmd = postgres::dump_command(&target, &prepared.tools, job.format, job.compression, &job.selection);
-        let mut child = ChildStream::spawn(cmd).map_err(|e| postgres::dump_spawn_error(&target, e))?;
-        tracing::debug!(job = %job.name, pid = child.id(), "pg_dump started");
+        let cmd = prepared.dump_command(job);
+        let mut child = ChildStream::spawn(cmd).map_err(|e| prepared.spawn_error(e))?;
+        tracing::debug!(job = %job.name, pid = child.id(), tool = %prepared.tool(), "dump started");
         self.observer.stage(&job.name, Stage::Dumping);
         let copts = CompressOptions {
             compression: job.compression,
@@ -390,8 +374,8 @@ impl Runner<'_> {
                         Error::destination(crate::destination::local::describe_io("write", &dir.join(&name), &dir, &e)).with_source(e)
                     }
                     PipelineError::Read(e) => match child_result {
-                        Err(f) => explain(postgres::classify_failure(&f, &target)),
-                        Ok(_) => Error::new(ErrorKind::Tool, format!("Reading pg_dump's output failed ({e}); nothing was saved.")),
+                        Err(f) => explain(prepared.classify(&f)),
+                        Ok(_) => Error::new(ErrorKind::Tool, format!("Reading {}'s output failed ({e}); nothing was saved.", prepared.tool())),
                     },
                 });
             }
@@ -399,11 +383,11 @@ impl Runner<'_> {
         // The exit status is part of the data: only a clean exit makes a backup.
         if let Err(f) = child.finish() {
             drop(pending);
-            return Err(explain(postgres::classify_failure(&f, &target)));
+            return Err(explain(prepared.classify(&f)));
         }
         if figures.bytes_in == 0 {
             drop(pending);
-            return Err(Error::new(ErrorKind::Tool, "pg_dump exited successfully but wrote nothing; nothing was saved."));
+            return Err(Error::new(ErrorKind::Tool, format!("{} exited successfully but wrote nothing; nothing was saved.", prepared.tool())));
         }
         self.observer.stage(&job.name, Stage::Finishing);
         let finished_at = self.clock.now();
@@ -419,9 +403,9 @@ impl Runner<'_> {
             engine: job.db.engine,
             database: job.db.database.clone(),
             server: job.db.server(),
-            server_version: prepared.server.as_ref().map(|v| v.text.clone()),
-            tool: "pg_dump".into(),
-            tool_version: prepared.tools.version.text.clone(),
+            server_version: prepared.server_version(),
+            tool: prepared.tool(),
+            tool_version: prepared.tool_version(),
             format: job.format,
             compression: job.compression,
             compression_level: job.compression_level,
@@ -457,8 +441,8 @@ impl Runner<'_> {
             started_at,
             finished_at,
             destination: dest.location(),
-            server_version: prepared.server.map(|v| v.text),
-            tool_version: format!("pg_dump {}", prepared.tools.version.text),
+            server_version: prepared.server_version(),
+            tool_version: format!("{} {}", prepared.tool(), prepared.tool_version()),
             pruned: Vec::new(),
             warnings: Vec::new(),
         })
@@ -480,15 +464,8 @@ impl Runner<'_> {
             };
             events.push(event);
         }
-        if job.db.engine == Engine::Postgres {
-            let target = PgTarget {
-                url: job.db.clone(),
-                password: self.resolve_password(job, &BackupOptions::new(Trigger::Scheduled)),
-                docker_container: job.docker_container.clone(),
-            };
-            if let Err(e) = postgres::prepare(&target, job.tool_dir.as_deref()) {
-                events.push(Event::HealthFailure { job: job.name.clone(), message: e.message().to_string() });
-            }
+        if let Err(e) = engine::prepare(job, self.resolve_password(job, &BackupOptions::new(Trigger::Scheduled))) {
+            events.push(Event::HealthFailure { job: job.name.clone(), message: e.message().to_string() });
         }
         events
     }

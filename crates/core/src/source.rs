@@ -3,6 +3,8 @@
 //! process exited 0 (restic's commandReader, rustic's ChildStdoutSource).
 
 pub mod child;
+pub mod engine;
+pub mod mysql;
 pub mod postgres;
 
 pub use child::{ChildFailure, ChildStream};

@@ -108,8 +108,18 @@ pub fn job_status(history: &History, job: &Job, now: DateTime<Utc>) -> Result<Jo
 /// Is the dump tool there, and which version?
 #[must_use]
 pub fn tool_health(job: &Job) -> ToolHealth {
-    if job.db.engine != Engine::Postgres {
-        return ToolHealth { tool: "mysqldump".into(), found: None, problem: Some("MySQL/MariaDB jobs are not supported by this build yet.".into()) };
+    if job.db.engine == Engine::Mysql {
+        if let Some(c) = &job.docker_container {
+            return ToolHealth { tool: "mysqldump".into(), found: Some(format!("inside container \"{c}\" (checked at run time)")), problem: None };
+        }
+        return match crate::source::mysql::installed_tools(job.tool_dir.as_deref()).first() {
+            Some(t) => ToolHealth { tool: t.dump_name(), found: Some(format!("{} ({})", t.version.text, t.dump.display())), problem: None },
+            None => ToolHealth {
+                tool: "mysqldump".into(),
+                found: None,
+                problem: Some("Neither mariadb-dump nor mysqldump was found; install the MariaDB or MySQL client tools (Debian/Ubuntu: sudo apt install mariadb-client) or set the job's `tool_dir`.".into()),
+            },
+        };
     }
     if let Some(c) = &job.docker_container {
         return ToolHealth { tool: "pg_dump".into(), found: Some(format!("inside container \"{c}\" (checked at run time)")), problem: None };
