@@ -49,7 +49,7 @@ fn install_opener(graph: Arc<Graph>) -> OpenerGuard {
 }
 
 fn settings(fake: &FakeGraph) -> OneDriveSettings {
-    OneDriveSettings { tenant: "common".into(), client_id: Some("test".into()), login_base_url: fake.login_base(), graph_base_url: fake.graph_base() }
+    OneDriveSettings { tenant: "common".into(), client_id: Some("test".into()), login_base_url: fake.login_base(), graph_base_url: fake.graph_base(), ..Default::default() }
 }
 
 /// One job parsed from `toml` (a single `[[job]]`).

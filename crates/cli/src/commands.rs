@@ -62,7 +62,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Restore(a) => restore(&ctx, &a),
         Command::Verify(a) => verify(&ctx, &a),
         Command::Kept(k) => kept(&ctx, k),
-        Command::Run => crate::daemon::run(&|| ctx.config(), ctx.config_path.clone(), &ctx.data),
+        Command::Run => crate::daemon::run(
+            &|| {
+                let config = ctx.config()?;
+                crate::onedrive::install_upkeep(&config.raw.onedrive);
+                Ok(config)
+            },
+            ctx.config_path.clone(),
+            &ctx.data,
+        ),
         Command::Pause(a) => pause(&ctx, a.until.as_deref()),
         Command::Resume => resume(&ctx),
         Command::Onedrive(c) => crate::onedrive::run(&ctx.config_or_empty()?.raw.onedrive, c),
@@ -319,6 +327,13 @@ fn status_cmd(ctx: &Ctx, json: bool) -> Result<ExitCode> {
     let now = SystemClock.now();
     let statuses = config.jobs.iter().map(|j| status::job_status(&history, j, now)).collect::<Result<Vec<_>>>()?;
     let paused = nightjar_core::state::StateFile::in_dir(ctx.data.root()).load();
+    // Local-folder jobs in a OneDrive-synced folder: whether the last good backup reached OneDrive.
+    let mut cloud = BTreeMap::new();
+    for st in &statuses {
+        if let Some(c) = st.last_success.as_ref().map(|r| history.cloud_copy(r.id)).transpose()?.flatten() {
+            cloud.insert(st.job.clone(), c);
+        }
+    }
     if json {
         print_json(&serde_json::json!({
             "config": ctx.config_path,
@@ -326,13 +341,14 @@ fn status_cmd(ctx: &Ctx, json: bool) -> Result<ExitCode> {
             "paused": paused.is_paused(now),
             "resume_at": paused.resume_at,
             "jobs": statuses,
+            "cloud": cloud,
         }));
     } else {
         if paused.is_paused(now) {
             let until = paused.resume_at.map_or_else(|| "until `nightjar resume`".to_string(), |t| format!("until {}", t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")));
             println!("Schedules are PAUSED {until}.");
         }
-        output::print_status(&ctx.config_path, &statuses, config.jobs.is_empty());
+        output::print_status(&ctx.config_path, &statuses, config.jobs.is_empty(), &cloud);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -21,6 +21,8 @@ pub enum OneDriveCommand {
     Logout,
     /// Show the signed-in Microsoft account.
     Whoami(crate::cli::JsonFlag),
+    /// List the OneDrive-synced folders on this machine (candidate backup destinations).
+    Folders(crate::cli::JsonFlag),
 }
 
 #[derive(Debug, Args)]
@@ -43,6 +45,19 @@ pub fn install(settings: &OneDriveSettings) {
     runner::set_onedrive_opener(Some(Arc::new(move |path: &str| nightjar_onedrive::open_destination(&settings, store(), path))));
 }
 
+/// Registers the scheduler's OneDrive upkeep (periodic sign-in refresh,
+/// synced-folder confirmation) with these settings; `nightjar run` calls
+/// it on every config (re)load.
+pub fn install_upkeep(settings: &OneDriveSettings) {
+    match Graph::new(GraphConfig::from_settings(settings), store()) {
+        Ok(graph) => {
+            let upkeep = nightjar_onedrive::upkeep::OneDriveUpkeep::new(Arc::new(graph), Box::new(nightjar_onedrive::synced::detect_folders));
+            nightjar_core::tasks::set_background_tasks(vec![Arc::new(upkeep)]);
+        }
+        Err(e) => tracing::warn!("OneDrive upkeep is off: {}", e.detailed()),
+    }
+}
+
 /// Opens `url` in the system browser, best effort.
 fn open_browser(url: &str) {
     #[cfg(target_os = "windows")]
@@ -57,6 +72,19 @@ fn open_browser(url: &str) {
 }
 
 pub fn run(settings: &OneDriveSettings, cmd: OneDriveCommand) -> Result<ExitCode> {
+    if let OneDriveCommand::Folders(j) = &cmd {
+        let found = nightjar_onedrive::synced::detect_folders();
+        if j.json {
+            print_json(&found);
+        } else if found.is_empty() {
+            println!("No OneDrive-synced folder was found; install and sign in to the OneDrive client, or use an onedrive: destination.");
+        } else {
+            for f in &found {
+                println!("{}", f.display());
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let graph = Graph::new(GraphConfig::from_settings(settings), store())?;
     match cmd {
         OneDriveCommand::Login(a) => {
@@ -86,6 +114,7 @@ pub fn run(settings: &OneDriveSettings, cmd: OneDriveCommand) -> Result<ExitCode
                 println!("Nightjar was not signed in to OneDrive.");
             }
         }
+        OneDriveCommand::Folders(_) => unreachable!("handled above"),
         OneDriveCommand::Whoami(j) => {
             let account = graph.whoami()?;
             if j.json {

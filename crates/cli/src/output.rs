@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Local, Utc};
 use nightjar_core::catalog::BackupEntry;
-use nightjar_core::history::{JobStats, RunRecord};
+use nightjar_core::history::{CloudCopy, CloudState, JobStats, RunRecord};
 use nightjar_core::observer::{Progress, RunObserver, Stage};
 use nightjar_core::runner::{BackupReport, PruneReport};
 use nightjar_core::status::JobStatus;
@@ -72,7 +72,7 @@ pub fn print_prune(reports: &[PruneReport]) {
     }
 }
 
-pub fn print_status(config: &Path, statuses: &[JobStatus], empty: bool) {
+pub fn print_status(config: &Path, statuses: &[JobStatus], empty: bool, cloud: &std::collections::BTreeMap<String, CloudCopy>) {
     println!("Config: {}", config.display());
     if empty {
         println!("No jobs yet: add a [[job]] section to the config file (see the README).");
@@ -113,6 +113,15 @@ pub fn print_status(config: &Path, statuses: &[JobStatus], empty: bool) {
         println!("  destination: {}{space}", s.destination.location);
         if let Some(p) = &s.destination.problem {
             println!("               PROBLEM: {p}");
+        }
+        if let Some(c) = cloud.get(&s.job) {
+            let line = match c.state {
+                CloudState::InCloud => format!("yes, OneDrive holds the last good backup (confirmed {})", local(c.confirmed_at.unwrap_or(c.since))),
+                CloudState::Pending => format!("not yet: waiting for the OneDrive client to upload the last good backup (written {})", local(c.since)),
+                CloudState::Late => format!("NO: the last good backup (written {}) has not reached OneDrive; check the OneDrive client", local(c.since)),
+                CloudState::Gone => "unknown: the last good backup was removed before OneDrive had it".to_string(),
+            };
+            println!("  in cloud:    {line}");
         }
     }
 }

@@ -69,3 +69,85 @@ graph_base_url = "{}"
     assert_eq!(code, 2, "a usage problem");
     assert!(err.contains("--safety-dir"), "{err}");
 }
+
+#[test]
+fn onedrive_folders_lists_the_synced_folders_under_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    for d in ["OneDrive", "OneDrive - Contoso", "Documents", ".config/onedrive", "Cloud/od"] {
+        std::fs::create_dir_all(home.join(d)).unwrap();
+    }
+    std::fs::write(home.join(".config/onedrive/config"), "sync_dir = \"~/Cloud/od\"\n").unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nightjar"))
+            .arg("--config")
+            .arg(dir.path().join("none.toml"))
+            .args(args)
+            .env("HOME", &home)
+            .env("NIGHTJAR_KEYRING", "off")
+            .env("NIGHTJAR_DATA_DIR", dir.path().join("data"))
+            .env_remove("OneDrive")
+            .env_remove("OneDriveCommercial")
+            .env_remove("OneDriveConsumer")
+            .env_remove("XDG_CONFIG_HOME")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = run(&["onedrive", "folders"]);
+    let want = [home.join("Cloud/od"), home.join("OneDrive"), home.join("OneDrive - Contoso")];
+    assert_eq!(text.lines().collect::<Vec<_>>(), want.iter().map(|p| p.to_str().unwrap()).collect::<Vec<_>>());
+    let json: Vec<String> = serde_json::from_str(&run(&["onedrive", "folders", "--json"])).unwrap();
+    assert_eq!(json.len(), 3);
+    std::fs::remove_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    assert!(run(&["onedrive", "folders"]).starts_with("No OneDrive-synced folder was found"));
+}
+
+#[test]
+fn status_tells_whether_the_last_good_backup_of_a_synced_folder_job_is_in_the_cloud() {
+    use nightjar_core::history::{CloudState, History, NewCloudCopy, NewRun, RunKind, RunOutcome};
+    use nightjar_core::model::{RunStatus, Trigger};
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("OneDrive/Backups/app");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!("[[job]]\nname = \"app\"\ndatabase = \"postgres://u@127.0.0.1:9/app\"\ndestination = \"{}\"\n", folder.display()),
+    )
+    .unwrap();
+    let file = folder.join("app_2026-03-01_02-00-00.sql.zst");
+    std::fs::write(&file, b"x").unwrap();
+    let history = History::open(&dir.path().join("data/history.sqlite3")).unwrap();
+    let at = chrono::Utc::now();
+    let run = NewRun {
+        job: "app".into(),
+        kind: RunKind::Backup,
+        trigger: Trigger::Scheduled,
+        started_at: at,
+        destination: folder.display().to_string(),
+        engine: None,
+        format: None,
+        compression: None,
+        database: None,
+    };
+    let id = history.start_run(&run).unwrap();
+    let done = RunOutcome { status: RunStatus::Success, finished_at: at, size: Some(1), file: Some(file.display().to_string()), sha256: None, error: None, error_kind: None };
+    history.finish_run(id, &done).unwrap();
+    history
+        .track_cloud_copy(&NewCloudCopy { run_id: id, job: "app".into(), file: file.display().to_string(), remote_path: "Backups/app/x".into(), size: 1, quick_xor_hash: "h".into(), since: at })
+        .unwrap();
+    let (code, out, err) = nightjar(dir.path(), &["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("in cloud:    not yet: waiting for the OneDrive client"), "{out}");
+    history.set_cloud_state(id, CloudState::Late, at).unwrap();
+    let (_, out, _) = nightjar(dir.path(), &["status"]);
+    assert!(out.contains("in cloud:    NO: the last good backup"), "{out}");
+    history.set_cloud_state(id, CloudState::InCloud, at).unwrap();
+    let (_, out, _) = nightjar(dir.path(), &["status"]);
+    assert!(out.contains("in cloud:    yes, OneDrive holds the last good backup"), "{out}");
+    let (_, out, _) = nightjar(dir.path(), &["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["cloud"]["app"]["state"], "in-cloud", "{v}");
+}

@@ -190,6 +190,19 @@ pub struct OneDriveSettings {
     pub login_base_url: String,
     /// Graph base URL.
     pub graph_base_url: String,
+    /// Local-folder mode, when signed in: how long a backup written into
+    /// a OneDrive-synced folder may take to show up in OneDrive before a
+    /// warning is raised (`"2h"`, `"90m"`).
+    pub cloud_confirm_within: String,
+}
+
+impl OneDriveSettings {
+    /// [`OneDriveSettings::cloud_confirm_within`] parsed (2 hours when it does not parse;
+    /// [`Config::parse`] refuses such a file anyway).
+    #[must_use]
+    pub fn confirm_within(&self) -> chrono::Duration {
+        parse_duration(&self.cloud_confirm_within).unwrap_or(chrono::Duration::hours(2))
+    }
 }
 
 impl Default for OneDriveSettings {
@@ -199,6 +212,7 @@ impl Default for OneDriveSettings {
             client_id: None,
             login_base_url: "https://login.microsoftonline.com".into(),
             graph_base_url: "https://graph.microsoft.com/v1.0".into(),
+            cloud_confirm_within: "2h".into(),
         }
     }
 }
@@ -388,6 +402,9 @@ impl Config {
     pub fn parse(text: &str, origin: Option<&Path>, env: &ParseEnv) -> Result<Self> {
         let file = origin.map_or_else(|| "the config".to_string(), |p| p.display().to_string());
         let raw: RawConfig = toml::from_str(text).map_err(|e| Error::config(describe_toml_error(&file, text, &e)))?;
+        if let Err(msg) = parse_duration(&raw.onedrive.cloud_confirm_within) {
+            return Err(Error::config(format!("{file}: [onedrive], field `cloud_confirm_within`: {msg}.")));
+        }
         let mut jobs = Vec::with_capacity(raw.jobs.len());
         for (i, rj) in raw.jobs.iter().enumerate() {
             let job = validate_job(rj, env).map_err(|(field, msg)| {

@@ -48,6 +48,9 @@ use crate::model::{Compression, Engine, Format, RunStatus, Trigger};
 /// How long a write waits for the other process's write to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+mod cloud;
+pub use cloud::{CloudCopy, CloudState, NewCloudCopy};
+
 /// The schema migrations, in order. `MIGRATIONS[i]` upgrades a file whose
 /// `user_version` is `i` to `i + 1`. Append only.
 pub const MIGRATIONS: &[&str] = &[
@@ -77,6 +80,21 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX runs_started ON runs (started_at);
     CREATE INDEX runs_file ON runs (file);
     CREATE INDEX runs_status ON runs (status);",
+    // 2: backups written into a OneDrive-synced folder, until OneDrive holds them (history/cloud.rs).
+    "CREATE TABLE cloud_copies (
+        run_id       INTEGER PRIMARY KEY,
+        job          TEXT    NOT NULL,
+        file         TEXT    NOT NULL,
+        remote_path  TEXT    NOT NULL,
+        size         INTEGER NOT NULL,
+        quick_xor    TEXT    NOT NULL,
+        state        TEXT    NOT NULL,
+        since        INTEGER NOT NULL,
+        checked_at   INTEGER,
+        confirmed_at INTEGER,
+        warned_at    INTEGER
+    );
+    CREATE INDEX cloud_copies_state ON cloud_copies (state);",
 ];
 
 /// The schema version this build writes and understands.
@@ -1397,7 +1415,7 @@ mod tests {
         }
         drop(h);
         assert_eq!(version(&path), i64::from(schema_version()));
-        assert_eq!(schema_version(), 1);
+        assert_eq!(schema_version(), 2);
     }
 
     #[test]
@@ -1420,7 +1438,7 @@ mod tests {
             assert_eq!(h.runs(&RunFilter::default()).unwrap().len(), 1);
             assert_eq!(h.get(id).unwrap().unwrap().size, Some(3));
         }
-        assert_eq!(version(&path), 1);
+        assert_eq!(version(&path), i64::from(schema_version()));
         let tables: i64 = Connection::open(&path)
             .unwrap()
             .query_row(
@@ -1607,7 +1625,7 @@ mod tests {
                 (RUNS as u64, RUNS as u64, RUNS as u64)
             );
         }
-        assert_eq!(version(&path), 1);
+        assert_eq!(version(&path), i64::from(schema_version()));
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub mod service;
 pub mod source;
 pub mod state;
 pub mod status;
+pub mod tasks;
 pub mod wake;
 
 pub use error::{Error, ErrorKind, Result};

@@ -296,6 +296,16 @@ impl Service<'_> {
                 }
             }
             self.update_staleness(&config, &planner, &mut stale, self.clock.now());
+            // Adapters' background work (OneDrive sign-in upkeep, cloud confirmation).
+            crate::tasks::run_background_tasks(&crate::tasks::TaskContext {
+                config: &config,
+                history: self.history,
+                data: self.data,
+                secrets: self.secrets,
+                clock: self.clock,
+                observer: self.observer,
+                shutdown: &self.control.shutdown,
+            });
             // Sleep until the next slot, retry or tick, watching the flags.
             let now = self.clock.now();
             let mut until = now + chrono::Duration::from_std(self.tick).unwrap_or(chrono::Duration::seconds(20));

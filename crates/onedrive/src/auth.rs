@@ -165,6 +165,20 @@ impl Tokens {
         Ok(tr.access_token)
     }
 
+    /// Redeems the stored refresh token now, whatever the access token's
+    /// age, and stores the rotated one: this is what keeps the 90-day
+    /// inactivity window (GRAPH.md §1.6) open while the app runs.
+    ///
+    /// # Errors
+    /// Not signed in, sign-in expired ([`ErrorKind::Auth`]), keyring, network.
+    pub fn refresh_now(&self) -> Result<()> {
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tr = self.refresh_locked()?;
+        let exp = Instant::now() + Duration::from_secs(tr.expires_in.unwrap_or(3599));
+        *cache = Some((tr.access_token, exp));
+        Ok(())
+    }
+
     /// Forgets the access token (after a 401), so the next call refreshes.
     pub fn invalidate(&self) {
         *self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;

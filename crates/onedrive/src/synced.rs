@@ -13,6 +13,16 @@ use nightjar_core::{Error, Result};
 use crate::graph::Graph;
 use crate::qxh::QuickXorHash;
 
+/// The OneDrive-synced folders of this machine, for the user (the
+/// process's environment and home folder): what `nightjar onedrive
+/// folders` prints and the desktop app offers as destinations. See
+/// [`onedrive_folders`].
+#[must_use]
+pub fn detect_folders() -> Vec<PathBuf> {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).or_else(|| std::env::var_os("USERPROFILE").filter(|h| !h.is_empty())).map(PathBuf::from);
+    onedrive_folders(&|k| std::env::var(k).ok(), home.as_deref())
+}
+
 /// Folders that look like OneDrive sync roots, existing ones only, without
 /// duplicates: `%OneDrive%`, `%OneDriveCommercial%`, `%OneDriveConsumer%`
 /// (Windows), `~/Library/CloudStorage/OneDrive*` (macOS), `~/OneDrive*`, and
@@ -73,7 +83,11 @@ pub enum CloudState {
     },
 }
 
-fn local_hash(file: &Path) -> io::Result<(u64, String)> {
+/// Size and quickXorHash (base64) of a local file.
+///
+/// # Errors
+/// When the file cannot be read.
+pub fn local_hash(file: &Path) -> io::Result<(u64, String)> {
     let mut f = File::open(file)?;
     let mut h = QuickXorHash::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -87,22 +101,39 @@ fn local_hash(file: &Path) -> io::Result<(u64, String)> {
     Ok((h.len(), h.base64()))
 }
 
+/// `file`'s path inside OneDrive when it lies in the synced folder `root`
+/// (`Backups/app/x.zst`), `None` otherwise.
+#[must_use]
+pub fn remote_path(root: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(root).ok()?;
+    let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// Looks the item at `remote` up through Graph and compares it with the
+/// local `size` and quickXorHash `hash`.
+///
+/// # Errors
+/// When Graph fails.
+pub fn compare(graph: &Graph, remote: &str, size: u64, hash: &str) -> Result<CloudState> {
+    Ok(match graph.item(remote)? {
+        None => CloudState::Missing,
+        Some(i) if i.file.is_some() && i.size == size && i.quick_xor_hash() == Some(hash) => CloudState::InCloud,
+        Some(i) => CloudState::Different { size: i.size },
+    })
+}
+
 /// Looks `file` (inside the synced folder `root`) up through Graph.
 ///
 /// # Errors
 /// When `file` is not under `root`, cannot be read, or Graph fails.
 pub fn cloud_state(graph: &Graph, root: &Path, file: &Path) -> Result<CloudState> {
-    let rel = file.strip_prefix(root).map_err(|_| {
+    let rel = remote_path(root, file).ok_or_else(|| {
         Error::config(format!("{} is not inside the OneDrive folder {}.", file.display(), root.display()))
     })?;
-    let rel = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
     let (size, hash) = local_hash(file)
         .map_err(|e| Error::destination(format!("{} could not be read to check it in OneDrive ({e}).", file.display())).with_source(e))?;
-    Ok(match graph.item(&rel)? {
-        None => CloudState::Missing,
-        Some(i) if i.size == size && i.quick_xor_hash().is_none_or(|h| h == hash) => CloudState::InCloud,
-        Some(i) => CloudState::Different { size: i.size },
-    })
+    compare(graph, &rel, size, &hash)
 }
 
 /// Polls [`cloud_state`] every `poll` until the file is in the cloud or

@@ -19,6 +19,7 @@ fn config(fake: &FakeGraph) -> GraphConfig {
         client_id: Some("11111111-2222-3333-4444-555555555555".into()),
         login_base_url: fake.login_base(),
         graph_base_url: fake.graph_base(),
+        ..OneDriveSettings::default()
     };
     let mut cfg = GraphConfig::from_settings(&settings);
     cfg.retry = RetryPolicy { max_tries: 6, base: Duration::from_millis(10), cap: Duration::from_millis(200), max_retry_after: Duration::from_secs(3) };
