@@ -281,8 +281,6 @@ export function init() {
   $('onedrive-sign-out').addEventListener('click', async () => {
     try { await ipc.onedriveSignOut(); $('onedrive-message').textContent = 'Signed out.'; await load(); } catch (e) { $('onedrive-message').textContent = /** @type {any} */ (e).message; }
   });
-  const tzs = /** @type {any} */ (Intl).supportedValuesOf ? /** @type {any} */ (Intl).supportedValuesOf('timeZone') : ['UTC', 'Europe/Kyiv', 'Europe/London', 'America/New_York'];
-  /** @type {HTMLElement} */ (document.getElementById('tz-list')).replaceChildren(...tzs.map((/** @type {string} */ z) => h('option', { value: z })));
 }
 
 /** `{add: true}` from the Dashboard's first-run button. @param {{add?: boolean}} x */

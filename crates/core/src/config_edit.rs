@@ -102,11 +102,17 @@ impl FieldError {
     /// ("…, field `schedule`: …"), or `name` for a duplicate job name.
     #[must_use]
     pub fn from_config_message(message: &str) -> Self {
-        let field = message
-            .split_once("field `")
-            .and_then(|(_, rest)| rest.split_once('`'))
-            .map(|(f, _)| f.to_string())
-            .or_else(|| message.contains("appears twice").then(|| "name".to_string()));
+        let named = message.split_once("field `").and_then(|(_, rest)| rest.split_once('`'));
+        if let Some((field, rest)) = named {
+            // Next to its field the message drops "file: job "x", field `y`:".
+            let what = rest.split_once(": ").map_or(rest, |(_, w)| w).trim();
+            let mut short: String = what.chars().take(1).flat_map(char::to_uppercase).chain(what.chars().skip(1)).collect();
+            if !short.ends_with('.') {
+                short.push('.');
+            }
+            return Self { field: Some(field.to_string()), message: short };
+        }
+        let field = message.contains("appears twice").then(|| "name".to_string());
         Self { field, message: message.to_string() }
     }
 }
@@ -463,6 +469,8 @@ tenant = "common"
         f.schedule = Some("every 5h".into());
         let e = save_job(&path, &env(), Some("tgapp"), &f).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("schedule"), "{e:?}");
+        assert!(e.message.starts_with("\"Every 5h\": the hours") || e.message.starts_with("\"every 5h\": the hours"), "{e:?}");
+        assert!(e.message.ends_with('.') && !e.message.contains("config.toml"), "{e:?}");
         let mut f = form(&c, "tgapp");
         f.timezone = Some("Mars/Base".into());
         assert_eq!(save_job(&path, &env(), Some("tgapp"), &f).unwrap_err().field.as_deref(), Some("timezone"));
