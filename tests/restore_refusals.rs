@@ -105,7 +105,7 @@ fn bad_files_are_refused_before_the_database_is_touched() {
     add("empty.sql.zst", b"", "is empty");
     add(
         "shop.sql",
-        b"-- MySQL dump 10.13  Distrib 8.0.35, for Linux (x86_64)\n--\n-- Host: localhost    Database: shop\n-- ------------------------------------------------------\n-- Server version\t8.0.35\n\nCREATE TABLE `t` (`id` int NOT NULL);\n",
+        b"-- MySQL dump 10.13  Distrib 8.0.35, for Linux (x86_64)\n--\n-- Host: localhost    Database: shop\n-- ------------------------------------------------------\n-- Server version\t8.0.35\n\nCREATE TABLE `t` (`id` int NOT NULL);\n\n-- Dump completed on 2026-03-02  0:00:01\n",
         "MySQL/MariaDB dump",
     );
     // A copy whose manifest states another checksum.

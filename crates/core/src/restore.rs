@@ -25,6 +25,8 @@
 //! Every run and every refusal is recorded in the history (kind `restore`
 //! or `verify`); the safety backup is a backup run of its own.
 
+pub mod admin;
+pub mod mysql;
 pub mod names;
 pub mod server;
 mod session;
@@ -56,6 +58,7 @@ use crate::{Error, ErrorKind, Result};
 
 use feed::{FeedChild, LenientSink, StreamError, Stdout, Streamed};
 pub use names::{derived_name, KeptKind, BEFORE_MARKER, MAX_IDENTIFIER, RESTORE_MARKER, VERIFY_MARKER};
+pub use admin::DbServer;
 pub use server::{DbInfo, Server, Session};
 
 /// How long a restore waits for a running backup of the same job.
@@ -380,11 +383,6 @@ pub fn check_restorable(insp: &Inspection, engine: Engine, database: &str) -> Re
         };
         return Err(invalid(format!("{path} is {what} and cannot be restored into the {into} database \"{database}\"; pick another backup, of a {into} database.")));
     }
-    if engine == Engine::Mysql {
-        return Err(Error::config(format!(
-            "Restoring MySQL/MariaDB dumps is not supported by this build yet; restore {path} with the mysql client (`mysql {database} < file`)."
-        )));
-    }
     Ok(())
 }
 
@@ -452,8 +450,8 @@ pub fn plan_restore(file: &Path, target: &DbUrl, options: &RestoreOptions) -> Re
 ///
 /// # Errors
 /// When the server cannot be queried, or the `as_new` name is taken.
-pub fn probe(server: &Server, plan: &mut RestorePlan, options: &RestoreOptions) -> Result<()> {
-    plan.server_version = Some(server.version.text.clone());
+pub fn probe(server: &DbServer, plan: &mut RestorePlan, options: &RestoreOptions) -> Result<()> {
+    plan.server_version = Some(server.version_text());
     let info = server.database_info(&plan.target)?;
     plan.target_exists = Some(info.is_some());
     plan.target_size = info.as_ref().and_then(|i| i.size);
@@ -476,12 +474,12 @@ pub fn probe(server: &Server, plan: &mut RestorePlan, options: &RestoreOptions) 
     if plan.mode != RestoreMode::Replace {
         plan.sessions.clear();
     }
-    if let Some(dumped) = plan.inspection.header.server_version.as_deref().and_then(inspect::pg_major)
-        && dumped > server.version.major
+    if let Some(major) = server.pg_major()
+        && let Some(dumped) = plan.inspection.header.server_version.as_deref().and_then(inspect::pg_major)
+        && dumped > major
     {
         plan.warnings.push(format!(
-            "The backup comes from PostgreSQL {dumped} and the server is PostgreSQL {}; objects or settings new in {dumped} may fail to restore.",
-            server.version.major
+            "The backup comes from PostgreSQL {dumped} and the server is PostgreSQL {major}; objects or settings new in {dumped} may fail to restore."
         ));
     }
     if plan.mode == RestoreMode::Replace && !plan.sessions.is_empty() {
@@ -590,6 +588,16 @@ pub fn validate(file: &Path, opts: &ValidateOptions, observer: &dyn RunObserver,
                 return Err(invalid(format!("{path} is not a readable pg_dump archive ({line}), so it is damaged; pick another backup.")));
             }
         }
+    } else if insp.content == Content::Mysql {
+        let mut scan = mysql::DumpScan::default();
+        let streamed = inspect_stream(&insp, &mut scan, &mut report, cancel)?;
+        let _ = std::io::Write::flush(&mut scan);
+        if let Some(line) = &scan.switches_database {
+            return Err(invalid(format!(
+                "{path} switches or creates databases itself (\"{line}\"), so it would not stay in the database it is restored into; restore it by hand with the mysql client, or pick a backup of one database."
+            )));
+        }
+        (streamed, None)
     } else {
         (inspect_stream(&insp, &mut std::io::sink(), &mut report, cancel)?, None)
     };
@@ -606,6 +614,9 @@ pub fn validate(file: &Path, opts: &ValidateOptions, observer: &dyn RunObserver,
         return Err(invalid(format!(
             "{path} ends before pg_dump's closing line (\"-- PostgreSQL database dump complete\"), so it is truncated; pick another backup."
         )));
+    }
+    if insp.content == Content::Mysql && !String::from_utf8_lossy(&streamed.tail).contains("-- Dump completed") {
+        return Err(invalid(format!("{path} ends before the dump tool's closing line (\"-- Dump completed\"), so it is truncated; pick another backup.")));
     }
     Ok(Validation { sha256: streamed.sha256, checksum, data_size: streamed.data_bytes, archive_entries: entries, duration_ms: ms(t0.elapsed()), inspection: insp })
 }
@@ -682,12 +693,19 @@ impl Restorer<'_> {
     /// Reaches the job's server: tools chosen, version read (nothing else).
     ///
     /// # Errors
-    /// Tools missing, server unreachable, wrong password, MySQL.
-    pub fn server(&self, job: &Job, password: Option<&String>, account: Option<&String>) -> Result<Server> {
-        if job.db.engine != Engine::Postgres {
-            return Err(Error::config(format!("\"{}\" is a MySQL/MariaDB database; this build restores PostgreSQL only.", job.db.database)));
+    /// Tools missing, server unreachable, wrong password.
+    pub fn server(&self, job: &Job, password: Option<&String>, account: Option<&String>) -> Result<DbServer> {
+        match job.db.engine {
+            Engine::Postgres => Server::connect(self.pg_target(job, password, account), job.tool_dir.as_deref()).map(DbServer::Postgres),
+            Engine::Mysql => {
+                let target = crate::source::mysql::MyTarget {
+                    url: job.db.clone(),
+                    password: self.password(job, password, account),
+                    docker_container: job.docker_container.clone(),
+                };
+                mysql::MyServer::connect(target, job.tool_dir.as_deref()).map(DbServer::Mysql)
+            }
         }
-        Server::connect(self.pg_target(job, password, account), job.tool_dir.as_deref())
     }
 
     fn new_run(&self, kind: RunKind, job: &str, destination: String, insp: Option<&Inspection>, database: Option<String>, started_at: DateTime<Utc>) -> NewRun {
@@ -833,7 +851,7 @@ impl Restorer<'_> {
         let vopts = ValidateOptions {
             engine: Some(job.db.engine),
             database: Some(plan.database.clone()),
-            pg_restore: job.docker_container.is_none().then(|| server.pg_restore.clone()),
+            pg_restore: job.docker_container.is_none().then(|| server.pg_restore()).flatten(),
             tool_dir: job.tool_dir.clone(),
             docker_container: job.docker_container.clone(),
         };
@@ -879,7 +897,7 @@ impl Restorer<'_> {
             let runner = Runner { history: self.history, data: self.data, secrets: self.secrets, clock: self.clock, observer: self.observer, cancel: self.cancel };
             let mut bopts = BackupOptions::new(Trigger::PreRestore);
             bopts.prune = false; // retention must not delete the file being restored
-            bopts.password.clone_from(&server.target.password);
+            bopts.password = server.password();
             bopts.password_account.clone_from(&opts.password_account);
             bopts.wait_for_lock = Some(JOB_LOCK_WAIT);
             let report = runner.backup(job, &bopts).map_err(|e| {
@@ -977,7 +995,7 @@ impl Restorer<'_> {
         Ok(())
     }
 
-    fn refuse_if_connected(&self, server: &Server, db: &str, info: Option<DbInfo>) -> Result<()> {
+    fn refuse_if_connected(&self, server: &DbServer, db: &str, info: Option<DbInfo>) -> Result<()> {
         let info = match info {
             Some(i) => Some(i),
             None => server.database_info(db)?,
@@ -998,7 +1016,7 @@ impl Restorer<'_> {
         ))
     }
 
-    fn free_names(&self, server: &Server, db: &str, job: &Job, mode: RestoreMode) -> Result<(String, Option<String>)> {
+    fn free_names(&self, server: &DbServer, db: &str, job: &Job, mode: RestoreMode) -> Result<(String, Option<String>)> {
         let mut at = self.clock.now();
         for _ in 0..120 {
             let stamp = names::stamp(at, job.timezone);
@@ -1017,22 +1035,14 @@ impl Restorer<'_> {
     }
 
     /// Streams the validated file into `db` with psql or pg_restore.
-    fn load(&self, server: &Server, db: &str, validation: &Validation, label: &str) -> Result<Loaded> {
+    fn load(&self, server: &DbServer, db: &str, validation: &Validation, label: &str) -> Result<Loaded> {
         let t0 = Instant::now();
         let insp = &validation.inspection;
         let path = insp.path.display().to_string();
         let name = insp.name();
-        let cmd = match insp.format() {
-            Some(Format::Custom) => {
-                let target = server.target_for(db);
-                let args = vec!["--exit-on-error".to_string(), "--no-password".into(), format!("--dbname={}", target.url.libpq_url())];
-                postgres::tool_command(&target, &server.pg_restore, &args)
-            }
-            _ => server.psql_command(db, &["--single-transaction", "-f", "-"]),
-        };
-        let tool = if insp.format() == Some(Format::Custom) { "pg_restore" } else { "psql" };
+        let (cmd, tool) = server.load_command(db, insp.format());
         let mut child = FeedChild::spawn(cmd, Stdout::Discard).map_err(|e| {
-            Error::new(ErrorKind::Tool, format!("{tool} could not be started ({e}); install the PostgreSQL client tools or set the job's `tool_dir`."))
+            Error::new(ErrorKind::Tool, format!("{tool} could not be started ({e}); install the database's client tools or set the job's `tool_dir`."))
         })?;
         let pid = child.id();
         let observer = self.observer;
@@ -1043,7 +1053,7 @@ impl Restorer<'_> {
             feed::stream_file(&insp.path, insp.compression, &mut child, &mut report, self.cancel)
         });
         let failed = |f: &crate::source::ChildFailure| {
-            let line = server::error_line(&f.stderr_tail).unwrap_or_else(|| f.status_text());
+            let line = server.error_line(&f.stderr_tail).unwrap_or_else(|| f.status_text());
             Error::new(ErrorKind::Tool, format!("Restoring {name} into a fresh database failed ({tool}: {line})"))
         };
         let streamed = match streamed {
@@ -1090,7 +1100,7 @@ impl Restorer<'_> {
     }
 
     /// The swap, retried when a client reconnected in between.
-    fn swap(&self, server: &Server, target: &str, keep_as: &str, tmp: &str, terminate: bool) -> Result<(u64, Vec<Session>)> {
+    fn swap(&self, server: &DbServer, target: &str, keep_as: &str, tmp: &str, terminate: bool) -> Result<(u64, Vec<Session>)> {
         let mut last = None;
         for attempt in 1..=SWAP_ATTEMPTS {
             let who = server.database_info(target)?.map(|i| i.sessions).unwrap_or_default();
@@ -1122,7 +1132,7 @@ impl Restorer<'_> {
     }
 
     /// Drops the temporary database after a failure and completes the message.
-    fn cleanup(&self, server: &Server, tmp: &str, e: Error, mode: RestoreMode, db: &str) -> Error {
+    fn cleanup(&self, server: &DbServer, tmp: &str, e: Error, mode: RestoreMode, db: &str) -> Error {
         let unchanged = match mode {
             RestoreMode::Replace => format!("\"{db}\" was not changed"),
             RestoreMode::Create | RestoreMode::AsNew => format!("\"{db}\" was not created"),
@@ -1222,9 +1232,9 @@ impl Restorer<'_> {
                 self.observer.stage(label, Stage::Preparing);
                 let server = self.server(job, opts.password.as_ref(), opts.password_account.as_ref())?;
                 let v = ValidateOptions {
-                    engine: Some(Engine::Postgres),
+                    engine: Some(job.db.engine),
                     database: Some(job.db.database.clone()),
-                    pg_restore: job.docker_container.is_none().then(|| server.pg_restore.clone()),
+                    pg_restore: job.docker_container.is_none().then(|| server.pg_restore()).flatten(),
                     tool_dir: job.tool_dir.clone(),
                     docker_container: job.docker_container.clone(),
                 };
