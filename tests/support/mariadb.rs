@@ -270,7 +270,14 @@ impl MariaDbServer {
     /// on it, deterministically.
     #[must_use]
     pub fn lock_table(&self, db: &str, table: &str) -> TableLock {
-        TableLock::new(self, db, table)
+        TableLock::new(self, db, &format!("LOCK TABLES {} WRITE;", ident(table)))
+    }
+
+    /// A background client session on `db` that ran `sql` (say, a
+    /// transaction left open) and stays connected until dropped.
+    #[must_use]
+    pub fn session(&self, db: &str, sql: &str) -> TableLock {
+        TableLock::new(self, db, sql)
     }
 
     /// Waits (bounded) until a session reading `db` waits for a table lock.
@@ -335,7 +342,8 @@ pub fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-/// A client session holding a table write lock (see [`MariaDbServer::lock_table`]).
+/// A client session holding a table write lock or a transaction (see
+/// [`MariaDbServer::lock_table`], [`MariaDbServer::session`]).
 pub struct TableLock {
     child: Child,
     stdin: Option<ChildStdin>,
@@ -344,7 +352,7 @@ pub struct TableLock {
 const LOCKED_MARKER: &str = "nightjar-test-locked";
 
 impl TableLock {
-    fn new(server: &MariaDbServer, db: &str, table: &str) -> TableLock {
+    fn new(server: &MariaDbServer, db: &str, sql: &str) -> TableLock {
         let mut child = server
             .client_command(db)
             .arg("--unbuffered")
@@ -354,7 +362,7 @@ impl TableLock {
             .spawn()
             .expect("start the lock-holding client");
         let mut stdin = child.stdin.take().expect("stdin piped");
-        writeln!(stdin, "LOCK TABLES {} WRITE;\nSELECT '{LOCKED_MARKER}';", ident(table)).expect("send LOCK TABLES");
+        writeln!(stdin, "{sql}\nSELECT '{LOCKED_MARKER}';").expect("send the session's statements");
         stdin.flush().expect("flush the client's stdin");
         let stdout = child.stdout.take().expect("stdout piped");
         let (tx, rx) = mpsc::channel();
@@ -368,7 +376,7 @@ impl TableLock {
         let mut holder = TableLock { child, stdin: Some(stdin) };
         if rx.recv_timeout(Duration::from_secs(30)).is_err() {
             holder.kill();
-            panic!("the lock on {table} in {db} was not taken within 30 s");
+            panic!("the session on {db} did not run {sql:?} within 30 s");
         }
         holder
     }
