@@ -6,8 +6,9 @@
 //! and an extra setup hook so tests can drive the same wiring with
 //! `tauri::test::mock_builder()`.
 //!
-//! Closing the window hides it; the app keeps running in the tray until the
-//! user picks "Quit".
+//! Closing the window destroys the web view (its memory goes back to the
+//! system); the app keeps running in the tray until the user picks "Quit",
+//! and "Open Nightjar" (or a second launch) opens the window again.
 
 mod commands;
 mod events;
@@ -71,8 +72,10 @@ pub fn run() {
     run_app(builder, state, move |app| {
         start_scheduler(app.handle().clone());
         start_minute_refresh(app.handle().clone());
-        if hidden && let Some(w) = app.get_webview_window(MAIN_WINDOW) {
-            let _ = w.hide();
+        // The window is declared with `create: false`: started at login
+        // (`--hidden`) the app lives in the tray and no web view runs.
+        if !hidden {
+            show_main_window(app.handle());
         }
     });
 }
@@ -136,14 +139,13 @@ pub fn build_app<R: Runtime, F: FnOnce(&App<R>) + Send + 'static>(builder: tauri
             Ok(())
         })
         .on_window_event(|window, event| {
-            // A tray app outlives its window: closing only hides it.
-            if let WindowEvent::CloseRequested { api, .. } = event
+            // A tray app outlives its window. Closing destroys the web view
+            // (its processes and memory go away); "Open Nightjar" builds a
+            // new one. The app itself keeps running (see `run_app`).
+            if let WindowEvent::Destroyed = event
                 && window.label() == MAIN_WINDOW
             {
-                api.prevent_close();
-                if let Err(error) = window.hide() {
-                    tracing::warn!(%error, "could not hide the main window");
-                }
+                tracing::info!("window closed; Nightjar keeps running in the tray");
             }
         })
 }
@@ -157,11 +159,27 @@ pub(crate) fn install_onedrive(state: &AppState, config: &Config) {
     })));
 }
 
-/// Brings the main window back after it was hidden by closing it.
+/// Shows the main window, building it again if it was closed.
 pub(crate) fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
-    let Some(window) = app.get_webview_window(MAIN_WINDOW) else {
-        tracing::warn!(label = MAIN_WINDOW, "main window not found");
-        return;
+    let window = match app.get_webview_window(MAIN_WINDOW) {
+        Some(w) => w,
+        None => {
+            let built = app
+                .config()
+                .app
+                .windows
+                .iter()
+                .find(|w| w.label == MAIN_WINDOW)
+                .ok_or_else(|| tauri::Error::WindowNotFound)
+                .and_then(|conf| tauri::WebviewWindowBuilder::from_config(app, conf)?.build());
+            match built {
+                Ok(w) => w,
+                Err(error) => {
+                    tracing::warn!(%error, "could not open the main window");
+                    return;
+                }
+            }
+        }
     };
     let shown = window.unminimize().and_then(|()| window.show()).and_then(|()| window.set_focus());
     if let Err(error) = shown {

@@ -71,10 +71,15 @@ pub fn for_event<R: Runtime>(app: &AppHandle<R>, e: &Event) {
 /// Shows a notification; a click opens the window on `view`.
 pub fn send<R: Runtime>(app: &AppHandle<R>, summary: &str, body: &str, view: &'static str) {
     let app = app.clone();
+    let failure = summary.contains("failed") || summary.contains("expired") || summary.starts_with("No recent backup");
     let (summary, body) = (summary.to_string(), body.to_string());
     let spawned = std::thread::Builder::new().name("notify".into()).spawn(move || {
         let mut n = notify_rust::Notification::new();
-        n.appname("Nightjar").summary(&summary).body(&body).icon("dialog-information");
+        n.appname("Nightjar").summary(&summary).body(&body).icon(if failure { "dialog-error" } else { "dialog-information" });
+        #[cfg(all(unix, not(target_os = "macos")))]
+        if failure {
+            n.urgency(notify_rust::Urgency::Critical);
+        }
         #[cfg(all(unix, not(target_os = "macos")))]
         n.action("default", "Open Nightjar");
         match n.show() {
