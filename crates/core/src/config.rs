@@ -194,6 +194,10 @@ pub struct OneDriveSettings {
     /// a OneDrive-synced folder may take to show up in OneDrive before a
     /// warning is raised (`"2h"`, `"90m"`).
     pub cloud_confirm_within: String,
+    /// Spool uploads to a staging file in the data folder and save the
+    /// upload session beside it, so an upload cut by a crash, reboot or
+    /// sleep resumes at the next start instead of starting over.
+    pub staging: bool,
 }
 
 impl OneDriveSettings {
@@ -213,6 +217,7 @@ impl Default for OneDriveSettings {
             login_base_url: "https://login.microsoftonline.com".into(),
             graph_base_url: "https://graph.microsoft.com/v1.0".into(),
             cloud_confirm_within: "2h".into(),
+            staging: false,
         }
     }
 }

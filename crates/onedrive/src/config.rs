@@ -70,6 +70,11 @@ pub struct GraphConfig {
     pub staging_dir: Option<PathBuf>,
     /// Pause before re-reading an item whose hash is not there yet.
     pub hash_recheck_delay: Duration,
+    /// `[onedrive] staging = true`: spool into this private folder under a
+    /// name, with the upload session saved beside it, so an upload cut by
+    /// the process's death resumes later ([`crate::staging`]). `None`: an
+    /// unlinked temporary file, gone with the process.
+    pub resume_dir: Option<PathBuf>,
 }
 
 impl GraphConfig {
@@ -86,6 +91,7 @@ impl GraphConfig {
             fragment_size: DEFAULT_FRAGMENT,
             staging_dir: None,
             hash_recheck_delay: Duration::from_secs(2),
+            resume_dir: s.staging.then(|| crate::staging::default_dir(&nightjar_core::paths::DataDir::from_env())),
         }
     }
 

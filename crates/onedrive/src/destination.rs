@@ -78,13 +78,11 @@ impl Destination for OneDriveDestination {
             return Err(Error::destination(format!("{} already exists; Nightjar never overwrites a backup.", self.full_name(name))));
         }
         let cfg = self.graph.config();
-        Ok(Box::new(OneDrivePending {
-            graph: self.graph.clone(),
-            folder: self.folder.clone(),
-            name: name.to_string(),
-            spool: Spool::new(cfg.fragment(), cfg.staging_dir.clone()),
-            hash: QuickXorHash::new(),
-        }))
+        let (spool, staged) = match &cfg.resume_dir {
+            Some(dir) => (Spool::staged(dir, name)?, Some(dir.clone())),
+            None => (Spool::new(cfg.fragment(), cfg.staging_dir.clone()), None),
+        };
+        Ok(Box::new(OneDrivePending { graph: self.graph.clone(), folder: self.folder.clone(), name: name.to_string(), spool, hash: QuickXorHash::new(), staged }))
     }
 
     fn list(&self) -> Result<Vec<StoredFile>> {
@@ -124,6 +122,30 @@ struct Spool {
 impl Spool {
     fn new(limit: usize, dir: Option<PathBuf>) -> Self {
         Self { mem: Vec::new(), file: None, limit, dir, len: 0 }
+    }
+
+    /// A named, locked file in the staging folder (`[onedrive] staging`):
+    /// it outlives a crash, and the lock tells a resuming process that
+    /// this one is still writing it.
+    fn staged(dir: &std::path::Path, name: &str) -> Result<Self> {
+        let fail = |e: io::Error| {
+            Error::destination(format!("The staging copy of {name} could not be created in {} ({e}); check the data folder, or set [onedrive] staging = false.", dir.display())).with_source(e)
+        };
+        crate::staging::ensure_dir(dir).map_err(fail)?;
+        let path = dir.join(name);
+        let f = crate::staging::create_private(&path).map_err(fail)?;
+        f.try_lock().map_err(|e| fail(io::Error::other(e.to_string())))?;
+        Ok(Self { mem: Vec::new(), file: Some(BufWriter::with_capacity(1 << 20, f)), limit: 0, dir: None, len: 0 })
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        match &mut self.file {
+            Some(w) => {
+                w.flush()?;
+                w.get_ref().sync_all()
+            }
+            None => Ok(()),
+        }
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
@@ -181,12 +203,29 @@ struct OneDrivePending {
     name: String,
     spool: Spool,
     hash: QuickXorHash,
+    /// The staging folder, when the spool is a named file there.
+    staged: Option<PathBuf>,
+}
+
+impl Drop for OneDrivePending {
+    /// Committed, failed or dropped in this process: the staged copy has
+    /// nothing left to resume (only a dead process leaves one behind).
+    fn drop(&mut self) {
+        if let Some(dir) = &self.staged {
+            crate::staging::remove(dir, &self.name);
+        }
+    }
 }
 
 impl Write for OneDrivePending {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.spool.write_all(buf)?;
         self.hash.update(buf);
+        // A staged manifest is written before its backup's upload starts and
+        // must be complete on disk if the process dies during that upload.
+        if self.staged.is_some() && self.name.ends_with(nightjar_core::names::MANIFEST_SUFFIX) {
+            self.spool.sync()?;
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -201,8 +240,21 @@ impl PendingFile for OneDrivePending {
             .map_err(|e| Error::destination(format!("The local staging copy of {} could not be written ({e}); free some space in the temp folder.", self.name)).with_source(e))?;
         let total = self.spool.len;
         let hash = self.hash.base64();
-        let Self { graph, folder, name, spool, .. } = &mut *self;
-        graph.upload(folder, name, spool, total, &hash)?;
+        let Self { graph, folder, name, spool, staged, .. } = &mut *self;
+        let Some(dir) = staged.clone() else {
+            graph.upload(folder, name, spool, total, &hash)?;
+            return Ok(());
+        };
+        // Staged: durable data, then the state (and the session as soon as it exists).
+        let state_err = |e: io::Error| Error::destination(format!("The upload state of {name} could not be saved in {} ({e}).", dir.display())).with_source(e);
+        spool.sync().map_err(state_err)?;
+        let mut state = crate::staging::StagedUpload { folder: folder.clone(), name: name.clone(), total, quick_xor_hash: hash.clone(), upload_url: None, staged_at: chrono::Utc::now() };
+        state.save(&dir).map_err(state_err)?;
+        let mut save = |url: &str| {
+            state.upload_url = Some(url.to_string());
+            state.save(&dir).map_err(state_err)
+        };
+        graph.upload_resumable(folder, name, spool, total, &hash, crate::graph::Session { resume_url: None, on_session: &mut save })?;
         Ok(())
     }
 

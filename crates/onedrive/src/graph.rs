@@ -504,14 +504,47 @@ impl Graph {
     /// # Errors
     /// Quota, a name that exists, repeated failures, or a checksum that never matches.
     pub fn upload(&self, folder: &str, name: &str, src: &mut dyn ReadAt, total: u64, hash: &str) -> Result<DriveItem> {
+        self.upload_resumable(folder, name, src, total, hash, Session { resume_url: None, on_session: &mut |_| Ok(()) })
+    }
+
+    /// [`Graph::upload`] that can pick up a session an earlier process
+    /// started (`resume_url`: its bytes up to `nextExpectedRanges` are kept;
+    /// a session that is gone starts over), and hands every new session's
+    /// URL to `on_session` before the first byte is sent, so it can be
+    /// saved for a later resume (it is a bearer secret: keep it private).
+    ///
+    /// # Errors
+    /// As [`Graph::upload`], and what `on_session` returns.
+    pub fn upload_resumable(&self, folder: &str, name: &str, src: &mut dyn ReadAt, total: u64, hash: &str, session: Session<'_>) -> Result<DriveItem> {
+        let Session { resume_url, on_session } = session;
         if total == 0 {
             return self.upload_empty(folder, name);
         }
         let mut restarts = 0;
         let mut bad_hash = 0;
+        let mut resume_url = resume_url;
         loop {
-            let upload_url = self.create_session(folder, name, total)?;
-            let item = match self.send_fragments(&upload_url, src, total, name) {
+            let (upload_url, start) = match resume_url.take() {
+                Some(url) => match self.session_offset(&url)? {
+                    Some(offset) => {
+                        tracing::info!("OneDrive upload of {name}: resuming the saved session at byte {offset} of {total}");
+                        (url, offset)
+                    }
+                    None => {
+                        tracing::info!("OneDrive upload of {name}: the saved session is gone; starting over");
+                        continue;
+                    }
+                },
+                None => {
+                    let url = self.create_session(folder, name, total)?;
+                    if let Err(e) = on_session(&url) {
+                        self.cancel(&url);
+                        return Err(e);
+                    }
+                    (url, 0)
+                }
+            };
+            let item = match self.send_fragments(&upload_url, src, total, name, start) {
                 Ok(Step::Done(item)) => item,
                 Ok(Step::Restart(why)) => {
                     self.cancel(&upload_url);
@@ -561,9 +594,9 @@ impl Graph {
         }
     }
 
-    fn send_fragments(&self, upload_url: &str, src: &mut dyn ReadAt, total: u64, name: &str) -> Result<Step> {
+    fn send_fragments(&self, upload_url: &str, src: &mut dyn ReadAt, total: u64, name: &str, start: u64) -> Result<Step> {
         let frag = self.cfg.fragment() as u64;
-        let mut offset = 0u64;
+        let mut offset = start;
         let mut failures = 0u32;
         loop {
             let len = frag.min(total - offset);
@@ -630,6 +663,15 @@ impl Graph {
 
 fn first_range(v: &serde_json::Value) -> Option<u64> {
     v["nextExpectedRanges"].as_array()?.first()?.as_str()?.split('-').next()?.parse().ok()
+}
+
+/// How [`Graph::upload_resumable`] starts: from a saved session, and who
+/// is told about a new one.
+pub struct Session<'a> {
+    /// A session an earlier process started (its upload URL).
+    pub resume_url: Option<String>,
+    /// Gets every new session's upload URL before the first byte is sent.
+    pub on_session: &'a mut dyn FnMut(&str) -> Result<()>,
 }
 
 /// A download in progress (see [`Graph::open`]).

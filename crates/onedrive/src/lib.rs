@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod destination;
 pub mod graph;
+pub mod staging;
 pub mod upkeep;
 
 use std::sync::Arc;

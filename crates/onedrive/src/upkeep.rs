@@ -16,6 +16,8 @@
 //!   [`Event::HealthWarning`] is raised when it has not arrived within
 //!   `[onedrive] cloud_confirm_within` (default 2 hours). Nothing here
 //!   blocks or fails a backup.
+//! - **Finish uploads a dead process left staged** (`[onedrive] staging =
+//!   true`, see [`crate::staging`]), at start and at every poll.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -243,6 +245,20 @@ impl OneDriveUpkeep {
                 return;
             }
             pace.last_poll = Some(now);
+        }
+        // Uploads a dead process left staged (`[onedrive] staging = true`).
+        if let Some(dir) = &self.graph.config().resume_dir
+            && self.signed_in()
+        {
+            match crate::staging::resume_staged(&self.graph, dir, Some(ctx.history), ctx.observer) {
+                Ok(done) => {
+                    for f in done {
+                        tracing::info!(file = %f, "an interrupted upload was finished");
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Auth => self.report_expired(ctx, e.message()),
+                Err(e) => tracing::warn!("staged OneDrive uploads could not be resumed (trying again later): {}", e.detailed()),
+            }
         }
         let roots = (self.roots)();
         let tracking = !ctx.history.unconfirmed_cloud_copies().map(|v| v.is_empty()).unwrap_or(true);

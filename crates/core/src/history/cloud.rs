@@ -149,6 +149,23 @@ impl History {
         Ok(self.lock().query_row(&format!("SELECT {COLUMNS} FROM cloud_copies WHERE run_id = ?1"), params![run_id], read).optional()?)
     }
 
+    /// The backup row of `job` that started at `started_at` (to the
+    /// millisecond): how an upload finished by a later process (staged
+    /// OneDrive uploads) finds the run it belongs to.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::History`] if the history cannot be read.
+    pub fn backup_started_at(&self, job: &str, started_at: DateTime<Utc>) -> Result<Option<i64>> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT id FROM runs WHERE job = ?1 AND kind = 'backup' AND started_at = ?2 ORDER BY id DESC LIMIT 1",
+                params![job, started_at.timestamp_millis()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Tracked backups not confirmed yet (pending or late), oldest first.
     ///
     /// # Errors
