@@ -113,7 +113,7 @@ function apply(e) {
     p.hidden = true;
     const outcome = e.kind === 'finished'
       ? { ok: true, text: `Backup finished: ${e.name || basename(e.file)}, ${size(e.size)}, ${duration(e.durationMs)}.` }
-      : { ok: false, text: `Backup failed: ${e.message}` };
+      : { ok: false, text: `${e.busy ? 'Backup skipped' : 'Backup failed'}: ${e.message}` };
     outcomes.set(e.job, outcome);
     show($(`backup-result-${e.job}`, c), outcome.ok ? outcome.text : '');
     show($(`backup-error-${e.job}`, c), outcome.ok ? '' : outcome.text);

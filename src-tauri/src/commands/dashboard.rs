@@ -43,8 +43,11 @@ pub async fn overview(state: State<'_, AppState>) -> CmdResult<Overview> {
 fn backup_one<R: Runtime>(app: &AppHandle<R>, job: &Job, observer: &AppObserver<R>) -> BackupOutcome {
     let state = app.state::<AppState>();
     observer.send(ProgressEvent::Started { job: job.name.clone() });
-    let Some(cancel) = state.begin_run(&job.name) else {
-        let message = format!("A backup of \"{}\" is already running in Nightjar; wait for it to finish.", job.name);
+    let own_schedule = state.scheduled.lock().expect("scheduled lock").as_deref() == Some(job.name.as_str());
+    let cancel = if own_schedule { None } else { state.begin_run(&job.name) };
+    let Some(cancel) = cancel else {
+        let message = format!("A backup of \"{}\" is already running in Nightjar; it is the newest one as soon as it finishes.", job.name);
+        tracing::warn!(job = %job.name, "backup skipped: this app is already backing the job up");
         observer.send(ProgressEvent::Failed { job: job.name.clone(), message: message.clone(), busy: true });
         return BackupOutcome { job: job.name.clone(), ok: false, file: None, name: None, size: None, duration_ms: None, error: Some(message), busy: true };
     };
@@ -63,7 +66,7 @@ fn backup_one<R: Runtime>(app: &AppHandle<R>, job: &Job, observer: &AppObserver<
             let busy = e.kind() == ErrorKind::Busy;
             let message = if busy {
                 tracing::warn!(job = %job.name, "backup skipped: another Nightjar process (the scheduler or `nightjar run`) holds the job: {}", e.message());
-                format!("{} (Skipped: another Nightjar process, such as `nightjar run`, is backing this job up.)", e.message())
+                format!("Another Nightjar process (such as `nightjar run`) is backing up \"{}\" right now; try again when it finishes.", job.name)
             } else {
                 e.message().to_string()
             };
