@@ -1,7 +1,8 @@
 //! End-to-end tests of the desktop app: the real `nightjar-desktop` binary
 //! driven through `tauri-driver` + `WebKitWebDriver`, its tray menu over
 //! D-Bus (a fake StatusNotifierWatcher), its notifications captured by a fake
-//! notification server, throwaway PostgreSQL clusters and temp config/data dirs.
+//! notification server, its passwords in GNOME Keyring, throwaway PostgreSQL
+//! clusters and temp config/data dirs.
 //!
 //! They need a desktop session, so they are ignored by default; run them with
 //!
@@ -9,17 +10,173 @@
 //!
 //! which starts a private X server, session bus, GNOME Keyring, the fake
 //! notification server and `tauri-driver`, then runs this binary's ignored
-//! tests one at a time.
+//! tests one at a time. The UI is found by its `data-testid`s (ui/TESTIDS.md).
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nightjar_tests::desktop::{AppLauncher, DesktopSession, Tray, TRAY_READY};
-use nightjar_tests::procs;
-use nightjar_tests::Nightjar;
+use nightjar_core::config::{Config, ParseEnv};
+use nightjar_tests::backup::{check_finished_backup, job_toml, manifest};
+use nightjar_tests::desktop::{AppLauncher, AppSession, DesktopSession, Tray, TRAY_READY};
+use nightjar_tests::fixture::{build_plain_table, fresh_sample, SAMPLE_TABLES};
+use nightjar_tests::nightjar::{str_field, u64_field};
+use nightjar_tests::webdriver::Session;
+use nightjar_tests::restore::integrity_test;
+use nightjar_tests::{procs, sha256sum, unique, Nightjar, PgCluster, Snapshot};
+use serde_json::{json, Value};
 
 /// Generous: a debug build on 2 busy cores.
 const UI: Duration = Duration::from_secs(30);
 const START: Duration = Duration::from_secs(90);
+const RUN: Duration = Duration::from_secs(180);
+
+fn tid(id: &str) -> String {
+    Session::tid(id)
+}
+
+/// Clicks the nav button of `view` and waits for the view to show.
+fn go(app: &AppSession, view: &str) {
+    app.click_css(&tid(&format!("nav-{view}")), UI);
+    let _ = app.wait_for(&tid(&format!("view-{view}")), UI);
+}
+
+/// Types `text` into the input `id` (after clearing it).
+fn fill(app: &AppSession, id: &str, text: &str) {
+    let e = app.wait_for(&tid(id), UI);
+    app.fill(&e, text);
+}
+
+/// Picks the option `value` of the `<select>` `id`. WebKitWebDriver cannot
+/// click an `<option>` (GTK draws the list as a native popup), so the value
+/// is set and `change` fired as a pick does.
+fn select(app: &AppSession, id: &str, value: &str) {
+    let found = app.execute(
+        "const s = document.querySelector(arguments[0]); \
+         if (!s || ![...s.options].some(o => o.value === arguments[1])) return false; \
+         s.value = arguments[1]; s.dispatchEvent(new Event('change', {bubbles: true})); return true;",
+        &[json!(tid(id)), json!(value)],
+    );
+    assert_eq!(found.as_bool(), Some(true), "select {id} has an option {value}");
+    let v = app.property(&app.wait_for(&tid(id), UI), "value");
+    assert_eq!(v.as_str(), Some(value), "select {id} shows {value}");
+}
+
+/// The text of `id` once it is displayed and `pred` holds.
+fn text_when(app: &AppSession, id: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    app.wait_text(&tid(id), RUN, what, |t| !t.is_empty() && pred(t))
+}
+
+fn is_disabled(app: &AppSession, id: &str) -> bool {
+    app.property(&app.wait_for(&tid(id), UI), "disabled").as_bool() == Some(true)
+}
+
+/// `size()` of ui/js/util.js, both ways a tie in the first decimal can round.
+fn shown_sizes(bytes: u64) -> Vec<String> {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    #[allow(clippy::cast_precision_loss)]
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        return vec![format!("{bytes} B")];
+    }
+    vec![format!("{v:.1} {}", UNITS[i]), format!("{:.1} {}", (v * 10.0).round() / 10.0, UNITS[i])]
+}
+
+/// `duration()` of ui/js/util.js, both ways a tie can round.
+fn shown_durations(ms: u64) -> Vec<String> {
+    #[allow(clippy::cast_precision_loss)]
+    let s = ms as f64 / 1000.0;
+    match ms {
+        0..1000 => vec![format!("{ms} ms")],
+        1000..60_000 => vec![format!("{s:.1} s"), format!("{:.1} s", (s * 10.0).round() / 10.0)],
+        _ => {
+            let m = ms / 60_000;
+            #[allow(clippy::cast_precision_loss)]
+            let rest = ((ms % 60_000) as f64 / 1000.0).round();
+            vec![format!("{m} min {rest} s")]
+        }
+    }
+}
+
+/// Checks a successful backup row of `nightjar history --json` against the
+/// file on disk: in `dest`, the recorded size and SHA-256, the manifest
+/// agreeing, and the compressed stream intact. Returns the file.
+#[track_caller]
+fn check_history_backup(record: &Value, dest: &Path, job: &str) -> PathBuf {
+    assert_eq!(str_field(record, "status"), "success", "{record}");
+    assert_eq!(str_field(record, "job"), job, "{record}");
+    assert_eq!(str_field(record, "kind"), "backup", "{record}");
+    let file = PathBuf::from(str_field(record, "file"));
+    assert_eq!(file.parent(), Some(dest), "the backup is in the destination folder: {record}");
+    assert!(file.is_file(), "{} exists", file.display());
+    assert_eq!(u64_field(record, "size"), std::fs::metadata(&file).unwrap().len(), "recorded size = file size");
+    let sum = sha256sum(&file);
+    assert_eq!(str_field(record, "sha256"), sum, "recorded sha256 = sha256sum of the file");
+    assert_eq!(str_field(&manifest(&file), "sha256"), sum, "manifest sha256 = sha256sum of the file");
+    let _ = integrity_test(&file);
+    file
+}
+
+/// Reads the config file back through the engine's own parser.
+fn job_in_config(nj: &Nightjar, name: &str) -> nightjar_core::config::Job {
+    let cfg = Config::load(&nj.config_path(), &ParseEnv::from_system())
+        .unwrap_or_else(|e| panic!("the config the app wrote does not load: {e}\n{}", std::fs::read_to_string(nj.config_path()).unwrap_or_default()));
+    cfg.job(name).unwrap_or_else(|e| panic!("job {name} is not in the config: {e}")).clone()
+}
+
+/// Adds a job through Settings → Add a job → Save (no schedule: runs only on demand).
+fn add_job(app: &AppSession, name: &str, url: &str, dest: &Path, password: Option<&str>) {
+    go(app, "settings");
+    app.click_css(&tid("settings-add-job"), UI);
+    let _ = app.wait_for(&tid("job-form"), UI);
+    fill(app, "field-name", name);
+    fill(app, "field-database", url);
+    fill(app, "field-destination", &dest.display().to_string());
+    select(app, "field-schedule-preset", "manual");
+    fill(app, "field-timezone", "UTC");
+    if let Some(pw) = password {
+        fill(app, "field-password", pw);
+    }
+    app.click_css(&tid("job-save"), UI);
+    let saved = text_when(app, "job-saved", "the job saved", |t| t.contains("Saved"));
+    assert_eq!(saved, "Saved.");
+    let _ = app.wait_for(&tid(&format!("settings-job-{name}")), UI);
+}
+
+/// Dashboard → Emergency backup on `name`'s card; the run is held on a table
+/// lock so its progress is seen, then let go. Returns the result line.
+fn emergency_backup(app: &AppSession, pg: &PgCluster, db: &str, table: &str, name: &str) -> String {
+    go(app, "dashboard");
+    let _ = app.wait_for(&tid(&format!("job-card-{name}")), UI);
+    let lock = pg.lock_table(db, table);
+    app.click_css(&tid(&format!("backup-now-{name}")), UI);
+    let _ = app.wait_for(&tid(&format!("progress-{name}")), UI);
+    let stage = text_when(app, &format!("progress-stage-{name}"), "the run's stage", |_| true);
+    assert!(is_disabled(app, &format!("backup-now-{name}")), "Emergency backup is disabled while the run goes on (stage {stage:?})");
+    pg.wait_for_blocked_pg_dump(db);
+    lock.release();
+    text_when(app, &format!("backup-result-{name}"), "the backup's result", |t| t.starts_with("Backup finished"))
+}
+
+fn history_cell(app: &AppSession, job: &str, status: &str, cell: &str) -> String {
+    let css = format!("{}[data-job=\"{job}\"][data-status=\"{status}\"] {}", tid("history-row"), tid(cell));
+    app.wait_text(&css, RUN, &format!("the {status} run of {job} in History"), |t| !t.is_empty())
+}
+
+/// Saves a screenshot `name`; `top` (a test id) is scrolled to the top of
+/// the window first, otherwise the page is scrolled to its top.
+fn shoot(desktop: &DesktopSession, app: &AppSession, name: &str, top: Option<&str>) -> PathBuf {
+    let script = "const e = arguments[0] && document.querySelector(arguments[0]); \
+                  if (e) e.scrollIntoView({block: 'start'}); else window.scrollTo(0, 0); \
+                  if (document.activeElement) document.activeElement.blur();";
+    let _ = app.execute(script, &[top.map_or(Value::Null, |t| json!(tid(t)))]);
+    let png = app.screenshot();
+    desktop.save_screenshot(name, &png)
+}
 
 #[test]
 #[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
@@ -51,26 +208,268 @@ fn a_dark_gtk_theme_reaches_the_page_as_prefers_color_scheme_dark() {
     }
 }
 
+/// The whole first-use path in one window: add a job in Settings, run an
+/// Emergency backup (progress, then the result), find it in History with its
+/// size and duration, restore it from there (a wrong database name is
+/// refused; the right one restores; the data is back), change its retention
+/// (saved to the TOML file), and screenshots of every view, light and dark.
 #[test]
 #[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
-fn tray_menu_lists_its_items_and_quit_exits_zero() {
-    let _ = DesktopSession::get();
+fn add_backup_history_restore_and_retention_through_the_window() {
+    let desktop = DesktopSession::get();
+    let pg = PgCluster::shared();
+    let db = fresh_sample(pg, "e2e_shop");
+    let before = Snapshot::take(pg, &db);
     let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir_all(&dest).unwrap();
+    let job = "shop";
+
+    let launcher = AppLauncher::new(&nj).env("GTK_THEME", "Adwaita");
+    let app = launcher.session(&desktop);
+
+    // Settings: add the job. It lands in the config file.
+    add_job(&app, job, &pg.url(&db), &dest, None);
+    let saved = job_in_config(&nj, job);
+    assert_eq!(saved.db.database, db, "the config names the database");
+    assert!(saved.schedule.is_none(), "manual only");
+
+    // Dashboard: Emergency backup → progress → result.
+    let result = emergency_backup(&app, pg, &db, SAMPLE_TABLES[0], job);
+    let runs = nj.history(Some(job));
+    assert_eq!(runs.len(), 1, "one run recorded: {runs:?}");
+    let record = &runs[0];
+    let file = check_history_backup(record, &dest, job);
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(result.contains(&name), "the result names the file {name}: {result}");
+    assert!(
+        shown_sizes(u64_field(record, "size")).iter().any(|s| result.contains(s.as_str())),
+        "the result shows the size {:?}: {result}",
+        shown_sizes(u64_field(record, "size"))
+    );
+    let last = text_when(&app, &format!("job-last-{job}"), "the card's last run", |t| t.contains("ok"));
+    assert!(last.starts_with("Last backup"), "{last}");
+    shoot(&desktop, &app, "dashboard-light", None);
+
+    // History: the row, with the size and the duration of the real run.
+    go(&app, "history");
+    let size = history_cell(&app, job, "success", "history-size");
+    assert!(shown_sizes(u64_field(record, "size")).contains(&size), "History size {size:?} = {} bytes", u64_field(record, "size"));
+    let duration = history_cell(&app, job, "success", "history-duration");
+    assert!(
+        shown_durations(u64_field(record, "duration_ms")).contains(&duration),
+        "History duration {duration:?} = {} ms",
+        u64_field(record, "duration_ms")
+    );
+    assert_eq!(history_cell(&app, job, "success", "history-file"), name);
+    shoot(&desktop, &app, "history-light", None);
+
+    // Break the data, then restore from the History row.
+    let _ = pg.psql(&db, "DELETE FROM app.users; DROP TABLE public.settings;");
+    let broken = Snapshot::take(pg, &db);
+    let row = format!("{}[data-run-id=\"{}\"]", tid("history-row"), u64_field(record, "id"));
+    app.click_css(&format!("{row} {}", tid("history-restore")), UI);
+    let _ = app.wait_for(&tid("view-restore"), UI);
+    let _ = app.wait_for(&tid("restore-plan"), RUN);
+    let target = text_when(&app, "plan-target", "the plan's target", |t| t.contains(&db));
+    assert!(target.contains("replaced"), "the plan says the database is replaced: {target}");
+    assert_eq!(text_when(&app, "plan-file", "the plan's file", |_| true), file.display().to_string());
+    let hint = text_when(&app, "restore-confirm-hint", "the confirmation hint", |t| t.contains(&db));
+    assert!(hint.contains("to confirm"), "{hint}");
+    shoot(&desktop, &app, "restore-light", Some("restore-plan"));
+
+    // A wrong name: the button stays disabled; forced anyway, the app refuses
+    // and nothing is restored.
+    fill(&app, "restore-confirm-input", &format!("{db}_wrong"));
+    assert!(is_disabled(&app, "restore-start"), "Restore stays disabled with a wrong database name");
+    let _ = app.execute("document.querySelector(arguments[0]).disabled = false", &[json!(tid("restore-start"))]);
+    app.click_css(&tid("restore-start"), UI);
+    let refusal = text_when(&app, "error-confirm", "the refusal", |_| true);
+    assert!(refusal.contains(&db), "the refusal names the database to type: {refusal}");
+    broken.assert_same(&Snapshot::take(pg, &db), "nothing restored after a wrong confirmation");
+    assert!(!app.find(&tid("restore-result")).is_some_and(|e| app.displayed(&e)), "no restore result after the refusal");
+
+    // The right name restores, and the data is back.
+    fill(&app, "restore-confirm-input", &db);
+    app.poll("Restore to be enabled by the right name", UI, || (!is_disabled(&app, "restore-start")).then_some(()));
+    app.click_css(&tid("restore-start"), UI);
+    let done = text_when(&app, "restore-result", "the restore's result", |t| t.starts_with("Restore finished"));
+    before.assert_same(&Snapshot::take(pg, &db), &format!("restored through the window ({done})"));
+    let restores: Vec<Value> = nj.history(Some(job)).into_iter().filter(|r| r["kind"] == "restore").collect();
+    assert!(restores.iter().any(|r| r["status"] == "success"), "the restore is in the history: {restores:?}");
+
+    // Retention: edit the job, save, and the TOML file has the new policy.
+    go(&app, "settings");
+    app.click_css(&tid(&format!("settings-edit-{job}")), UI);
+    let _ = app.wait_for(&tid("job-form"), UI);
+    fill(&app, "field-keep_days", "14");
+    fill(&app, "field-keep_last", "5");
+    fill(&app, "field-weekly", "4");
+    app.click_css(&tid("job-save"), UI);
+    let _ = text_when(&app, "job-saved", "the job saved", |t| t.contains("Saved"));
+    let r = job_in_config(&nj, job).retention;
+    assert_eq!((r.keep_days, r.keep_last, r.weekly), (14, 5, 4), "retention read back from {}", nj.config_path().display());
+    let text = std::fs::read_to_string(nj.config_path()).unwrap();
+    assert!(text.contains("keep_last = 5"), "the file says keep_last = 5:\n{text}");
+    shoot(&desktop, &app, "settings-light", Some("job-form"));
+
+    // Logs: today's log, with this job's runs in it.
+    go(&app, "logs");
+    let logs = text_when(&app, "logs-text", "the log", |t| t.contains(job));
+    assert!(logs.contains(&db) || logs.contains(&name), "the log mentions the run");
+    shoot(&desktop, &app, "logs-light", None);
+    app.close();
+
+    // The same views in the dark theme, with the same data.
+    let dark = AppLauncher::new(&nj).env("GTK_THEME", "Adwaita:dark");
+    let app = dark.session(&desktop);
+    assert_eq!(app.execute("return matchMedia('(prefers-color-scheme: dark)').matches", &[]).as_bool(), Some(true));
+    go(&app, "dashboard");
+    let _ = text_when(&app, &format!("job-last-{job}"), "the card's last run", |t| t.contains("ok"));
+    shoot(&desktop, &app, "dashboard-dark", None);
+    go(&app, "history");
+    let _ = history_cell(&app, job, "success", "history-size");
+    shoot(&desktop, &app, "history-dark", None);
+    app.click_css(&format!("{row} {}", tid("history-restore")), UI);
+    let _ = app.wait_for(&tid("restore-plan"), RUN);
+    let _ = text_when(&app, "plan-file", "the plan's file", |t| t.ends_with(&name));
+    shoot(&desktop, &app, "restore-dark", Some("restore-plan"));
+    go(&app, "settings");
+    app.click_css(&tid(&format!("settings-edit-{job}")), UI);
+    let _ = app.wait_for(&tid("job-form"), UI);
+    shoot(&desktop, &app, "settings-dark", Some("job-form"));
+    go(&app, "logs");
+    let _ = text_when(&app, "logs-text", "the log", |t| t.contains(job));
+    shoot(&desktop, &app, "logs-dark", None);
+    app.close();
+}
+
+/// A password typed in Settings goes to GNOME Keyring (the CLI, reading the
+/// OS keyring, logs in with it too), is never shown back nor written to the
+/// config, the data dir or the log; a wrong one makes the Emergency backup
+/// fail with the reason on the card and in History, and a failure
+/// notification is sent.
+#[test]
+#[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
+fn keyring_password_and_a_failing_job_with_its_notification() {
+    let desktop = DesktopSession::get();
+    let pg = PgCluster::shared();
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let right = format!("Nj-E2e-Right-{stamp}");
+    let wrong = format!("Nj-E2e-Wrong-{stamp}");
+    let role = unique("e2erole");
+    pg.create_role(&role, &right);
+    let db = unique("e2evault");
+    let _ = pg.psql("postgres", &format!("CREATE DATABASE \"{db}\" OWNER \"{role}\""));
+    build_plain_table(pg, &db, 2000, 200, Some(&role));
+    let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir_all(&dest).unwrap();
+    let job = "vault";
+
+    let launcher = AppLauncher::new(&nj);
+    let app = launcher.session(&desktop);
+
+    // The password is stored with the job, and only said to be stored.
+    add_job(&app, job, &pg.url_as(&role, &db), &dest, Some(&right));
+    let state = text_when(&app, "password-state", "the password state", |t| t.contains("stored"));
+    assert!(state.contains("A password is stored"), "{state}");
+    let field = app.wait_for(&tid("field-password"), UI);
+    assert_eq!(app.property(&field, "value").as_str(), Some(""), "the password is not shown back");
+
+    // It is what the backup logs in with.
+    let result = emergency_backup(&app, pg, &db, "t", job);
+    assert!(result.starts_with("Backup finished"), "{result}");
+    let ok = nj.history(Some(job));
+    let _ = check_history_backup(&ok[0], &dest, job);
+    // The CLI, on the OS keyring of the same session, finds it as well.
+    let out = nj.cmd(["backup", "--job", job, "--json"]).env_remove("NIGHTJAR_KEYRING").run().assert_success();
+    let _ = check_finished_backup(&out.json(), &dest, job);
+
+    // A wrong password: stored over the right one, the backup fails.
+    go(&app, "settings");
+    app.click_css(&tid(&format!("settings-edit-{job}")), UI);
+    fill(&app, "field-password", &wrong);
+    app.click_css(&tid("password-save"), UI);
+    app.poll("the password field to clear after storing", UI, || {
+        (app.property(&app.wait_for(&tid("field-password"), UI), "value").as_str() == Some("")).then_some(())
+    });
+    let seen = desktop.notifications().len();
+    go(&app, "dashboard");
+    app.click_css(&tid(&format!("backup-now-{job}")), UI);
+    let error = text_when(&app, &format!("backup-error-{job}"), "the failure", |t| t.starts_with("Backup failed"));
+    assert!(error.contains("password"), "the card says the password was rejected: {error}");
+    let badge = text_when(&app, &format!("job-status-{job}"), "the Failed badge", |t| t == "Failed");
+    assert_eq!(badge, "Failed");
+    let note = desktop.wait_notification(seen, RUN, "Backup failed: vault", |n| {
+        n["summary"].as_str().is_some_and(|s| s.contains("Backup failed") && s.contains(job))
+    });
+    assert!(str_field(&note, "body").contains("password"), "the notification says why: {note}");
+    assert_eq!(str_field(&note, "app"), "Nightjar", "{note}");
+
+    go(&app, "history");
+    let why = history_cell(&app, job, "failed", "history-error");
+    assert!(why.contains("password"), "History shows the reason: {why}");
+    shoot(&desktop, &app, "history-failed-light", None);
+    app.close();
+
+    // Neither password is written anywhere the app writes.
+    let mut files = vec![nj.config_path(), launcher.log_path()];
+    let mut stack = vec![nj.data_dir()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() { stack.push(p) } else { files.push(p) }
+        }
+    }
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap_or_default();
+        for secret in [&right, &wrong] {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "a password is written in {}", f.display());
+        }
+    }
+}
+
+/// The tray menu over D-Bus: "Backup now" backs the job up (file + history
+/// row), "Quit" exits 0 and leaves nothing running.
+#[test]
+#[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
+fn tray_backup_now_makes_a_backup_and_quit_exits_zero() {
+    let _ = DesktopSession::get();
+    let pg = PgCluster::shared();
+    let db = pg.fresh_db("e2e_tray");
+    build_plain_table(pg, &db, 500, 100, None);
+    let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir_all(&dest).unwrap();
+    let job = "traydb";
+    nj.write_config(&job_toml(job, &pg.url(&db), &dest, ""));
+
     let launcher = AppLauncher::new(&nj);
     let mut tray = Tray::start();
     let mut app = launcher.spawn();
     let item = tray.wait_registered(START);
-    assert!(item.get("menu").and_then(|m| m.as_str()).is_some_and(|m| m.starts_with('/')), "the item exports a menu: {item}");
+    assert!(item.get("menu").and_then(Value::as_str).is_some_and(|m| m.starts_with('/')), "the item exports a menu: {item}");
     launcher.wait_log(TRAY_READY, START);
 
+    let items = tray.layout();
+    let enabled = |label: &str| items.iter().any(|i| i["label"] == label && i["enabled"] != false);
+    assert!(enabled("Backup now"), "Backup now is in the menu and enabled: {items:?}");
+    assert!(enabled("Open Nightjar"), "{items:?}");
     let labels = tray.labels();
-    assert!(labels.iter().any(|l| l == "Open Nightjar"), "tray menu has Open Nightjar: {labels:?}");
     assert_eq!(labels.last().map(String::as_str), Some("Quit"), "Quit is the last item: {labels:?}");
+
+    tray.click("Backup now");
+    let record = nightjar_tests::wait::until("the tray's backup in the history", RUN, || {
+        nj.history(Some(job)).into_iter().find(|r| r["status"] == "success")
+    });
+    let file = check_history_backup(&record, &dest, job);
+    assert_eq!(str_field(&record, "trigger"), "manual", "a tray backup is a manual run: {record}");
+    assert!(file.is_file());
 
     let pid = app.pid();
     tray.click("Quit");
     let status = app.wait_exit(UI);
     assert_eq!(status.code(), Some(0), "Quit from the tray exits 0; app log:\n{}", launcher.log());
-    let left = procs::descendants(pid);
-    assert!(left.is_empty(), "nothing the app started outlives it: {left:?}");
+    nightjar_tests::wait::until("the app's children to exit", UI, || procs::descendants(pid).is_empty().then_some(()));
 }

@@ -31,7 +31,7 @@ log() { printf 'e2e: %s\n' "$*"; }
 
 # Inner half: runs under dbus-run-session + xvfb-run with DISPLAY set.
 if [[ "${1:-}" == "--inner" ]]; then
-    work=$2 filter=$3
+    work=$2 filter=$3 logs=$4
     pids=()
     stop_all() {
         local p
@@ -74,7 +74,7 @@ if [[ "${1:-}" == "--inner" ]]; then
     port=$(free_port)
     native_port=$(free_port)
     while [[ "$native_port" == "$port" ]]; do native_port=$(free_port); done
-    tauri-driver --port "$port" --native-port "$native_port" >"$work/tauri-driver.log" 2>&1 &
+    tauri-driver --port "$port" --native-port "$native_port" ${NIGHTJAR_NATIVE_DRIVER:+--native-driver "$NIGHTJAR_NATIVE_DRIVER"} >"$work/tauri-driver.log" 2>&1 &
     pids+=($!)
     up=false
     for _ in $(seq $((DRIVER_TIMEOUT_S * 10))); do
@@ -102,9 +102,11 @@ if [[ "${1:-}" == "--inner" ]]; then
     else
         cargo test -p nightjar-tests --locked --test desktop_e2e -- --ignored --test-threads 1 || rc=$?
     fi
+    # Kept after the run, next to the screenshots, so a failure can be read (CI uploads them).
+    mkdir -p "$logs"
+    cp "$work/tauri-driver.log" "$work/fake_notifyd.out" "$NIGHTJAR_NOTIFY_LOG" "$logs/" 2>/dev/null || true
     if ((rc != 0)); then
-        echo "e2e: tauri-driver log (last 40 lines):" >&2
-        tail -n 40 "$work/tauri-driver.log" >&2 || true
+        echo "e2e: tauri-driver's log and the notifications received are in $logs" >&2
     fi
     exit "$rc"
 fi
@@ -170,7 +172,7 @@ env "$marker" NO_AT_BRIDGE=1 \
     timeout --kill-after=10 "$TOTAL_TIMEOUT_S" \
     dbus-run-session -- \
     xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp" \
-    bash "$root/tests/desktop/e2e.sh" --inner "$work" "$filter" </dev/null || rc=$?
+    bash "$root/tests/desktop/e2e.sh" --inner "$work" "$filter" "$target_dir/e2e-logs" </dev/null || rc=$?
 
 # dbus-run-session and xvfb-run tear down their daemons on exit; allow a moment.
 pids=""

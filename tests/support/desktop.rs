@@ -196,10 +196,11 @@ impl AppLauncher {
         let _ = std::fs::remove_file(self.dir.path().join("app.pid"));
         let session = desktop.driver().session(&wrapper, &[]);
         let pid = until("the app to start (its pid file)", Duration::from_secs(60), || self.wrapper_pid());
-        session.poll("the page to finish loading", Duration::from_secs(60), || {
-            (session.execute("return document.readyState", &[]).as_str() == Some("complete")).then_some(())
+        let app = AppSession { session: Some(session), pid, log: self.log_path() };
+        app.poll("the page to finish loading", Duration::from_secs(60), || {
+            (app.execute("return document.readyState", &[]).as_str() == Some("complete")).then_some(())
         });
-        AppSession { session: Some(session), pid }
+        app
     }
 
     /// Starts the app directly (no WebDriver), its stderr going to [`Self::log_path`].
@@ -236,6 +237,7 @@ pub struct AppSession {
     session: Option<Session>,
     /// The app's pid.
     pub pid: u32,
+    log: PathBuf,
 }
 
 impl std::ops::Deref for AppSession {
@@ -263,6 +265,17 @@ impl AppSession {
 
 impl Drop for AppSession {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = read_lossy(&self.log);
+            let tail: Vec<&str> = log.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
+            eprintln!(
+                "--- the app (pid {}, {}) logged, last {} lines:\n{}\n---",
+                self.pid,
+                if procs::is_alive(self.pid) { "running" } else { "gone" },
+                tail.len(),
+                tail.join("\n")
+            );
+        }
         if let Some(s) = self.session.take() {
             s.end();
             // The test failed mid-way: make sure nothing outlives it.

@@ -51,6 +51,25 @@ impl Driver {
     /// # Errors
     /// The driver's error reply, or a transport error.
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, WdError> {
+        // tauri-driver forwards each request to WebKitWebDriver over a pooled
+        // keep-alive connection; when WebKitWebDriver has just closed that
+        // connection the request is lost (tauri-driver logs "connection reset
+        // by peer") and we get an empty reply. Nothing reached the browser,
+        // so sending it again is safe.
+        let mut attempt = 0;
+        loop {
+            match self.call_once(method, path, body) {
+                Err(e) if e.error == "transport" && e.message.ends_with(EMPTY_REPLY) && attempt < 3 => {
+                    attempt += 1;
+                    eprintln!("webdriver: {method} {path}: empty reply from the driver, sending it again ({attempt})");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn call_once(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, WdError> {
         let transport = |e: std::io::Error| WdError { error: "transport".into(), message: format!("{method} {path}: {e}") };
         let mut stream = TcpStream::connect(&self.addr).map_err(transport)?;
         stream.set_read_timeout(Some(Duration::from_secs(180))).map_err(transport)?;
@@ -105,7 +124,12 @@ impl Driver {
     }
 }
 
+const EMPTY_REPLY: &str = "empty reply";
+
 fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    if raw.is_empty() {
+        return Err(EMPTY_REPLY.into());
+    }
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no end of headers")?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut body = raw[split + 4..].to_vec();
@@ -153,6 +177,14 @@ pub struct Session {
 #[derive(Debug, Clone)]
 pub struct Element {
     id: String,
+}
+
+impl Element {
+    /// The element as a script argument.
+    #[must_use]
+    pub fn reference(&self) -> Value {
+        json!({ ELEMENT_KEY: self.id })
+    }
 }
 
 impl Session {
@@ -254,11 +286,30 @@ impl Session {
         self.must("POST", &format!("/element/{}/click", e.id), Some(&json!({})));
     }
 
-    /// Waits for `css` and clicks it.
+    /// Waits for `css` and clicks it, as a user would: scrolled into the
+    /// middle of the view first, and tried again while something else covers
+    /// it (a toast, a sticky header) or the view re-renders under it.
     #[track_caller]
     pub fn click_css(&self, css: &str, timeout: Duration) {
-        let e = self.wait_for(css, timeout);
-        self.click(&e);
+        let start = Instant::now();
+        loop {
+            let e = self.wait_for(css, timeout);
+            let _ = self.call(
+                "POST",
+                "/execute/sync",
+                Some(&json!({"script": "arguments[0].scrollIntoView({block: 'center', inline: 'center'})", "args": [e.reference()]})),
+            );
+            match self.call("POST", &format!("/element/{}/click", e.id), Some(&json!({}))) {
+                Ok(_) => return,
+                Err(err)
+                    if matches!(err.error.as_str(), "element click intercepted" | "stale element reference" | "element not interactable")
+                        && start.elapsed() < timeout =>
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(err) => panic!("WebDriver click on `{css}`: {err}\npage text: {}", self.body_text()),
+            }
+        }
     }
 
     /// Clears `e` (an input) and types `text` into it.
