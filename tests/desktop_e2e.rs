@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use nightjar_core::config::{Config, ParseEnv};
 use nightjar_tests::backup::{check_finished_backup, job_toml, manifest};
-use nightjar_tests::desktop::{AppLauncher, AppSession, DesktopSession, Tray, TRAY_READY};
+use nightjar_tests::desktop::{x11_close_windows, x11_windows, AppLauncher, AppSession, DesktopSession, Tray, TRAY_READY};
 use nightjar_tests::fixture::{build_plain_table, fresh_sample, SAMPLE_TABLES};
 use nightjar_tests::nightjar::{str_field, u64_field};
 use nightjar_tests::webdriver::Session;
@@ -430,11 +430,14 @@ fn keyring_password_and_a_failing_job_with_its_notification() {
     }
 }
 
-/// The tray menu over D-Bus: "Backup now" backs the job up (file + history
-/// row), "Quit" exits 0 and leaves nothing running.
+/// The tray menu over D-Bus, on an app started as at login (`--hidden`: no
+/// window): the status line says there is no backup yet; "Backup now" backs
+/// the job up (file + history row) and the status line then says so; "Open
+/// Nightjar" opens the window; closing the window leaves the app in the tray;
+/// "Quit" exits 0 and leaves nothing running.
 #[test]
 #[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
-fn tray_backup_now_makes_a_backup_and_quit_exits_zero() {
+fn tray_backup_now_open_close_and_quit() {
     let _ = DesktopSession::get();
     let pg = PgCluster::shared();
     let db = pg.fresh_db("e2e_tray");
@@ -447,15 +450,20 @@ fn tray_backup_now_makes_a_backup_and_quit_exits_zero() {
 
     let launcher = AppLauncher::new(&nj);
     let mut tray = Tray::start();
-    let mut app = launcher.spawn();
+    let mut app = launcher.spawn_with(&["--hidden"]);
+    let pid = app.pid();
     let item = tray.wait_registered(START);
     assert!(item.get("menu").and_then(Value::as_str).is_some_and(|m| m.starts_with('/')), "the item exports a menu: {item}");
     launcher.wait_log(TRAY_READY, START);
+    assert!(x11_windows(pid).iter().all(|w| !w.1), "started with --hidden: no window shown: {:?}", x11_windows(pid));
 
     let items = tray.layout();
     let enabled = |label: &str| items.iter().any(|i| i["label"] == label && i["enabled"] != false);
     assert!(enabled("Backup now"), "Backup now is in the menu and enabled: {items:?}");
     assert!(enabled("Open Nightjar"), "{items:?}");
+    let status = |tray: &mut Tray| tray.layout().first().and_then(|i| i["label"].as_str().map(str::to_string)).unwrap_or_default();
+    let first = status(&mut tray);
+    assert!(first.starts_with("No backups yet"), "the status line before any backup: {first:?}");
     let labels = tray.labels();
     assert_eq!(labels.last().map(String::as_str), Some("Quit"), "Quit is the last item: {labels:?}");
 
@@ -466,8 +474,17 @@ fn tray_backup_now_makes_a_backup_and_quit_exits_zero() {
     let file = check_history_backup(&record, &dest, job);
     assert_eq!(str_field(&record, "trigger"), "manual", "a tray backup is a manual run: {record}");
     assert!(file.is_file());
+    let _ = nightjar_tests::wait::until("the tray's status line to say the last backup is ok", UI, || {
+        Some(status(&mut tray)).filter(|l| l.starts_with("Last backup") && l.contains(" ok"))
+    });
 
-    let pid = app.pid();
+    tray.click("Open Nightjar");
+    nightjar_tests::wait::until("the window to open from the tray", UI, || x11_windows(pid).into_iter().find(|w| w.1 && w.2 == "Nightjar"));
+    assert!(x11_close_windows(pid), "the window could be closed");
+    nightjar_tests::wait::until("the window to close", UI, || x11_windows(pid).iter().all(|w| !w.1).then_some(()));
+    assert!(app.is_running(), "closing the window leaves the app in the tray; log:\n{}", launcher.log());
+    launcher.wait_log("Nightjar keeps running in the tray", UI);
+
     tray.click("Quit");
     let status = app.wait_exit(UI);
     assert_eq!(status.code(), Some(0), "Quit from the tray exits 0; app log:\n{}", launcher.log());

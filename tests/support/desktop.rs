@@ -206,8 +206,15 @@ impl AppLauncher {
     /// Starts the app directly (no WebDriver), its stderr going to [`Self::log_path`].
     #[must_use]
     pub fn spawn(&self) -> AppProcess {
+        self.spawn_with(&[])
+    }
+
+    /// [`Self::spawn`] with command-line arguments (e.g. `--hidden`).
+    #[must_use]
+    pub fn spawn_with(&self, args: &[&str]) -> AppProcess {
         let log = File::options().create(true).append(true).open(self.log_path()).expect("open the app log");
         let mut cmd = Command::new(binary());
+        cmd.args(args);
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
@@ -330,6 +337,36 @@ impl Drop for AppProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The app's top-level X11 windows (`tests/desktop/x11_window.py list`):
+/// `(xid, viewable, title)`.
+#[must_use]
+pub fn x11_windows(pid: u32) -> Vec<(String, bool, String)> {
+    let out = Command::new(python())
+        .arg(helper_script("x11_window.py"))
+        .args(["list", &pid.to_string()])
+        .output()
+        .expect("run x11_window.py");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ' ');
+            Some((parts.next()?.to_string(), parts.next()? == "viewable", parts.next().unwrap_or("").to_string()))
+        })
+        .collect()
+}
+
+/// Closes the app's viewable windows as a window manager's close button does
+/// (`tests/desktop/x11_window.py close`); false if there was none.
+pub fn x11_close_windows(pid: u32) -> bool {
+    Command::new(python())
+        .arg(helper_script("x11_window.py"))
+        .args(["close", &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .expect("run x11_window.py")
+        .success()
 }
 
 /// `tests/desktop/<name>`.
