@@ -91,7 +91,7 @@ pub fn on_event<R: Runtime>(app: &AppHandle<R>, e: &Event) {
                 *state.scheduled.lock().expect("scheduled lock") = Some(job.clone());
             }
         }
-        Event::RunFinished { job, trigger, .. } | Event::RunFailed { job, trigger, .. } => {
+        Event::RunFinished { job, trigger, .. } | Event::RunFailed { job, trigger, .. } | Event::RunSkipped { job, trigger, .. } => {
             if *trigger != nightjar_core::model::Trigger::Manual {
                 let mut s = state.scheduled.lock().expect("scheduled lock");
                 if s.as_deref() == Some(job.as_str()) {
@@ -101,6 +101,7 @@ pub fn on_event<R: Runtime>(app: &AppHandle<R>, e: &Event) {
             match e {
                 Event::RunFailed { message, retry_at: Some(at), .. } => tracing::warn!(job, retry_at = %at, "backup failed, will retry: {message}"),
                 Event::RunFailed { message, .. } => tracing::error!(job, "backup failed: {message}"),
+                Event::RunSkipped { message, .. } => tracing::info!(job, "{message}"),
                 _ => {}
             }
         }

@@ -32,9 +32,9 @@ export async function go(name, opts = {}) {
 /** Reloads the visible view (nothing runs while the window is hidden). */
 export async function reload() {
   if (document.hidden) return;
+  show($('banner-error'), '');
   try {
     await views[current].load();
-    show($('banner-error'), '');
   } catch (e) {
     show($('banner-error'), /** @type {any} */ (e).message || String(e));
   }

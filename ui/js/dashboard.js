@@ -56,8 +56,8 @@ function card(j) {
     h('p', { testid: `job-last-${id}`, text: lastText(j) }),
     h('p', { class: 'muted', testid: `job-next-${id}`, text: nextText(j) }),
     j.stale ? h('p', { class: 'warn', testid: `job-stale-${id}`, text: 'No good backup within the expected time: check the last error, then run a backup.' }) : null,
-    h('div', { class: 'progress', testid: `progress-${id}`, hidden: true }, [
-      h('span', { testid: `progress-stage-${id}` }), ' · ',
+    h('div', { class: 'progress', testid: `progress-${id}`, hidden: !j.running }, [
+      h('span', { testid: `progress-stage-${id}`, text: j.running ? 'running' : '' }), ' · ',
       h('span', { testid: `progress-bytes-${id}` }), ' · ',
       h('span', { testid: `progress-rate-${id}` }), ' · ',
       h('span', { testid: `progress-elapsed-${id}` }),

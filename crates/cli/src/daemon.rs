@@ -36,6 +36,7 @@ impl RunObserver for LogObserver {
             Event::JobRecovered { job } => tracing::info!(job, "job has a fresh backup again"),
             Event::SchedulesPaused { resume_at } => tracing::info!(resume_at = ?resume_at, "schedules paused"),
             Event::SchedulesResumed => tracing::info!("schedules resumed"),
+            Event::RunSkipped { job, message, .. } => tracing::info!(job, "{message}"),
             Event::HealthWarning { job, message } => tracing::warn!(job, "health: {message}"),
             Event::HealthFailure { job, message } => tracing::error!(job, "health: {message}"),
             Event::OneDriveSignInExpired { job, message, .. } => tracing::error!(job, "{message}"),

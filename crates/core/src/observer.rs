@@ -132,6 +132,17 @@ pub enum Event {
         /// When the next attempt happens, if any.
         retry_at: Option<DateTime<Utc>>,
     },
+    /// A scheduled run was not needed: another Nightjar process (the
+    /// desktop app or `nightjar run`, which share the job's lock) backed
+    /// the job up for this slot while this one waited for the lock.
+    RunSkipped {
+        /// Job name.
+        job: String,
+        /// Why it was due.
+        trigger: Trigger,
+        /// One sentence.
+        message: String,
+    },
     /// The job's newest good backup is older than its deadline.
     JobStale {
         /// Job name.

@@ -87,13 +87,18 @@ pub struct BackupOptions {
     /// Wait this long for another run of the job to finish instead of
     /// refusing at once.
     pub wait_for_lock: Option<std::time::Duration>,
+    /// Once the lock is held, do nothing (error [`crate::ErrorKind::Busy`],
+    /// not recorded) when the job already has a good backup started at or
+    /// after this time: a scheduled slot another process backed up while
+    /// this run waited for the lock.
+    pub skip_if_backed_up_since: Option<DateTime<Utc>>,
 }
 
 impl BackupOptions {
     /// A run for `trigger` with defaults.
     #[must_use]
     pub fn new(trigger: Trigger) -> Self {
-        Self { trigger, password: None, password_account: None, prune: true, threads: None, wait_for_lock: None }
+        Self { trigger, password: None, password_account: None, prune: true, threads: None, wait_for_lock: None, skip_if_backed_up_since: None }
     }
 }
 
@@ -210,6 +215,14 @@ impl Runner<'_> {
             None => JobLock::try_acquire(&self.data.lock_dir(), &job.name),
         }
         .map_err(early)?;
+        if let Some(since) = opts.skip_if_backed_up_since
+            && self.history.last_success(&job.name, RunKind::Backup)?.is_some_and(|r| r.started_at >= since)
+        {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!("Run skipped: another Nightjar process (the desktop app or `nightjar run`) already backed \"{}\" up for this slot.", job.name),
+            ));
+        }
         // The run starts now that it holds the lock: a run that waited behind
         // another is stamped (name, history, manifest) from here, not from
         // when it was asked for.

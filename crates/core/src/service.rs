@@ -128,6 +128,10 @@ impl Service<'_> {
         self.observer.event(&Event::RunStarted { job: job.name.clone(), trigger: due.trigger });
         let mut opts = BackupOptions::new(due.trigger);
         opts.wait_for_lock = Some(LOCK_WAIT);
+        // The desktop app and `nightjar run` may both schedule this job; the
+        // per-job lock runs them one at a time, and the second one skips a
+        // slot the first has just backed up.
+        opts.skip_if_backed_up_since = Some(due.slot);
         match self.runner().backup(job, &opts) {
             Ok(r) => {
                 let file = r.file.clone();
@@ -139,6 +143,9 @@ impl Service<'_> {
                     duration_ms: r.duration_ms,
                 });
                 self.verify_if_due(job, &file);
+            }
+            Err(e) if e.kind() == ErrorKind::Busy && e.message().starts_with("Run skipped") => {
+                self.observer.event(&Event::RunSkipped { job: job.name.clone(), trigger: due.trigger, message: e.message().to_string() });
             }
             Err(e) => {
                 let retry_at = (e.kind() != ErrorKind::Interrupted && attempt < job.retries && !self.control.shutdown.load(Ordering::SeqCst))

@@ -46,7 +46,7 @@ fn backup_one<R: Runtime>(app: &AppHandle<R>, job: &Job, observer: &AppObserver<
     let own_schedule = state.scheduled.lock().expect("scheduled lock").as_deref() == Some(job.name.as_str());
     let cancel = if own_schedule { None } else { state.begin_run(&job.name) };
     let Some(cancel) = cancel else {
-        let message = format!("A backup of \"{}\" is already running in Nightjar; it is the newest one as soon as it finishes.", job.name);
+        let message = format!("A backup of \"{}\" is already running in Nightjar; wait for it to finish, its result shows here.", job.name);
         tracing::warn!(job = %job.name, "backup skipped: this app is already backing the job up");
         observer.send(ProgressEvent::Failed { job: job.name.clone(), message: message.clone(), busy: true });
         return BackupOutcome { job: job.name.clone(), ok: false, file: None, name: None, size: None, duration_ms: None, error: Some(message), busy: true };
