@@ -170,8 +170,8 @@ rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["round"] != "0"]
 def med(lab, key):
     vals = [float(r[key]) for r in rows if r["label"] == lab and r.get(key) not in ("", None)]
     return statistics.median(vals) if vals else None
-names = {"A": "mariadb-dump > /dev/null", "B": "mariadb-dump | zstd -3", "D": "nightjar backup",
-         "R": "zstd -dc f | mariadb (new database)", "N": "nightjar restore (missing database)",
+names = {"A": "mariadb-dump > /dev/null", "B": "mariadb-dump \\| zstd -3", "D": "nightjar backup",
+         "R": "zstd -dc f \\| mariadb (new database)", "N": "nightjar restore (missing database)",
          "NR": "nightjar restore (replace, no safety backup)"}
 base = {"A": None, "B": None, "D": "B", "R": None, "N": "R", "NR": "R"}
 def f(x, n=2):
