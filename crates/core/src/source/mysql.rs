@@ -586,6 +586,13 @@ mod tests {
         }
         let s = DbUrl::parse("mysql://root@/shop?socket=/tmp/my%20sock/mysqld.sock").unwrap();
         assert_eq!(connection_args(&s), ["--user=root", "--protocol=SOCKET", "--socket=/tmp/my sock/mysqld.sock"]);
+        let s = DbUrl::parse("mysql://root@localhost/shop?socket=/run/mysqld/mysqld.sock").unwrap();
+        assert_eq!(connection_args(&s), ["--user=root", "--protocol=SOCKET", "--socket=/run/mysqld/mysqld.sock"]);
+        let d = DbUrl::parse("mariadb://app@/shop").unwrap();
+        assert_eq!((d.engine, d.host.as_deref(), d.database.as_str()), (crate::model::Engine::Mysql, None, "shop"));
+        assert_eq!(connection_args(&d), ["--user=app"], "no host: the client's default socket");
+        let tcp = DbUrl::parse("mysql://app@127.0.0.1/shop").unwrap();
+        assert_eq!(connection_args(&tcp), ["--user=app", "--host=127.0.0.1", "--protocol=TCP"]);
     }
 
     #[test]
