@@ -343,26 +343,7 @@ impl MyServer {
         if !pairs.is_empty() {
             swap.push_str(&format!("RENAME TABLE {};\n", pairs.join(", ")));
         }
-        let closed = if terminate && keep_as.is_some() { self.kill_sessions(target)? } else { 0 };
-        if let Err(e) = self.script(None, &swap, &format!("swap the restored tables in for \"{target}\"")) {
-            // Did the statement go through before the connection broke?
-            let moved = new.tables.first().is_some_and(|first| {
-                self.query(
-                    &format!("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}", quote_literal(restored), quote_literal(first)),
-                    "check the swap",
-                )
-                .is_ok_and(|n| n.trim() == "0")
-            });
-            if !moved {
-                if keep_as.is_some() && !old.triggers.is_empty() {
-                    self.script(Some(target), &old.script, &format!("recreate the triggers of \"{target}\"")).map_err(|r| {
-                        Error::new(r.kind(), format!("{}; recreating the triggers of \"{target}\" failed too: {}", e.message().trim_end_matches('.'), r.message()))
-                    })?;
-                }
-                return Err(e);
-            }
-        }
-        // The tables are in place. Replace the target's other objects with the restored ones.
+        // What replaces the target's other objects once the tables are in place.
         let mut clear = String::new();
         for v in &old.views {
             clear.push_str(&format!("DROP VIEW IF EXISTS {t}.{};\n", quote_ident(v)));
@@ -375,7 +356,38 @@ impl MyServer {
             clear.push_str(&format!("DROP EVENT IF EXISTS {t}.{};\n", quote_ident(ev)));
         }
         let recreate = format!("{clear}{}\n{}", new.views_script, new.script);
-        self.script(Some(target), &recreate, &format!("recreate the views, triggers, routines and events of \"{target}\""))?;
+        // One client session runs the swap and, right after it, the
+        // recreation: the moment without triggers is as short as it can be.
+        // The client stops at the first error, so a failed RENAME TABLE runs
+        // nothing after it.
+        let in_one_go = format!("{swap}USE {t};\n{recreate}");
+        let closed = if terminate && keep_as.is_some() { self.kill_sessions(target)? } else { 0 };
+        if let Err(e) = self.script(None, &in_one_go, &format!("swap the restored tables in for \"{target}\"")) {
+            // Did the tables move before the error (or the broken connection)?
+            let count = |db: &str, table: &str| {
+                self.query(
+                    &format!("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}", quote_literal(db), quote_literal(table)),
+                    "check the swap",
+                )
+                .map(|n| n.trim() == "1")
+            };
+            let moved = match (new.tables.first(), old.tables.first(), keep_as) {
+                (Some(first), _, _) => count(restored, first).map(|there| !there)?,
+                (None, Some(first), Some(k)) => count(k, first)?,
+                _ => false,
+            };
+            if !moved {
+                if keep_as.is_some() && !old.triggers.is_empty() {
+                    self.script(Some(target), &old.script, &format!("recreate the triggers of \"{target}\"")).map_err(|r| {
+                        Error::new(r.kind(), format!("{}; recreating the triggers of \"{target}\" failed too: {}", e.message().trim_end_matches('.'), r.message()))
+                    })?;
+                }
+                return Err(e);
+            }
+            // The tables are in place; the recreation (idempotent) once more on its own.
+            tracing::warn!(target, "recreating objects after the swap failed once: {}", e.detailed());
+            self.script(Some(target), &recreate, &format!("recreate the views, triggers, routines and events of \"{target}\""))?;
+        }
         if let Some(k) = keep_as {
             let mut keep = format!("{}\n{}", old.views_script, old.script);
             for ev in &old.events {
