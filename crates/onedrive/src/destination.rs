@@ -13,6 +13,13 @@
 //! session is only created at `commit`, and the item only appears under
 //! its final name when the last fragment commits (conflictBehavior=fail),
 //! so a dropped or aborted pending file leaves nothing in OneDrive.
+//!
+//! The unlinked spool dies with the process, so by default an upload cut
+//! by a crash, reboot or long sleep is simply lost (the run counts as
+//! interrupted; nothing appears in OneDrive). With `[onedrive] staging =
+//! true` ([`crate::config::GraphConfig::resume_dir`]) the spool is a named,
+//! locked file in the data folder and the session is saved beside it, so a
+//! later process resumes it ([`crate::staging`]).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
