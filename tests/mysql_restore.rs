@@ -184,3 +184,34 @@ fn verify_restore_test_loads_a_scratch_schema_and_marks_the_backup_verified() {
     let b = rows.iter().find(|r| str_field(r, "kind") == "backup").expect("the backup row");
     assert_eq!(b.get("verified_at").map(Value::is_null), Some(false), "{b}");
 }
+
+#[test]
+fn truncated_dumps_and_dumps_that_switch_databases_are_refused_before_anything_is_touched() {
+    let server = MariaDbServer::shared();
+    let db = fresh_sample(server, "refuse");
+    let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    let good = backup(&nj, server, &db, &dest, "none");
+    let before = MySnapshot::take(server, &db);
+    let text = std::fs::read_to_string(&good).unwrap();
+
+    // Cut before the dump tool's closing line: verify and restore both say it is truncated.
+    let cut = nj.scratch().join("cut.sql");
+    std::fs::write(&cut, &text[..text.rfind("-- Dump completed").unwrap() - 200]).unwrap();
+    let out = nj.run(["verify", &cut.display().to_string()]).assert_failure();
+    assert_mentions(&out.error_line(), &["cut.sql", "truncated"]);
+    let out = nj.run(["restore", &cut.display().to_string(), "--db", &server.url(&db), "--yes"]).assert_failure();
+    assert_mentions(&out.error_line(), &["cut.sql", "truncated"]);
+
+    // A dump made with --databases carries `USE`: loading it into a scratch
+    // schema would write to the real database instead.
+    let other = nj.scratch().join("with-use.sql");
+    let at = text.find("DROP TABLE IF EXISTS").unwrap();
+    std::fs::write(&other, format!("{}CREATE DATABASE /*!32312 IF NOT EXISTS*/ `{db}`;\nUSE `{db}`;\n{}", &text[..at], &text[at..])).unwrap();
+    let out = nj.run(["restore", &other.display().to_string(), "--db", &server.url(&db), "--yes"]).assert_failure();
+    assert_mentions(&out.error_line(), &["with-use.sql", "switches or creates databases"]);
+
+    MySnapshot::take(server, &db).assert_same(&before, "the target after the refusals");
+    assert_eq!(server.databases_like(&format!("{db}__")), Vec::<String>::new());
+    assert_eq!(file_names(&dest).iter().filter(|n| n.contains("pre-restore")).count(), 0, "no safety backup was taken");
+}
