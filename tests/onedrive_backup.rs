@@ -13,10 +13,10 @@ use std::time::Duration;
 use nightjar_core::clock::SystemClock;
 use nightjar_core::config::{Config, Job, OneDriveSettings, ParseEnv};
 use nightjar_core::history::History;
-use nightjar_core::model::Trigger;
+use nightjar_core::model::{RunStatus, Trigger};
 use nightjar_core::observer::{Event, NoopObserver, RunObserver};
 use nightjar_core::paths::DataDir;
-use nightjar_core::history::RunKind;
+use nightjar_core::history::{RunFilter, RunKind};
 use nightjar_core::remote;
 use nightjar_core::restore::{self, RestoreOptions, Restorer, VerifyOptions};
 use nightjar_core::runner::{self, BackupOptions, Runner};
@@ -254,4 +254,20 @@ fn a_backup_in_onedrive_restores_and_verifies_from_a_private_copy_recorded_by_it
     assert_eq!(e.kind(), ErrorKind::InvalidBackup, "{}", e.detailed());
     assert!(e.message().starts_with(&report.file) && e.message().contains("sha256"), "{e}");
     assert_eq!(std::fs::read_dir(remote::downloads_dir(&data)).unwrap().count(), 0, "a failed download leaves nothing");
+
+    // A damaged file without a manifest downloads, then the restore refuses
+    // it; the error and the history name the OneDrive address, not the copy.
+    let damaged = "odr_2020-01-01_00-00-00.sql.zst";
+    fake.put_file(&format!("/Backups/odr/{damaged}"), &bytes[..bytes.len() / 2]);
+    let origin = format!("onedrive:/Backups/odr/{damaged}");
+    let copy = remote::fetch(&origin, &data, &NoopObserver, &job.name, &cancel).unwrap();
+    assert!(!copy.has_manifest());
+    let opts = RestoreOptions { as_new: Some(unique("od_never")), safety_backup: false, origin: Some(copy.origin().to_string()), ..Default::default() };
+    let e = restorer.run(copy.path(), &job, &opts).unwrap_err();
+    drop(copy);
+    assert!(e.message().contains(&origin) && !e.message().contains("downloads"), "{e}");
+    let rows = history.runs(&RunFilter { kind: Some(RunKind::Restore), ..RunFilter::default() }).unwrap();
+    let failed = rows.iter().find(|r| r.status != RunStatus::Success).expect("the refusal is recorded");
+    assert_eq!(failed.file.as_deref(), Some(origin.as_str()));
+    assert!(failed.error.as_deref().is_some_and(|m| m.contains(&origin) && !m.contains("downloads")), "{failed:?}");
 }

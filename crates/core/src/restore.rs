@@ -474,6 +474,12 @@ pub fn probe(server: &DbServer, plan: &mut RestorePlan, options: &RestoreOptions
     if plan.mode != RestoreMode::Replace {
         plan.sessions.clear();
     }
+    if let DbServer::Mysql(my) = server
+        && let Some(dumped) = plan.inspection.header.server_version.as_deref().and_then(crate::source::mysql::parse_server_version)
+        && let Some(w) = mysql::compat_warning(&dumped, my.version())
+    {
+        plan.warnings.push(w);
+    }
     if let Some(major) = server.pg_major()
         && let Some(dumped) = plan.inspection.header.server_version.as_deref().and_then(inspect::pg_major)
         && dumped > major
@@ -637,6 +643,20 @@ fn inspect_stream(insp: &Inspection, sink: &mut dyn std::io::Write, report: &mut
     })
 }
 
+/// `e` naming `origin` (`onedrive:/…`) instead of the local copy `local`
+/// it was restored or verified from, for the history and the user.
+fn name_origin(e: Error, local: &Path, origin: Option<&String>) -> Error {
+    let Some(origin) = origin else { return e };
+    let mut message = e.message().to_string();
+    let abs = std::path::absolute(local).unwrap_or_else(|_| local.to_path_buf());
+    for p in [abs.display().to_string(), local.display().to_string()] {
+        if !p.is_empty() {
+            message = message.replace(&p, origin);
+        }
+    }
+    if message == e.message() { e } else { Error::new(e.kind(), message) }
+}
+
 /// The newest backup of `job` in its destination (`restore --latest`).
 ///
 /// # Errors
@@ -760,6 +780,7 @@ impl Restorer<'_> {
             }
             Ok(plan)
         })();
+        let result = result.map_err(|e| name_origin(e, file, opts.origin.as_ref()));
         if let Err(e) = &result {
             let insp = inspect::inspect(file).ok();
             let run = self.new_run(RunKind::Restore, &job.name, job.db.display(), insp.as_ref(), Some(opts.as_new.clone().unwrap_or_else(|| job.db.database.clone())), started_at);
@@ -817,6 +838,7 @@ impl Restorer<'_> {
             }
             (Ok(_), None) => unreachable!("a successful restore has a history row"),
             (Err(e), run_id) => {
+                let e = name_origin(e, &plan.inspection.path, opts.origin.as_ref());
                 let shown = opts.origin.as_ref().map_or_else(|| plan.inspection.path.clone(), PathBuf::from);
                 let mut outcome = self.failed_outcome(&e, Some(&shown), Some(plan.inspection.size));
                 outcome.sha256 = state.sha256.clone();
@@ -1216,6 +1238,7 @@ impl Restorer<'_> {
                 Ok(report)
             }
             Err(e) => {
+                let e = name_origin(e, &path, opts.origin.as_ref());
                 let outcome = self.failed_outcome(&e, Some(&shown), insp.as_ref().map(|i| i.size));
                 if let Err(h) = self.history.finish_run(run_id, &outcome) {
                     tracing::error!("could not record the failure in the history: {}", h.detailed());
