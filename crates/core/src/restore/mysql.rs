@@ -509,6 +509,27 @@ impl MyServer {
     }
 }
 
+/// A warning for the plan when the dump comes from a server the target may
+/// not read it from (the restore still stops at the first error, before
+/// the target is changed).
+#[must_use]
+pub fn compat_warning(dumped: &MyVersion, server: &MyVersion) -> Option<String> {
+    use crate::source::mysql::Flavour;
+    let (from, to) = (dumped.short(), server.short());
+    match (dumped.flavour, server.flavour) {
+        (Flavour::Mysql, Flavour::Mariadb) if dumped.number.0 >= 8 => Some(format!(
+            "The backup comes from {from} and the server is {to}: MySQL 8's collations (utf8mb4_0900_ai_ci) and syntax may not exist here, so the restore may fail; it would fail before the target is changed."
+        )),
+        (Flavour::Mariadb, Flavour::Mysql) => Some(format!(
+            "The backup comes from {from} and the server is {to}: MariaDB-only syntax in it may fail on MySQL; it would fail before the target is changed."
+        )),
+        (a, b) if a == b && (dumped.number.0, dumped.number.1) > (server.number.0, server.number.1) => Some(format!(
+            "The backup comes from {from} and the server is the older {to}: objects or options new since {to} may fail to restore; it would fail before the target is changed."
+        )),
+        _ => None,
+    }
+}
+
 /// The most telling line of a client's stderr: the first `ERROR` line, else
 /// the last non-empty one.
 #[must_use]
@@ -598,6 +619,16 @@ mod tests {
             s.write_all(chunk).unwrap();
         }
         assert_eq!(s.switches_database.as_deref(), Some("USE `shop`;"));
+    }
+
+    #[test]
+    fn plans_warn_about_dumps_from_other_servers() {
+        let v = |t: &str| crate::source::mysql::parse_server_version(t).unwrap();
+        assert!(compat_warning(&v("8.0.35"), &v("10.11.6-MariaDB")).is_some_and(|w| w.contains("utf8mb4_0900_ai_ci")));
+        assert!(compat_warning(&v("10.11.6-MariaDB"), &v("8.0.35")).is_some());
+        assert!(compat_warning(&v("11.4.2-MariaDB"), &v("10.11.6-MariaDB")).is_some_and(|w| w.contains("older MariaDB 10.11")));
+        assert_eq!(compat_warning(&v("10.6.12-MariaDB"), &v("10.11.6-MariaDB")), None);
+        assert_eq!(compat_warning(&v("8.0.35"), &v("8.4.0")), None);
     }
 
     #[test]
