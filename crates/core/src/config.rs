@@ -639,6 +639,18 @@ graph_base_url = "https://graph.microsoft.com/v1.0"
 "#;
 
     #[test]
+    fn onedrive_confirm_time_and_staging() {
+        let c = Config::parse("", None, &env()).unwrap();
+        assert_eq!(c.raw.onedrive.confirm_within(), chrono::Duration::hours(2));
+        assert!(!c.raw.onedrive.staging);
+        let c = Config::parse("[onedrive]\ncloud_confirm_within = \"45m\"\nstaging = true\n", None, &env()).unwrap();
+        assert_eq!(c.raw.onedrive.confirm_within(), chrono::Duration::minutes(45));
+        assert!(c.raw.onedrive.staging);
+        let e = Config::parse("[onedrive]\ncloud_confirm_within = \"soon\"\n", Some(Path::new("/x/config.toml")), &env()).unwrap_err();
+        assert!(e.message().starts_with("/x/config.toml: [onedrive], field `cloud_confirm_within`: \"soon\" is not a duration"), "{e}");
+    }
+
+    #[test]
     fn product_example_parses_and_means_what_it_says() {
         let c = Config::parse(PRODUCT_EXAMPLE, Some(Path::new("/x/config.toml")), &env()).unwrap();
         assert_eq!(c.jobs.len(), 1);
