@@ -61,3 +61,53 @@ pub fn run_background_tasks(ctx: &TaskContext<'_>) {
         t.tick(ctx);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts its ticks in one data folder and stops that service.
+    struct StopAfterOne {
+        root: PathBuf,
+        ticks: AtomicUsize,
+    }
+
+    impl BackgroundTask for StopAfterOne {
+        fn name(&self) -> &str {
+            "test"
+        }
+        fn tick(&self, ctx: &TaskContext<'_>) {
+            if ctx.data.root() == self.root {
+                self.ticks.fetch_add(1, Ordering::SeqCst);
+                ctx.shutdown.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn the_scheduler_loop_runs_registered_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        let task = Arc::new(StopAfterOne { root: dir.path().to_path_buf(), ticks: AtomicUsize::new(0) });
+        set_background_tasks(vec![task.clone()]);
+        let history = History::open_in_memory().unwrap();
+        let control = crate::service::ServiceControl::default();
+        let load = || Ok(Config::empty(None));
+        let service = crate::service::Service {
+            load_config: &load,
+            config_path: None,
+            history: &history,
+            data: &data,
+            secrets: &crate::secrets::NoSecrets,
+            clock: &crate::clock::SystemClock,
+            observer: &crate::observer::NoopObserver,
+            control: &control,
+            tick: std::time::Duration::from_millis(50),
+        };
+        service.run().unwrap();
+        set_background_tasks(Vec::new());
+        assert_eq!(task.ticks.load(Ordering::SeqCst), 1, "one loop turn ran the task, which stopped the service");
+    }
+}
