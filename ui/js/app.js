@@ -62,7 +62,7 @@ window.addEventListener('nightjar-go', (ev) => {
 });
 
 ipc.on('runs-changed', () => {
-  if (current === 'dashboard' || current === 'history') reload();
+  if (current === 'dashboard' || current === 'history' || current === 'logs') reload();
 });
 ipc.on('run-progress', (p) => dashboard.onProgress(p));
 ipc.on('navigate', (p) => {
