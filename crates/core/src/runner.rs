@@ -524,3 +524,45 @@ pub fn apply_plan(job: &str, policy: &RetentionPolicy, plan: RetentionPlan, dest
     }
     PruneReport { job: job.to_string(), policy: policy.describe(), plan, dry_run, deleted, errors }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::config::{Config, ParseEnv};
+    use crate::secrets::MemorySecrets;
+
+    #[test]
+    fn a_slot_another_process_backed_up_is_skipped_and_not_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("[[job]]\nname = \"tg\"\ndatabase = \"postgres://u@127.0.0.1:1/tg\"\ndestination = \"{}\"\n", dir.path().join("b").display());
+        let config = Config::parse(&text, None, &ParseEnv { home: None, system_tz: chrono_tz::Tz::UTC }).unwrap();
+        let job = &config.jobs[0];
+        let history = History::open_in_memory().unwrap();
+        let data = DataDir::new(dir.path().join("data"));
+        let now = Utc::now();
+        let run = NewRun {
+            job: "tg".into(),
+            kind: RunKind::Backup,
+            trigger: Trigger::Scheduled,
+            started_at: now,
+            destination: job.destination.display(),
+            engine: None,
+            format: None,
+            compression: None,
+            database: None,
+        };
+        let id = history.start_run(&run).unwrap();
+        let outcome = RunOutcome { status: RunStatus::Success, finished_at: now, size: Some(1), file: Some("/b/tg.sql.zst".into()), sha256: None, error: None, error_kind: None };
+        history.finish_run(id, &outcome).unwrap();
+        let cancel = AtomicBool::new(false);
+        let runner = Runner { history: &history, data: &data, secrets: &MemorySecrets::default(), clock: &SystemClock, observer: &crate::observer::NoopObserver, cancel: &cancel };
+        let mut opts = BackupOptions::new(Trigger::Scheduled);
+        opts.wait_for_lock = Some(std::time::Duration::from_secs(1));
+        opts.skip_if_backed_up_since = Some(now - chrono::Duration::minutes(1));
+        let e = runner.backup(job, &opts).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Busy);
+        assert!(e.message().starts_with("Run skipped"), "{e}");
+        assert_eq!(history.runs(&crate::history::RunFilter::default()).unwrap().len(), 1);
+    }
+}
