@@ -18,6 +18,15 @@ pub const RUN_PROGRESS: &str = "run-progress";
 /// Ask the page to show a view (`{"view": "history"}`), e.g. after a notification click.
 pub const NAVIGATE: &str = "navigate";
 
+/// Opens the window on `view` (tray item, notification click). The request
+/// is also kept in the state until the page takes it, so a window that is
+/// only now being built still gets it.
+pub fn navigate<R: Runtime>(app: &AppHandle<R>, request: serde_json::Value) {
+    *app.state::<AppState>().pending_navigation.lock().expect("navigation lock") = Some(request.clone());
+    crate::show_main_window(app);
+    let _ = app.emit(NAVIGATE, request);
+}
+
 /// Forwards a run's stages and progress to the page and its events to the
 /// tray and notifications.
 pub struct AppObserver<R: Runtime> {

@@ -105,6 +105,7 @@ pub fn build_app<R: Runtime, F: FnOnce(&App<R>) + Send + 'static>(builder: tauri
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
+            commands::take_navigation,
             commands::dashboard::overview,
             commands::dashboard::backup_now,
             commands::dashboard::cancel_run,

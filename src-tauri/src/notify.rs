@@ -4,7 +4,7 @@
 //! window on the view that explains it, where the server reports clicks.
 
 use nightjar_core::observer::Event;
-use tauri::{AppHandle, Emitter as _, Manager as _, Runtime};
+use tauri::{AppHandle, Manager as _, Runtime};
 
 use crate::state::AppState;
 
@@ -88,8 +88,7 @@ pub fn send<R: Runtime>(app: &AppHandle<R>, summary: &str, body: &str, view: &'s
                 #[cfg(all(unix, not(target_os = "macos")))]
                 _handle.wait_for_action(|action| {
                     if action == "default" {
-                        crate::show_main_window(&app);
-                        let _ = app.emit(crate::events::NAVIGATE, serde_json::json!({ "view": view }));
+                        crate::events::navigate(&app, serde_json::json!({ "view": view }));
                     }
                 });
             }

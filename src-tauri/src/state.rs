@@ -28,6 +28,8 @@ pub struct AppState {
     runs: Mutex<HashMap<String, Arc<AtomicBool>>>,
     /// The job the scheduler is running now, if any.
     pub scheduled: Mutex<Option<String>>,
+    /// A view the page should show (`{"view": ...}`), until it takes it.
+    pub pending_navigation: Mutex<Option<serde_json::Value>>,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             control: ServiceControl::default(),
             runs: Mutex::new(HashMap::new()),
             scheduled: Mutex::new(None),
+            pending_navigation: Mutex::new(None),
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use chrono::Utc;
 use nightjar_core::state::StateFile;
 use tauri::{
-    AppHandle, Emitter as _, Manager, Runtime,
+    AppHandle, Manager, Runtime,
     image::Image,
     menu::{IsMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu},
     tray::TrayIconBuilder,
@@ -144,8 +144,7 @@ fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: &MenuEvent) {
         }
         MENU_RESTORE => {
             tracing::info!("restore requested from tray");
-            crate::show_main_window(app);
-            let _ = app.emit(crate::events::NAVIGATE, serde_json::json!({ "view": "restore", "pick": true }));
+            crate::events::navigate(app, serde_json::json!({ "view": "restore", "pick": true }));
         }
         MENU_PAUSE => {
             let state = app.state::<AppState>();

@@ -65,15 +65,20 @@ ipc.on('runs-changed', () => {
   if (current === 'dashboard' || current === 'history' || current === 'logs') reload();
 });
 ipc.on('run-progress', (p) => dashboard.onProgress(p));
-ipc.on('navigate', (p) => {
+/** @param {{view: string, pick?: boolean}|null} p */
+function navigateTo(p) {
+  if (!p) return;
   go(p.view).then(() => {
     if (p.view === 'restore' && p.pick) restore.browse();
   });
-});
+}
+// The request is also kept by the shell until taken, so a window opened
+// by that same click (it was closed) still gets it.
+ipc.on('navigate', () => { ipc.takeNavigation().then(navigateTo).catch(() => {}); });
 document.addEventListener('visibilitychange', () => { if (!document.hidden) reload(); });
 
 ipc.appInfo()
   .then((info) => { $('app-version').textContent = `Nightjar ${info.version}`; })
   .catch(() => { $('app-version').textContent = ipc.inApp ? 'Version unknown' : 'Open this page from the Nightjar app.'; });
 
-go('dashboard', { focus: false });
+go('dashboard', { focus: false }).then(() => ipc.takeNavigation()).then(navigateTo).catch(() => {});

@@ -63,6 +63,8 @@ export function on(name, handler) {
 }
 
 export const appInfo = () => call('app_info');
+/** The view the shell asked for (tray, notification click), once. @returns {Promise<{view: string, pick?: boolean}|null>} */
+export const takeNavigation = () => call('take_navigation');
 /** @returns {Promise<Overview>} */
 export const overview = () => call('overview');
 /** @param {string|null} job @param {(e: ProgressEvent) => void} onEvent @returns {Promise<BackupOutcome[]>} */

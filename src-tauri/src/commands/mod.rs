@@ -20,6 +20,13 @@ pub(crate) fn app_info() -> AppInfo {
     AppInfo { version: env!("CARGO_PKG_VERSION"), core: "nightjar-core" }
 }
 
+/// The view the shell asked the page to show (tray, notification click),
+/// once; `null` when there is none.
+#[tauri::command]
+pub(crate) fn take_navigation(state: tauri::State<'_, crate::AppState>) -> Option<serde_json::Value> {
+    state.pending_navigation.lock().expect("navigation lock").take()
+}
+
 /// Runs blocking work off the async runtime.
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> CmdResult<T> + Send + 'static) -> CmdResult<T> {
     tauri::async_runtime::spawn_blocking(f).await.map_err(|e| UiError::new(format!("The task stopped unexpectedly ({e}); see the log.")))?
