@@ -73,6 +73,10 @@ pub struct JobCard {
     pub stale: bool,
     /// A backup of this job is running in this app now.
     pub running: bool,
+    /// Problems that will make the next run fail or need attention (dump
+    /// tool missing, folder missing, disk almost full). Filled for the
+    /// Dashboard only.
+    pub health: Vec<String>,
 }
 
 /// The Dashboard's data.

@@ -76,6 +76,7 @@ pub fn job_card(history: &History, job: &Job, now: DateTime<Utc>, running: bool)
         last_success,
         stale,
         running,
+        health: Vec::new(),
     })
 }
 

@@ -55,6 +55,7 @@ function card(j) {
     h('p', { class: 'muted small', text: `${j.database} → ${j.destination}` }),
     h('p', { testid: `job-last-${id}`, text: lastText(j) }),
     h('p', { class: 'muted', testid: `job-next-${id}`, text: nextText(j) }),
+    ...j.health.map((msg, i) => h('p', { class: 'warn', testid: i === 0 ? `job-health-${id}` : undefined, text: msg })),
     j.stale ? h('p', { class: 'warn', testid: `job-stale-${id}`, text: 'No good backup within the expected time: check the last error, then run a backup.' }) : null,
     h('div', { class: 'progress', testid: `progress-${id}`, hidden: !j.running }, [
       h('span', { testid: `progress-stage-${id}`, text: j.running ? 'running' : '' }), ' · ',

@@ -15,15 +15,34 @@ use crate::events::AppObserver;
 use crate::models::{BackupOutcome, CmdResult, JobCard, Overview, ProgressEvent, UiError};
 use crate::state::AppState;
 
+/// The dump tool and destination problems of `job` (cheap: tool lookup is
+/// cached by the core, the folder check is a stat and a statvfs).
+fn health(job: &Job) -> Vec<String> {
+    let tool = nightjar_core::status::tool_health(job).problem;
+    let dest = match &job.destination {
+        nightjar_core::config::DestinationSpec::Folder(_) => nightjar_core::status::destination_health(&job.destination).problem,
+        nightjar_core::config::DestinationSpec::OneDrive(_) => None,
+    };
+    tool.into_iter().chain(dest).collect()
+}
+
 /// The Dashboard's data.
 #[tauri::command]
 pub async fn overview(state: State<'_, AppState>) -> CmdResult<Overview> {
+    // Runs on the async pool, off the main thread; the tool lookup may start `pg_dump --version`.
     let now = Utc::now();
     let paused = StateFile::in_dir(state.data.root()).load();
     let (jobs, config_error) = match state.load_config() {
         Ok(c) => {
-            let cards: CmdResult<Vec<JobCard>> =
-                c.jobs.iter().map(|j| crate::summary::job_card(&state.history, j, now, state.is_running(&j.name)).map_err(UiError::from)).collect();
+            let cards: CmdResult<Vec<JobCard>> = c
+                .jobs
+                .iter()
+                .map(|j| {
+                    let mut card = crate::summary::job_card(&state.history, j, now, state.is_running(&j.name))?;
+                    card.health = health(j);
+                    Ok(card)
+                })
+                .collect();
             (cards?, None)
         }
         Err(e) => (Vec::new(), Some(e.message().to_string())),
