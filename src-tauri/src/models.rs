@@ -89,6 +89,8 @@ pub struct Overview {
     pub config_path: String,
     /// Set when the config file does not parse (the jobs list is then empty).
     pub config_error: Option<String>,
+    /// OneDrive-synced folders found here, for the first-run hint (only when there are no jobs).
+    pub onedrive_folders: Vec<String>,
     pub data_dir: String,
 }
 

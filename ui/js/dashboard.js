@@ -79,6 +79,7 @@ export async function load() {
   $('schedules-toggle').textContent = paused ? 'Resume schedules' : 'Pause schedules';
   $('schedules-state').textContent = paused ? 'Schedules are paused.' : '';
   $('dashboard-empty').hidden = o.jobs.length > 0 || Boolean(o.configError);
+  show($('dashboard-onedrive'), o.onedriveFolders.length ? `OneDrive folder found: ${o.onedriveFolders[0]}. The new job offers it as the destination.` : '');
   $('backup-all').hidden = o.jobs.length < 2;
   const cards = $('job-cards');
   cards.replaceChildren(...o.jobs.map(card));

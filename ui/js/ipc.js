@@ -16,7 +16,7 @@
  *   timezone: string, nextRuns: string[], lastRun: (RunRecord|null), lastSuccess: (RunRecord|null),
  *   stale: boolean, running: boolean, health: string[] }} JobCard
  * @typedef {{ jobs: JobCard[], paused: boolean, resumeAt: (string|null), configPath: string,
- *   configError: (string|null), dataDir: string }} Overview
+ *   configError: (string|null), dataDir: string, onedriveFolders: string[] }} Overview
  * @typedef {{ job: string, ok: boolean, file: (string|null), name: (string|null), size: (number|null),
  *   durationMs: (number|null), error: (string|null), busy: boolean }} BackupOutcome
  */

@@ -53,6 +53,9 @@ export function init() {
     $('restore-start').disabled = running || !plan || $('restore-confirm-input').value.trim() !== plan.database;
   });
   $('restore-start').addEventListener('click', () => start());
+  $('restore-confirm-input').addEventListener('keydown', (/** @type {KeyboardEvent} */ e) => {
+    if (e.key === 'Enter' && !$('restore-start').disabled) start();
+  });
   $('restore-cancel').addEventListener('click', () => { if (plan) ipc.cancelRun(plan.job); });
 }
 

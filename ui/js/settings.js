@@ -230,6 +230,9 @@ export function init() {
   $('settings-add-job').addEventListener('click', () => edit(null));
   $('job-form').addEventListener('submit', (/** @type {Event} */ ev) => { ev.preventDefault(); save(); });
   $('job-cancel').addEventListener('click', () => { $('job-form').hidden = true; editing = null; });
+  $('job-form').addEventListener('keydown', (/** @type {KeyboardEvent} */ e) => {
+    if (e.key === 'Escape') { $('job-form').hidden = true; editing = null; $('settings-add-job').focus(); }
+  });
   for (const id of ['field-schedule-preset', 'field-schedule-time', 'field-schedule-hours', 'field-schedule-day']) $(id).addEventListener('change', presetChanged);
   $('field-schedule').addEventListener('input', () => { $('field-schedule-preset').value = presetOf($('field-schedule').value).preset; showPresetFields(); preview(); });
   $('field-timezone').addEventListener('input', preview);

@@ -28,8 +28,12 @@ fn health(job: &Job) -> Vec<String> {
 
 /// The Dashboard's data.
 #[tauri::command]
-pub async fn overview(state: State<'_, AppState>) -> CmdResult<Overview> {
-    // Runs on the async pool, off the main thread; the tool lookup may start `pg_dump --version`.
+pub async fn overview<R: Runtime>(app: AppHandle<R>) -> CmdResult<Overview> {
+    // On a blocking thread: the tool lookup may start `pg_dump --version`.
+    crate::commands::blocking(move || overview_now(&app.state::<AppState>())).await
+}
+
+fn overview_now(state: &AppState) -> CmdResult<Overview> {
     let now = Utc::now();
     let paused = StateFile::in_dir(state.data.root()).load();
     let (jobs, config_error) = match state.load_config() {
@@ -47,11 +51,13 @@ pub async fn overview(state: State<'_, AppState>) -> CmdResult<Overview> {
         }
         Err(e) => (Vec::new(), Some(e.message().to_string())),
     };
+    let onedrive_folders = if jobs.is_empty() { crate::commands::settings::onedrive_folders() } else { Vec::new() };
     Ok(Overview {
         jobs,
         paused: paused.is_paused(now),
         resume_at: paused.resume_at.map(|t| t.to_rfc3339()),
         config_path: state.config_path.display().to_string(),
+        onedrive_folders,
         config_error,
         data_dir: state.data.root().display().to_string(),
     })

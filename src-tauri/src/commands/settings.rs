@@ -36,11 +36,7 @@ pub fn settings_get<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -
         Ok(c) => (c.raw.jobs.iter().map(|j| JobSettings { form: JobForm::from_raw(j), password_stored: password_stored(&state, &j.name) }).collect(), None),
         Err(e) => (Vec::new(), Some(e.message().to_string())),
     };
-    let home = ParseEnv::from_system().home;
-    let onedrive_folders = nightjar_onedrive::synced::onedrive_folders(&|v| std::env::var(v).ok(), home.as_deref())
-        .into_iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    let onedrive_folders = onedrive_folders();
     Ok(SettingsView {
         config_path: state.config_path.display().to_string(),
         config_error,
@@ -51,6 +47,12 @@ pub fn settings_get<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -
         autostart: autostart_enabled(&app),
         keyring_off: keyring_off(),
     })
+}
+
+/// OneDrive-synced folders on this computer (offered as destinations).
+pub fn onedrive_folders() -> Vec<String> {
+    let home = ParseEnv::from_system().home;
+    nightjar_onedrive::synced::onedrive_folders(&|v| std::env::var(v).ok(), home.as_deref()).into_iter().map(|p| p.display().to_string()).collect()
 }
 
 fn password_stored(state: &AppState, job: &str) -> bool {
