@@ -2,7 +2,7 @@
 // (reveal file, restore, verify, delete).
 
 import * as ipc from './ipc.js';
-import { $, h, show, size, duration, stamp, basename, navigate } from './util.js';
+import { $, h, show, size, duration, stamp, when, basename, navigate } from './util.js';
 
 export function init() {
   for (const id of ['history-filter-job', 'history-filter-kind', 'history-filter-status', 'history-filter-trigger']) {
@@ -19,18 +19,18 @@ function row(r) {
   const act = (/** @type {string} */ label, /** @type {string} */ testid, /** @type {() => void} */ fn) =>
     h('button', { type: 'button', class: 'small', testid, onclick: fn, text: label, 'aria-label': `${label} ${r.file ? basename(r.file) : `run ${r.id}`}` });
   return h('tr', { testid: 'history-row', 'data-run-id': String(r.id), 'data-job': r.job, 'data-status': r.status, class: r.status }, [
-    h('td', { testid: 'history-time', text: stamp(r.started_at) }),
+    h('td', { testid: 'history-time', class: 'nowrap', title: stamp(r.started_at), text: when(r.started_at) }),
     h('td', { testid: 'history-job', text: r.job }),
     h('td', { testid: 'history-kind', text: r.kind }),
     h('td', { testid: 'history-trigger', text: r.trigger }),
     h('td', { testid: 'history-status' }, [
       h('span', { class: `badge ${r.status}`, text: r.status }),
-      r.error ? h('div', { class: 'error-text small', testid: 'history-error', text: r.error }) : null,
+      r.error ? h('div', { class: 'error-text small wrap', testid: 'history-error', title: r.error, text: r.error }) : null,
     ]),
-    h('td', { testid: 'history-duration', text: duration(r.duration_ms) }),
-    h('td', { testid: 'history-size', text: size(r.size) }),
-    h('td', { testid: 'history-file', class: 'path', title: r.file || '', text: r.file ? basename(r.file) : '—' }),
-    h('td', { testid: 'history-destination', class: 'path', text: r.destination }),
+    h('td', { testid: 'history-duration', class: 'nowrap', text: duration(r.duration_ms) }),
+    h('td', { testid: 'history-size', class: 'nowrap', text: size(r.size) }),
+    h('td', { testid: 'history-file', class: 'path one-line', title: r.file || '', text: r.file ? basename(r.file) : '—' }),
+    h('td', { testid: 'history-destination', class: 'path one-line', title: r.destination, text: basename(r.destination.replace(/[\\/]+$/, '')) || r.destination }),
     h('td', { testid: 'history-verified', text: r.verified_at ? `yes, ${stamp(r.verified_at)}` : 'no' }),
     h('td', { class: 'row-actions' }, hasFile ? [
       act('Reveal', 'history-reveal', () => reveal(r)),

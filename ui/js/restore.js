@@ -117,7 +117,9 @@ function render(p) {
   $('restore-confirm-hint').textContent = `Type “${p.database}” to confirm`;
   $('restore-confirm-input').setAttribute('placeholder', p.database);
   $('restore-plan').hidden = false;
-  $('restore-confirm-input').focus();
+  // The plan comes into view; the fields above stay reachable by scrolling back.
+  $('restore-confirm-input').focus({ preventScroll: true });
+  $('restore-plan').scrollIntoView({ block: 'nearest' });
 }
 
 async function start() {
@@ -160,6 +162,8 @@ export async function load() {
   const s = await ipc.settingsGet();
   const sel = $('restore-job');
   const chosen = sel.value;
-  sel.replaceChildren(h('option', { value: '', text: 'The job that made the file' }), ...s.jobs.map((/** @type {any} */ j) => h('option', { value: j.form.name, text: `${j.form.name} (${j.form.database})` })));
+  /** The database name of a URL (`postgres://u@h:5432/shop?host=…` → `shop`). @param {string} url */
+  const dbName = (url) => url.split('?')[0].split('/').pop() || url;
+  sel.replaceChildren(h('option', { value: '', text: 'The job that made the file' }), ...s.jobs.map((/** @type {any} */ j) => h('option', { value: j.form.name, title: j.form.database, text: `${j.form.name} — ${dbName(j.form.database)}` })));
   sel.value = chosen;
 }

@@ -81,7 +81,12 @@ fn backup_one<R: Runtime>(app: &AppHandle<R>, job: &Job, observer: &AppObserver<
     let result = runner.backup(job, &BackupOptions::new(Trigger::Manual));
     state.end_run(&job.name);
     match result {
-        Ok(r) => {
+        Ok(mut r) => {
+            // The History shows the recorded duration: the page and the
+            // notification say the same.
+            if let Some(ms) = state.history.get(r.run_id).ok().flatten().and_then(|rec| rec.duration_ms) {
+                r.duration_ms = ms;
+            }
             let event = Event::RunFinished { job: r.job.clone(), trigger: Trigger::Manual, file: r.file.clone(), size: r.size, duration_ms: r.duration_ms };
             observer.send(ProgressEvent::Finished { job: r.job.clone(), file: r.file.clone(), name: r.name.clone(), size: r.size, duration_ms: r.duration_ms });
             observer.event(&event);
