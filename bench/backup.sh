@@ -58,6 +58,8 @@ mkdir -p "$OUT/bin"
 
 # --- build --------------------------------------------------------------------------------
 if [[ "${NO_BUILD:-0}" != 1 ]]; then
+    log "scripts/install-deps.sh --app-only (what the build and the servers need)"
+    "$ROOT/scripts/install-deps.sh" --app-only
     log "cargo build --release -p nightjar-cli"
     (cd "$ROOT" && cargo build --release -p nightjar-cli)
 fi

@@ -35,6 +35,7 @@ done
 
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 bin=${NIGHTJAR_DESKTOP_BIN:-$target_dir/release/nightjar-desktop}
+"$root/scripts/install-deps.sh"    # Xvfb, D-Bus, GNOME Keyring, WebKitGTK: what the run needs
 if $build && [[ -z "${NIGHTJAR_DESKTOP_BIN:-}" ]]; then
     echo "== cargo build --release -p nightjar-desktop"
     cargo build --release --locked -p nightjar-desktop
