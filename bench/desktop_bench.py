@@ -151,6 +151,26 @@ class App:
             time.sleep(0.05)
 
 
+def largest_mappings(pid, n=6):
+    """The n files (or [anonymous]) holding the most resident memory, in KiB."""
+    per, name = {}, "[anonymous]"
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = line.split(None, 5)
+                if len(head) >= 5 and "-" in head[0] and not head[0].endswith(":"):
+                    name = head[5].strip() if len(head) == 6 and head[5].startswith("/") else "[anonymous]"
+                elif line.startswith("Rss:"):
+                    per[name] = per.get(name, 0) + int(line.split()[1])
+    except OSError:
+        pass
+    return dict(sorted(per.items(), key=lambda kv: -kv[1])[:n])
+
+
+def print_largest(m):
+    print("   largest in the app: " + ", ".join(f"{os.path.basename(k)} {v / 1024:.1f}" for k, v in m["app_largest_kib"].items()) + " MiB", flush=True)
+
+
 def memory(pid):
     kids = descendants(pid)
     app = mem_kib(pid)
@@ -164,7 +184,7 @@ def memory(pid):
         per[comm(k)][0] += r
         per[comm(k)][1] += p
     return {"app_rss_kib": app[0], "app_pss_kib": app[1], "app_anon_kib": ANON.get(pid, 0),
-            "all_rss_kib": total_rss, "all_pss_kib": total_pss,
+            "all_rss_kib": total_rss, "all_pss_kib": total_pss, "app_largest_kib": largest_mappings(pid),
             "children": {k: {"rss_kib": v[0], "pss_kib": v[1]} for k, v in per.items()}}
 
 
@@ -226,6 +246,7 @@ def main():
     res["hidden"] = memory(app.proc.pid)
     print(f"   hidden: app RSS {res['hidden']['app_rss_kib'] / 1024:.1f} MiB, app+children RSS {res['hidden']['all_rss_kib'] / 1024:.1f} MiB "
           f"(PSS {res['hidden']['app_pss_kib'] / 1024:.1f} / {res['hidden']['all_pss_kib'] / 1024:.1f} MiB; app anonymous {res['hidden']['app_anon_kib'] / 1024:.1f} MiB)", flush=True)
+    print_largest(res['hidden'])
     if a.hidden_idle > 0:
         res["hidden_cpu"] = cpu(app.proc.pid, a.hidden_idle)
         print(f"   hidden: CPU over {a.hidden_idle:.0f} s: app {res['hidden_cpu']['app_pct']:.3f} %, "
@@ -261,6 +282,7 @@ def main():
     res["closed"] = memory(app.proc.pid)
     print(f"   closed: app RSS {res['closed']['app_rss_kib'] / 1024:.1f} MiB, app+web RSS {res['closed']['all_rss_kib'] / 1024:.1f} MiB "
           f"(PSS {res['closed']['app_pss_kib'] / 1024:.1f} / {res['closed']['all_pss_kib'] / 1024:.1f} MiB; app anonymous {res['closed']['app_anon_kib'] / 1024:.1f} MiB)", flush=True)
+    print_largest(res['closed'])
     print(f"== idle CPU with the window closed over {a.idle:.0f} s (load {loadavg()})", flush=True)
     res["closed_cpu"] = cpu(app.proc.pid, a.idle)
     res["closed_after"] = memory(app.proc.pid)
