@@ -152,24 +152,16 @@ pub fn build_app<R: Runtime, F: FnOnce(&App<R>) + Send + 'static>(builder: tauri
 }
 
 /// Lets the core reach `onedrive:` destinations with the config's settings,
-/// and registers the scheduler's OneDrive upkeep (a sign-in refresh every
-/// few weeks, the "in the cloud" check of backups in a synced folder), as
-/// `nightjar run` does; called again on every config change.
+/// and registers the scheduler's OneDrive upkeep (see
+/// [`nightjar_onedrive::install_upkeep`]) as `nightjar run` does; called
+/// again on every config change.
 pub(crate) fn install_onedrive(state: &AppState, config: &Config) {
     let settings = config.raw.onedrive.clone();
+    nightjar_onedrive::install_upkeep(&settings, state.secrets.clone());
     let secrets = state.secrets.clone();
-    let opener_secrets = secrets.clone();
-    let opener_settings = settings.clone();
     nightjar_core::runner::set_onedrive_opener(Some(std::sync::Arc::new(move |path: &str| {
-        nightjar_onedrive::open_destination(&opener_settings, opener_secrets.clone(), path)
+        nightjar_onedrive::open_destination(&settings, secrets.clone(), path)
     })));
-    match nightjar_onedrive::Graph::new(nightjar_onedrive::GraphConfig::from_settings(&settings), secrets) {
-        Ok(graph) => {
-            let upkeep = nightjar_onedrive::upkeep::OneDriveUpkeep::new(std::sync::Arc::new(graph), Box::new(nightjar_onedrive::synced::detect_folders));
-            nightjar_core::tasks::set_background_tasks(vec![std::sync::Arc::new(upkeep)]);
-        }
-        Err(e) => tracing::warn!("OneDrive upkeep is off: {}", e.detailed()),
-    }
 }
 
 /// Shows the main window, building it again if it was closed.

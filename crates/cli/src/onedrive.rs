@@ -45,17 +45,10 @@ pub fn install(settings: &OneDriveSettings) {
     runner::set_onedrive_opener(Some(Arc::new(move |path: &str| nightjar_onedrive::open_destination(&settings, store(), path))));
 }
 
-/// Registers the scheduler's OneDrive upkeep (periodic sign-in refresh,
-/// synced-folder confirmation) with these settings; `nightjar run` calls
-/// it on every config (re)load.
+/// Registers the scheduler's OneDrive upkeep with these settings and the
+/// CLI's secret store; `nightjar run` calls it on every config (re)load.
 pub fn install_upkeep(settings: &OneDriveSettings) {
-    match Graph::new(GraphConfig::from_settings(settings), store()) {
-        Ok(graph) => {
-            let upkeep = nightjar_onedrive::upkeep::OneDriveUpkeep::new(Arc::new(graph), Box::new(nightjar_onedrive::synced::detect_folders));
-            nightjar_core::tasks::set_background_tasks(vec![Arc::new(upkeep)]);
-        }
-        Err(e) => tracing::warn!("OneDrive upkeep is off: {}", e.detailed()),
-    }
+    nightjar_onedrive::install_upkeep(settings, store());
 }
 
 /// Opens `url` in the system browser, best effort.

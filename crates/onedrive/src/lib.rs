@@ -32,3 +32,18 @@ pub fn open_destination(settings: &OneDriveSettings, secrets: Arc<dyn SecretStor
     let graph = Arc::new(Graph::new(GraphConfig::from_settings(settings), secrets)?);
     Ok(Box::new(OneDriveDestination::new(graph, path)))
 }
+
+/// Registers the scheduler's OneDrive upkeep (a sign-in refresh every week,
+/// the "in the cloud" check of backups in OneDrive-synced folders) with the
+/// `[onedrive]` settings, replacing the one registered before. `nightjar run`
+/// and the desktop app call it on every config (re)load. When the HTTP
+/// client cannot be set up the upkeep stays off and the reason is logged.
+pub fn install_upkeep(settings: &OneDriveSettings, secrets: Arc<dyn SecretStore>) {
+    match Graph::new(GraphConfig::from_settings(settings), secrets) {
+        Ok(graph) => {
+            let upkeep = upkeep::OneDriveUpkeep::new(Arc::new(graph), Box::new(synced::detect_folders));
+            nightjar_core::tasks::set_background_tasks(vec![Arc::new(upkeep)]);
+        }
+        Err(e) => tracing::warn!("OneDrive upkeep is off: {}", e.detailed()),
+    }
+}
