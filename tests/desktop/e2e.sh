@@ -9,6 +9,7 @@
 #                                              also write the view screenshots there
 #                                              (default: target/screenshots/e2e)
 #   NIGHTJAR_DESKTOP_BIN=path                  another build of the app
+#   NIGHTJAR_BIN=path                          another build of the CLI the tests call
 #
 # Everything runs inside ONE private session bus (dbus-run-session) and ONE
 # throwaway X server (xvfb-run); in it: an unlocked gnome-keyring-daemon
@@ -116,6 +117,11 @@ target_dir=${CARGO_TARGET_DIR:-$root/target}
 case "$target_dir" in /*) ;; *) target_dir=$root/$target_dir ;; esac
 
 bin=${NIGHTJAR_DESKTOP_BIN:-$target_dir/debug/nightjar-desktop}
+# The tests run from tests/, so paths given relative to here are made absolute.
+case "$bin" in /*) ;; *) bin=$PWD/$bin ;; esac
+if [[ -n "${NIGHTJAR_BIN:-}" ]]; then
+    case "$NIGHTJAR_BIN" in /*) ;; *) export NIGHTJAR_BIN=$PWD/$NIGHTJAR_BIN ;; esac
+fi
 if [[ ! -x "$bin" ]]; then
     echo "e2e: FAIL: $bin not found; run: cargo build -p nightjar-desktop" >&2
     exit 1
