@@ -120,6 +120,7 @@ pub fn on_event<R: Runtime>(app: &AppHandle<R>, e: &Event) {
         Event::SchedulesResumed => tracing::info!("schedules resumed"),
         Event::HealthWarning { job, message } => tracing::warn!(job, "health: {message}"),
         Event::HealthFailure { job, message } => tracing::error!(job, "health: {message}"),
+        Event::NotInCloud { job, message, .. } => tracing::warn!(job, "{message}"),
         Event::OneDriveSignInExpired { job, message, .. } => tracing::error!(job, "{message}"),
     }
     crate::notify::for_event(app, e);

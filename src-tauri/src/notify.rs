@@ -46,6 +46,7 @@ pub fn message_for(e: &Event, notify: &nightjar_core::config::NotifySettings) ->
             );
             Some((format!("No recent backup: {job}"), format!("{when}; open Nightjar to see why."), "dashboard"))
         }
+        Event::NotInCloud { job, message, .. } if notify.on_failure => Some((format!("Backup not in OneDrive: {job}"), message.clone(), "history")),
         Event::OneDriveSignInExpired { message, .. } => Some(("OneDrive sign-in expired".to_string(), message.clone(), "settings")),
         _ => None,
     }
@@ -54,7 +55,7 @@ pub fn message_for(e: &Event, notify: &nightjar_core::config::NotifySettings) ->
 /// Sends the notification `e` calls for, on a thread of its own.
 pub fn for_event<R: Runtime>(app: &AppHandle<R>, e: &Event) {
     let job = match e {
-        Event::RunFailed { job, .. } | Event::RunFinished { job, .. } | Event::JobStale { job, .. } | Event::OneDriveSignInExpired { job, .. } => job,
+        Event::RunFailed { job, .. } | Event::RunFinished { job, .. } | Event::JobStale { job, .. } | Event::NotInCloud { job, .. } | Event::OneDriveSignInExpired { job, .. } => job,
         _ => return,
     };
     let notify = app
@@ -71,7 +72,7 @@ pub fn for_event<R: Runtime>(app: &AppHandle<R>, e: &Event) {
 /// Shows a notification; a click opens the window on `view`.
 pub fn send<R: Runtime>(app: &AppHandle<R>, summary: &str, body: &str, view: &'static str) {
     let app = app.clone();
-    let failure = summary.contains("failed") || summary.contains("expired") || summary.starts_with("No recent backup");
+    let failure = summary.contains("failed") || summary.contains("expired") || summary.starts_with("No recent backup") || summary.starts_with("Backup not in OneDrive");
     let (summary, body) = (summary.to_string(), body.to_string());
     let spawned = std::thread::Builder::new().name("notify".into()).spawn(move || {
         let mut n = notify_rust::Notification::new();
@@ -117,5 +118,15 @@ mod tests {
         assert!(message_for(&ok, &NotifySettings::default()).is_none());
         let on = NotifySettings { on_success: true, ..NotifySettings::default() };
         assert_eq!(message_for(&ok, &on).unwrap().1, "tg_2026.sql.zst, 12.3 MB, 4 s");
+    }
+
+    #[test]
+    fn a_backup_missing_from_onedrive_is_reported_like_a_failure() {
+        let late = Event::NotInCloud { job: "tg".into(), file: "tg_2026.sql.zst".into(), message: "The backup tg_2026.sql.zst has not reached OneDrive after 2 hour(s).".into() };
+        let (s, b, v) = message_for(&late, &NotifySettings::default()).unwrap();
+        assert_eq!((s.as_str(), v), ("Backup not in OneDrive: tg", "history"));
+        assert!(b.contains("has not reached OneDrive"));
+        let off = NotifySettings { on_failure: false, ..NotifySettings::default() };
+        assert!(message_for(&late, &off).is_none());
     }
 }

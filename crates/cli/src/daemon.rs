@@ -39,6 +39,7 @@ impl RunObserver for LogObserver {
             Event::RunSkipped { job, message, .. } => tracing::info!(job, "{message}"),
             Event::HealthWarning { job, message } => tracing::warn!(job, "health: {message}"),
             Event::HealthFailure { job, message } => tracing::error!(job, "health: {message}"),
+            Event::NotInCloud { job, message, .. } => tracing::warn!(job, "{message}"),
             Event::OneDriveSignInExpired { job, message, .. } => tracing::error!(job, "{message}"),
         }
     }

@@ -180,6 +180,17 @@ pub enum Event {
         /// One sentence.
         message: String,
     },
+    /// A backup written into a OneDrive-synced folder has not reached
+    /// OneDrive (same size and quickXorHash) within `[onedrive]
+    /// cloud_confirm_within`; raised once per backup.
+    NotInCloud {
+        /// Job name.
+        job: String,
+        /// The backup's file name.
+        file: String,
+        /// One sentence.
+        message: String,
+    },
     /// The OneDrive sign-in of an `onedrive:` job is missing or expired
     /// (refresh token refused): the user must sign in again.
     OneDriveSignInExpired {

@@ -13,7 +13,7 @@
 //!   is tracked (history table `cloud_copies`) and looked up through Graph
 //!   every [`OneDriveUpkeep::poll_every`] under the same relative path; it
 //!   is marked in the cloud once size and quickXorHash match, or a
-//!   [`Event::HealthWarning`] is raised when it has not arrived within
+//!   [`Event::NotInCloud`] is raised when it has not arrived within
 //!   `[onedrive] cloud_confirm_within` (default 2 hours). Nothing here
 //!   blocks or fails a backup.
 //! - **Finish uploads a dead process left staged** (`[onedrive] staging =
@@ -221,8 +221,9 @@ impl OneDriveUpkeep {
                         _ => "OneDrive does not have it".to_string(),
                     };
                     let local = c.since.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M");
-                    ctx.observer.event(&Event::HealthWarning {
+                    ctx.observer.event(&Event::NotInCloud {
                         job: c.job.clone(),
+                        file: c.file.clone(),
                         message: format!(
                             "The backup {} (written {local}) has not reached OneDrive after {}: {what}; check that the OneDrive client is running, signed in and not paused.",
                             c.file,

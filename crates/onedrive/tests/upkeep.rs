@@ -189,7 +189,7 @@ fn synced_backups_are_confirmed_in_the_cloud_or_warned_about_once() {
     let got = w.events.take();
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(
-        matches!(&got[0], Event::HealthWarning { job, message } if job == "stuck" && message.contains("has not reached OneDrive after 90 minute(s)") && message.contains("OneDrive client")),
+        matches!(&got[0], Event::NotInCloud { job, message, .. } if job == "stuck" && message.contains("has not reached OneDrive after 90 minute(s)") && message.contains("OneDrive client")),
         "{got:?}"
     );
     assert_eq!(w.history.cloud_copy(s).unwrap().unwrap().state, CloudState::Late);
