@@ -77,6 +77,19 @@ pub struct JobCard {
     /// tool missing, folder missing, disk almost full). Filled for the
     /// Dashboard only.
     pub health: Vec<String>,
+    /// Whether OneDrive holds the last good backup, for a job writing into
+    /// a OneDrive-synced folder while signed in; `None` when not tracked.
+    pub cloud: Option<CloudLine>,
+}
+
+/// The "in the cloud" line of a Dashboard card.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudLine {
+    /// `in-cloud`, `pending`, `late` or `gone`.
+    pub state: nightjar_core::history::CloudState,
+    /// One sentence.
+    pub text: String,
 }
 
 /// The Dashboard's data.

@@ -3,11 +3,11 @@
 
 use chrono::{DateTime, Local, Utc};
 use nightjar_core::config::{Config, DestinationSpec, Job};
-use nightjar_core::history::{History, RunFilter, RunKind};
+use nightjar_core::history::{CloudCopy, CloudState, History, RunFilter, RunKind};
 use nightjar_core::model::RunStatus;
 use nightjar_core::state::StateFile;
 
-use crate::models::JobCard;
+use crate::models::{CloudLine, JobCard};
 use crate::state::AppState;
 
 /// Which tray icon to show.
@@ -64,6 +64,10 @@ pub fn job_card(history: &History, job: &Job, now: DateTime<Utc>, running: bool)
         (Some(s), true) => s.next_runs(job.timezone, now, 3).iter().map(DateTime::to_rfc3339).collect(),
         _ => Vec::new(),
     };
+    let cloud = match &last_success {
+        Some(r) => history.cloud_copy(r.id)?.map(|c| cloud_line(&c, now)),
+        None => None,
+    };
     Ok(JobCard {
         name: job.name.clone(),
         enabled: job.enabled,
@@ -77,7 +81,22 @@ pub fn job_card(history: &History, job: &Job, now: DateTime<Utc>, running: bool)
         stale,
         running,
         health: Vec::new(),
+        cloud,
     })
+}
+
+/// What the card says about the last good backup's copy in OneDrive.
+pub fn cloud_line(c: &CloudCopy, now: DateTime<Utc>) -> CloudLine {
+    let text = match c.state {
+        CloudState::InCloud => format!("In OneDrive: yes, confirmed {}.", when(c.confirmed_at.unwrap_or(c.since), now)),
+        CloudState::Pending => "In OneDrive: not yet; waiting for the OneDrive client to upload the last backup.".to_string(),
+        CloudState::Late => format!(
+            "Not in OneDrive: the last backup (written {}) has not reached OneDrive; check that the OneDrive client is running and signed in.",
+            when(c.since, now)
+        ),
+        CloudState::Gone => "In OneDrive: unknown; the last backup was removed before OneDrive had it.".to_string(),
+    };
+    CloudLine { state: c.state, text }
 }
 
 /// The tray's line and icon from the cards.
@@ -162,6 +181,7 @@ mod tests {
         let c = Config::parse("[[job]]\nname = \"tg\"\ndatabase = \"postgres://u@h/tg\"\ndestination = \"/b\"\nschedule = \"daily 00:00\"\n", None, &env()).unwrap();
         let h = History::open_in_memory().unwrap();
         let card = job_card(&h, &c.jobs[0], now, false).unwrap();
+        assert!(card.cloud.is_none(), "nothing tracked, no cloud line");
         let s = summarize(Some(&c), std::slice::from_ref(&card), false, None, now);
         assert_eq!(s.icon, IconState::Idle);
         assert!(s.line.starts_with("No backups yet · next "), "{}", s.line);
@@ -173,5 +193,31 @@ mod tests {
         assert!(s.line.starts_with("tg is overdue") && s.line.ends_with("schedules paused"), "{}", s.line);
         let empty = Config::empty(None);
         assert!(summarize(Some(&empty), &[], false, None, now).line.starts_with("No backup jobs yet"));
+    }
+
+    #[test]
+    fn cloud_line_says_where_the_last_backup_stands() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+        let mut c = CloudCopy {
+            run_id: 1,
+            job: "tg".into(),
+            file: "/home/me/OneDrive/Backups/tg_2026-11-22_02-00-00.sql.zst".into(),
+            remote_path: "Backups/tg_2026-11-22_02-00-00.sql.zst".into(),
+            size: 10,
+            quick_xor_hash: "AAAA".into(),
+            state: CloudState::Late,
+            since: now - chrono::Duration::hours(10),
+            checked_at: None,
+            confirmed_at: None,
+            warned_at: None,
+        };
+        let late = cloud_line(&c, now);
+        assert_eq!(late.state, CloudState::Late);
+        assert!(late.text.starts_with("Not in OneDrive: the last backup (written today ") && late.text.contains("check that the OneDrive client"), "{}", late.text);
+        c.state = CloudState::InCloud;
+        c.confirmed_at = Some(now - chrono::Duration::hours(9));
+        assert!(cloud_line(&c, now).text.starts_with("In OneDrive: yes, confirmed today "));
+        c.state = CloudState::Pending;
+        assert!(cloud_line(&c, now).text.starts_with("In OneDrive: not yet"));
     }
 }

@@ -56,6 +56,7 @@ function card(j) {
     h('p', { testid: `job-last-${id}`, text: lastText(j) }),
     h('p', { class: 'muted', testid: `job-next-${id}`, text: nextText(j) }),
     ...j.health.map((msg, i) => h('p', { class: 'warn', testid: i === 0 ? `job-health-${id}` : undefined, text: msg })),
+    j.cloud ? h('p', { class: j.cloud.state === 'late' ? 'warn' : 'muted', testid: `job-cloud-${id}`, text: j.cloud.text }) : null,
     j.stale ? h('p', { class: 'warn', testid: `job-stale-${id}`, text: 'No good backup within the expected time: check the last error, then run a backup.' }) : null,
     h('div', { class: 'progress', testid: `progress-${id}`, hidden: !j.running }, [
       h('span', { testid: `progress-stage-${id}`, text: j.running ? 'running' : '' }), ' · ',
