@@ -82,14 +82,16 @@ pub struct JobCard {
     pub cloud: Option<CloudLine>,
 }
 
-/// The "in the cloud" line of a Dashboard card.
+/// Where the last good backup of a synced-folder job stands in OneDrive
+/// (the page words it, with its own time format).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CloudLine {
     /// `in-cloud`, `pending`, `late` or `gone`.
     pub state: nightjar_core::history::CloudState,
-    /// One sentence.
-    pub text: String,
+    /// When OneDrive was seen holding it (`in-cloud`), else when the backup
+    /// was written (RFC 3339).
+    pub at: String,
 }
 
 /// The Dashboard's data.

@@ -41,6 +41,16 @@ function nextText(j) {
   return j.nextRuns.length ? `Next run ${when(j.nextRuns[0])} (${j.schedule}, ${j.timezone}).` : 'No upcoming run.';
 }
 
+/** Whether OneDrive holds the last good backup of a synced-folder job. @param {NonNullable<ipc.JobCard['cloud']>} c */
+function cloudText(c) {
+  switch (c.state) {
+    case 'in-cloud': return `In OneDrive: yes, confirmed ${when(c.at)}.`;
+    case 'late': return `Not in OneDrive: the last backup (written ${when(c.at)}) has not reached OneDrive; check that the OneDrive client is running and signed in.`;
+    case 'gone': return 'In OneDrive: unknown; the last backup was removed before OneDrive had it.';
+    default: return 'In OneDrive: not yet; waiting for the OneDrive client to upload the last backup.';
+  }
+}
+
 /** @param {ipc.JobCard} j */
 function card(j) {
   const id = j.name;
@@ -56,7 +66,7 @@ function card(j) {
     h('p', { testid: `job-last-${id}`, text: lastText(j) }),
     h('p', { class: 'muted', testid: `job-next-${id}`, text: nextText(j) }),
     ...j.health.map((msg, i) => h('p', { class: 'warn', testid: i === 0 ? `job-health-${id}` : undefined, text: msg })),
-    j.cloud ? h('p', { class: j.cloud.state === 'late' ? 'warn' : 'muted', testid: `job-cloud-${id}`, text: j.cloud.text }) : null,
+    j.cloud ? h('p', { class: j.cloud.state === 'late' ? 'warn' : 'muted', testid: `job-cloud-${id}`, text: cloudText(j.cloud) }) : null,
     j.stale ? h('p', { class: 'warn', testid: `job-stale-${id}`, text: 'No good backup within the expected time: check the last error, then run a backup.' }) : null,
     h('div', { class: 'progress', testid: `progress-${id}`, hidden: !j.running }, [
       h('span', { testid: `progress-stage-${id}`, text: j.running ? 'running' : '' }), ' · ',
