@@ -115,8 +115,6 @@ function render(p) {
   if (p.sessions > 0) warnings.push(`${p.sessions} session(s) are connected to “${p.database}”; they will be closed at the swap.`);
   $('plan-warnings').replaceChildren(...warnings.map((w) => h('li', { text: w })));
   $('restore-confirm-hint').textContent = `Type “${p.database}” to confirm`;
-  // No placeholder: grey text reading the name looks as if it were already typed.
-  $('restore-confirm-input').removeAttribute('placeholder');
   $('restore-plan').hidden = false;
   // The plan comes into view; the fields above stay reachable by scrolling back.
   $('restore-confirm-input').focus({ preventScroll: true });

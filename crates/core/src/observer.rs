@@ -186,7 +186,7 @@ pub enum Event {
     NotInCloud {
         /// Job name.
         job: String,
-        /// The backup's file name.
+        /// The backup file (its local path).
         file: String,
         /// One sentence.
         message: String,
