@@ -65,14 +65,22 @@ pub fn for_event<R: Runtime>(app: &AppHandle<R>, e: &Event) {
         .and_then(|c| c.jobs.iter().find(|j| &j.name == job).map(|j| j.notify.clone()))
         .unwrap_or_default();
     if let Some((summary, body, view)) = message_for(e, &notify) {
-        send(app, &summary, &body, view);
+        let level = if matches!(e, Event::RunFinished { .. }) { Level::Info } else { Level::Failure };
+        send(app, &summary, &body, view, level);
     }
 }
 
+/// How a notification looks: a failure is critical, with an error icon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Failure,
+    Info,
+}
+
 /// Shows a notification; a click opens the window on `view`.
-pub fn send<R: Runtime>(app: &AppHandle<R>, summary: &str, body: &str, view: &'static str) {
+pub fn send<R: Runtime>(app: &AppHandle<R>, summary: &str, body: &str, view: &'static str, level: Level) {
     let app = app.clone();
-    let failure = summary.contains("failed") || summary.contains("expired") || summary.starts_with("No recent backup") || summary.starts_with("Backup not in OneDrive");
+    let failure = level == Level::Failure;
     let (summary, body) = (summary.to_string(), body.to_string());
     let spawned = std::thread::Builder::new().name("notify".into()).spawn(move || {
         let mut n = notify_rust::Notification::new();

@@ -139,7 +139,7 @@ pub fn spawn_backup<R: Runtime>(app: &AppHandle<R>, job: Option<String>) {
     tauri::async_runtime::spawn_blocking(move || {
         if let Err(e) = backup_jobs(&app, job.as_deref(), None) {
             tracing::error!("backup from the tray: {e}");
-            crate::notify::send(&app, "Backup failed", &e.message, "settings");
+            crate::notify::send(&app, "Backup failed", &e.message, "settings", crate::notify::Level::Failure);
         }
     });
 }

@@ -153,7 +153,7 @@ pub async fn restore_run<R: Runtime>(app: AppHandle<R>, request: RestoreRequest,
         match result {
             Ok(r) => Ok(r),
             Err(e) => {
-                crate::notify::send(&app, &format!("Restore failed: {}", job.name), e.message(), "restore");
+                crate::notify::send(&app, &format!("Restore failed: {}", job.name), e.message(), "restore", crate::notify::Level::Failure);
                 Err(e.into())
             }
         }

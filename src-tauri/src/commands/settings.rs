@@ -247,7 +247,7 @@ pub fn onedrive_sign_out(state: State<'_, AppState>) -> CmdResult<()> {
 /// Sends a sample notification so the user sees what failures look like.
 #[tauri::command]
 pub fn send_test_notification<R: Runtime>(app: AppHandle<R>) {
-    crate::notify::send(&app, "Nightjar test notification", "Failures and stale jobs will look like this.", "settings");
+    crate::notify::send(&app, "Nightjar test notification", "Failures and stale jobs will look like this.", "settings", crate::notify::Level::Info);
 }
 
 #[cfg(test)]
