@@ -470,9 +470,29 @@ impl Graph {
         }
     }
 
-    /// Cancels an upload session (best effort).
+    /// Cancels an upload session, so the bytes sent so far do not linger in
+    /// the user's OneDrive. Best effort, but not one-shot: a refused fragment
+    /// often makes the server close the connection, and the pooled
+    /// connection the DELETE would reuse is then gone, so a failed attempt is
+    /// tried again. A session that still cannot be cancelled expires on its
+    /// own (§2.4).
     fn cancel(&self, upload_url: &str) {
-        let _ = self.plain.delete(upload_url).timeout(Duration::from_secs(30)).send();
+        let tries = self.cfg.retry.max_tries.clamp(1, 3);
+        for attempt in 1..=tries {
+            match self.plain.delete(upload_url).timeout(Duration::from_secs(30)).send() {
+                Ok(r) if r.status().is_success() || r.status().as_u16() == 404 => return,
+                Ok(r) if transient(r.status().as_u16()) && attempt < tries => self.pause("cancelling an upload", &r, attempt),
+                Ok(r) => {
+                    tracing::warn!("OneDrive did not cancel an upload session (HTTP {}); it expires on its own", r.status().as_u16());
+                    return;
+                }
+                Err(e) if attempt < tries => {
+                    tracing::debug!("cancelling an upload session: {}; trying again", e.without_url());
+                    std::thread::sleep(self.cfg.retry.backoff(attempt));
+                }
+                Err(e) => tracing::warn!("OneDrive upload session not cancelled ({}); it expires on its own", e.without_url()),
+            }
+        }
     }
 
     /// Where the session stands (`GET uploadUrl`); `None` when it is gone.
