@@ -407,3 +407,80 @@ fn unreachable_keyring_is_named_in_the_error() {
     check_failed_run(&nj.history(Some("nokeyring")), "auth", "keyring");
     assert_eq!(backups(&dest), Vec::<String>::new());
 }
+
+/// The `nightjar` binary end to end with OneDrive (the local Graph fake):
+/// sign-in by device code keeps the refresh token in the OS keyring (and in
+/// no file), then an ad-hoc `backup --dest onedrive:/…` uploads the backup and
+/// its manifest, `list --dest onedrive:/…` sees it, and `prune --dest
+/// onedrive:/…` deletes only Nightjar's own older backups there.
+#[test]
+fn the_cli_signs_in_to_onedrive_and_backs_up_lists_and_prunes_there() {
+    use nightjar_onedrive_fake::FakeGraph;
+    let pg = PgCluster::shared();
+    let db = pg.fresh_db("odcli");
+    pg.psql(&db, "CREATE TABLE t(id int primary key, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 300) g");
+    let fake = FakeGraph::start();
+    let nj = Nightjar::new();
+    nj.write_config(&format!(
+        "[onedrive]\nclient_id = \"11111111-2222-3333-4444-555555555555\"\nlogin_base_url = \"{}\"\ngraph_base_url = \"{}\"\n",
+        fake.login_base(),
+        fake.graph_base()
+    ));
+    let ss = SecretService::start();
+    let mut outputs: Vec<NjOutput> = Vec::new();
+
+    // Not signed in yet: the upload says what to do, and nothing is written.
+    fake.mkdir("/Adhoc");
+    let out = ss.on(nj.cmd(["backup", "--db", &pg.url(&db), "--dest", "onedrive:/Adhoc"])).run().assert_failure();
+    assert_mentions(&out.error_line(), &["nightjar onedrive login"]);
+    assert_eq!(fake.names("/Adhoc"), Vec::<String>::new());
+
+    let out = ss.on(nj.cmd(["onedrive", "login", "--device-code"])).run().assert_success();
+    outputs.push(out);
+    let out = ss.on(nj.cmd(["onedrive", "whoami"])).run().assert_success();
+    assert!(out.stdout.contains('@'), "whoami names the account: {}", out.stdout);
+    outputs.push(out);
+
+    // An older backup of the same ad-hoc job already there, with its manifest,
+    // and a foreign file that must survive the prune.
+    let out = ss.on(nj.cmd(["backup", "--db", &pg.url(&db), "--dest", "onedrive:/Adhoc", "--json"])).run().assert_success();
+    let first = out.json();
+    outputs.push(out);
+    let name = first["name"].as_str().unwrap_or_else(|| panic!("the report names the file: {first}")).to_string();
+    let stored = fake.file(&format!("/Adhoc/{name}")).expect("the backup was uploaded");
+    assert_eq!(Some(stored.len() as u64), first["size"].as_u64(), "{first}");
+    assert!(fake.file(&format!("/Adhoc/{name}.json")).is_some(), "the manifest went up beside it");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&fake.file(&format!("/Adhoc/{name}.json")).unwrap()).unwrap();
+    let job = manifest["job"].as_str().unwrap_or_else(|| panic!("the manifest names the job: {manifest}")).to_string();
+    let ext = name.split_once('.').map(|(_, e)| e.to_string()).unwrap();
+    let old = format!("{job}_2020-01-01_00-00-00.{ext}");
+    manifest["file"] = serde_json::json!(old);
+    fake.put_file(&format!("/Adhoc/{old}"), &stored);
+    fake.put_file(&format!("/Adhoc/{old}.json"), manifest.to_string().as_bytes());
+    fake.put_file("/Adhoc/notes.txt", b"not a backup");
+
+    let out = ss.on(nj.cmd(["list", "--dest", "onedrive:/Adhoc", "--json"])).run().assert_success();
+    let listed: Vec<String> = out.json().as_array().expect("a list").iter().filter_map(|e| e["name"].as_str().map(str::to_string)).collect();
+    assert_eq!(listed.len(), 2, "both backups and only them: {listed:?}");
+    assert!(listed.contains(&name) && listed.contains(&old), "{listed:?}");
+    outputs.push(out);
+
+    let out = ss.on(nj.cmd(["prune", "--dest", "onedrive:/Adhoc", "--keep-last", "1"])).run().assert_success();
+    outputs.push(out);
+    let mut names = fake.names("/Adhoc");
+    names.sort();
+    let mut want = vec![name.clone(), format!("{name}.json"), "notes.txt".to_string()];
+    want.sort();
+    assert_eq!(names, want, "the older backup and its manifest went, the rest stayed");
+
+    // The refresh token is in the keyring only: no output, no file of the installation.
+    let tokens = fake.refresh_tokens();
+    assert!(!tokens.is_empty(), "the fake issued refresh tokens");
+    let token_refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    for out in &outputs {
+        for t in &token_refs {
+            assert!(!out.stdout.contains(t) && !out.stderr.contains(t), "`{}` printed a refresh token", out.shown);
+        }
+    }
+    assert_no_secret_in_files(nj.scratch(), &token_refs);
+}

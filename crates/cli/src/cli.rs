@@ -75,7 +75,7 @@ pub struct Target {
     /// A database URL (postgres://user@host:port/db, ?host=/socket/dir allowed).
     #[arg(long, value_name = "URL", requires = "dest")]
     pub db: Option<String>,
-    /// The folder to write into (with --db).
+    /// The folder to write into (with --db), or `onedrive:/folder` (signed in with `nightjar onedrive login`).
     #[arg(long, value_name = "DIR")]
     pub dest: Option<PathBuf>,
 }
@@ -118,7 +118,7 @@ pub struct ListArgs {
     /// A job from the config file.
     #[arg(long, value_name = "NAME", conflicts_with = "dest")]
     pub job: Option<String>,
-    /// Any folder holding Nightjar backups.
+    /// Any folder holding Nightjar backups, or `onedrive:/folder`.
     #[arg(long, value_name = "DIR")]
     pub dest: Option<PathBuf>,
     /// Print JSON.
@@ -131,7 +131,7 @@ pub struct PruneArgs {
     /// A job from the config file (uses its retention policy).
     #[arg(long, value_name = "NAME", conflicts_with = "dest")]
     pub job: Option<String>,
-    /// Any folder holding Nightjar backups (with --keep-days / --keep-last).
+    /// Any folder holding Nightjar backups, or `onedrive:/folder` (with --keep-days / --keep-last).
     #[arg(long, value_name = "DIR")]
     pub dest: Option<PathBuf>,
     /// Keep backups younger than N days.

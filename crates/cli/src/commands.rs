@@ -11,7 +11,6 @@ use nightjar_core::catalog::{self, BackupEntry};
 use nightjar_core::clock::{Clock as _, SystemClock};
 use nightjar_core::config::{self, Config, DestinationSpec, Job, ParseEnv, Selection};
 use nightjar_core::db::DbUrl;
-use nightjar_core::destination::LocalFolder;
 use nightjar_core::history::{History, RunFilter, RunKind};
 use nightjar_core::model::Trigger;
 use nightjar_core::names::validate_job_name;
@@ -85,9 +84,23 @@ fn cancel_flag() -> Arc<AtomicBool> {
     flag
 }
 
+/// What `--dest` names: `onedrive:/folder` (as in a job's `destination`),
+/// else a folder, relative to the current one when not absolute.
+/// A OneDrive one reads the `[onedrive]` settings of the config (when there
+/// is one) so it can be opened.
+fn dest_spec(ctx: &Ctx, dest: &Path) -> Result<DestinationSpec> {
+    let text = dest.to_string_lossy();
+    if text.trim_start().starts_with("onedrive:") {
+        crate::onedrive::install(&ctx.config_or_empty()?.raw.onedrive);
+        return DestinationSpec::parse(&text, None).map_err(|e| Error::config(format!("--dest: {e}.")));
+    }
+    let dest = if dest.is_absolute() { dest.to_path_buf() } else { std::env::current_dir().map_or_else(|_| dest.to_path_buf(), |c| c.join(dest)) };
+    Ok(DestinationSpec::Folder(dest))
+}
+
 /// A job for `backup --db URL --dest DIR`: named after the database, no
 /// schedule, and no retention (an ad-hoc run never deletes anything).
-fn adhoc_job(url: &str, dest: &Path, name: Option<&str>, env: &ParseEnv) -> Result<(Job, Option<String>)> {
+fn adhoc_job(url: &str, dest: DestinationSpec, name: Option<&str>, env: &ParseEnv) -> Result<(Job, Option<String>)> {
     let mut db = DbUrl::parse(url).map_err(|e| Error::config(format!("--db: {e}.")))?;
     let password = db.take_password();
     let name = match name {
@@ -98,12 +111,11 @@ fn adhoc_job(url: &str, dest: &Path, name: Option<&str>, env: &ParseEnv) -> Resu
     // A name with no ASCII letters or digits (e.g. "магазин") leaves nothing usable.
     let name = if name.chars().any(|c| c.is_ascii_alphanumeric()) { name } else { "database".to_string() };
     validate_job_name(&name).map_err(|e| Error::config(format!("--name: {e}.")))?;
-    let dest = if dest.is_absolute() { dest.to_path_buf() } else { std::env::current_dir().map_or_else(|_| dest.to_path_buf(), |c| c.join(dest)) };
     let job = Job {
         name,
         db,
         docker_container: None,
-        destination: DestinationSpec::Folder(dest),
+        destination: dest,
         schedule: None,
         timezone: env.system_tz,
         format: nightjar_core::model::Format::Plain,
@@ -155,7 +167,7 @@ fn backup(ctx: &Ctx, a: BackupArgs) -> Result<ExitCode> {
     base.prune = !a.no_prune;
     base.wait_for_lock = a.wait.map(std::time::Duration::from_secs);
     if let (Some(url), Some(dest)) = (&a.target.db, &a.target.dest) {
-        let (mut job, password) = adhoc_job(url, dest, a.name.as_deref(), &ctx.env)?;
+        let (mut job, password) = adhoc_job(url, dest_spec(ctx, dest)?, a.name.as_deref(), &ctx.env)?;
         apply_overrides(&mut job, &a)?;
         let mut o = base.clone();
         o.password_account = Some(job.db.keyring_account());
@@ -220,7 +232,7 @@ fn backup(ctx: &Ctx, a: BackupArgs) -> Result<ExitCode> {
 
 fn list(ctx: &Ctx, a: &ListArgs) -> Result<ExitCode> {
     let entries: Vec<BackupEntry> = if let Some(dir) = &a.dest {
-        catalog::all_backups(&LocalFolder::new(dir.clone()))?
+        catalog::all_backups(runner::open_destination(&dest_spec(ctx, dir)?)?.as_ref())?
     } else {
         let config = ctx.config()?;
         let jobs: Vec<&Job> = match &a.job {
@@ -256,9 +268,10 @@ fn prune(ctx: &Ctx, a: &PruneArgs) -> Result<ExitCode> {
             return Err(Error::config("prune --dest needs --keep-days N and/or --keep-last N (a job's policy comes with --job)."));
         }
         let policy = RetentionPolicy { keep_days: a.keep_days.unwrap_or(0), keep_last: a.keep_last.unwrap_or(0), daily: 0, weekly: 0, monthly: 0, yearly: 0 };
-        let dest = LocalFolder::new(dir.clone());
+        let dest = runner::open_destination(&dest_spec(ctx, dir)?)?;
+        let dest = dest.as_ref();
         let mut by_job: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
-        for e in catalog::all_backups(&dest)? {
+        for e in catalog::all_backups(dest)? {
             by_job.entry(e.job.clone()).or_default().push(Candidate { name: e.name, taken_at: e.taken_at, size: e.size });
         }
         let now = SystemClock.now();
@@ -266,7 +279,7 @@ fn prune(ctx: &Ctx, a: &PruneArgs) -> Result<ExitCode> {
             .into_iter()
             .map(|(job, cands)| {
                 let plan = retention::plan(&policy, &cands, now, ctx.env.system_tz);
-                runner::apply_plan(&job, &policy, plan, &dest, a.dry_run)
+                runner::apply_plan(&job, &policy, plan, dest, a.dry_run)
             })
             .collect()
     } else {
@@ -442,7 +455,8 @@ fn db_target(ctx: &Ctx, db: Option<&str>, job: Option<&str>, dest: &Path) -> Res
         (Some(url), _) => {
             // The ad-hoc name (file names, history) comes from the database's
             // name; one with no usable characters (e.g. Cyrillic) gets a neutral one.
-            let (job, password) = match adhoc_job(url, dest, None, &ctx.env) {
+            let dest = dest_spec(ctx, dest)?;
+            let (job, password) = match adhoc_job(url, dest.clone(), None, &ctx.env) {
                 Ok(v) => v,
                 Err(_) => adhoc_job(url, dest, Some("database"), &ctx.env)?,
             };

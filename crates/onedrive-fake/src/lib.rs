@@ -557,6 +557,14 @@ impl FakeGraph {
         st.refresh.insert(t.clone(), true);
         t
     }
+    /// Every refresh token issued so far, used or not (for tests that check
+    /// a token is written nowhere it should not be).
+    #[must_use]
+    pub fn refresh_tokens(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.shared.lock().refresh.keys().cloned().collect();
+        v.sort();
+        v
+    }
     /// Whether a refresh token is still accepted.
     #[must_use]
     pub fn refresh_token_valid(&self, t: &str) -> bool {
