@@ -5,10 +5,11 @@
 //! at session creation is what makes a full drive fail fast; an unknown
 //! total (`/*`) is not documented (rclone refuses unknown-sized uploads),
 //! so the fake rejects it too. The pipeline cannot know the compressed size
-//! until it ends, so a pending file keeps the stream in memory up to one
-//! fragment (a backup that small goes up from memory) and beyond that
+//! until it ends, so a pending file keeps the stream in memory up to
+//! [`MEM_SPOOL`] (a backup that small goes up from memory) and beyond that
 //! spools it to an unlinked temporary file (in `staging_dir`, or the
-//! system temp folder). Memory stays at one fragment whatever the size;
+//! system temp folder). Memory stays at one fragment whatever the size
+//! (the buffer of the fragment being sent, after the dump has ended);
 //! the quickXorHash is computed while the bytes stream in. The upload
 //! session is only created at `commit`, and the item only appears under
 //! its final name when the last fragment commits (conflictBehavior=fail),
@@ -87,7 +88,7 @@ impl Destination for OneDriveDestination {
         let cfg = self.graph.config();
         let (spool, staged) = match &cfg.resume_dir {
             Some(dir) => (Spool::staged(dir, name)?, Some(dir.clone())),
-            None => (Spool::new(cfg.fragment(), cfg.staging_dir.clone()), None),
+            None => (Spool::new(cfg.fragment().min(MEM_SPOOL), cfg.staging_dir.clone()), None),
         };
         Ok(Box::new(OneDrivePending { graph: self.graph.clone(), folder: self.folder.clone(), name: name.to_string(), spool, hash: QuickXorHash::new(), staged }))
     }
@@ -117,7 +118,13 @@ impl Destination for OneDriveDestination {
     }
 }
 
-/// The stream of one backup: memory up to one fragment, then a temp file.
+/// How much of a backup stays in memory before it is spooled to a file.
+/// Small on purpose: it is held while the dump and its compressor run, so a
+/// whole fragment here (10 MiB, grown to 16 MiB of capacity) put the peak
+/// memory of an upload ~9 MiB above that of a backup into a folder.
+pub const MEM_SPOOL: usize = 1 << 20;
+
+/// The stream of one backup: memory up to [`MEM_SPOOL`], then a temp file.
 struct Spool {
     mem: Vec<u8>,
     file: Option<BufWriter<File>>,
@@ -168,7 +175,13 @@ impl Spool {
         }
         match &mut self.file {
             Some(w) => w.write_all(buf)?,
-            None => self.mem.extend_from_slice(buf),
+            None => {
+                if self.mem.capacity() == 0 {
+                    // Exactly the limit: growing by doubling would overshoot it.
+                    self.mem.reserve_exact(self.limit);
+                }
+                self.mem.extend_from_slice(buf);
+            }
         }
         self.len += buf.len() as u64;
         Ok(())
