@@ -108,30 +108,9 @@ dbsize() {
 } >"$MACHINE"
 
 # --- quiet machine ------------------------------------------------------------------------
-busy_reason() {
-    local load procs
-    load="$(cut -d' ' -f1 /proc/loadavg)"
-    procs="$( (pgrep -x rustc; pgrep -x cargo) 2>/dev/null | wc -l)"
-    if ((procs > 0)); then echo "$procs rustc/cargo processes running, load $load"; return; fi
-    if awk -v l="$load" -v q="$QUIET_LOAD" 'BEGIN { exit !(l >= q) }'; then
-        echo "1-minute load average $load >= $QUIET_LOAD"; return
-    fi
-}
-waited=0
-reason="$(busy_reason)"
-while [[ -n "$reason" ]] && ((waited < QUIET_WAIT)); do
-    log "waiting for a quiet machine: $reason (${waited}s of at most ${QUIET_WAIT}s)"
-    sleep 30
-    waited=$((waited + 30))
-    reason="$(busy_reason)"
-done
-if [[ -n "$reason" ]]; then
-    quiet_note="not quiet after waiting ${waited} s ($reason): figures may be noisy"
-else
-    quiet_note="quiet (no rustc/cargo, 1-minute load < $QUIET_LOAD) after waiting ${waited} s"
-fi
-log "machine: $quiet_note"
-echo "- machine before the timed part: $quiet_note" >>"$MACHINE"
+# shellcheck source=bench/quiet.sh
+source "$HERE/quiet.sh"
+wait_for_quiet "$MACHINE"
 
 # --- runs ---------------------------------------------------------------------------------
 URL1G="postgres://postgres@/bench1g?host=$CLUSTER_DIR"

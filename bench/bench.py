@@ -156,6 +156,8 @@ DESCR = {
     "E": "`nightjar backup --compress gzip`",
     "D100": "`nightjar backup` (zstd) on the ~100 MB database",
     "Bs": "`pg_dump -Fp | zstd -3 -T0 > f && sync f` (B plus the fsync nightjar does)",
+    "O": "`nightjar backup --dest onedrive:/…` to the local Graph fake (spooled to an unlinked temp file)",
+    "Os": "the same with `staging = true` (spooled to a staging file, resumable after a crash)",
 }
 
 
@@ -266,6 +268,13 @@ def cmd_report(argv):
         diff = D["nj_rss"] - D100["nj_rss"]
         flat = abs(diff) <= max(4.0, 0.10 * D100["nj_rss"])
         out.append(f"| RSS flat from ~100 MB to ~1 GB (within 10 % or 4 MiB) | {fmt(D100['nj_rss'], 1)} MiB → {fmt(D['nj_rss'], 1)} MiB ({diff:+.1f} MiB) | {yes(flat)} |")
+    for lab in ("O", "Os"):
+        U = m.get(lab)
+        if U and D:
+            out.append(f"| {lab} wall vs D wall (upload to the fake vs the folder backup) | {ratio(U['wall'], D['wall']):.3f} × "
+                       f"({fmt(U['wall'])} s vs {fmt(D['wall'])} s) | (no target) |")
+        if U and U["nj_rss_max"] is not None:
+            out.append(f"| nightjar peak RSS ≤ 64 MiB ({lab}) | median {fmt(U['nj_rss'], 1)} MiB, max {fmt(U['nj_rss_max'], 1)} MiB | {yes(U['nj_rss_max'] <= 64)} |")
     out.append("")
     out.append("Highest 1-minute load average at the start of a counted run: "
                + ", ".join(f"{lab} {m[lab]['load']:.2f}" for lab in labels) + ".")
