@@ -14,7 +14,7 @@
 # server's). Rounds of, in this order:
 #   B   pg_dump -Fp | zstd -3 -T0 > f                  (the stock backup)
 #   D   nightjar backup --dest FOLDER                   (zstd, default level 3)
-#   O   nightjar backup --dest onedrive:/Bench-O        (spooled past the first fragment to an
+#   O   nightjar backup --dest onedrive:/Bench-O        (spooled past the first MiB to an
 #                                                        unlinked temporary file)
 #   Os  the same with `staging = true`                  (spooled to a staging file in the data
 #                                                        folder, so a crash can resume)
