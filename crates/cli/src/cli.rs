@@ -21,7 +21,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Back up one job, every enabled job, or an ad-hoc database into a folder.
+    /// Back up one job, every enabled job, or an ad-hoc database into a folder or OneDrive.
     Backup(BackupArgs),
     /// List the backups of a job, of every job, or in a folder.
     List(ListArgs),
