@@ -17,7 +17,7 @@
         load1      1-minute load average when the run started
       The command must exit 0 (a failed run aborts the benchmark).
 
-  bench.py set-size CSV LABEL ROUND PATH...
+  bench.py set-size CSV LABEL ROUND PATH...   (or --record FILE: a nightjar --json record's size)
       Stores the output size of that run: total bytes of the files given (directories: every
       file in them except the *.json manifests).
 
@@ -28,6 +28,7 @@
 """
 
 import csv
+import json
 import os
 import statistics
 import sys
@@ -133,9 +134,14 @@ def total_size(paths):
 
 
 def cmd_set_size(argv):
-    """set-size CSV LABEL ROUND PATH...: fill out_bytes of the last row LABEL/ROUND."""
+    """set-size CSV LABEL ROUND PATH... | --record FILE: fill out_bytes of the last row LABEL/ROUND
+    (with --record: the "size" of a `nightjar backup --json` record, for a file not on disk)."""
     out_csv, label, rnd, paths = argv[0], argv[1], argv[2], argv[3:]
-    size = total_size(paths)
+    if paths[:1] == ["--record"]:
+        with open(paths[1]) as f:
+            size = json.load(f)["size"]
+    else:
+        size = total_size(paths)
     with open(out_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     for r in reversed(rows):

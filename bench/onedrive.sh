@@ -140,21 +140,8 @@ for ((round = 0; round <= ROUNDS; round++)); do
         case "$v" in
             B) "$HERE/bench.py" set-size "$CSV" "$v" "$round" "$RUN/b.sql.zst" ;;
             D) "$HERE/bench.py" set-size "$CSV" "$v" "$round" "$RUN/dest" ;;
-            *) # The upload's size, as OneDrive committed it (checked by nightjar against the sent bytes).
-               python3 - "$CSV" "$v" "$round" "$RUN/record.json" <<'PY'
-import csv, json, sys
-path, lab, rnd, rec = sys.argv[1:]
-size = json.load(open(rec))["size"]
-rows = list(csv.DictReader(open(path, newline="")))
-for r in rows:
-    if r["label"] == lab and r["round"] == rnd:
-        r["out_bytes"] = str(size)
-with open(path, "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=rows[0].keys())
-    w.writeheader()
-    w.writerows(rows)
-PY
-               ;;
+            # The upload's size as OneDrive committed it (nightjar checks it against the bytes sent).
+            *) "$HERE/bench.py" set-size "$CSV" "$v" "$round" --record "$RUN/record.json" ;;
         esac
     done
 done
