@@ -5,7 +5,12 @@
 #   bench/desktop.sh                     build (release) and measure: 7 launches, 600 s idle
 #   bench/desktop.sh --idle 60           shorter idle-CPU period (seconds)
 #   bench/desktop.sh --launches 15 --settle 30 --open-idle 120 --hidden-idle 120 --no-build
-#   NIGHTJAR_DESKTOP_BIN=path bench/desktop.sh --no-build
+#   NIGHTJAR_TRAY_BIN=path bench/desktop.sh --no-build   (nightjar-desktop next to it)
+#
+# The app is two programs: nightjar-tray (the entry point: tray, scheduler,
+# runs; no GUI toolkit) and nightjar-desktop (the window, a Tauri web view,
+# started by the tray while the window is open). "app" below is the tray
+# process; "+ window" adds the window process and its WebKit processes.
 #
 # Runs the app inside a private session bus (dbus-run-session) and X server
 # (xvfb-run 1280x800x24) with an unlocked GNOME Keyring, a temp data dir and a
@@ -34,13 +39,15 @@ while (($#)); do
 done
 
 target_dir=${CARGO_TARGET_DIR:-$root/target}
-bin=${NIGHTJAR_DESKTOP_BIN:-$target_dir/release/nightjar-desktop}
+bin=${NIGHTJAR_TRAY_BIN:-$target_dir/release/nightjar-tray}
+window_bin=$(dirname "$bin")/nightjar-desktop
 "$root/scripts/install-deps.sh"    # Xvfb, D-Bus, GNOME Keyring, WebKitGTK: what the run needs
-if $build && [[ -z "${NIGHTJAR_DESKTOP_BIN:-}" ]]; then
-    echo "== cargo build --release -p nightjar-desktop"
-    cargo build --release --locked -p nightjar-desktop
+if $build && [[ -z "${NIGHTJAR_TRAY_BIN:-}" ]]; then
+    echo "== cargo build --release -p nightjar-tray -p nightjar-desktop"
+    cargo build --release --locked -p nightjar-tray -p nightjar-desktop
 fi
 [[ -x "$bin" ]] || { echo "desktop.sh: $bin not found (build it, or drop --no-build)" >&2; exit 1; }
+[[ -x "$window_bin" ]] || { echo "desktop.sh: $window_bin not found (build it, or drop --no-build)" >&2; exit 1; }
 
 mkdir -p "$target_dir/bench"
 out_json=$target_dir/bench/desktop.json
@@ -64,9 +71,7 @@ cleanup() {
 trap cleanup EXIT
 
 size=$(stat -c %s "$bin")
-strip -o "$work/stripped" "$bin"
-stripped=$(stat -c %s "$work/stripped")
-rm -f "$work/stripped"
+window_size=$(stat -c %s "$window_bin")
 
 mkdir -p "$work/data" "$work/backups" "$work/xdg-data"
 cat >"$work/config.toml" <<EOF
@@ -91,9 +96,9 @@ env "$marker" NO_AT_BRIDGE=1 \
              exec "$0" "$@"' \
     "$py" bench/desktop_bench.py "$bin" --json "$out_json" "${py_args[@]}" </dev/null
 
-"$py" - "$out_json" "$size" "$stripped" <<'EOF'
+"$py" - "$out_json" "$size" "$window_size" <<'EOF'
 import json, sys
-r = json.load(open(sys.argv[1])); size, stripped = int(sys.argv[2]), int(sys.argv[3])
+r = json.load(open(sys.argv[1])); size, window_size = int(sys.argv[2]), int(sys.argv[3])
 mib = lambda kib: kib / 1024
 def row(name, value, target, ok):
     print(f"  {name:<44} {value:>16}   target {target:<10} {'OK' if ok else 'MISSED'}")
@@ -110,17 +115,19 @@ if 'hidden_cpu' in r:
 row("idle RSS, window closed (app)", f"{mib(r['closed']['app_rss_kib']):.1f} MiB", "< 60 MiB", mib(r['closed']['app_rss_kib']) < 60)
 if 'app_anon_kib' in r['closed']:
     row("idle anonymous RSS, window closed (app)", f"{mib(r['closed']['app_anon_kib']):.1f} MiB", "(info)", True)
-row("idle RSS, window closed (app + WebKit)", f"{mib(r['closed']['all_rss_kib']):.1f} MiB", "(info)", True)
-row("idle PSS, window closed (app / app+WebKit)", f"{mib(r['closed']['app_pss_kib']):.1f} / {mib(r['closed']['all_pss_kib']):.1f} MiB", "(info)", True)
-row("idle RSS, window open (app / app + WebKit)", f"{mib(r['open']['app_rss_kib']):.1f} / {mib(r['open']['all_rss_kib']):.1f} MiB", "(info)", True)
+row("idle RSS, window closed (app + any children)", f"{mib(r['closed']['all_rss_kib']):.1f} MiB", "(info)", True)
+print(f"  processes left under the app with the window closed: {r.get('closed_children') or 'none'}")
+row("idle PSS, window closed (app / app+children)", f"{mib(r['closed']['app_pss_kib']):.1f} / {mib(r['closed']['all_pss_kib']):.1f} MiB", "(info)", True)
+row("idle RSS, window open (app / + window + WebKit)", f"{mib(r['open']['app_rss_kib']):.1f} / {mib(r['open']['all_rss_kib']):.1f} MiB", "(info)", True)
+row("idle PSS, window open (app / + window + WebKit)", f"{mib(r['open']['app_pss_kib']):.1f} / {mib(r['open']['all_pss_kib']):.1f} MiB", "(info)", True)
 c = r['closed_cpu']
 row(f"idle CPU, window closed, {c['seconds']:.0f} s (app)", f"{c['app_pct']:.3f} %", "< 0.1 %", c['app_pct'] < 0.1)
-row(f"idle CPU, window closed, {c['seconds']:.0f} s (app + WebKit)", f"{c['all_pct']:.3f} %", "< 0.1 %", c['all_pct'] < 0.1)
+row(f"idle CPU, window closed, {c['seconds']:.0f} s (app + children)", f"{c['all_pct']:.3f} %", "< 0.1 %", c['all_pct'] < 0.1)
 if 'open_cpu' in r:
     o = r['open_cpu']
-    row(f"idle CPU, window open, {o['seconds']:.0f} s (app / app+WebKit)", f"{o['app_pct']:.3f} / {o['all_pct']:.3f} %", "(info)", True)
-row("release binary", f"{size / 2**20:.1f} MiB", "(info)", True)
-row("release binary, stripped", f"{stripped / 2**20:.1f} MiB", "(info)", True)
+    row(f"idle CPU, window open, {o['seconds']:.0f} s (app / + window + WebKit)", f"{o['app_pct']:.3f} / {o['all_pct']:.3f} %", "(info)", True)
+row("release binary: nightjar-tray", f"{size / 2**20:.1f} MiB", "(info)", True)
+row("release binary: nightjar-desktop (window)", f"{window_size / 2**20:.1f} MiB", "(info)", True)
 print(f"  launches (ms): {' '.join(f'{t * 1000:.0f}' for t in r['launch_s'])}; --hidden: {' '.join(f'{t * 1000:.0f}' for t in r['launch_hidden_s'])}")
 print(f"  load average: start {r['loadavg_start']}, end {r['loadavg_end']}")
 EOF

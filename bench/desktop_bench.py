@@ -2,6 +2,10 @@
 """Desktop app figures (run by bench/desktop.sh inside a private X server and
 session bus; stdlib only).
 
+BIN is the app's entry point, the tray process (nightjar-tray): "the app"
+below is that process; its children are the window process (nightjar-desktop,
+only while the window is open) and that one's WebKit processes.
+
     desktop_bench.py BIN [--launches N] [--settle S] [--idle S] [--open-idle S] [--hidden-idle S] [--json OUT]
 
 1. launch -> tray ready: N launches with the window (as from the app menu)
@@ -10,9 +14,10 @@ session bus; stdlib only).
    "tray ready" (read from a pipe as it arrives); medians.
 2. idle RSS: one more launch; after the window is shown and S seconds of
    settling, VmRSS and PSS of the app alone and of the app plus its children
-   (WebKitWebProcess, WebKitNetworkProcess); then the window is closed the
-   way a window manager does (WM_DELETE_WINDOW; the app hides it and stays in
-   the tray), S more seconds, the same figures again.
+   (the window process, WebKitWebProcess, WebKitNetworkProcess); then the
+   window is closed the way a window manager does (WM_DELETE_WINDOW; the
+   window process exits, the app stays in the tray), S more seconds, the same
+   figures again.
 3. idle CPU: utime+stime from /proc/PID/stat (app alone, and app + children)
    over --idle seconds with the window closed, divided by wall time; and over
    --open-idle seconds with the window open (measured before closing it).
@@ -203,8 +208,21 @@ def cpu(pid, seconds):
 
 
 def window_state(pid):
-    r = subprocess.run([sys.executable, X11_WINDOW, "list", str(pid)], capture_output=True, text=True)
-    return r.stdout.strip()
+    """The X windows of pid and of its descendants (the window is a child process)."""
+    out = []
+    for p in [pid] + descendants(pid):
+        r = subprocess.run([sys.executable, X11_WINDOW, "list", str(p)], capture_output=True, text=True)
+        out.append(r.stdout.strip())
+    return "\n".join(o for o in out if o)
+
+
+def close_windows(pid):
+    """WM_DELETE_WINDOW to every window of pid's process tree; True if one was closed."""
+    closed = False
+    for p in [pid] + descendants(pid):
+        r = subprocess.run([sys.executable, X11_WINDOW, "close", str(p)], capture_output=True, text=True)
+        closed = closed or r.returncode == 0
+    return closed
 
 
 def main():
@@ -269,9 +287,8 @@ def main():
         print(f"   open: CPU over {a.open_idle:.0f} s: app {res['open_cpu']['app_pct']:.3f} %, "
               f"app+web {res['open_cpu']['all_pct']:.3f} %", flush=True)
 
-    r = subprocess.run([sys.executable, X11_WINDOW, "close", str(app.proc.pid)], capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"desktop_bench: could not close the window: {r.stdout}{r.stderr}")
+    if not close_windows(app.proc.pid):
+        sys.exit("desktop_bench: could not close the window")
     deadline = time.monotonic() + 30
     while "viewable" in window_state(app.proc.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -279,6 +296,7 @@ def main():
     if app.proc.poll() is not None:
         sys.exit("desktop_bench: the app exited when its window was closed (it should stay in the tray)")
     time.sleep(a.settle)
+    res["closed_children"] = [comm(p) for p in descendants(app.proc.pid)]
     res["closed"] = memory(app.proc.pid)
     print(f"   closed: app RSS {res['closed']['app_rss_kib'] / 1024:.1f} MiB, app+web RSS {res['closed']['all_rss_kib'] / 1024:.1f} MiB "
           f"(PSS {res['closed']['app_pss_kib'] / 1024:.1f} / {res['closed']['all_pss_kib'] / 1024:.1f} MiB; app anonymous {res['closed']['app_anon_kib'] / 1024:.1f} MiB)", flush=True)

@@ -22,7 +22,7 @@ scripts/install-deps.sh
 step "2/5 build (cargo build --workspace --locked --all-targets)"
 cargo build --workspace --locked --all-targets
 
-step "3/5 GUI-free check (nightjar-core, nightjar-cli)"
+step "3/5 GUI-free check (nightjar-core, nightjar-cli, nightjar-tray)"
 # `cargo tree -i tauri` exits 101 with "package ID specification `tauri` did not
 # match any packages" when tauri is absent from the package's graph. Any other
 # failure must not count as a pass, so we check the message, and we also grep
@@ -53,6 +53,8 @@ gui_free() {
 }
 gui_free nightjar-core
 gui_free nightjar-cli
+# The process that stays running all day: no web engine or GUI toolkit in it.
+gui_free nightjar-tray
 
 step "4/5 tests"
 if cargo nextest --version >/dev/null 2>&1; then

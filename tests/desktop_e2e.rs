@@ -450,12 +450,16 @@ fn tray_backup_now_open_close_and_quit() {
 
     let launcher = AppLauncher::new(&nj);
     let mut tray = Tray::start();
-    let mut app = launcher.spawn_with(&["--hidden"]);
+    // As start at login does: the tray process alone, no window process.
+    let mut app = launcher.spawn_tray(&["--hidden"]);
     let pid = app.pid();
     let item = tray.wait_registered(START);
     assert!(item.get("menu").and_then(Value::as_str).is_some_and(|m| m.starts_with('/')), "the item exports a menu: {item}");
     launcher.wait_log(TRAY_READY, START);
-    assert!(x11_windows(pid).iter().all(|w| !w.1), "started with --hidden: no window shown: {:?}", x11_windows(pid));
+    assert!(procs::descendants(pid).is_empty(), "started with --hidden: no window process");
+    // The window is a child process of the tray process.
+    let windows = || procs::descendants(pid).into_iter().flat_map(x11_windows).collect::<Vec<_>>();
+    assert!(windows().iter().all(|w| !w.1), "started with --hidden: no window shown: {:?}", windows());
 
     let items = tray.layout();
     let enabled = |label: &str| items.iter().any(|i| i["label"] == label && i["enabled"] != false);
@@ -479,11 +483,14 @@ fn tray_backup_now_open_close_and_quit() {
     });
 
     tray.click("Open Nightjar");
-    nightjar_tests::wait::until("the window to open from the tray", UI, || x11_windows(pid).into_iter().find(|w| w.1 && w.2 == "Nightjar"));
-    assert!(x11_close_windows(pid), "the window could be closed");
-    nightjar_tests::wait::until("the window to close", UI, || x11_windows(pid).iter().all(|w| !w.1).then_some(()));
+    nightjar_tests::wait::until("the window to open from the tray", UI, || windows().into_iter().find(|w| w.1 && w.2 == "Nightjar"));
+    let window_pids = procs::descendants(pid);
+    assert!(window_pids.iter().any(|p| x11_close_windows(*p)), "the window could be closed");
+    nightjar_tests::wait::until("the window to close", UI, || windows().iter().all(|w| !w.1).then_some(()));
     assert!(app.is_running(), "closing the window leaves the app in the tray; log:\n{}", launcher.log());
     launcher.wait_log("Nightjar keeps running in the tray", UI);
+    // The window process and its web engine are gone: that memory is back.
+    nightjar_tests::wait::until("the window process to exit", UI, || window_pids.iter().all(|p| !procs::is_alive(*p)).then_some(()));
 
     tray.click("Quit");
     let status = app.wait_exit(UI);

@@ -29,7 +29,7 @@ fn fixture() -> Fixture {
     let data = DataDir::new(dir.path().join("data"));
     let history = History::open(&data.history_file()).unwrap();
     let state = AppState::new(data, config.clone(), history, Arc::new(MemorySecrets::default()));
-    let app = crate::build_app(mock_builder(), state, |_| {}).build(mock_context(noop_assets())).unwrap();
+    let app = crate::build_app(mock_builder(), state, crate::Link::none(), |_| {}).build(mock_context(noop_assets())).unwrap();
     let webview = WebviewWindowBuilder::new(&app, crate::MAIN_WINDOW, Default::default()).build().unwrap();
     Fixture { _dir: dir, config, _app: app, webview }
 }

@@ -127,6 +127,10 @@ if [[ ! -x "$bin" ]]; then
     exit 1
 fi
 export NIGHTJAR_DESKTOP_BIN=$bin
+if [[ ! -x "$(dirname "$bin")/nightjar-tray" && -z "${NIGHTJAR_TRAY_BIN:-}" ]]; then
+    echo "e2e: FAIL: nightjar-tray not found next to $bin; run: cargo build -p nightjar-tray" >&2
+    exit 1
+fi
 for tool in dbus-run-session xvfb-run gnome-keyring-daemon tauri-driver WebKitWebDriver "$PY"; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "e2e: FAIL: $tool not found; run: scripts/install-deps.sh" >&2

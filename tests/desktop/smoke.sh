@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Desktop smoke test: start nightjar-desktop headless, wait for the tray, take a
-# screenshot, stop it, and check nothing it started is left running.
+# Desktop smoke test: start the app (nightjar-tray, which opens the window
+# process nightjar-desktop) headless, wait for the tray, take a screenshot,
+# stop it with SIGTERM, and check nothing it started is left running.
 #
-#   tests/desktop/smoke.sh            uses target/debug/nightjar-desktop (else target/release)
-#   NIGHTJAR_DESKTOP_BIN=path tests/desktop/smoke.sh
+#   tests/desktop/smoke.sh            uses target/debug/nightjar-tray (else target/release)
+#   NIGHTJAR_TRAY_BIN=path tests/desktop/smoke.sh
 #
 # Everything runs inside ONE private session bus (dbus-run-session) and ONE
 # throwaway X server (xvfb-run). Without a session bus, and with dbus-x11
@@ -13,7 +14,7 @@ set -euo pipefail
 
 readonly READY_LINE='tray ready'
 readonly READY_TIMEOUT_S=60
-readonly TERM_GRACE_S=5
+readonly TERM_GRACE_S=15
 
 # Inner half: runs under dbus-run-session + xvfb-run with DISPLAY set.
 if [[ "${1:-}" == "--inner" ]]; then
@@ -80,9 +81,10 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 case "$target_dir" in /*) ;; *) target_dir=$root/$target_dir ;; esac
 
-bin=${NIGHTJAR_DESKTOP_BIN:-}
+bin=${NIGHTJAR_TRAY_BIN:-}
 if [[ -z "$bin" ]]; then
-    for candidate in "$target_dir/debug/nightjar-desktop" "$target_dir/release/nightjar-desktop"; do
+    # The app's entry point: the tray process, which starts the window process.
+    for candidate in "$target_dir/debug/nightjar-tray" "$target_dir/release/nightjar-tray"; do
         if [[ -x "$candidate" ]]; then
             bin=$candidate
             break
@@ -90,7 +92,7 @@ if [[ -z "$bin" ]]; then
     done
 fi
 if [[ -z "$bin" || ! -x "$bin" ]]; then
-    echo "smoke: FAIL: nightjar-desktop binary not found; run: cargo build -p nightjar-desktop" >&2
+    echo "smoke: FAIL: nightjar-tray binary not found; run: cargo build -p nightjar-tray -p nightjar-desktop" >&2
     exit 1
 fi
 

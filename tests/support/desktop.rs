@@ -46,6 +46,13 @@ pub fn binary() -> PathBuf {
     .clone()
 }
 
+/// `$NIGHTJAR_TRAY_BIN`, else `nightjar-tray` next to [`binary`]: the tray
+/// process, which the window starts when it is not running.
+#[must_use]
+pub fn tray_binary() -> PathBuf {
+    std::env::var_os("NIGHTJAR_TRAY_BIN").filter(|p| !p.is_empty()).map_or_else(|| binary().with_file_name("nightjar-tray"), PathBuf::from)
+}
+
 /// The session `tests/desktop/e2e.sh` provides; panics with how to get one.
 #[derive(Debug, Clone)]
 pub struct DesktopSession {
@@ -196,7 +203,7 @@ impl AppLauncher {
         let _ = std::fs::remove_file(self.dir.path().join("app.pid"));
         let session = desktop.driver().session(&wrapper, &[]);
         let pid = until("the app to start (its pid file)", Duration::from_secs(60), || self.wrapper_pid());
-        let app = AppSession { session: Some(session), pid, log: self.log_path() };
+        let app = AppSession { session: Some(session), pid, log: self.log_path(), envs: self.envs.clone() };
         app.poll("the page to finish loading", Duration::from_secs(60), || {
             (app.execute("return document.readyState", &[]).as_str() == Some("complete")).then_some(())
         });
@@ -212,8 +219,18 @@ impl AppLauncher {
     /// [`Self::spawn`] with command-line arguments (e.g. `--hidden`).
     #[must_use]
     pub fn spawn_with(&self, args: &[&str]) -> AppProcess {
+        self.spawn_program(&binary(), args)
+    }
+
+    /// Starts the tray process directly (as start at login does), with `args`.
+    #[must_use]
+    pub fn spawn_tray(&self, args: &[&str]) -> AppProcess {
+        self.spawn_program(&tray_binary(), args)
+    }
+
+    fn spawn_program(&self, program: &Path, args: &[&str]) -> AppProcess {
         let log = File::options().create(true).append(true).open(self.log_path()).expect("open the app log");
-        let mut cmd = Command::new(binary());
+        let mut cmd = Command::new(program);
         cmd.args(args);
         for (k, v) in &self.envs {
             cmd.env(k, v);
@@ -223,7 +240,7 @@ impl AppLauncher {
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
-            .unwrap_or_else(|e| panic!("could not start {}: {e}", binary().display()));
+            .unwrap_or_else(|e| panic!("could not start {}: {e}", program.display()));
         AppProcess { child, started: Instant::now() }
     }
 
@@ -242,9 +259,11 @@ impl AppLauncher {
 /// the app and its web processes are gone.
 pub struct AppSession {
     session: Option<Session>,
-    /// The app's pid.
+    /// The window process's pid.
     pub pid: u32,
     log: PathBuf,
+    /// The app's environment, to reach its tray process.
+    envs: Vec<(String, String)>,
 }
 
 impl std::ops::Deref for AppSession {
@@ -264,9 +283,24 @@ impl AppSession {
         }
         let pid = self.pid;
         until("the app to exit after the WebDriver session ended", Duration::from_secs(30), || (!procs::is_alive(pid)).then_some(()));
+        // The window started the tray process, which outlives it by design: quit it.
+        let quit = self.quit_tray();
+        assert!(quit.success(), "nightjar-tray --quit failed: {quit}");
         until("the app's WebKit processes to exit", Duration::from_secs(30), || {
             children.iter().all(|c| !procs::is_alive(*c)).then_some(())
         });
+    }
+}
+
+impl AppSession {
+    /// `nightjar-tray --quit` for this app's data folder: returns once the tray process has exited.
+    fn quit_tray(&self) -> ExitStatus {
+        let mut cmd = Command::new(tray_binary());
+        cmd.arg("--quit");
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).status().expect("run nightjar-tray --quit")
     }
 }
 
@@ -284,7 +318,12 @@ impl Drop for AppSession {
             );
         }
         if let Some(s) = self.session.take() {
+            let children = procs::descendants(self.pid);
             s.end();
+            let _ = self.quit_tray();
+            for p in children {
+                procs::kill9(p);
+            }
             // The test failed mid-way: make sure nothing outlives it.
             let deadline = Instant::now() + Duration::from_secs(10);
             while procs::is_alive(self.pid) && Instant::now() < deadline {

@@ -1,18 +1,19 @@
 //! History: runs with filters, statistics, and the row actions (reveal,
 //! verify, delete).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use nightjar_core::clock::SystemClock;
 use nightjar_core::history::{JobStats, RunFilter, RunKind, RunRecord};
 use nightjar_core::model::{RunStatus, Trigger};
-use nightjar_core::restore::{Restorer, VerifyOptions, VerifyReport};
+use nightjar_tray::proto::Op;
+use nightjar_tray::runs::{local_file, record};
 use serde::Deserialize;
+use serde_json::Value;
 use tauri::ipc::Channel;
-use tauri::{AppHandle, Manager as _, Runtime, State};
+use tauri::{AppHandle, Runtime, State};
 
-use crate::events::AppObserver;
-use crate::models::{CmdResult, ProgressEvent, UiError};
+use crate::Link;
+use crate::models::{CmdResult, UiError};
 use crate::state::AppState;
 
 /// The History view's filters.
@@ -46,18 +47,6 @@ pub async fn history_stats(state: State<'_, AppState>) -> CmdResult<Vec<JobStats
     Ok(state.history.stats(None)?)
 }
 
-fn local_file(record: &RunRecord) -> CmdResult<PathBuf> {
-    let file = record.file.as_deref().ok_or_else(|| UiError::new("This run left no file."))?;
-    if file.starts_with("onedrive:") {
-        return Err(UiError::new("This backup is in OneDrive; open it from onedrive.com."));
-    }
-    Ok(PathBuf::from(file))
-}
-
-fn record(state: &AppState, id: i64) -> CmdResult<RunRecord> {
-    state.history.get(id)?.ok_or_else(|| UiError::new("This run is no longer in the history; reload the view."))
-}
-
 /// Shows the backup file in the file manager.
 #[tauri::command]
 pub fn reveal_file<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, id: i64) -> CmdResult<()> {
@@ -75,21 +64,12 @@ pub fn reveal_file<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, id
     Ok(())
 }
 
-/// Checks a backup file (decompression, format, checksum against its manifest).
+/// Checks a backup file (decompression, format, checksum against its manifest);
+/// the tray process does it and marks the row.
 #[tauri::command]
-pub async fn verify_backup<R: Runtime>(app: AppHandle<R>, id: i64, on_progress: Channel<ProgressEvent>) -> CmdResult<VerifyReport> {
-    crate::commands::blocking(move || {
-        let state = app.state::<AppState>();
-        let rec = record(&state, id)?;
-        let file = local_file(&rec)?;
-        let observer = AppObserver::new(app.clone(), Some(on_progress));
-        let cancel = std::sync::atomic::AtomicBool::new(false);
-        let restorer = Restorer { history: &state.history, data: &state.data, secrets: state.secrets.as_ref(), clock: &SystemClock, observer: &observer, cancel: &cancel };
-        let report = restorer.verify(&file, &VerifyOptions::default())?;
-        crate::events::refresh(&app);
-        Ok(report)
-    })
-    .await
+pub async fn verify_backup(link: State<'_, Link>, id: i64, on_progress: Channel<Value>) -> CmdResult<Value> {
+    let link = link.inner().clone();
+    crate::commands::blocking(move || link.call(Op::Verify { id }, Some(on_progress))).await
 }
 
 fn remove_if_exists(p: &Path) -> CmdResult<()> {
@@ -103,7 +83,7 @@ fn remove_if_exists(p: &Path) -> CmdResult<()> {
 /// Deletes a backup file (and its manifest) and its history row. Only files
 /// this history knows as Nightjar backups are touched.
 #[tauri::command]
-pub fn delete_backup<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, id: i64) -> CmdResult<()> {
+pub fn delete_backup(link: State<'_, Link>, state: State<'_, AppState>, id: i64) -> CmdResult<()> {
     let rec = record(&state, id)?;
     if rec.kind == RunKind::Backup && rec.status == RunStatus::Success {
         let file = local_file(&rec)?;
@@ -112,6 +92,6 @@ pub fn delete_backup<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, 
         tracing::info!(job = %rec.job, file = %file.display(), "backup deleted from the History view");
     }
     state.history.delete(id)?;
-    crate::events::refresh(&app);
+    link.changed();
     Ok(())
 }

@@ -22,10 +22,9 @@ fn keyring_off() -> bool {
 }
 
 fn after_change<R: Runtime>(app: &AppHandle<R>, config: &Config) {
-    let state = app.state::<AppState>();
-    crate::install_onedrive(&state, config);
-    state.control.reload.store(true, std::sync::atomic::Ordering::SeqCst);
-    crate::events::refresh(app);
+    crate::install_onedrive(&app.state::<AppState>(), config);
+    // The tray process reloads its scheduler, updates the tray and tells the page.
+    app.state::<crate::Link>().changed();
 }
 
 /// Everything the Settings view shows. Passwords are never included: only
@@ -229,7 +228,7 @@ pub async fn onedrive_sign_in<R: Runtime>(app: AppHandle<R>) -> CmdResult<String
             let _ = url;
         })?;
         tracing::info!(account = %account.username, "signed in to OneDrive");
-        crate::events::refresh(&app);
+        app.state::<crate::Link>().changed();
         Ok(account.username)
     })
     .await
@@ -246,8 +245,9 @@ pub fn onedrive_sign_out(state: State<'_, AppState>) -> CmdResult<()> {
 
 /// Sends a sample notification so the user sees what failures look like.
 #[tauri::command]
-pub fn send_test_notification<R: Runtime>(app: AppHandle<R>) {
-    crate::notify::send(&app, "Nightjar test notification", "Failures and stale jobs will look like this.", "settings", crate::notify::Level::Info);
+pub async fn send_test_notification(link: State<'_, crate::Link>) -> CmdResult<()> {
+    let link = link.inner().clone();
+    crate::commands::blocking(move || link.call(nightjar_tray::proto::Op::TestNotification, None).map(drop)).await
 }
 
 #[cfg(test)]

@@ -97,6 +97,18 @@ impl AppState {
         self.runs.lock().expect("runs lock").contains_key(job) || self.scheduled.lock().expect("scheduled lock").as_deref() == Some(job)
     }
 
+    /// Every job running now (manual runs and the scheduler's).
+    pub fn running_jobs(&self) -> Vec<String> {
+        let mut jobs: Vec<String> = self.runs.lock().expect("runs lock").keys().cloned().collect();
+        if let Some(j) = self.scheduled.lock().expect("scheduled lock").clone()
+            && !jobs.contains(&j)
+        {
+            jobs.push(j);
+        }
+        jobs.sort();
+        jobs
+    }
+
     pub fn any_running(&self) -> Option<String> {
         if let Some(j) = self.scheduled.lock().expect("scheduled lock").clone() {
             return Some(j);

@@ -7,7 +7,7 @@
 use nightjar_core::config_edit::{FieldError, JobForm};
 use nightjar_core::history::RunRecord;
 use nightjar_core::observer::Stage;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the window shows in its footer: the shell's version and the engine it wraps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -21,7 +21,7 @@ pub struct AppInfo {
 
 /// The error every command returns: one sentence, and the form field it
 /// concerns when there is one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UiError {
     /// One sentence saying what went wrong and what to do.
     pub message: String,

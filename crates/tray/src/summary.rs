@@ -147,7 +147,6 @@ pub fn summarize(config: Option<&Config>, cards: &[JobCard], paused: bool, runni
 }
 
 /// The tray summary for the app's current state.
-#[cfg_attr(test, allow(dead_code))] // called from the tray
 pub fn tray_summary(state: &AppState, now: DateTime<Utc>) -> TraySummary {
     let paused = StateFile::in_dir(state.data.root()).load().is_paused(now);
     let running = state.any_running();

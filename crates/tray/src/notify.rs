@@ -3,10 +3,14 @@
 //! when asked, stale jobs, OneDrive sign-in expired. Clicking one opens the
 //! window on the view that explains it, where the server reports clicks.
 
+use std::sync::Arc;
+
 use nightjar_core::observer::Event;
-use tauri::{AppHandle, Manager as _, Runtime};
 
 use crate::state::AppState;
+
+/// What a click on a notification does with the view it names.
+pub type OnClick = Arc<dyn Fn(&'static str) + Send + Sync>;
 
 /// "12.3 MB".
 pub fn human_size(bytes: u64) -> String {
@@ -53,20 +57,19 @@ pub fn message_for(e: &Event, notify: &nightjar_core::config::NotifySettings) ->
 }
 
 /// Sends the notification `e` calls for, on a thread of its own.
-pub fn for_event<R: Runtime>(app: &AppHandle<R>, e: &Event) {
+pub fn for_event(state: &AppState, e: &Event, on_click: &OnClick) {
     let job = match e {
         Event::RunFailed { job, .. } | Event::RunFinished { job, .. } | Event::JobStale { job, .. } | Event::NotInCloud { job, .. } | Event::OneDriveSignInExpired { job, .. } => job,
         _ => return,
     };
-    let notify = app
-        .state::<AppState>()
+    let notify = state
         .load_config()
         .ok()
         .and_then(|c| c.jobs.iter().find(|j| &j.name == job).map(|j| j.notify.clone()))
         .unwrap_or_default();
     if let Some((summary, body, view)) = message_for(e, &notify) {
         let level = if matches!(e, Event::RunFinished { .. }) { Level::Info } else { Level::Failure };
-        send(app, &summary, &body, view, level);
+        send(&summary, &body, view, level, on_click.clone());
     }
 }
 
@@ -78,8 +81,7 @@ pub enum Level {
 }
 
 /// Shows a notification; a click opens the window on `view`.
-pub fn send<R: Runtime>(app: &AppHandle<R>, summary: &str, body: &str, view: &'static str, level: Level) {
-    let app = app.clone();
+pub fn send(summary: &str, body: &str, view: &'static str, level: Level, on_click: OnClick) {
     let failure = level == Level::Failure;
     let (summary, body) = (summary.to_string(), body.to_string());
     let spawned = std::thread::Builder::new().name("notify".into()).spawn(move || {
@@ -97,7 +99,7 @@ pub fn send<R: Runtime>(app: &AppHandle<R>, summary: &str, body: &str, view: &'s
                 #[cfg(all(unix, not(target_os = "macos")))]
                 _handle.wait_for_action(|action| {
                     if action == "default" {
-                        crate::events::navigate(&app, serde_json::json!({ "view": view }));
+                        on_click(view);
                     }
                 });
             }

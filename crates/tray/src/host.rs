@@ -1,0 +1,502 @@
+//! The tray process: owns the scheduler, the runs, the tray icon and the
+//! notifications, and serves the window process over [`crate::proto`].
+//!
+//! It links no GUI toolkit. The window (`nightjar-desktop --window`, a
+//! Tauri web view) is started when the user opens it and exits when they
+//! close it, so an idle Nightjar costs one small process.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use nightjar_core::clock::SystemClock;
+use nightjar_core::config::Config;
+use nightjar_core::observer::{Event, Progress, RunObserver, Stage};
+use nightjar_core::service::Service;
+use nightjar_core::state::{ScheduleState, StateFile};
+use serde_json::{Value, json};
+
+use crate::models::{CmdResult, ProgressEvent, UiError};
+use crate::notify::{self, Level, OnClick};
+use crate::proto::{self, Message, Op, Request};
+use crate::state::AppState;
+
+/// One connected client (a window, or a one-off request).
+pub struct Conn {
+    id: u64,
+    writer: Mutex<UnixStream>,
+    window: AtomicBool,
+}
+
+impl Conn {
+    fn send(&self, msg: &Message) {
+        let Ok(mut line) = serde_json::to_vec(msg) else { return };
+        line.push(b'\n');
+        let mut w = self.writer.lock().expect("conn lock");
+        if let Err(e) = w.write_all(&line).and_then(|()| w.flush()) {
+            tracing::debug!("a window connection went away: {e}");
+        }
+    }
+}
+
+/// The tray process's state.
+pub struct Host {
+    pub state: AppState,
+    conns: Mutex<Vec<Arc<Conn>>>,
+    next_conn: AtomicU64,
+    tray: Mutex<Option<crate::tray::TrayHandle>>,
+    /// The window process this one started, while it runs.
+    window: Mutex<Option<Child>>,
+    window_exe: PathBuf,
+    quitting: Mutex<bool>,
+    quit_cv: Condvar,
+}
+
+impl Host {
+    #[must_use]
+    pub fn new(state: AppState, window_exe: PathBuf) -> Arc<Self> {
+        Arc::new(Self {
+            state,
+            conns: Mutex::default(),
+            next_conn: AtomicU64::new(1),
+            tray: Mutex::default(),
+            window: Mutex::default(),
+            window_exe,
+            quitting: Mutex::new(false),
+            quit_cv: Condvar::new(),
+        })
+    }
+
+    /// Lets the core reach `onedrive:` destinations with the config's
+    /// settings and registers the scheduler's OneDrive upkeep, as `nightjar
+    /// run` does; called again on every config change.
+    pub fn install_onedrive(&self, config: &Config) {
+        install_onedrive(&self.state, config);
+    }
+
+    pub fn set_tray(&self, tray: crate::tray::TrayHandle) {
+        *self.tray.lock().expect("tray lock") = Some(tray);
+    }
+
+    /// Sends a page event to every window.
+    pub fn emit(&self, name: &str, payload: Value) {
+        let msg = Message::Emit { name: name.to_string(), payload };
+        for c in self.windows() {
+            c.send(&msg);
+        }
+    }
+
+    fn windows(&self) -> Vec<Arc<Conn>> {
+        self.conns.lock().expect("conns lock").iter().filter(|c| c.window.load(Ordering::SeqCst)).cloned().collect()
+    }
+
+    /// Updates the tray and tells the pages to reload.
+    pub fn refresh(&self) {
+        if let Some(t) = self.tray.lock().expect("tray lock").as_ref() {
+            t.refresh(&self.state);
+        }
+        self.emit(proto::RUNS_CHANGED, Value::Null);
+    }
+
+    /// Shows a desktop notification; clicking it opens the window on `view`.
+    pub fn notify(self: &Arc<Self>, summary: &str, body: &str, view: &'static str, level: Level) {
+        notify::send(summary, body, view, level, self.on_click());
+    }
+
+    fn on_click(self: &Arc<Self>) -> OnClick {
+        let weak = Arc::downgrade(self);
+        Arc::new(move |view| {
+            if let Some(host) = weak.upgrade() {
+                host.open_window(Some(json!({ "view": view })));
+            }
+        })
+    }
+
+    /// Shows the window, starting the window process when none runs; `view`
+    /// (`{"view": "restore", "pick": true}`) is kept until the page takes it.
+    pub fn open_window(&self, view: Option<Value>) {
+        if let Some(v) = &view {
+            *self.state.pending_navigation.lock().expect("navigation lock") = Some(v.clone());
+        }
+        let windows = self.windows();
+        if !windows.is_empty() {
+            for c in &windows {
+                c.send(&Message::Show);
+                if let Some(v) = &view {
+                    c.send(&Message::Emit { name: proto::NAVIGATE.into(), payload: v.clone() });
+                }
+            }
+            return;
+        }
+        let mut child = self.window.lock().expect("window lock");
+        if let Some(c) = child.as_mut()
+            && matches!(c.try_wait(), Ok(None))
+        {
+            // Started and not yet connected: it shows itself and takes the view.
+            return;
+        }
+        match Command::new(&self.window_exe).arg(WINDOW_FLAG).stdin(Stdio::null()).spawn() {
+            Ok(c) => {
+                tracing::info!(pid = c.id(), "window opened");
+                *child = Some(c);
+            }
+            Err(e) => {
+                tracing::error!(exe = %self.window_exe.display(), "could not open the window: {e}");
+                *child = None;
+            }
+        }
+    }
+
+    /// Quit: stops the scheduler and any run (nothing is left under a final
+    /// name), closes the window, and lets [`Self::wait_for_quit`] return.
+    pub fn quit(&self) {
+        tracing::info!("quit requested");
+        self.state.cancel_all();
+        *self.quitting.lock().expect("quit lock") = true;
+        self.quit_cv.notify_all();
+    }
+
+    /// Blocks until [`Self::quit`]; then waits (up to 60 s) for runs to
+    /// clean up, closes the window and returns.
+    pub fn wait_for_quit(&self) {
+        let mut q = self.quitting.lock().expect("quit lock");
+        while !*q {
+            q = self.quit_cv.wait(q).expect("quit lock");
+        }
+        drop(q);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.state.any_running().is_some() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for c in self.windows() {
+            c.send(&Message::Quit);
+        }
+        if let Some(mut c) = self.window.lock().expect("window lock").take() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if matches!(c.try_wait(), Ok(None)) {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        if let Some(t) = self.tray.lock().expect("tray lock").take() {
+            t.shutdown();
+        }
+    }
+
+    /// Logs an event, updates the tray, tells the pages, and notifies.
+    pub fn on_event(self: &Arc<Self>, e: &Event) {
+        let state = &self.state;
+        match e {
+            Event::RunStarted { job, trigger } => {
+                tracing::info!(job, %trigger, "backup started");
+                if *trigger != nightjar_core::model::Trigger::Manual {
+                    *state.scheduled.lock().expect("scheduled lock") = Some(job.clone());
+                }
+            }
+            Event::RunFinished { job, trigger, .. } | Event::RunFailed { job, trigger, .. } | Event::RunSkipped { job, trigger, .. } => {
+                if *trigger != nightjar_core::model::Trigger::Manual {
+                    let mut s = state.scheduled.lock().expect("scheduled lock");
+                    if s.as_deref() == Some(job.as_str()) {
+                        *s = None;
+                    }
+                }
+                match e {
+                    Event::RunFailed { message, retry_at: Some(at), .. } => tracing::warn!(job, retry_at = %at, "backup failed, will retry: {message}"),
+                    Event::RunFailed { message, .. } => tracing::error!(job, "backup failed: {message}"),
+                    Event::RunSkipped { message, .. } => tracing::info!(job, "{message}"),
+                    _ => {}
+                }
+            }
+            Event::JobStale { job, .. } => tracing::error!(job, "job is stale: no good backup within its deadline"),
+            Event::JobRecovered { job } => tracing::info!(job, "job has a fresh backup again"),
+            Event::SchedulesPaused { .. } => tracing::info!("schedules paused"),
+            Event::SchedulesResumed => tracing::info!("schedules resumed"),
+            Event::HealthWarning { job, message } => tracing::warn!(job, "health: {message}"),
+            Event::HealthFailure { job, message } => tracing::error!(job, "health: {message}"),
+            Event::NotInCloud { job, message, .. } => tracing::warn!(job, "{message}"),
+            Event::OneDriveSignInExpired { job, message, .. } => tracing::error!(job, "{message}"),
+        }
+        notify::for_event(state, e, &self.on_click());
+        self.refresh();
+    }
+
+    /// Pauses or resumes the schedules (shared with `nightjar run` through the state file).
+    ///
+    /// # Errors
+    /// When the state file cannot be written.
+    pub fn set_paused(&self, paused: bool) -> CmdResult<()> {
+        StateFile::in_dir(self.state.data.root()).save(&ScheduleState { paused, resume_at: None })?;
+        // The scheduler reads the file on its next check; wake it now.
+        self.state.control.wake.store(true, Ordering::SeqCst);
+        tracing::info!(paused, "schedules {} from the app", if paused { "paused" } else { "resumed" });
+        self.refresh();
+        Ok(())
+    }
+
+    /// "Backup now" from the tray: runs in the background; the page follows
+    /// through global events.
+    pub fn spawn_backup(self: &Arc<Self>, job: Option<String>) {
+        let host = self.clone();
+        let _ = std::thread::Builder::new().name("backup".into()).spawn(move || {
+            let observer = HostObserver::new(host.clone(), None);
+            if let Err(e) = crate::runs::backup_jobs(&host, job.as_deref(), &observer) {
+                tracing::error!("backup from the tray: {e}", e = e.message);
+                host.notify("Backup failed", &e.message, "settings", Level::Failure);
+            }
+        });
+    }
+
+    /// The config changed (Settings saved it): reload everything that reads it.
+    fn changed(&self) {
+        if let Ok(config) = self.state.load_config() {
+            self.install_onedrive(&config);
+        }
+        self.state.control.reload.store(true, Ordering::SeqCst);
+        self.refresh();
+    }
+
+    /// Serves window connections on the socket until the process exits.
+    pub fn serve(self: &Arc<Self>, listener: UnixListener) {
+        let host = self.clone();
+        let _ = std::thread::Builder::new().name("socket".into()).spawn(move || {
+            for stream in listener.incoming() {
+                match stream {
+                    Ok(s) => host.accept(s),
+                    Err(e) => tracing::warn!("window connection failed: {e}"),
+                }
+            }
+        });
+    }
+
+    fn accept(self: &Arc<Self>, stream: UnixStream) {
+        let Ok(reader) = stream.try_clone() else { return };
+        let conn = Arc::new(Conn { id: self.next_conn.fetch_add(1, Ordering::Relaxed), writer: Mutex::new(stream), window: AtomicBool::new(false) });
+        self.conns.lock().expect("conns lock").push(conn.clone());
+        let host = self.clone();
+        let _ = std::thread::Builder::new().name("conn".into()).spawn(move || {
+            for line in BufReader::new(reader).lines() {
+                let Ok(line) = line else { break };
+                match serde_json::from_str::<Request>(&line) {
+                    Ok(req) => host.clone().handle(&conn, req),
+                    Err(e) => tracing::warn!("unreadable request on the window socket: {e}"),
+                }
+            }
+            host.conns.lock().expect("conns lock").retain(|c| c.id != conn.id);
+            if conn.window.load(Ordering::SeqCst) && !*host.quitting.lock().expect("quit lock") {
+                tracing::info!("window closed; Nightjar keeps running in the tray");
+            }
+        });
+    }
+
+    fn reply(conn: &Conn, id: u64, result: CmdResult<Value>) {
+        conn.send(&Message::Reply { id, result });
+    }
+}
+
+fn to_value<T: serde::Serialize>(r: CmdResult<T>) -> CmdResult<Value> {
+    r.and_then(|v| serde_json::to_value(v).map_err(|e| UiError::new(e.to_string())))
+}
+
+impl Host {
+    fn handle(self: Arc<Self>, conn: &Arc<Conn>, req: Request) {
+        let id = req.id;
+        match req.op {
+            Op::Window => {
+                conn.window.store(true, Ordering::SeqCst);
+                tracing::info!("window connected");
+                Self::reply(conn, id, Ok(Value::Null));
+            }
+            Op::Open { view } => {
+                self.open_window(view);
+                Self::reply(conn, id, Ok(Value::Null));
+            }
+            Op::Cancel { job } => Self::reply(conn, id, Ok(Value::Bool(self.state.cancel_run(&job)))),
+            Op::Paused { paused } => Self::reply(conn, id, to_value(self.set_paused(paused))),
+            Op::Running => {
+                let running: Vec<String> = self.state.running_jobs();
+                Self::reply(conn, id, to_value(Ok(running)));
+            }
+            Op::TakeNavigation => {
+                let nav = self.state.pending_navigation.lock().expect("navigation lock").take();
+                Self::reply(conn, id, Ok(nav.unwrap_or(Value::Null)));
+            }
+            Op::TestNotification => {
+                self.notify("Nightjar test notification", "Failures and stale jobs will look like this.", "settings", Level::Info);
+                Self::reply(conn, id, Ok(Value::Null));
+            }
+            Op::Changed => {
+                self.changed();
+                Self::reply(conn, id, Ok(Value::Null));
+            }
+            Op::Quit => {
+                Self::reply(conn, id, Ok(Value::Null));
+                self.quit();
+            }
+            // Long runs: on a thread of their own, so the connection keeps
+            // serving (cancel arrives on it while a backup runs).
+            Op::Backup { .. } | Op::Restore { .. } | Op::Verify { .. } => {
+                let conn = conn.clone();
+                let _ = std::thread::Builder::new().name("run".into()).spawn(move || {
+                    let observer = HostObserver::new(self.clone(), Some((conn.clone(), id)));
+                    let result = match req.op {
+                        Op::Backup { job } => to_value(crate::runs::backup_jobs(&self, job.as_deref(), &observer)),
+                        Op::Restore { request, confirm } => to_value(crate::runs::restore(&self, &request, &confirm, &observer)),
+                        Op::Verify { id: run } => to_value(crate::runs::verify(&self, run, &observer)),
+                        _ => unreachable!("only runs are spawned"),
+                    };
+                    Self::reply(&conn, id, result);
+                });
+            }
+        }
+    }
+
+    /// Runs the schedules: the core's scheduler service (the one behind
+    /// `nightjar run`), with catch-up on start and on wake. The per-job lock
+    /// keeps it and a `nightjar run` elsewhere from running the same job at once.
+    pub fn start_scheduler(self: &Arc<Self>) {
+        let host = self.clone();
+        let spawned = std::thread::Builder::new().name("scheduler".into()).spawn(move || {
+            let state = &host.state;
+            let observer = HostObserver::new(host.clone(), None);
+            let path = state.config_path.clone();
+            let load = move || crate::state::load_config(&path);
+            let tick = std::env::var("NIGHTJAR_TICK_SECS").ok().and_then(|s| s.parse().ok()).map_or(Duration::from_secs(60), Duration::from_secs);
+            let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            loop {
+                let service = Service {
+                    load_config: &load,
+                    config_path: Some(state.config_path.clone()),
+                    history: &state.history,
+                    data: &state.data,
+                    secrets: state.secrets.as_ref(),
+                    clock: &SystemClock,
+                    observer: &observer,
+                    control: &state.control,
+                    tick,
+                };
+                match service.run() {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::error!("the scheduler is waiting for a valid config: {e}");
+                        // Wait for the file to change or Settings to save it.
+                        let seen = mtime(&state.config_path);
+                        while !state.control.shutdown.load(Ordering::SeqCst)
+                            && !state.control.reload.swap(false, Ordering::SeqCst)
+                            && mtime(&state.config_path) == seen
+                        {
+                            std::thread::sleep(Duration::from_secs(2));
+                        }
+                        if state.control.shutdown.load(Ordering::SeqCst) {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!("the scheduler could not start: {e}");
+        }
+    }
+
+    /// Keeps the tray's status line ("today 02:00", "next tomorrow 00:00") current.
+    pub fn start_minute_refresh(self: &Arc<Self>) {
+        let host = Arc::downgrade(self);
+        let _ = std::thread::Builder::new().name("tray-refresh".into()).spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(60));
+                let Some(host) = host.upgrade() else { break };
+                if host.state.control.shutdown.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Some(t) = host.tray.lock().expect("tray lock").as_ref() {
+                    t.refresh(&host.state);
+                }
+            }
+        });
+    }
+
+    /// The summary the tray shows now.
+    #[must_use]
+    pub fn summary(&self) -> crate::summary::TraySummary {
+        crate::summary::tray_summary(&self.state, Utc::now())
+    }
+}
+
+/// Flag the tray process starts the window process with.
+pub const WINDOW_FLAG: &str = "--window";
+
+/// See [`Host::install_onedrive`]; the window calls it for its own reads.
+pub fn install_onedrive(state: &AppState, config: &Config) {
+    let settings = config.raw.onedrive.clone();
+    nightjar_onedrive::install_upkeep(&settings, state.secrets.clone());
+    let secrets = state.secrets.clone();
+    nightjar_core::runner::set_onedrive_opener(Some(Arc::new(move |path: &str| nightjar_onedrive::open_destination(&settings, secrets.clone(), path))));
+}
+
+/// Forwards a run's stages and progress to the window that started it (or
+/// to every window, throttled, for scheduled and tray runs) and its events
+/// to the tray and notifications.
+pub struct HostObserver {
+    host: Arc<Host>,
+    sink: Option<(Arc<Conn>, u64)>,
+    last_emit: Mutex<Option<Instant>>,
+}
+
+impl HostObserver {
+    #[must_use]
+    pub fn new(host: Arc<Host>, sink: Option<(Arc<Conn>, u64)>) -> Self {
+        Self { host, sink, last_emit: Mutex::new(None) }
+    }
+
+    /// Sends to the page: to the request's window when a window started the
+    /// run, else as a global event.
+    pub fn send(&self, event: ProgressEvent) {
+        let Ok(value) = serde_json::to_value(&event) else { return };
+        match &self.sink {
+            Some((conn, id)) => conn.send(&Message::Progress { id: *id, event: value }),
+            None => self.host.emit(proto::RUN_PROGRESS, value),
+        }
+    }
+}
+
+impl RunObserver for HostObserver {
+    fn stage(&self, job: &str, stage: Stage) {
+        self.send(ProgressEvent::Stage { job: job.to_string(), stage, label: stage.label() });
+    }
+
+    fn progress(&self, job: &str, p: &Progress) {
+        // Global events are throttled to 2 a second; the requester gets what the runner sends.
+        if self.sink.is_none() {
+            let mut last = self.last_emit.lock().expect("emit lock");
+            if last.is_some_and(|t| t.elapsed().as_millis() < 500) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        self.send(ProgressEvent::Progress {
+            job: job.to_string(),
+            stage: p.stage,
+            bytes_in: p.bytes_in,
+            bytes_out: p.bytes_out,
+            elapsed_ms: u64::try_from(p.elapsed.as_millis()).unwrap_or(u64::MAX),
+            rate: p.rate(),
+        });
+    }
+
+    fn warning(&self, job: &str, message: &str) {
+        tracing::warn!(job, "{message}");
+        self.send(ProgressEvent::Warning { job: job.to_string(), message: message.to_string() });
+    }
+
+    fn event(&self, e: &Event) {
+        self.host.on_event(e);
+    }
+}

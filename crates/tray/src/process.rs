@@ -1,0 +1,195 @@
+//! `nightjar-tray`'s start and end: one tray process per data folder, the
+//! socket the window connects to, signals, and the log.
+
+use std::io::IsTerminal as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nightjar_core::paths::DataDir;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
+
+use crate::host::Host;
+use crate::proto::{self, Op};
+use crate::state::AppState;
+
+/// Start in the tray only (start at login).
+pub const HIDDEN_FLAG: &str = "--hidden";
+/// Start in the tray only: a window process is starting this one and is the window.
+pub const NO_WINDOW_FLAG: &str = "--no-window";
+/// Ask the running tray process to quit, and wait until it has.
+pub const QUIT_FLAG: &str = "--quit";
+
+/// The window program: `$NIGHTJAR_WINDOW_BIN`, else `nightjar-desktop` next to this program.
+#[must_use]
+pub fn window_exe() -> PathBuf {
+    if let Some(p) = std::env::var_os("NIGHTJAR_WINDOW_BIN").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let name = if cfg!(windows) { "nightjar-desktop.exe" } else { "nightjar-desktop" };
+    std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join(name))).unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// stderr plus the daily log file in the data folder that the Logs view
+/// shows (the same files as the CLI's). Keep the guard until exit.
+pub fn init_tracing() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        // Colour only on a terminal, so log files and CI greps stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_filter(filter());
+    let dir = DataDir::from_env().log_dir();
+    let appender = std::fs::create_dir_all(&dir).ok().and_then(|()| {
+        tracing_appender::rolling::RollingFileAppender::builder()
+            .rotation(tracing_appender::rolling::Rotation::DAILY)
+            .filename_prefix("nightjar")
+            .filename_suffix("log")
+            .max_log_files(14)
+            .build(&dir)
+            .ok()
+    });
+    let (file, guard) = match appender {
+        Some(a) => {
+            let (writer, guard) = tracing_appender::non_blocking(a);
+            (Some(tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(false).with_filter(filter())), Some(guard))
+        }
+        None => (None, None),
+    };
+    // `try_init` so a second call (tests, embedding) is harmless.
+    let _ = tracing_subscriber::registry().with(stderr).with(file).try_init();
+    guard
+}
+
+/// Holds the data folder's single-instance lock for the process's life;
+/// false when another tray process holds it.
+fn take_instance_lock(root: &Path) -> std::io::Result<bool> {
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(root.join("desktop.lock"))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {
+            // The kernel releases the lock when the process ends, however it ends.
+            std::mem::forget(file);
+            Ok(true)
+        }
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Hands `op` to the tray process that holds the lock (it may still be
+/// binding its socket: tries for 10 s).
+fn hand_over(root: &Path, op: Op) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match proto::one_shot(root, op.clone(), matches!(op, Op::Quit)) {
+            Ok(_) => return 0,
+            Err(e) if Instant::now() >= deadline => {
+                eprintln!("nightjar-tray: Nightjar is running but does not answer ({e}); quit it and start it again.");
+                return 1;
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// `nightjar-tray [--hidden | --no-window | --quit]`; returns the exit code.
+#[must_use]
+pub fn main() -> i32 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let has = |f: &str| args.iter().any(|a| a == f);
+    let data = DataDir::from_env();
+    let root = data.root().to_path_buf();
+    if has(QUIT_FLAG) {
+        return match proto::one_shot(&root, Op::Quit, true) {
+            Ok(_) => 0,
+            Err(_) => {
+                eprintln!("nightjar-tray: Nightjar is not running.");
+                0
+            }
+        };
+    }
+    let _guard = init_tracing();
+    let no_window = has(HIDDEN_FLAG) || has(NO_WINDOW_FLAG);
+    if let Err(e) = std::fs::create_dir_all(&root) {
+        tracing::error!("cannot create the data folder {}: {e}", root.display());
+        return 1;
+    }
+    match take_instance_lock(&root) {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!("Nightjar is already running; showing its window");
+            return if no_window { 0 } else { hand_over(&root, Op::Open { view: None }) };
+        }
+        Err(e) => {
+            tracing::error!("cannot lock {}: {e}", root.join("desktop.lock").display());
+            return 1;
+        }
+    }
+    let socket = proto::socket_path(&root);
+    let _ = std::fs::remove_file(&socket);
+    let listener = match UnixListener::bind(&socket) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot listen on {}: {e}", socket.display());
+            eprintln!("nightjar-tray: cannot listen on {} ({e}).", socket.display());
+            return 1;
+        }
+    };
+    let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600));
+    let state = match AppState::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{}", e.detailed());
+            eprintln!("nightjar-tray: {e}");
+            return 1;
+        }
+    };
+    let host = Host::new(state, window_exe());
+    if let Ok(config) = host.state.load_config() {
+        host.install_onedrive(&config);
+    }
+    host.serve(listener);
+    match crate::tray::TrayHandle::spawn(&host) {
+        Ok(t) => {
+            host.set_tray(t);
+            tracing::info!("tray ready");
+        }
+        Err(e) => tracing::warn!("no tray icon (is there a desktop session bus?): {e}; the schedules run anyway"),
+    }
+    host.start_scheduler();
+    host.start_minute_refresh();
+    watch_signals(&host);
+    if !no_window {
+        host.open_window(None);
+    }
+    host.wait_for_quit();
+    let _ = std::fs::remove_file(&socket);
+    tracing::info!("Nightjar stopped");
+    0
+}
+
+/// SIGTERM and SIGINT quit cleanly (a running backup is cancelled, its
+/// partial file removed); SIGHUP reloads the config.
+fn watch_signals(host: &std::sync::Arc<Host>) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("signals are not handled: {e}");
+            return;
+        }
+    };
+    let host = host.clone();
+    let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
+        for sig in signals.forever() {
+            if sig == SIGHUP {
+                host.state.control.reload.store(true, std::sync::atomic::Ordering::SeqCst);
+            } else {
+                host.quit();
+            }
+        }
+    });
+}

@@ -1,0 +1,202 @@
+//! The runs the tray process does for the tray menu and the window: "Backup
+//! now", a confirmed restore, a backup check. They run here, not in the
+//! window, so closing the window never stops one halfway.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nightjar_core::ErrorKind;
+use nightjar_core::clock::SystemClock;
+use nightjar_core::config::{Config, Job};
+use nightjar_core::model::Trigger;
+use nightjar_core::observer::{Event, RunObserver};
+use nightjar_core::restore::{RestoreOptions, RestorePlan, RestoreReport, Restorer, VerifyOptions, VerifyReport};
+use nightjar_core::runner::{BackupOptions, Runner};
+use serde::{Deserialize, Serialize};
+
+use crate::host::{Host, HostObserver};
+use crate::models::{BackupOutcome, CmdResult, ProgressEvent, UiError};
+use crate::state::AppState;
+
+/// What the Restore view submits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreRequest {
+    /// The backup file.
+    pub file: String,
+    /// The job whose database is the target; default: the job that made the file.
+    pub job: Option<String>,
+    /// Restore into this new database instead of replacing.
+    pub as_new: Option<String>,
+    /// Back the current database up first.
+    pub safety_backup: bool,
+}
+
+/// Backs one job up through the core runner (the same path as the
+/// scheduler and `nightjar backup`). Recorded in the history as manual.
+fn backup_one(host: &Arc<Host>, job: &Job, observer: &HostObserver) -> BackupOutcome {
+    let state = &host.state;
+    observer.send(ProgressEvent::Started { job: job.name.clone() });
+    let own_schedule = state.scheduled.lock().expect("scheduled lock").as_deref() == Some(job.name.as_str());
+    let cancel = if own_schedule { None } else { state.begin_run(&job.name) };
+    let Some(cancel) = cancel else {
+        let message = format!("A backup of \"{}\" is already running in Nightjar; wait for it to finish, its result shows here.", job.name);
+        tracing::warn!(job = %job.name, "backup skipped: this app is already backing the job up");
+        observer.send(ProgressEvent::Failed { job: job.name.clone(), message: message.clone(), busy: true });
+        return BackupOutcome { job: job.name.clone(), ok: false, file: None, name: None, size: None, duration_ms: None, error: Some(message), busy: true };
+    };
+    observer.event(&Event::RunStarted { job: job.name.clone(), trigger: Trigger::Manual });
+    let runner = Runner { history: &state.history, data: &state.data, secrets: state.secrets.as_ref(), clock: &SystemClock, observer, cancel: &cancel };
+    let result = runner.backup(job, &BackupOptions::new(Trigger::Manual));
+    state.end_run(&job.name);
+    match result {
+        Ok(mut r) => {
+            // The History shows the recorded duration: the page and the
+            // notification say the same.
+            if let Some(ms) = state.history.get(r.run_id).ok().flatten().and_then(|rec| rec.duration_ms) {
+                r.duration_ms = ms;
+            }
+            let event = Event::RunFinished { job: r.job.clone(), trigger: Trigger::Manual, file: r.file.clone(), size: r.size, duration_ms: r.duration_ms };
+            observer.send(ProgressEvent::Finished { job: r.job.clone(), file: r.file.clone(), name: r.name.clone(), size: r.size, duration_ms: r.duration_ms });
+            observer.event(&event);
+            BackupOutcome { job: r.job, ok: true, file: Some(r.file), name: Some(r.name), size: Some(r.size), duration_ms: Some(r.duration_ms), error: None, busy: false }
+        }
+        Err(e) => {
+            let busy = e.kind() == ErrorKind::Busy;
+            let message = if busy {
+                tracing::warn!(job = %job.name, "backup skipped: another Nightjar process (the scheduler or `nightjar run`) holds the job: {}", e.message());
+                format!("Another Nightjar process (such as `nightjar run`) is backing up \"{}\" right now; try again when it finishes.", job.name)
+            } else {
+                e.message().to_string()
+            };
+            observer.send(ProgressEvent::Failed { job: job.name.clone(), message: message.clone(), busy });
+            if busy {
+                host.refresh();
+            } else {
+                observer.event(&Event::RunFailed { job: job.name.clone(), trigger: Trigger::Manual, message: message.clone(), retry_at: None });
+            }
+            BackupOutcome { job: job.name.clone(), ok: false, file: None, name: None, size: None, duration_ms: None, error: Some(message), busy }
+        }
+    }
+}
+
+/// Backs up `job`, or every job when `None`, one after another.
+///
+/// # Errors
+/// When the config does not load, the job does not exist or there are no jobs.
+pub fn backup_jobs(host: &Arc<Host>, job: Option<&str>, observer: &HostObserver) -> CmdResult<Vec<BackupOutcome>> {
+    let config = host.state.load_config()?;
+    let jobs: Vec<&Job> = match job {
+        Some(name) => vec![config.job(name)?],
+        None => config.jobs.iter().collect(),
+    };
+    if jobs.is_empty() {
+        return Err(UiError::new("There are no backup jobs yet; add one in Settings."));
+    }
+    Ok(jobs.into_iter().map(|j| backup_one(host, j, observer)).collect())
+}
+
+/// The job a restore of `file` goes to: the one asked for, else the one
+/// named by the file's manifest or history row, else the only job.
+fn target_job<'c>(state: &AppState, config: &'c Config, file: &Path, asked: Option<&str>) -> CmdResult<&'c Job> {
+    if let Some(name) = asked.filter(|n| !n.is_empty()) {
+        return Ok(config.job(name)?);
+    }
+    let from_manifest = nightjar_core::inspect::inspect(file).ok().and_then(|i| i.manifest).map(|m| m.job);
+    let from_history = || state.history.find_backup_by_file(&file.display().to_string()).ok().flatten().map(|r| r.job);
+    if let Some(job) = from_manifest.or_else(from_history).and_then(|n| config.jobs.iter().find(|j| j.name == n)) {
+        return Ok(job);
+    }
+    match config.jobs.as_slice() {
+        [only] => Ok(only),
+        [] => Err(UiError::new("There are no jobs yet: add the database in Settings first, then restore into it.")),
+        _ => Err(UiError { message: "Choose the job whose database this backup goes into.".into(), field: Some("job".into()) }),
+    }
+}
+
+/// The core's restore options for a request.
+#[must_use]
+pub fn options(req: &RestoreRequest) -> RestoreOptions {
+    RestoreOptions {
+        as_new: req.as_new.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
+        safety_backup: req.safety_backup,
+        ..RestoreOptions::default()
+    }
+}
+
+/// What a restore of the request would do (probes the server; changes nothing).
+///
+/// # Errors
+/// No file, no job to restore into, or a file or server the core refuses.
+pub fn prepare(state: &AppState, req: &RestoreRequest, observer: &dyn RunObserver) -> CmdResult<(RestorePlan, Job)> {
+    let config = state.load_config()?;
+    let file = PathBuf::from(req.file.trim());
+    if req.file.trim().is_empty() {
+        return Err(UiError { message: "Choose a backup file first.".into(), field: Some("file".into()) });
+    }
+    let job = target_job(state, &config, &file, req.job.as_deref())?.clone();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let restorer = Restorer { history: &state.history, data: &state.data, secrets: state.secrets.as_ref(), clock: &SystemClock, observer, cancel: &cancel };
+    let plan = restorer.prepare(&file, &job, &options(req))?;
+    Ok((plan, job))
+}
+
+/// Runs a confirmed restore. `confirm` must be the name of the database
+/// that will be replaced or created.
+///
+/// # Errors
+/// A wrong confirmation, a job that is busy, or the restore's own error
+/// (also sent as a notification).
+pub fn restore(host: &Arc<Host>, req: &RestoreRequest, confirm: &str, observer: &HostObserver) -> CmdResult<RestoreReport> {
+    let state = &host.state;
+    let (plan, job) = prepare(state, req, observer)?;
+    if confirm.trim() != plan.database {
+        return Err(UiError { message: format!("Type the database name \"{}\" exactly to confirm.", plan.database), field: Some("confirm".into()) });
+    }
+    let Some(cancel) = state.begin_run(&job.name) else {
+        return Err(UiError::new(format!("A backup or restore of \"{}\" is running in Nightjar; wait for it to finish.", job.name)));
+    };
+    tracing::info!(job = %job.name, file = %plan.file.display(), database = %plan.database, "restore confirmed in the window");
+    let restorer = Restorer { history: &state.history, data: &state.data, secrets: state.secrets.as_ref(), clock: &SystemClock, observer, cancel: &cancel };
+    let result = restorer.restore(&plan, &job, &options(req));
+    state.end_run(&job.name);
+    host.refresh();
+    result.map_err(|e| {
+        host.notify(&format!("Restore failed: {}", job.name), e.message(), "restore", crate::notify::Level::Failure);
+        e.into()
+    })
+}
+
+/// The local file of a history row's backup.
+///
+/// # Errors
+/// The run left no file, or the file is in OneDrive.
+pub fn local_file(record: &nightjar_core::history::RunRecord) -> CmdResult<PathBuf> {
+    let file = record.file.as_deref().ok_or_else(|| UiError::new("This run left no file."))?;
+    if file.starts_with("onedrive:") {
+        return Err(UiError::new("This backup is in OneDrive; open it from onedrive.com."));
+    }
+    Ok(PathBuf::from(file))
+}
+
+/// A history row by id.
+///
+/// # Errors
+/// The row is gone.
+pub fn record(state: &AppState, id: i64) -> CmdResult<nightjar_core::history::RunRecord> {
+    state.history.get(id)?.ok_or_else(|| UiError::new("This run is no longer in the history; reload the view."))
+}
+
+/// Checks a backup from the history (decompression, format, checksum against its manifest).
+///
+/// # Errors
+/// The row or file is gone, or the check failed.
+pub fn verify(host: &Arc<Host>, id: i64, observer: &HostObserver) -> CmdResult<VerifyReport> {
+    let state = &host.state;
+    let file = local_file(&record(state, id)?)?;
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let restorer = Restorer { history: &state.history, data: &state.data, secrets: state.secrets.as_ref(), clock: &SystemClock, observer, cancel: &cancel };
+    let report = restorer.verify(&file, &VerifyOptions::default());
+    host.refresh();
+    Ok(report?)
+}
