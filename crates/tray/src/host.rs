@@ -152,6 +152,26 @@ impl Host {
         }
     }
 
+    /// Collects the exit of the window process this one started (no zombie
+    /// is left while the app sits in the tray).
+    fn reap_window(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let mut child = self.window.lock().expect("window lock");
+            match child.as_mut().map(Child::try_wait) {
+                Some(Ok(None)) => {}
+                Some(Ok(Some(status))) => {
+                    tracing::debug!(%status, "window process exited");
+                    *child = None;
+                    return;
+                }
+                Some(Err(_)) | None => return,
+            }
+            drop(child);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Quit: stops the scheduler and any run (nothing is left under a final
     /// name), closes the window, and lets [`Self::wait_for_quit`] return.
     pub fn quit(&self) {
@@ -292,6 +312,7 @@ impl Host {
             host.conns.lock().expect("conns lock").retain(|c| c.id != conn.id);
             if conn.window.load(Ordering::SeqCst) && !*host.quitting.lock().expect("quit lock") {
                 tracing::info!("window closed; Nightjar keeps running in the tray");
+                host.reap_window();
             }
         });
     }
