@@ -104,6 +104,8 @@ def row(name, value, target, ok):
     print(f"  {name:<44} {value:>16}   target {target:<10} {'OK' if ok else 'MISSED'}")
 print("\n== results vs targets")
 row("launch -> tray ready (median)", f"{r['launch_median_s'] * 1000:.0f} ms", "< 1000 ms", r['launch_median_s'] < 1)
+if 'window_shown_median_s' in r:
+    row("launch -> window shown (median)", f"{r['window_shown_median_s'] * 1000:.0f} ms", "(info)", True)
 row("launch --hidden -> tray ready (median)", f"{r['launch_hidden_median_s'] * 1000:.0f} ms", "< 1000 ms", r['launch_hidden_median_s'] < 1)
 row("idle RSS, started --hidden (app)", f"{mib(r['hidden']['app_rss_kib']):.1f} MiB", "< 60 MiB", mib(r['hidden']['app_rss_kib']) < 60)
 row("idle PSS, started --hidden (app)", f"{mib(r['hidden']['app_pss_kib']):.1f} MiB", "(info)", True)
@@ -129,6 +131,8 @@ if 'open_cpu' in r:
 row("release binary: nightjar-tray", f"{size / 2**20:.1f} MiB", "(info)", True)
 row("release binary: nightjar-desktop (window)", f"{window_size / 2**20:.1f} MiB", "(info)", True)
 print(f"  launches (ms): {' '.join(f'{t * 1000:.0f}' for t in r['launch_s'])}; --hidden: {' '.join(f'{t * 1000:.0f}' for t in r['launch_hidden_s'])}")
+if 'window_shown_s' in r:
+    print(f"  window shown (ms): {' '.join(f'{t * 1000:.0f}' for t in r['window_shown_s'])}")
 print(f"  load average: start {r['loadavg_start']}, end {r['loadavg_end']}")
 EOF
 echo "(json: $out_json)"

@@ -99,10 +99,6 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = client.send(Op::Window) {
-        eprintln!("nightjar-desktop: {}", e.message);
-        std::process::exit(1);
-    }
     let state = match AppState::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -123,6 +119,13 @@ pub fn run() {
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_autostart::init(tauri_plugin_autostart::MacosLauncher::LaunchAgent, Some(vec![HIDDEN_FLAG])));
     run_app(builder, state, link, move |app| {
+        // Only now: a second window process has been sent to the first by
+        // the single-instance plugin before it gets here.
+        if let Err(e) = reader.send(Op::Window) {
+            tracing::error!("{}", e.message);
+            app.handle().exit(1);
+            return;
+        }
         reader.start_reader(app.handle().clone());
         show_main_window(app.handle());
     });

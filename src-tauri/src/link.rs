@@ -51,6 +51,14 @@ impl Link {
         serde_json::from_value(self.call(op, None)?).map_err(|e| UiError::new(format!("The tray process answered something unexpected ({e}); see the log.")))
     }
 
+    /// Sends `op` without waiting for an answer.
+    ///
+    /// # Errors
+    /// When there is no tray process.
+    pub fn send(&self, op: Op) -> CmdResult<()> {
+        self.client()?.send(op)
+    }
+
     /// Tells the tray process the config or the history changed (it reloads,
     /// updates the tray and tells the page).
     pub fn changed(&self) {
