@@ -81,9 +81,14 @@ fn command(nj: &Nightjar, window: &Path, args: &[&str], log: &Path) -> Command {
 
 /// A stand-in window program: records each start's arguments and exits.
 fn window_stub(nj: &Nightjar) -> (PathBuf, PathBuf) {
+    window_stub_exiting(nj, 0)
+}
+
+/// [`window_stub`] exiting with `code`.
+fn window_stub_exiting(nj: &Nightjar, code: i32) -> (PathBuf, PathBuf) {
     let starts = nj.scratch().join("window-starts");
     let stub = nj.scratch().join("window-stub.sh");
-    std::fs::write(&stub, format!("#!/bin/sh\necho \"$@\" >> '{}'\n", starts.display())).unwrap();
+    std::fs::write(&stub, format!("#!/bin/sh\necho \"$@\" >> '{}'\nexit {code}\n", starts.display())).unwrap();
     std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
     (stub, starts)
 }
@@ -189,4 +194,28 @@ fn a_second_start_opens_the_window_of_the_running_one_and_quit_stops_it() {
     assert_eq!(status.code(), Some(0), "log:\n{}", tray.log());
     assert!(!nj.data_dir().join("desktop.sock").exists(), "the socket is removed on exit");
     assert!(HostClient::connect(&nj.data_dir()).is_err());
+}
+
+/// A window that stops while starting (a display that is not ready, a crash
+/// at start) is started once more; when that one stops too, the log says so
+/// and no more are started.
+#[test]
+fn a_window_that_stops_while_starting_is_started_once_more_then_reported() {
+    let nj = Nightjar::new();
+    let (stub, starts) = window_stub_exiting(&nj, 3);
+    let mut tray = start(&nj, &stub, &["--hidden"]);
+    let log = nj.scratch().join("open.log");
+    let open = command(&nj, &stub, &[], &log).status().expect("run a second nightjar-tray");
+    assert!(open.success());
+    until("the window to be started twice", START, || {
+        (std::fs::read_to_string(&starts).unwrap_or_default().lines().count() == 2).then_some(())
+    });
+    until("the tray process to report the window", START, || {
+        tray.log().lines().any(|l| l.contains("ERROR") && l.contains("the window stopped while starting")).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(std::fs::read_to_string(&starts).unwrap().lines().count(), 2, "no third start");
+    let quit = command(&nj, &stub, &["--quit"], &log).status().expect("run nightjar-tray --quit");
+    assert!(quit.success());
+    assert_eq!(tray.wait_exit(START).code(), Some(0));
 }

@@ -119,7 +119,7 @@ impl Host {
 
     /// Shows the window, starting the window process when none runs; `view`
     /// (`{"view": "restore", "pick": true}`) is kept until the page takes it.
-    pub fn open_window(&self, view: Option<Value>) {
+    pub fn open_window(self: &Arc<Self>, view: Option<Value>) {
         if let Some(v) = &view {
             *self.state.pending_navigation.lock().expect("navigation lock") = Some(v.clone());
         }
@@ -133,6 +133,13 @@ impl Host {
             }
             return;
         }
+        self.start_window(1);
+    }
+
+    /// Starts the window process unless one is starting already, and watches
+    /// it until it connects: one that stops before (a display that was not
+    /// ready, a crash at start) is started once more, then reported.
+    fn start_window(self: &Arc<Self>, attempt: u32) {
         let mut child = self.window.lock().expect("window lock");
         if let Some(c) = child.as_mut()
             && matches!(c.try_wait(), Ok(None))
@@ -146,10 +153,36 @@ impl Host {
                 *child = Some(c);
             }
             Err(e) => {
-                tracing::error!(exe = %self.window_exe.display(), "could not open the window: {e}");
                 *child = None;
+                drop(child);
+                tracing::error!(exe = %self.window_exe.display(), "could not open the window: {e}");
+                self.notify("Nightjar's window could not open", &format!("{} could not be started ({e}); reinstall Nightjar.", self.window_exe.display()), "dashboard", Level::Failure);
+                return;
             }
         }
+        drop(child);
+        let host = self.clone();
+        let _ = std::thread::Builder::new().name("window-start".into()).spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline && host.windows().is_empty() {
+                let exited = host.window.lock().expect("window lock").as_mut().and_then(|c| c.try_wait().ok().flatten());
+                if let Some(status) = exited {
+                    *host.window.lock().expect("window lock") = None;
+                    if *host.quitting.lock().expect("quit lock") || status.success() {
+                        return;
+                    }
+                    if attempt == 1 {
+                        tracing::warn!(%status, "the window stopped while starting; starting it again");
+                        host.start_window(2);
+                    } else {
+                        tracing::error!(%status, "the window stopped while starting");
+                        host.notify("Nightjar's window could not open", &format!("The window stopped while starting ({status}); see the Nightjar log."), "dashboard", Level::Failure);
+                    }
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
     }
 
     /// Collects the exit of the window process this one started (no zombie

@@ -32,6 +32,9 @@ pub struct RestoreRequest {
     pub safety_backup: bool,
 }
 
+/// How long "Backup now" waits for a job's lock before saying it is busy.
+const MANUAL_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Backs one job up through the core runner (the same path as the
 /// scheduler and `nightjar backup`). Recorded in the history as manual.
 fn backup_one(host: &Arc<Host>, job: &Job, observer: &HostObserver) -> BackupOutcome {
@@ -47,7 +50,11 @@ fn backup_one(host: &Arc<Host>, job: &Job, observer: &HostObserver) -> BackupOut
     };
     observer.event(&Event::RunStarted { job: job.name.clone(), trigger: Trigger::Manual });
     let runner = Runner { history: &state.history, data: &state.data, secrets: state.secrets.as_ref(), clock: &SystemClock, observer, cancel: &cancel };
-    let result = runner.backup(job, &BackupOptions::new(Trigger::Manual));
+    let mut opts = BackupOptions::new(Trigger::Manual);
+    // Rides out a moment's hold (the scheduler checking the job at start);
+    // a backup in progress elsewhere still answers "busy".
+    opts.wait_for_lock = Some(MANUAL_LOCK_WAIT);
+    let result = runner.backup(job, &opts);
     state.end_run(&job.name);
     match result {
         Ok(mut r) => {
