@@ -219,3 +219,35 @@ fn a_window_that_stops_while_starting_is_started_once_more_then_reported() {
     assert!(quit.success());
     assert_eq!(tray.wait_exit(START).code(), Some(0));
 }
+
+/// "Backup now" while another Nightjar process (a `nightjar run` elsewhere)
+/// holds the job: after a short wait the window is told the job is busy,
+/// nothing is written, and the next click, once the job is free, backs up.
+#[test]
+fn backup_now_says_busy_while_another_process_holds_the_job() {
+    let pg = PgCluster::shared();
+    let db = pg.fresh_db("tray_busy");
+    build_plain_table(pg, &db, 100, 100, None);
+    let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir_all(&dest).unwrap();
+    nj.write_config(&job_toml("busyjob", &pg.url(&db), &dest, ""));
+    let (stub, _) = window_stub(&nj);
+    let mut tray = start(&nj, &stub, &["--hidden"]);
+    let (window, _) = connect(&nj);
+
+    let data = nightjar_core::paths::DataDir::new(nj.data_dir());
+    std::fs::create_dir_all(data.lock_dir()).unwrap();
+    let held = nightjar_core::lock::JobLock::try_acquire(&data.lock_dir(), "busyjob").expect("take the job's lock as another process would");
+    let reply = window.call(Op::Backup { job: Some("busyjob".into()) }, None).expect("a reply");
+    assert_eq!((&reply[0]["ok"], &reply[0]["busy"]), (&Value::Bool(false), &Value::Bool(true)), "{reply}");
+    let message = reply[0]["error"].as_str().unwrap();
+    assert!(message.contains("right now") && message.contains("busyjob"), "one sentence naming the job: {message}");
+    assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0, "nothing written while the job was busy");
+
+    drop(held);
+    let reply = window.call(Op::Backup { job: Some("busyjob".into()) }, None).expect("a reply");
+    assert_eq!(reply[0]["ok"], true, "the job is free again: {reply}");
+    window.call(Op::Quit, None).unwrap();
+    assert_eq!(tray.wait_exit(START).code(), Some(0));
+}
