@@ -38,11 +38,7 @@ pub const HIDDEN_FLAG: &str = nightjar_tray::HIDDEN_FLAG;
 
 /// The tray program: `$NIGHTJAR_TRAY_BIN`, else `nightjar-tray` next to this program.
 fn tray_exe() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("NIGHTJAR_TRAY_BIN").filter(|p| !p.is_empty()) {
-        return p.into();
-    }
-    let name = if cfg!(windows) { "nightjar-tray.exe" } else { "nightjar-tray" };
-    std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join(name))).unwrap_or_else(|| name.into())
+    nightjar_tray::sibling_exe("NIGHTJAR_TRAY_BIN", "nightjar-tray")
 }
 
 /// Starts the tray process (in its own process group, so it outlives this

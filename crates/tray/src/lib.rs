@@ -20,5 +20,5 @@ pub mod tray;
 
 mod process;
 
-pub use process::{HIDDEN_FLAG, NO_WINDOW_FLAG, QUIT_FLAG, init_tracing, main, window_exe};
+pub use process::{HIDDEN_FLAG, NO_WINDOW_FLAG, QUIT_FLAG, init_tracing, main, sibling_exe, window_exe};
 pub use state::AppState;

@@ -23,14 +23,21 @@ pub const NO_WINDOW_FLAG: &str = "--no-window";
 /// Ask the running tray process to quit, and wait until it has.
 pub const QUIT_FLAG: &str = "--quit";
 
+/// The program `$<env>` names, else `<name>` next to the running program
+/// (the two desktop programs are installed side by side).
+#[must_use]
+pub fn sibling_exe(env: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env).filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let file = if cfg!(windows) { format!("{name}.exe") } else { name.to_string() };
+    std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join(&file))).unwrap_or_else(|| PathBuf::from(file))
+}
+
 /// The window program: `$NIGHTJAR_WINDOW_BIN`, else `nightjar-desktop` next to this program.
 #[must_use]
 pub fn window_exe() -> PathBuf {
-    if let Some(p) = std::env::var_os("NIGHTJAR_WINDOW_BIN").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let name = if cfg!(windows) { "nightjar-desktop.exe" } else { "nightjar-desktop" };
-    std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join(name))).unwrap_or_else(|| PathBuf::from(name))
+    sibling_exe("NIGHTJAR_WINDOW_BIN", "nightjar-desktop")
 }
 
 /// stderr plus the daily log file in the data folder that the Logs view
