@@ -19,7 +19,6 @@ pub enum IconState {
 }
 
 /// The tray's status line and icon.
-#[cfg_attr(test, allow(dead_code))] // read by the tray
 #[derive(Debug, Clone)]
 pub struct TraySummary {
     pub line: String,

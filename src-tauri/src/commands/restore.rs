@@ -6,7 +6,7 @@ use nightjar_tray::proto::Op;
 use nightjar_tray::runs::RestoreRequest;
 use serde_json::Value;
 use tauri::ipc::Channel;
-use tauri::{AppHandle, Runtime, State};
+use tauri::{AppHandle, Manager as _, Runtime, State};
 
 use crate::Link;
 use crate::models::{CmdResult, RestorePlanView};
@@ -66,9 +66,13 @@ fn view(plan: &RestorePlan) -> RestorePlanView {
 
 /// What a restore would do (probes the server; changes nothing).
 #[tauri::command]
-pub async fn restore_plan(state: State<'_, AppState>, request: RestoreRequest) -> CmdResult<RestorePlanView> {
-    let (plan, _) = nightjar_tray::runs::prepare(&state, &request, &nightjar_core::observer::NoopObserver)?;
-    Ok(view(&plan))
+pub async fn restore_plan<R: Runtime>(app: AppHandle<R>, request: RestoreRequest) -> CmdResult<RestorePlanView> {
+    // On a blocking thread: the plan asks the server (psql).
+    crate::commands::blocking(move || {
+        let (plan, _) = nightjar_tray::runs::prepare(&app.state::<AppState>(), &request, &nightjar_core::observer::NoopObserver)?;
+        Ok(view(&plan))
+    })
+    .await
 }
 
 /// Runs a confirmed restore in the tray process (so closing the window does
