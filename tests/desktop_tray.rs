@@ -101,6 +101,21 @@ fn start(nj: &Nightjar, window: &Path, args: &[&str]) -> Tray {
     tray
 }
 
+/// A fresh database of `rows` rows, one job `job` backing it up into a
+/// folder, and a tray process started `--hidden` for it.
+fn one_job_in_the_tray(job: &str, rows: u32, row_bytes: u32) -> (Nightjar, PathBuf, Tray) {
+    let pg = PgCluster::shared();
+    let db = pg.fresh_db(job);
+    build_plain_table(pg, &db, rows, row_bytes, None);
+    let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir_all(&dest).unwrap();
+    nj.write_config(&job_toml(job, &pg.url(&db), &dest, ""));
+    let (stub, _) = window_stub(&nj);
+    let tray = start(&nj, &stub, &["--hidden"]);
+    (nj, dest, tray)
+}
+
 /// Connects as the window would, reading messages on a thread.
 fn connect(nj: &Nightjar) -> (Arc<HostClient>, Arc<Mutex<Vec<Message>>>) {
     let client = Arc::new(HostClient::connect(&nj.data_dir()).expect("connect to the tray process"));
@@ -116,15 +131,7 @@ fn connect(nj: &Nightjar) -> (Arc<HostClient>, Arc<Mutex<Vec<Message>>>) {
 /// the tray process, not to the window.
 #[test]
 fn the_window_backup_runs_in_the_tray_process_and_outlives_the_window() {
-    let pg = PgCluster::shared();
-    let db = pg.fresh_db("tray_proc");
-    build_plain_table(pg, &db, 20_000, 200, None);
-    let nj = Nightjar::new();
-    let dest = nj.scratch().join("backups");
-    std::fs::create_dir_all(&dest).unwrap();
-    nj.write_config(&job_toml("trayjob", &pg.url(&db), &dest, ""));
-    let (stub, _) = window_stub(&nj);
-    let mut tray = start(&nj, &stub, &["--hidden"]);
+    let (nj, dest, mut tray) = one_job_in_the_tray("trayjob", 20_000, 200);
 
     let (window, events) = connect(&nj);
     window.send(Op::Window).unwrap();
@@ -225,15 +232,7 @@ fn a_window_that_stops_while_starting_is_started_once_more_then_reported() {
 /// nothing is written, and the next click, once the job is free, backs up.
 #[test]
 fn backup_now_says_busy_while_another_process_holds_the_job() {
-    let pg = PgCluster::shared();
-    let db = pg.fresh_db("tray_busy");
-    build_plain_table(pg, &db, 100, 100, None);
-    let nj = Nightjar::new();
-    let dest = nj.scratch().join("backups");
-    std::fs::create_dir_all(&dest).unwrap();
-    nj.write_config(&job_toml("busyjob", &pg.url(&db), &dest, ""));
-    let (stub, _) = window_stub(&nj);
-    let mut tray = start(&nj, &stub, &["--hidden"]);
+    let (nj, dest, mut tray) = one_job_in_the_tray("busyjob", 100, 100);
     let (window, _) = connect(&nj);
 
     let data = nightjar_core::paths::DataDir::new(nj.data_dir());

@@ -4,7 +4,6 @@
 
 use nightjar_core::paths::DataDir;
 use tracing_appender::non_blocking::WorkerGuard;
-use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -22,16 +21,7 @@ pub fn init(verbose: u8) -> Option<WorkerGuard> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .with_filter(stderr_level);
-    let dir = DataDir::from_env().log_dir();
-    let file = std::fs::create_dir_all(&dir).ok().and_then(|()| {
-        RollingFileAppender::builder()
-            .rotation(Rotation::DAILY)
-            .filename_prefix("nightjar")
-            .filename_suffix("log")
-            .max_log_files(14)
-            .build(&dir)
-            .ok()
-    });
+    let file = DataDir::from_env().log_appender();
     let (file_layer, guard) = match file {
         Some(appender) => {
             let (writer, guard) = tracing_appender::non_blocking(appender);

@@ -22,6 +22,11 @@ pub struct DataDir {
     root: PathBuf,
 }
 
+/// Log file names: `<LOG_PREFIX>.<date>.<LOG_SUFFIX>` in [`DataDir::log_dir`].
+pub const LOG_PREFIX: &str = "nightjar";
+/// See [`LOG_PREFIX`].
+pub const LOG_SUFFIX: &str = "log";
+
 impl DataDir {
     /// Uses `root` as the data directory.
     #[must_use]
@@ -54,6 +59,21 @@ impl DataDir {
     #[must_use]
     pub fn log_dir(&self) -> PathBuf {
         self.root.join("logs")
+    }
+
+    /// The daily log file appender every Nightjar program writes through
+    /// (`logs/nightjar.<date>.log`, 14 kept); `None` when the folder cannot be made.
+    #[must_use]
+    pub fn log_appender(&self) -> Option<tracing_appender::rolling::RollingFileAppender> {
+        let dir = self.log_dir();
+        std::fs::create_dir_all(&dir).ok()?;
+        tracing_appender::rolling::RollingFileAppender::builder()
+            .rotation(tracing_appender::rolling::Rotation::DAILY)
+            .filename_prefix(LOG_PREFIX)
+            .filename_suffix(LOG_SUFFIX)
+            .max_log_files(14)
+            .build(&dir)
+            .ok()
     }
 
     /// The per-job lock files' directory.

@@ -72,13 +72,6 @@ impl Host {
         })
     }
 
-    /// Lets the core reach `onedrive:` destinations with the config's
-    /// settings and registers the scheduler's OneDrive upkeep, as `nightjar
-    /// run` does; called again on every config change.
-    pub fn install_onedrive(&self, config: &Config) {
-        install_onedrive(&self.state, config);
-    }
-
     pub fn set_tray(&self, tray: crate::tray::TrayHandle) {
         *self.tray.lock().expect("tray lock") = Some(tray);
     }
@@ -310,7 +303,7 @@ impl Host {
     /// The config changed (Settings saved it): reload everything that reads it.
     fn changed(&self) {
         if let Ok(config) = self.state.load_config() {
-            self.install_onedrive(&config);
+            install_onedrive(&self.state, &config);
         }
         self.state.control.reload.store(true, Ordering::SeqCst);
         self.refresh();
@@ -487,7 +480,9 @@ impl Host {
 /// Flag the tray process starts the window process with.
 pub const WINDOW_FLAG: &str = "--window";
 
-/// See [`Host::install_onedrive`]; the window calls it for its own reads.
+/// Lets the core reach `onedrive:` destinations with the config's settings
+/// and registers the scheduler's OneDrive upkeep, as `nightjar run` does;
+/// called again on every config change (the window calls it for its reads).
 pub fn install_onedrive(state: &AppState, config: &Config) {
     let settings = config.raw.onedrive.clone();
     nightjar_onedrive::install_upkeep(&settings, state.secrets.clone());

@@ -49,17 +49,7 @@ pub fn init_tracing() -> Option<tracing_appender::non_blocking::WorkerGuard> {
         // Colour only on a terminal, so log files and CI greps stay plain text.
         .with_ansi(std::io::stderr().is_terminal())
         .with_filter(filter());
-    let dir = DataDir::from_env().log_dir();
-    let appender = std::fs::create_dir_all(&dir).ok().and_then(|()| {
-        tracing_appender::rolling::RollingFileAppender::builder()
-            .rotation(tracing_appender::rolling::Rotation::DAILY)
-            .filename_prefix("nightjar")
-            .filename_suffix("log")
-            .max_log_files(14)
-            .build(&dir)
-            .ok()
-    });
-    let (file, guard) = match appender {
+    let (file, guard) = match DataDir::from_env().log_appender() {
         Some(a) => {
             let (writer, guard) = tracing_appender::non_blocking(a);
             (Some(tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(false).with_filter(filter())), Some(guard))
@@ -156,7 +146,7 @@ pub fn main() -> i32 {
     };
     let host = Host::new(state, window_exe());
     if let Ok(config) = host.state.load_config() {
-        host.install_onedrive(&config);
+        crate::host::install_onedrive(&host.state, &config);
     }
     host.serve(listener);
     match crate::tray::TrayHandle::spawn(&host) {

@@ -8,14 +8,14 @@ use tauri::State;
 use crate::models::{CmdResult, LogTail, UiError};
 use crate::state::AppState;
 
-/// The newest `nightjar*.log` in `dir`.
+/// The newest Nightjar log file in `dir`.
 pub fn newest_log(dir: &Path) -> Option<PathBuf> {
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(Result::ok)
         .filter(|e| {
             let n = e.file_name().to_string_lossy().into_owned();
-            n.starts_with("nightjar") && n.ends_with(".log")
+            n.starts_with(nightjar_core::paths::LOG_PREFIX) && n.ends_with(&format!(".{}", nightjar_core::paths::LOG_SUFFIX))
         })
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .max()
