@@ -88,6 +88,7 @@ fn plain_backup_restores_by_replacing_creating_and_as_new() {
         "postgres",
         &format!(
             "CREATE ROLE {o} NOLOGIN; ALTER DATABASE {d} OWNER TO {o}; ALTER DATABASE {d} SET work_mem = '7MB';
+             ALTER DATABASE {d} SET search_path = \"it's\", \"a,b\", public;
              REVOKE ALL ON DATABASE {d} FROM PUBLIC; GRANT CONNECT ON DATABASE {d} TO {o}; ALTER DATABASE {d} CONNECTION LIMIT 50;
              COMMENT ON DATABASE {d} IS 'база магазина';",
             o = ident(&owner),
@@ -124,6 +125,7 @@ fn plain_backup_restores_by_replacing_creating_and_as_new() {
     scribbled.assert_same(&Snapshot::take(pg, &kept), "the kept copy is the database as it was before the restore");
     assert!(str_field(&r, "message").contains(&kept), "{r}");
     assert_eq!(pg.psql(&db, "SHOW work_mem"), "7MB", "database-level settings are carried over");
+    assert_eq!(pg.psql(&db, "SHOW search_path"), "\"it's\", \"a,b\", public", "list settings are carried over element by element");
     assert_eq!(db_props(&db), props, "owner, privileges, connection limit and comment are carried over");
     assert!(databases_with(pg, &format!("{db}__nightjar_restore_")).is_empty());
     // The safety backup of an ad-hoc --db target lands beside the file.

@@ -32,7 +32,9 @@ pub mod server;
 mod session;
 
 mod feed;
+mod guard;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -185,6 +187,12 @@ pub struct Validation {
     pub data_size: u64,
     /// Entries in a custom archive's table of contents.
     pub archive_entries: Option<u64>,
+    /// The first line of a plain script holding a string that psql reads
+    /// differently with `standard_conforming_strings` off (see
+    /// [`guard`]): such a file loads only through a psql that restricts
+    /// commands itself.
+    #[serde(skip)]
+    pub ambiguous_line: Option<u64>,
     /// Time spent.
     pub duration_ms: u64,
 }
@@ -565,6 +573,7 @@ pub fn validate(file: &Path, opts: &ValidateOptions, observer: &dyn RunObserver,
     let mut report = |file_bytes: u64, data_bytes: u64| {
         observer.progress(label, &Progress { stage: Stage::Validating, bytes_in: file_bytes, bytes_out: data_bytes, elapsed: t0.elapsed() });
     };
+    let mut ambiguous_line = None;
     let (streamed, entries) = if insp.content == Content::PostgresCustom {
         let cmd = pg_restore_command(opts, &["--list".to_string()])?;
         let mut child = FeedChild::spawn(cmd, Stdout::CountEntries).map_err(|e| {
@@ -604,6 +613,15 @@ pub fn validate(file: &Path, opts: &ValidateOptions, observer: &dyn RunObserver,
             )));
         }
         (streamed, None)
+    } else if insp.content == Content::PostgresPlain {
+        // No psql command from a file ever runs: refuse it before anything is touched.
+        let mut scan = guard::MetaGuard::new(std::io::sink(), false);
+        let streamed = inspect_stream(&insp, &mut scan, &mut report, cancel);
+        if let Err(r) = scan.finish() {
+            return Err(invalid(format!("{path} cannot be restored: {r}.")));
+        }
+        ambiguous_line = scan.scanner().ambiguous_line();
+        (streamed?, None)
     } else {
         (inspect_stream(&insp, &mut std::io::sink(), &mut report, cancel)?, None)
     };
@@ -624,7 +642,15 @@ pub fn validate(file: &Path, opts: &ValidateOptions, observer: &dyn RunObserver,
     if insp.content == Content::Mysql && !String::from_utf8_lossy(&streamed.tail).contains("-- Dump completed") {
         return Err(invalid(format!("{path} ends before the dump tool's closing line (\"-- Dump completed\"), so it is truncated; pick another backup.")));
     }
-    Ok(Validation { sha256: streamed.sha256, checksum, data_size: streamed.data_bytes, archive_entries: entries, duration_ms: ms(t0.elapsed()), inspection: insp })
+    Ok(Validation {
+        sha256: streamed.sha256,
+        checksum,
+        data_size: streamed.data_bytes,
+        archive_entries: entries,
+        ambiguous_line,
+        duration_ms: ms(t0.elapsed()),
+        inspection: insp,
+    })
 }
 
 /// pg_dump closes every plain script with this comment (followed, since
@@ -884,6 +910,7 @@ impl Restorer<'_> {
         }
         let format = validation.inspection.format().unwrap_or(Format::Plain);
         run.format = Some(format);
+        self.psql_client(&server, &validation)?;
         self.check_cancel(&name)?;
 
         // What is on the server now (it may have changed since the plan was shown).
@@ -1062,6 +1089,7 @@ impl Restorer<'_> {
         let insp = &validation.inspection;
         let path = insp.path.display().to_string();
         let name = insp.name();
+        let client = self.psql_client(server, validation)?;
         let (cmd, tool) = server.load_command(db, insp.format());
         let mut child = FeedChild::spawn(cmd, Stdout::Discard).map_err(|e| {
             Error::new(ErrorKind::Tool, format!("{tool} could not be started ({e}); install the database's client tools or set the job's `tool_dir`."))
@@ -1071,9 +1099,30 @@ impl Restorer<'_> {
         let mut report = |file_bytes: u64, data_bytes: u64| {
             observer.progress(label, &Progress { stage: Stage::Restoring, bytes_in: file_bytes, bytes_out: data_bytes, elapsed: t0.elapsed() });
         };
-        let streamed = crate::source::child::with_cancel_watch(pid, self.cancel, || {
-            feed::stream_file(&insp.path, insp.compression, &mut child, &mut report, self.cancel)
+        let mut refusal = None;
+        let streamed = crate::source::child::with_cancel_watch(pid, self.cancel, || match client {
+            // A plain script: psql reads it through the guard (the file
+            // read again may not be the file validated), inside Nightjar's
+            // own `\restrict` where the client has it.
+            Some(restricts) => {
+                let mut guarded = guard::MetaGuard::new(&mut child, !restricts);
+                if restricts {
+                    let key = guard::restrict_key().map_err(StreamError::Write)?;
+                    guarded.get_mut().write_all(format!("\\restrict {key}\n").as_bytes()).map_err(StreamError::Write)?;
+                }
+                let r = feed::stream_file(&insp.path, insp.compression, &mut guarded, &mut report, self.cancel);
+                refusal = guarded.finish().err();
+                r
+            }
+            None => feed::stream_file(&insp.path, insp.compression, &mut child, &mut report, self.cancel),
         });
+        if let Some(r) = refusal {
+            // Nothing of the refused line reached psql; it dies with the
+            // transaction it was in, and the caller drops the database.
+            child.kill();
+            let _ = child.finish();
+            return Err(invalid(format!("{path} cannot be restored: {r}.")));
+        }
         let failed = |f: &crate::source::ChildFailure| {
             let line = server.error_line(&f.stderr_tail).unwrap_or_else(|| f.status_text());
             Error::new(ErrorKind::Tool, format!("Restoring {name} into a fresh database failed ({tool}: {line})"))
@@ -1119,6 +1168,23 @@ impl Restorer<'_> {
             return Err(failed(&f));
         }
         Ok(Loaded { streamed })
+    }
+
+    /// For a plain PostgreSQL script: whether psql has `\restrict` (`None`
+    /// for other loads). A file whose strings read differently without
+    /// `standard_conforming_strings` is refused when it has not, as the
+    /// guard alone could not tell what psql would run.
+    fn psql_client(&self, server: &DbServer, validation: &Validation) -> Result<Option<bool>> {
+        let DbServer::Postgres(pg) = server else { return Ok(None) };
+        if validation.inspection.format() == Some(Format::Custom) {
+            return Ok(None);
+        }
+        let restricts = pg.psql_has_restrict();
+        if !restricts && let Some(line) = validation.ambiguous_line {
+            let r = guard::Refusal { line, what: "\\'".into(), kind: guard::RefusalKind::AmbiguousString };
+            return Err(invalid(format!("{} cannot be restored with {}: {r}.", validation.inspection.path.display(), pg.psql.display())));
+        }
+        Ok(Some(restricts))
     }
 
     /// The swap, retried when a client reconnected in between.
@@ -1285,6 +1351,7 @@ impl Restorer<'_> {
             let scratch = scratch.ok_or_else(|| {
                 Error::other(format!("No free name for a scratch database on {}; drop old ones with `nightjar kept drop`.", server.name()))
             })?;
+            self.psql_client(&server, &validation)?;
             self.observer.stage(label, Stage::Restoring);
             server.create_database(&scratch, None)?;
             let counted = (|| {
@@ -1427,7 +1494,6 @@ struct RestoreState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
 
     fn url() -> DbUrl {
         DbUrl::parse("postgres://app@db.example:5433/shop").unwrap()

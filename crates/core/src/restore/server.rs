@@ -194,6 +194,17 @@ impl Server {
         Ok(Server { target, psql, pg_restore, version, maintenance, session: Arc::new(Mutex::new(session)) })
     }
 
+    /// Whether this psql has `\restrict` (refuses every backslash command
+    /// until `\unrestrict` with the key): asked with `psql --version`
+    /// (in the container for a Docker target). Unknown counts as no.
+    #[must_use]
+    pub fn psql_has_restrict(&self) -> bool {
+        match crate::source::child::run_capture(postgres::tool_command(&self.target, &self.psql, &["--version".to_string()])) {
+            Ok(out) => super::guard::psql_has_restrict(&out),
+            Err(_) => false,
+        }
+    }
+
     /// `host:port` for messages.
     #[must_use]
     pub fn name(&self) -> String {
@@ -582,9 +593,11 @@ pub fn properties_sql(name: &str, like: &DbInfo) -> String {
         if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
             continue;
         }
-        let safe_list = value.chars().all(|c| c.is_alphanumeric() || " ,_$\".-".contains(c)) && value.matches('"').count() % 2 == 0;
-        let v = if LIST_SETTINGS.contains(&key.to_ascii_lowercase().as_str()) && safe_list && !value.is_empty() {
-            value.to_string()
+        let v = if LIST_SETTINGS.contains(&key.to_ascii_lowercase().as_str()) && !value.is_empty() {
+            match split_list_setting(value) {
+                Some(items) => items.iter().map(|i| quote_literal(i)).collect::<Vec<_>>().join(", "),
+                None => continue,
+            }
         } else {
             quote_literal(value)
         };
@@ -597,6 +610,55 @@ pub fn properties_sql(name: &str, like: &DbInfo) -> String {
         out.push(format!("COMMENT ON DATABASE {db} IS {};", quote_literal(c)));
     }
     out.join("\n")
+}
+
+/// The elements of a list setting as the server stores it
+/// (`"$user", public, "a""b"`): comma-separated, each bare or in double
+/// quotes with `""` for a quote. `None` when it does not read as such a
+/// list (the setting is then not copied rather than passed through).
+fn split_list_setting(value: &str) -> Option<Vec<String>> {
+    let mut items = Vec::new();
+    let mut chars = value.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut item = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        item.push('"');
+                    }
+                    '"' => break,
+                    c => item.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                item.push(c);
+                chars.next();
+            }
+            item.truncate(item.trim_end().len());
+            if item.is_empty() || item.contains('"') {
+                return None;
+            }
+        }
+        items.push(item);
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.next() {
+            None => return Some(items),
+            Some(',') => {}
+            Some(_) => return None,
+        }
+    }
 }
 
 /// A psql failure during a restore step as one sentence.
@@ -698,7 +760,7 @@ mod tests {
                 "REVOKE ALL ON DATABASE \"n\" FROM \"app\"\"x\";",
                 "GRANT TEMPORARY ON DATABASE \"n\" TO PUBLIC;",
                 "GRANT CONNECT ON DATABASE \"n\" TO \"app\"\"x\" WITH GRANT OPTION;",
-                "ALTER DATABASE \"n\" SET search_path TO \"$user\", public, app;",
+                "ALTER DATABASE \"n\" SET search_path TO '$user', 'public', 'app';",
                 "ALTER DATABASE \"n\" SET work_mem TO '64MB';",
                 "ALTER DATABASE \"n\" SET statement_timeout TO '1''; DROP';",
                 "ALTER DATABASE \"n\" WITH CONNECTION LIMIT 20;",
@@ -706,6 +768,18 @@ mod tests {
             ]
         );
         assert_eq!(properties_sql("n", &DbInfo::default()), "");
+    }
+
+    #[test]
+    fn list_settings_are_quoted_per_element() {
+        let with = |setting: &str| properties_sql("n", &DbInfo { settings: vec![setting.into()], ..DbInfo::default() });
+        assert_eq!(with("search_path=\"it's\", \"a,\"\"b\", public"), "ALTER DATABASE \"n\" SET search_path TO 'it''s', 'a,\"b', 'public';");
+        assert_eq!(with("temp_tablespaces=fast"), "ALTER DATABASE \"n\" SET temp_tablespaces TO 'fast';");
+        assert_eq!(with("search_path=public; DROP DATABASE x"), "ALTER DATABASE \"n\" SET search_path TO 'public; DROP DATABASE x';");
+        // Not a list as the server writes one: left out, never passed through.
+        assert_eq!(with("search_path=\"open"), "");
+        assert_eq!(with("search_path=a\"b"), "");
+        assert_eq!(with("search_path=\"a\" b"), "");
     }
 
     #[test]
