@@ -10,7 +10,7 @@ use std::sync::Arc;
 use nightjar_core::catalog::{self, BackupEntry};
 use nightjar_core::clock::{Clock as _, SystemClock};
 use nightjar_core::config::{self, Config, DestinationSpec, Job, ParseEnv, Selection};
-use nightjar_core::db::DbUrl;
+use nightjar_core::db::{DbUrl, UrlOrigin};
 use nightjar_core::history::{History, RunFilter, RunKind};
 use nightjar_core::model::Trigger;
 use nightjar_core::names::validate_job_name;
@@ -98,11 +98,16 @@ fn dest_spec(ctx: &Ctx, dest: &Path) -> Result<DestinationSpec> {
     Ok(DestinationSpec::Folder(dest))
 }
 
+/// A `--db` value: refused when it carries a password (the shell history
+/// and the process list would keep it), as the config file refuses one.
+fn db_flag(url: &str) -> Result<DbUrl> {
+    DbUrl::parse_without_password(url, UrlOrigin::CommandLine).map_err(|e| Error::config(format!("--db: {e}.")))
+}
+
 /// A job for `backup --db URL --dest DIR`: named after the database, no
 /// schedule, and no retention (an ad-hoc run never deletes anything).
-fn adhoc_job(url: &str, dest: DestinationSpec, name: Option<&str>, env: &ParseEnv) -> Result<(Job, Option<String>)> {
-    let mut db = DbUrl::parse(url).map_err(|e| Error::config(format!("--db: {e}.")))?;
-    let password = db.take_password();
+fn adhoc_job(url: &str, dest: DestinationSpec, name: Option<&str>, env: &ParseEnv) -> Result<Job> {
+    let db = db_flag(url)?;
     let name = match name {
         Some(n) => n.to_string(),
         None => db.database.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect(),
@@ -131,7 +136,7 @@ fn adhoc_job(url: &str, dest: DestinationSpec, name: Option<&str>, env: &ParseEn
         retention: RetentionPolicy { keep_days: 0, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 },
         notify: config::NotifySettings::default(),
     };
-    Ok((job, password))
+    Ok(job)
 }
 
 fn apply_overrides(job: &mut Job, a: &BackupArgs) -> Result<()> {
@@ -167,11 +172,10 @@ fn backup(ctx: &Ctx, a: BackupArgs) -> Result<ExitCode> {
     base.prune = !a.no_prune;
     base.wait_for_lock = a.wait.map(std::time::Duration::from_secs);
     if let (Some(url), Some(dest)) = (&a.target.db, &a.target.dest) {
-        let (mut job, password) = adhoc_job(url, dest_spec(ctx, dest)?, a.name.as_deref(), &ctx.env)?;
+        let mut job = adhoc_job(url, dest_spec(ctx, dest)?, a.name.as_deref(), &ctx.env)?;
         apply_overrides(&mut job, &a)?;
         let mut o = base.clone();
         o.password_account = Some(job.db.keyring_account());
-        o.password = password;
         work.push((job, o));
     } else {
         let config = ctx.config()?;
@@ -412,9 +416,7 @@ fn account_for(ctx: &Ctx, t: &PasswordTarget) -> Result<String> {
             Ok(secrets::job_account(job))
         }
         (None, Some(url)) => {
-            let mut db = DbUrl::parse(url).map_err(|e| Error::config(format!("--db: {e}.")))?;
-            let _ = db.take_password();
-            Ok(db.keyring_account())
+            Ok(db_flag(url)?.keyring_account())
         }
         (None, None) => Err(Error::config("Give --job NAME or --db URL.")),
     }
@@ -456,13 +458,13 @@ fn db_target(ctx: &Ctx, db: Option<&str>, job: Option<&str>, dest: &Path) -> Res
             // The ad-hoc name (file names, history) comes from the database's
             // name; one with no usable characters (e.g. Cyrillic) gets a neutral one.
             let dest = dest_spec(ctx, dest)?;
-            let (job, password) = match adhoc_job(url, dest.clone(), None, &ctx.env) {
+            let job = match adhoc_job(url, dest.clone(), None, &ctx.env) {
                 Ok(v) => v,
                 Err(_) => adhoc_job(url, dest, Some("database"), &ctx.env)?,
             };
             let account = Some(job.db.keyring_account());
             let flag = format!("--db '{}'", job.db.libpq_url());
-            Ok(DbTarget { job, password, account, flag })
+            Ok(DbTarget { job, password: None, account, flag })
         }
         (None, Some(name)) => {
             let job = ctx.config()?.job(name)?.clone();
