@@ -694,6 +694,9 @@ graph_base_url = "https://graph.microsoft.com/v1.0"
             (format!("{base}[job.retention]\nkeep_days = \"x\"\n"), &["job \"tg\"", "keep_days", "line 6"]),
             ("[[job]]\nname = \"tg\"\ndatabase = \"postgres://u:secret@h/db\"\ndestination = \"/b\"\n".into(), &["`database`", "password", "nightjar password set --job tg"]),
             ("[[job]]\nname = \"tg\"\ndatabase = \"oracle://h/db\"\ndestination = \"/b\"\n".into(), &["`database`", "postgres://"]),
+            // A URL that does not parse is shown with its password replaced.
+            ("[[job]]\nname = \"tg\"\ndatabase = \"postgres://u:secret@h:5432x/db\"\ndestination = \"/b\"\n".into(), &["`database`", "postgres://u:***@h:5432x/db", "invalid port"]),
+            ("[[job]]\nname = \"tg\"\ndatabase = \"postgresql://u:secret@[::1/db\"\ndestination = \"/b\"\n".into(), &["`database`", "u:***@"]),
             ("[[job]]\nname = \"t g\"\ndatabase = \"postgres://h/db\"\ndestination = \"/b\"\n".into(), &["`name`", "letters"]),
             ("[[job]]\nname = \"tg\"\ndatabase = \"postgres://h/db\"\ndestination = \"rel/path\"\n".into(), &["`destination`", "absolute"]),
             (format!("{base}{base}"), &["appears twice"]),
