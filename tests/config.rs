@@ -76,3 +76,81 @@ fn password_set_without_a_keyring_fails_clearly_and_never_echoes_it() {
     assert!(!out.stdout.contains("Typed-Secret-42") && !out.stderr.contains("Typed-Secret-42"));
     assert!(!std::fs::read_to_string(nj.config_path()).unwrap().contains("Typed-Secret-42"), "never written to the config");
 }
+
+/// What a secret-echo test looks for; distinctive so that no other text holds it.
+const ECHO_SECRET: &str = "Nj-Echo-S3cret";
+
+/// Every command that takes `--db URL`, with that URL.
+fn db_commands(nj: &Nightjar, url: &str) -> Vec<Vec<String>> {
+    let dest = nj.scratch().join("backups").display().to_string();
+    let file = nj.scratch().join("app_2026-01-01_00-00-00_manual.sql.zst").display().to_string();
+    let v = |a: &[&str]| a.iter().map(|s| (*s).to_string()).collect::<Vec<String>>();
+    vec![
+        v(&["backup", "--db", url, "--dest", &dest]),
+        v(&["backup", "--db", url, "--dest", &dest, "--json"]),
+        v(&["restore", &file, "--db", url, "--yes"]),
+        v(&["verify", &file, "--restore-test", "--db", url]),
+        v(&["kept", "list", "--db", url]),
+        v(&["kept", "drop", "x__before_restore_20260101000000", "--db", url, "--yes"]),
+        v(&["password", "set", "--db", url]),
+    ]
+}
+
+#[test]
+fn a_url_that_does_not_parse_never_shows_its_password() {
+    let nj = Nightjar::new();
+    let s = ECHO_SECRET;
+    let urls = [
+        format!("postgres://u:{s}@h:5432x/db"),
+        format!("mysql://u:{s}@h:bad/db"),
+        format!("postgresql://u:{s}@[::1/db"),
+        format!("oracle://u:{s}@h/db"),
+        format!("postgres://u:{s}/with/slashes@h/db"),
+        format!("postgres:/u:{s}@h/db"),
+        format!("postgres://u@h/db?password={s}"),
+    ];
+    for url in &urls {
+        for args in db_commands(&nj, url) {
+            let out = nj.cmd(&args).stdin("typed\n").run().assert_failure();
+            let line = out.error_line();
+            assert!(!out.stderr.contains(s) && !out.stdout.contains(s), "`{}` echoed the password: {line}\n{}", out.shown, out.stdout);
+            assert_mentions(&line, &["--db"]);
+        }
+        // The same URL in the config file: every command that reads it.
+        nj.write_config(&job_toml("app", url, &nj.scratch().join("backups"), ""));
+        for args in [&["backup", "--job", "app"][..], &["backup"], &["backup", "--json"], &["status"], &["list"], &["prune", "--job", "app"]] {
+            let out = nj.run(args).assert_failure();
+            let line = out.error_line();
+            assert_mentions(&line, &["job \"app\"", "database"]);
+            assert!(!out.stderr.contains(s) && !out.stdout.contains(s), "`{}` echoed the password: {line}", out.shown);
+        }
+        nj.write_config("# no jobs\n");
+        // Typed where clap does not expect it, it is quoted back: redacted.
+        let out = nj.run(["backup", url.as_str()]).assert_failure();
+        assert!(!out.stderr.contains(s), "the usage error echoed the password: {}", out.stderr);
+    }
+    assert!(!nj.logs().is_empty(), "the failures were logged");
+    assert!(!nj.logs().contains(s), "the password is in the log file:\n{}", nj.logs());
+    let history = serde_json::to_string(&nj.history(None)).unwrap();
+    assert!(!history.contains(s), "the password is in the history: {history}");
+}
+
+#[test]
+fn a_password_in_a_db_flag_is_refused_naming_where_it_goes_instead() {
+    let nj = Nightjar::new();
+    let s = ECHO_SECRET;
+    for (url, var, without) in [
+        (format!("postgres://app:{s}@db.example:5432/shop"), "PGPASSWORD", "postgres://app@db.example:5432/shop"),
+        (format!("mysql://app:{s}@db.example/shop"), "MYSQL_PWD", "mysql://app@db.example/shop"),
+    ] {
+        for args in db_commands(&nj, &url) {
+            let out = nj.cmd(&args).stdin("typed\n").run().assert_failure();
+            assert_eq!(out.status.code(), Some(2), "a usage error: {}", out.stderr);
+            let line = out.error_line();
+            assert_mentions(&line, &["--db", "password", "command line", &format!("nightjar password set --db '{without}'"), var]);
+            assert!(!out.stderr.contains(s) && !out.stdout.contains(s), "`{}` echoed the password: {line}", out.shown);
+        }
+    }
+    assert!(!nj.scratch().join("backups").exists(), "nothing was created");
+    assert!(!nj.logs().contains(s), "the password is in the log file");
+}

@@ -252,3 +252,104 @@ fn sigterm_mid_backup_stops_it_and_leaves_nothing() {
     let rows = nj.history(Some("sigterm"));
     assert_eq!(str_field(newest(&rows), "status"), "interrupted", "{rows:?}");
 }
+
+/// The record `backup --json` prints for a failed run: what a finished one
+/// has, with `status` failed, the error, and no file; its run id is the
+/// history row's.
+#[track_caller]
+fn check_failed_record(record: &Value, job: &str, kind: &str, nj: &Nightjar) {
+    assert_eq!(str_field(record, "status"), "failed", "{record}");
+    assert_eq!(str_field(record, "job"), job, "{record}");
+    assert_eq!(str_field(record, "error_kind"), kind, "{record}");
+    for key in ["file", "name", "size", "sha256"] {
+        assert!(record.get(key).is_some_and(Value::is_null), "`{key}` is null in a failed record: {record}");
+    }
+    let _ = str_field(record, "started_at");
+    let _ = str_field(record, "finished_at");
+    let rows = nj.history(Some(job));
+    let row = newest(&rows);
+    assert_eq!(record.get("run_id"), row.get("id"), "the record names the history row: {record} / {row}");
+    assert_eq!(record.get("error"), row.get("error"), "the record has the recorded error");
+}
+
+#[test]
+fn backup_json_that_fails_still_prints_its_record() {
+    let pg = PgCluster::shared();
+    let (role, db) = db_with_password(pg, "right-pw-9");
+    let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    let dest_s = dest.display().to_string();
+
+    // Wrong password: the record on stdout, the one line on stderr, exit 1.
+    let out = nj.cmd(["backup", "--db", &pg.url_as(&role, &db), "--dest", &dest_s, "--json"]).env("PGPASSWORD", "wrong-pw-9").run().assert_failure();
+    assert_eq!(out.status.code(), Some(1));
+    let record = out.json();
+    check_failed_record(&record, &db, "auth", &nj);
+    let line = out.error_line();
+    assert_eq!(line, format!("nightjar: {}", str_field(&record, "error")), "stderr keeps the one-line error");
+    assert!(!out.stdout.contains("wrong-pw-9") && !out.stderr.contains("wrong-pw-9"));
+    assert_nothing_left(&dest);
+
+    // A database that does not exist, from the config file.
+    let missing = unique("missingdb");
+    nj.write_config(&job_toml("gone", &pg.url(&missing), &dest, ""));
+    let out = nj.run(["backup", "--job", "gone", "--json"]).assert_failure();
+    let record = out.json();
+    assert_eq!(str_field(&record, "destination"), dest_s, "{record}");
+    check_failed_record(&record, "gone", str_field(newest(&nj.history(Some("gone"))), "error_kind"), &nj);
+    assert_mentions(str_field(&record, "error"), &[&missing]);
+    assert_mentions(&out.error_line(), &[&missing]);
+
+    // Failing before any run (a job that is not in the config): still a record.
+    let out = nj.run(["backup", "--job", "nope", "--json"]).assert_failure();
+    let record = out.json();
+    assert_eq!((str_field(&record, "status"), str_field(&record, "error_kind")), ("failed", "config"), "{record}");
+    assert_mentions(str_field(&record, "error"), &["nope", "gone"]);
+    assert_nothing_left(&dest);
+}
+
+#[test]
+fn several_jobs_that_partly_fail_name_each_failure_and_sum_up() {
+    let pg = PgCluster::shared();
+    let good = pg.fresh_db("good");
+    build_plain_table(pg, &good, 50, 50, None);
+    let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir(&dest).unwrap();
+    let missing = unique("missingdb");
+    let config = [
+        job_toml("one", &pg.url(&good), &dest.join("one"), ""),
+        job_toml("gone", &pg.url(&missing), &dest.join("gone"), ""),
+        job_toml("two", &pg.url(&good), &dest.join("two"), ""),
+        job_toml("down", "postgres://postgres@/x?host=/nonexistent/socket/dir", &dest.join("down"), ""),
+    ]
+    .concat();
+    nj.write_config(&config);
+
+    let out = nj.run(["backup"]).assert_failure();
+    assert_eq!(out.status.code(), Some(1));
+    let saved: Vec<&str> = out.stdout.lines().filter(|l| l.contains(": saved ")).collect();
+    assert_eq!(saved.len(), 2, "the good jobs were backed up: {}\nstderr: {}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty() && !l.contains(": warning: ")).collect();
+    assert_eq!(lines.len(), 3, "one line per failed job and a summary:\n{}", out.stderr);
+    assert!(lines[0].starts_with("nightjar: gone: ") && lines[0].contains(&missing), "{}", lines[0]);
+    assert!(lines[1].starts_with("nightjar: down: ") && lines[1].contains("/nonexistent/socket/dir"), "{}", lines[1]);
+    assert_eq!(lines[2], "nightjar: 2 of 4 jobs backed up; failed: gone, down.");
+
+    // --json: one document with every record, in job order; stderr as above.
+    let out = nj.run(["backup", "--json"]).assert_failure();
+    assert_eq!(out.status.code(), Some(1));
+    let records = match out.json() {
+        Value::Array(r) => r,
+        other => panic!("one array of records, got {other}"),
+    };
+    let jobs: Vec<&str> = records.iter().map(|r| str_field(r, "job")).collect();
+    assert_eq!(jobs, ["one", "gone", "two", "down"]);
+    check_finished_backup(&records[0], &dest.join("one"), "one");
+    check_finished_backup(&records[2], &dest.join("two"), "two");
+    check_failed_record(&records[1], "gone", str_field(newest(&nj.history(Some("gone"))), "error_kind"), &nj);
+    check_failed_record(&records[3], "down", "connection", &nj);
+    assert!(out.stderr.contains("nightjar: 2 of 4 jobs backed up; failed: gone, down."), "{}", out.stderr);
+    assert_nothing_left(&dest.join("gone"));
+    assert_nothing_left(&dest.join("down"));
+}

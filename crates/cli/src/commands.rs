@@ -10,14 +10,14 @@ use std::sync::Arc;
 use nightjar_core::catalog::{self, BackupEntry};
 use nightjar_core::clock::{Clock as _, SystemClock};
 use nightjar_core::config::{self, Config, DestinationSpec, Job, ParseEnv, Selection};
-use nightjar_core::db::DbUrl;
+use nightjar_core::db::{DbUrl, UrlOrigin};
 use nightjar_core::history::{History, RunFilter, RunKind};
 use nightjar_core::model::Trigger;
 use nightjar_core::names::validate_job_name;
 use nightjar_core::paths::DataDir;
 use nightjar_core::retention::{self, Candidate, RetentionPolicy};
 use nightjar_core::remote;
-use nightjar_core::runner::{self, BackupOptions, BackupReport, PruneReport, Runner};
+use nightjar_core::runner::{self, BackupOptions, PruneReport, Runner};
 use nightjar_core::secrets;
 use nightjar_core::{status, Error, ErrorKind, Result};
 
@@ -98,11 +98,16 @@ fn dest_spec(ctx: &Ctx, dest: &Path) -> Result<DestinationSpec> {
     Ok(DestinationSpec::Folder(dest))
 }
 
+/// A `--db` value: refused when it carries a password (the shell history
+/// and the process list would keep it), as the config file refuses one.
+fn db_flag(url: &str) -> Result<DbUrl> {
+    DbUrl::parse_without_password(url, UrlOrigin::CommandLine).map_err(|e| Error::config(format!("--db: {e}.")))
+}
+
 /// A job for `backup --db URL --dest DIR`: named after the database, no
 /// schedule, and no retention (an ad-hoc run never deletes anything).
-fn adhoc_job(url: &str, dest: DestinationSpec, name: Option<&str>, env: &ParseEnv) -> Result<(Job, Option<String>)> {
-    let mut db = DbUrl::parse(url).map_err(|e| Error::config(format!("--db: {e}.")))?;
-    let password = db.take_password();
+fn adhoc_job(url: &str, dest: DestinationSpec, name: Option<&str>, env: &ParseEnv) -> Result<Job> {
+    let db = db_flag(url)?;
     let name = match name {
         Some(n) => n.to_string(),
         None => db.database.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect(),
@@ -131,7 +136,7 @@ fn adhoc_job(url: &str, dest: DestinationSpec, name: Option<&str>, env: &ParseEn
         retention: RetentionPolicy { keep_days: 0, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 },
         notify: config::NotifySettings::default(),
     };
-    Ok((job, password))
+    Ok(job)
 }
 
 fn apply_overrides(job: &mut Job, a: &BackupArgs) -> Result<()> {
@@ -160,18 +165,18 @@ fn apply_overrides(job: &mut Job, a: &BackupArgs) -> Result<()> {
     Ok(())
 }
 
-fn backup(ctx: &Ctx, a: BackupArgs) -> Result<ExitCode> {
+/// The jobs `nightjar backup` runs, with their options.
+fn backup_work(ctx: &Ctx, a: &BackupArgs) -> Result<Vec<(Job, BackupOptions)>> {
     let mut work: Vec<(Job, BackupOptions)> = Vec::new();
     let mut base = BackupOptions::new(Trigger::Manual);
     base.threads = a.threads;
     base.prune = !a.no_prune;
     base.wait_for_lock = a.wait.map(std::time::Duration::from_secs);
     if let (Some(url), Some(dest)) = (&a.target.db, &a.target.dest) {
-        let (mut job, password) = adhoc_job(url, dest_spec(ctx, dest)?, a.name.as_deref(), &ctx.env)?;
-        apply_overrides(&mut job, &a)?;
+        let mut job = adhoc_job(url, dest_spec(ctx, dest)?, a.name.as_deref(), &ctx.env)?;
+        apply_overrides(&mut job, a)?;
         let mut o = base.clone();
         o.password_account = Some(job.db.keyring_account());
-        o.password = password;
         work.push((job, o));
     } else {
         let config = ctx.config()?;
@@ -186,48 +191,92 @@ fn backup(ctx: &Ctx, a: BackupArgs) -> Result<ExitCode> {
             )));
         }
         for mut job in jobs {
-            apply_overrides(&mut job, &a)?;
+            apply_overrides(&mut job, a)?;
             work.push((job, base.clone()));
         }
     }
-    let history = ctx.history()?;
+    Ok(work)
+}
+
+/// Backs up every job of [`backup_work`]. Every failure is told: a single
+/// job's as the one error line (and, with `--json`, its record with
+/// `"status": "failed"`), several jobs' as one line each and a summary.
+fn backup(ctx: &Ctx, a: BackupArgs) -> Result<ExitCode> {
+    let requested_at = SystemClock.now();
+    let (work, history) = match backup_work(ctx, &a).and_then(|w| Ok((w, ctx.history()?))) {
+        Ok(v) => v,
+        Err(e) => {
+            if a.json {
+                print_json(&output::FailedBackup::not_started(a.target.job.as_deref(), &e, requested_at));
+            }
+            return Err(e);
+        }
+    };
     let secrets = secrets::default_store();
     let cancel = cancel_flag();
     let progress = ProgressLine::new(!a.json && std::io::stderr().is_terminal());
     let runner = Runner { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
-    let mut reports: Vec<BackupReport> = Vec::new();
-    let mut failures: Vec<(String, Error)> = Vec::new();
+    let several = work.len() > 1;
+    let mut records: Vec<output::BackupRecord> = Vec::new();
+    let mut failed: Vec<&str> = Vec::new();
+    let mut last_error: Option<Error> = None;
     for (job, opts) in &work {
         if cancel.load(Ordering::SeqCst) {
             break;
         }
-        match runner.backup(job, opts) {
+        let started = SystemClock.now();
+        let result = runner.backup(job, opts);
+        progress.clear();
+        match result {
             Ok(r) => {
-                progress.clear();
                 if !a.json {
                     output::print_backup(&r);
                 }
-                reports.push(r);
+                records.push(output::BackupRecord::Done(r));
             }
             Err(e) => {
-                progress.clear();
-                failures.push((job.name.clone(), e));
+                if several {
+                    eprintln!("nightjar: {}: {e}", job.name);
+                }
+                let row = history
+                    .runs(&RunFilter { job: Some(job.name.clone()), kind: Some(RunKind::Backup), since: Some(started), limit: Some(1), ..RunFilter::default() })
+                    .ok()
+                    .and_then(|rows| rows.into_iter().next());
+                records.push(output::BackupRecord::Failed(output::FailedBackup::of_run(job, &e, row, started, SystemClock.now())));
+                failed.push(&job.name);
+                last_error = Some(e);
             }
         }
     }
-    if a.json && !reports.is_empty() {
-        if work.len() == 1 { print_json(&reports[0]) } else { print_json(&reports) }
+    if a.json {
+        if several { print_json(&records) } else if let Some(r) = records.first() { print_json(r) }
     }
-    match failures.len() {
-        0 => Ok(ExitCode::SUCCESS),
-        1 if work.len() == 1 => Err(failures.pop().map(|(_, e)| e).expect("one failure")),
-        _ => {
-            for (job, e) in &failures {
-                eprintln!("nightjar: {job}: {e}");
+    let not_run: Vec<&str> = work.iter().skip(records.len()).map(|(j, _)| j.name.as_str()).collect();
+    if !several {
+        return match last_error {
+            Some(e) => Err(e),
+            None if not_run.is_empty() => Ok(ExitCode::SUCCESS),
+            None => {
+                let e = Error::new(ErrorKind::Interrupted, format!("The backup of \"{}\" was stopped before it started.", not_run.join(", ")));
+                if a.json {
+                    print_json(&output::FailedBackup::not_started(not_run.first().copied(), &e, requested_at));
+                }
+                Err(e)
             }
-            Ok(ExitCode::from(1))
-        }
+        };
     }
+    if failed.is_empty() && not_run.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut summary = format!("{} of {} jobs backed up", records.len() - failed.len(), work.len());
+    if !failed.is_empty() {
+        summary.push_str(&format!("; failed: {}", failed.join(", ")));
+    }
+    if !not_run.is_empty() {
+        summary.push_str(&format!("; not started (stopped): {}", not_run.join(", ")));
+    }
+    eprintln!("nightjar: {summary}.");
+    Ok(ExitCode::from(1))
 }
 
 fn list(ctx: &Ctx, a: &ListArgs) -> Result<ExitCode> {
@@ -412,9 +461,7 @@ fn account_for(ctx: &Ctx, t: &PasswordTarget) -> Result<String> {
             Ok(secrets::job_account(job))
         }
         (None, Some(url)) => {
-            let mut db = DbUrl::parse(url).map_err(|e| Error::config(format!("--db: {e}.")))?;
-            let _ = db.take_password();
-            Ok(db.keyring_account())
+            Ok(db_flag(url)?.keyring_account())
         }
         (None, None) => Err(Error::config("Give --job NAME or --db URL.")),
     }
@@ -456,13 +503,13 @@ fn db_target(ctx: &Ctx, db: Option<&str>, job: Option<&str>, dest: &Path) -> Res
             // The ad-hoc name (file names, history) comes from the database's
             // name; one with no usable characters (e.g. Cyrillic) gets a neutral one.
             let dest = dest_spec(ctx, dest)?;
-            let (job, password) = match adhoc_job(url, dest.clone(), None, &ctx.env) {
+            let job = match adhoc_job(url, dest.clone(), None, &ctx.env) {
                 Ok(v) => v,
                 Err(_) => adhoc_job(url, dest, Some("database"), &ctx.env)?,
             };
             let account = Some(job.db.keyring_account());
             let flag = format!("--db '{}'", job.db.libpq_url());
-            Ok(DbTarget { job, password, account, flag })
+            Ok(DbTarget { job, password: None, account, flag })
         }
         (None, Some(name)) => {
             let job = ctx.config()?.job(name)?.clone();

@@ -6,6 +6,9 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Local, Utc};
 use nightjar_core::catalog::BackupEntry;
+use nightjar_core::config::Job;
+use nightjar_core::model::{RunStatus, Trigger};
+use nightjar_core::{Error, ErrorKind};
 use nightjar_core::history::{CloudCopy, CloudState, JobStats, RunRecord};
 use nightjar_core::observer::{Progress, RunObserver, Stage};
 use nightjar_core::runner::{BackupReport, PruneReport};
@@ -36,6 +39,90 @@ fn secs(ms: u64) -> String {
 
 fn local(t: DateTime<Utc>) -> String {
     t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// One job's record in `nightjar backup --json`: the finished backup, or
+/// what is known of a failed one.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum BackupRecord {
+    Done(BackupReport),
+    Failed(FailedBackup),
+}
+
+/// The record of a backup that failed: the fields of a finished one
+/// ([`BackupReport`]), empty where nothing is known (`file` is null), with
+/// `"status": "failed"` (or `"interrupted"`) and the error.
+#[derive(Serialize)]
+pub struct FailedBackup {
+    /// History row id, when the failure was recorded.
+    run_id: Option<i64>,
+    /// The job; null when the command failed before a job was known.
+    job: Option<String>,
+    status: RunStatus,
+    trigger: Trigger,
+    /// The one sentence also printed on stderr.
+    error: String,
+    /// Its stable category (`auth`, `connection`, `config`, ...).
+    error_kind: &'static str,
+    file: Option<String>,
+    name: Option<String>,
+    size: Option<u64>,
+    sha256: Option<String>,
+    dump_size: Option<u64>,
+    duration_ms: Option<u64>,
+    started_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
+    destination: Option<String>,
+    server_version: Option<String>,
+    tool_version: Option<String>,
+    pruned: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl FailedBackup {
+    fn new(job: Option<String>, e: &Error, started_at: DateTime<Utc>, finished_at: DateTime<Utc>) -> Self {
+        Self {
+            run_id: None,
+            job,
+            status: if e.kind() == ErrorKind::Interrupted { RunStatus::Interrupted } else { RunStatus::Failed },
+            trigger: Trigger::Manual,
+            error: e.message().to_string(),
+            error_kind: e.kind().code(),
+            file: None,
+            name: None,
+            size: None,
+            sha256: None,
+            dump_size: None,
+            duration_ms: u64::try_from((finished_at - started_at).num_milliseconds()).ok(),
+            started_at,
+            finished_at,
+            destination: None,
+            server_version: None,
+            tool_version: None,
+            pruned: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The command failed before any backup started (config, flags).
+    pub fn not_started(job: Option<&str>, e: &Error, started_at: DateTime<Utc>) -> Self {
+        Self::new(job.map(str::to_string), e, started_at, Utc::now())
+    }
+
+    /// A run of `job` that failed; `row` is its history row when it was recorded.
+    pub fn of_run(job: &Job, e: &Error, row: Option<RunRecord>, started_at: DateTime<Utc>, finished_at: DateTime<Utc>) -> Self {
+        let mut r = Self::new(Some(job.name.clone()), e, started_at, finished_at);
+        r.destination = Some(job.destination.display());
+        if let Some(row) = row {
+            r.run_id = Some(row.id);
+            r.started_at = row.started_at;
+            r.finished_at = row.finished_at.unwrap_or(finished_at);
+            r.duration_ms = row.duration_ms.or(r.duration_ms);
+            r.destination = Some(row.destination);
+        }
+        r
+    }
 }
 
 pub fn print_backup(r: &BackupReport) {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::db::DbUrl;
+use crate::db::{DbUrl, UrlOrigin};
 use crate::model::{Compression, Format};
 use crate::names::validate_job_name;
 use crate::retention::RetentionPolicy;
@@ -455,16 +455,7 @@ impl Config {
 /// Validates one job; the error is (field, message without the final period).
 fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'static str, String)> {
     validate_job_name(&rj.name).map_err(|e| ("name", e))?;
-    let db = DbUrl::parse(&rj.database).map_err(|e| ("database", e))?;
-    if db.has_password() {
-        return Err((
-            "database",
-            format!(
-                "the URL contains a password, and passwords never go in the config file; remove it from the URL and store it with `nightjar password set --job {}`",
-                rj.name
-            ),
-        ));
-    }
+    let db = DbUrl::parse_without_password(&rj.database, UrlOrigin::ConfigJob(&rj.name)).map_err(|e| ("database", e))?;
     if let Some(c) = &rj.docker_container
         && (c.is_empty() || !c.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)))
     {
@@ -703,6 +694,9 @@ graph_base_url = "https://graph.microsoft.com/v1.0"
             (format!("{base}[job.retention]\nkeep_days = \"x\"\n"), &["job \"tg\"", "keep_days", "line 6"]),
             ("[[job]]\nname = \"tg\"\ndatabase = \"postgres://u:secret@h/db\"\ndestination = \"/b\"\n".into(), &["`database`", "password", "nightjar password set --job tg"]),
             ("[[job]]\nname = \"tg\"\ndatabase = \"oracle://h/db\"\ndestination = \"/b\"\n".into(), &["`database`", "postgres://"]),
+            // A URL that does not parse is shown with its password replaced.
+            ("[[job]]\nname = \"tg\"\ndatabase = \"postgres://u:secret@h:5432x/db\"\ndestination = \"/b\"\n".into(), &["`database`", "postgres://u:***@h:5432x/db", "invalid port"]),
+            ("[[job]]\nname = \"tg\"\ndatabase = \"postgresql://u:secret@[::1/db\"\ndestination = \"/b\"\n".into(), &["`database`", "u:***@"]),
             ("[[job]]\nname = \"t g\"\ndatabase = \"postgres://h/db\"\ndestination = \"/b\"\n".into(), &["`name`", "letters"]),
             ("[[job]]\nname = \"tg\"\ndatabase = \"postgres://h/db\"\ndestination = \"rel/path\"\n".into(), &["`destination`", "absolute"]),
             (format!("{base}{base}"), &["appears twice"]),

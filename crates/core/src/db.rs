@@ -3,8 +3,12 @@
 //!
 //! A [`DbUrl`] never renders its password: [`DbUrl::libpq_url`] and
 //! [`DbUrl::display`] leave it out, so a URL can safely reach a child's argv,
-//! a log line or the history. A password typed into a URL is kept aside
-//! ([`DbUrl::take_password`]) and passed through the environment.
+//! a log line or the history. Where a URL is written down (the config file,
+//! `--db`) a password in it is refused ([`DbUrl::parse_without_password`]).
+//! Messages about a URL show it through [`redact_url`], which works on the
+//! text, so a URL that does not parse never shows its password either;
+//! [`redact`] does the same for URLs inside any text (every
+//! [`crate::Error`] message goes through it).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,6 +16,16 @@ use std::fmt;
 use url::Url;
 
 use crate::model::Engine;
+
+/// Where a database URL was written, for the refusal of a password in it
+/// ([`DbUrl::parse_without_password`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlOrigin<'a> {
+    /// The `database` of the config file's job of this name.
+    ConfigJob(&'a str),
+    /// A `--db` flag of the command line.
+    CommandLine,
+}
 
 /// A parsed database URL.
 #[derive(Clone, PartialEq, Eq)]
@@ -50,6 +64,9 @@ impl DbUrl {
     /// A sentence saying what shape is expected.
     pub fn parse(text: &str) -> Result<DbUrl, String> {
         let shape = "use postgres://user@host:port/database or mysql://user@host:port/database";
+        // Messages show the text with its password replaced, whether or
+        // not the URL parses.
+        let shown = redact_url(text.trim());
         // libpq accepts `postgres://user@/db` (no host: the default socket);
         // the url crate does not, so stand in a marker host for parsing.
         let trimmed = text.trim();
@@ -60,7 +77,7 @@ impl DbUrl {
             }
             _ => trimmed.to_string(),
         };
-        let url = Url::parse(&patched).map_err(|e| format!("\"{}\" is not a database URL ({e}); {shape}", redact(text)))?;
+        let url = Url::parse(&patched).map_err(|e| format!("\"{shown}\" is not a database URL ({e}); {shape}"))?;
         let engine = match url.scheme() {
             "postgres" | "postgresql" => Engine::Postgres,
             "mysql" | "mariadb" => Engine::Mysql,
@@ -83,9 +100,32 @@ impl DbUrl {
             }
         }
         if database.is_empty() || database.contains('/') {
-            return Err(format!("the URL \"{}\" names no database; {shape}", redact(text)));
+            return Err(format!("the URL \"{shown}\" names no database; {shape}"));
         }
         Ok(DbUrl { engine, user, host, port, database, params, password })
+    }
+
+    /// Parses a URL that must not carry a password: a job's `database` in
+    /// the config file, or a `--db` on the command line. One carrying one
+    /// is refused with a sentence saying where the password goes instead.
+    ///
+    /// # Errors
+    /// As [`DbUrl::parse`], and when the URL holds a password.
+    pub fn parse_without_password(text: &str, origin: UrlOrigin<'_>) -> Result<DbUrl, String> {
+        let db = DbUrl::parse(text)?;
+        if !db.has_password() {
+            return Ok(db);
+        }
+        let var = crate::source::engine::password_var(db.engine);
+        Err(match origin {
+            UrlOrigin::ConfigJob(job) => format!(
+                "the URL contains a password, and passwords never go in the config file; remove it from the URL and store it with `nightjar password set --job {job}` (or set {var})"
+            ),
+            UrlOrigin::CommandLine => format!(
+                "the URL contains a password, and passwords never go on a command line (the shell history and the process list keep them); remove it from the URL and store it with `nightjar password set --db '{}'`, or set {var} for the run",
+                without_password(text)
+            ),
+        })
     }
 
     /// True when the URL carried a password.
@@ -181,16 +221,134 @@ fn percent_decode(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Replaces a password in URL-looking text with `***` (for messages).
+/// Replaces the password of a URL typed by someone (a `--db` value, a
+/// config file's `database`) with `***`, working on the text alone so that
+/// a URL which does not parse (`postgres://u:PW@h:5432x/db`) is redacted as
+/// well as one that does. The whole text is taken as one URL: the password
+/// runs from the first `:` after `scheme://` to the last `@` (so an
+/// unencoded `/`, `@`, `#` or space inside it is covered), and a
+/// `password=` query value goes too. Use it on the raw text before it goes
+/// into any message.
+#[must_use]
+pub fn redact_url(text: &str) -> String {
+    let mut out = text.to_string();
+    if let Some((from, to)) = raw_password_span(text) {
+        out.replace_range(from..to, "***");
+    }
+    redact_query_password(&out)
+}
+
+/// The byte range of the password in `text` taken as one URL (after the
+/// `:` that starts it, up to the `@` that ends the user information).
+fn raw_password_span(text: &str) -> Option<(usize, usize)> {
+    // Without "scheme://" (a typo such as `postgres:/u:pw@h/db`) the
+    // user information starts right after the scheme's colon.
+    let start = text.find("://").map_or(0, |i| i + 3);
+    let at = start + text[start..].rfind('@')?;
+    let colon = start + text[start..at].find(':')?;
+    Some((colon + 1, at))
+}
+
+/// Replaces the password of every URL inside free text (an error message,
+/// a log line, a tool's output) with `***`. A URL starts at `://`; its user
+/// information ends at the last `@` before the end of the line or the next
+/// URL, and counts only when the user name before its `:` holds no space
+/// or `/` (so "https://host/path: ... me@example.com" is left alone).
+/// `?password=` / `&password=` values are replaced too.
 #[must_use]
 pub fn redact(text: &str) -> String {
-    match Url::parse(text) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => text.to_string(),
+    if !text.contains("://") && !text.contains("password=") {
+        return text.to_string();
     }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let start = i + 3;
+        let after = &rest[start..];
+        let region_end = [after.find('\n'), after.find("://")].into_iter().flatten().min().unwrap_or(after.len());
+        let region = &after[..region_end];
+        let span = region.rfind('@').and_then(|at| {
+            let colon = region[..at].find(':')?;
+            let user = &region[..colon];
+            (!user.contains(|c: char| c.is_whitespace() || c == '/')).then_some((colon + 1, at))
+        });
+        out.push_str(&rest[..start]);
+        match span {
+            Some((from, to)) => {
+                out.push_str(&after[..from]);
+                out.push_str("***");
+                rest = &after[to..];
+            }
+            None => rest = after,
+        }
+    }
+    out.push_str(rest);
+    redact_query_password(&out)
+}
+
+/// `?password=x` / `&password=x` → `password=***` (up to the next `&`,
+/// space, quote or end of line).
+fn redact_query_password(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("password=") {
+        let key_end = i + "password=".len();
+        let quoted = rest[..i].ends_with(['?', '&']);
+        out.push_str(&rest[..key_end]);
+        rest = &rest[key_end..];
+        if quoted {
+            let end = rest.find(|c: char| c == '&' || c == '"' || c == '\'' || c.is_whitespace()).unwrap_or(rest.len());
+            if end > 0 {
+                out.push_str("***");
+            }
+            rest = &rest[end..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What a `Debug` of a struct holding a password shows for it: `***` when
+/// there is one.
+#[must_use]
+pub fn hidden(secret: Option<&String>) -> Option<&'static str> {
+    secret.map(|_| "***")
+}
+
+// The restore's option structs carry a password for one run; their
+// `Debug` lives here, beside the other redaction, and never shows it.
+impl fmt::Debug for crate::restore::RestoreOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RestoreOptions")
+            .field("as_new", &self.as_new)
+            .field("safety_backup", &self.safety_backup)
+            .field("terminate_connections", &self.terminate_connections)
+            .field("password", &hidden(self.password.as_ref()))
+            .field("password_account", &self.password_account)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for crate::restore::VerifyOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyOptions")
+            .field("restore_test", &self.restore_test)
+            .field("password", &hidden(self.password.as_ref()))
+            .field("password_account", &self.password_account)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `text` taken as one URL, with its password (and the `:` before it)
+/// taken out: what to type instead (`nightjar password set --db URL`).
+fn without_password(text: &str) -> String {
+    let mut out = text.trim().to_string();
+    if let Some((from, to)) = raw_password_span(&out) {
+        out.replace_range(from - 1..to, "");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -222,6 +380,83 @@ mod tests {
         }
         assert_eq!(u.take_password().as_deref(), Some("s3cr@t"));
         assert_eq!(redact("postgres://app:pw@h/db"), "postgres://app:***@h/db");
+    }
+
+    #[test]
+    fn redaction_works_on_text_that_does_not_parse() {
+        // (typed URL, what a message may show)
+        let cases = [
+            ("postgres://u:Sekr1t@h:5432x/db", "postgres://u:***@h:5432x/db"),
+            ("mysql://u:Sekr1t@h:bad/db", "mysql://u:***@h:bad/db"),
+            ("postgresql://u:Sekr1t@[::1/db", "postgresql://u:***@[::1/db"),
+            ("oracle://u:Sekr1t@h/db", "oracle://u:***@h/db"),
+            ("postgres://u:Se/kr1t#?x@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:Se@kr1t@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:Se:kr1t@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:Se kr1t@h/db", "postgres://u:***@h/db"),
+            ("postgres://me@corp:Sekr1t@h/db", "postgres://me@corp:***@h/db"),
+            ("postgres:/u:Sekr1t@h/db", "postgres:***@h/db"),
+            ("my db:Sekr1t@h/db", "my db:***@h/db"),
+            ("postgres://u@h/db?password=Sekr1t&sslmode=require", "postgres://u@h/db?password=***&sslmode=require"),
+            ("postgres://u:пароль@h/db", "postgres://u:***@h/db"),
+            ("postgres://u@h:5432/db", "postgres://u@h:5432/db"),
+            ("postgres://h/db", "postgres://h/db"),
+            ("", ""),
+        ];
+        for (typed, shown) in cases {
+            assert_eq!(redact_url(typed), shown, "{typed}");
+            // Free text knows a URL by its "://".
+            if typed.contains("://") {
+                assert!(!redact(&format!("\"{typed}\" is not a database URL")).contains("kr1t"), "{typed}");
+            }
+            let parsed = DbUrl::parse(typed);
+            if let Err(e) = &parsed {
+                assert!(!e.contains("kr1t") && !e.contains("пароль"), "{typed}: {e}");
+            }
+        }
+        assert!(!redact("postgres://u:секрет@h/db").contains("секрет"));
+    }
+
+    #[test]
+    fn redaction_of_free_text_leaves_other_text_alone() {
+        let cases = [
+            ("connect to postgres://app:hunter2@db:5432/x failed: refused", "connect to postgres://app:***@db:5432/x failed: refused"),
+            ("a mysql://u:p1@h/a and postgres://v:p2@h/b", "a mysql://u:***@h/a and postgres://v:***@h/b"),
+            ("line 1 postgres://u:p1@h/a\nline 2 postgres://h/b", "line 1 postgres://u:***@h/a\nline 2 postgres://h/b"),
+            ("use postgres://user@host:port/database or mysql://user@host:port/database", "use postgres://user@host:port/database or mysql://user@host:port/database"),
+            ("could not reach https://graph.microsoft.com/v1.0: denied for me@example.com", "could not reach https://graph.microsoft.com/v1.0: denied for me@example.com"),
+            ("Access denied for user 'app'@'localhost' (using password: YES)", "Access denied for user 'app'@'localhost' (using password: YES)"),
+            ("no URL here: a:b@c", "no URL here: a:b@c"),
+            ("postgres://u@h/db?sslmode=x&password=PW \"x\"", "postgres://u@h/db?sslmode=x&password=*** \"x\""),
+        ];
+        for (text, shown) in cases {
+            assert_eq!(redact(text), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_password_is_refused_where_a_url_is_written_down() {
+        let e = DbUrl::parse_without_password("postgres://u:Hunter2@h/db?host=/run/pg", UrlOrigin::CommandLine).unwrap_err();
+        assert!(e.contains("nightjar password set --db 'postgres://u@h/db?host=/run/pg'") && e.contains("PGPASSWORD"), "{e}");
+        assert!(!e.contains("Hunter2"), "{e}");
+        let e = DbUrl::parse_without_password("mysql://u:Hunter2@h/db", UrlOrigin::ConfigJob("shop")).unwrap_err();
+        assert!(e.contains("nightjar password set --job shop") && e.contains("MYSQL_PWD") && !e.contains("Hunter2"), "{e}");
+        assert!(DbUrl::parse_without_password("postgres://u@h/db", UrlOrigin::CommandLine).is_ok());
+    }
+
+    #[test]
+    fn debug_of_structs_holding_a_password_hides_it() {
+        let url = DbUrl::parse("postgres://u@h/db").unwrap();
+        let pg = crate::source::postgres::PgTarget { url: url.clone(), password: Some("Hunter2".into()), docker_container: None };
+        let my = crate::source::mysql::MyTarget { url, password: Some("Hunter2".into()), docker_container: None };
+        let backup = crate::runner::BackupOptions { password: Some("Hunter2".into()), ..crate::runner::BackupOptions::new(crate::model::Trigger::Manual) };
+        let restore = crate::restore::RestoreOptions { password: Some("Hunter2".into()), ..Default::default() };
+        let verify = crate::restore::VerifyOptions { password: Some("Hunter2".into()), ..Default::default() };
+        let err = crate::Error::config("\"postgres://u:Hunter2@h:x/db\" is not a database URL");
+        for s in [format!("{pg:?}"), format!("{my:?}"), format!("{backup:?}"), format!("{restore:?}"), format!("{verify:?}"), format!("{err:?}"), err.detailed()] {
+            assert!(!s.contains("Hunter2"), "{s}");
+        }
+        assert!(format!("{pg:?}").contains("\"***\""));
     }
 
     #[test]

@@ -71,9 +71,12 @@ pub struct Error {
 }
 
 impl Error {
-    /// A new error of `kind` whose user-facing text is `message`.
+    /// A new error of `kind` whose user-facing text is `message`. A
+    /// password in a URL inside `message` is replaced with `***`
+    /// ([`crate::db::redact`]): the message reaches stderr, the log, the
+    /// history and notifications.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), source: None }
+        Self { kind, message: crate::db::redact(&message.into()), source: None }
     }
 
     /// Attach the underlying cause (shown in logs, not in the one-line message).
@@ -110,7 +113,8 @@ impl Error {
         &self.message
     }
 
-    /// The message followed by the cause chain, for logs.
+    /// The message followed by the cause chain, for logs (URL passwords
+    /// in a cause replaced with `***`, as in the message).
     #[must_use]
     pub fn detailed(&self) -> String {
         let mut out = self.message.clone();
@@ -120,7 +124,7 @@ impl Error {
             out.push_str(&e.to_string());
             cur = e.source();
         }
-        out
+        crate::db::redact(&out)
     }
 }
 
@@ -135,7 +139,7 @@ impl fmt::Debug for Error {
         f.debug_struct("Error")
             .field("kind", &self.kind)
             .field("message", &self.message)
-            .field("source", &self.source)
+            .field("source", &self.source.as_ref().map(|s| crate::db::redact(&format!("{s:?}"))))
             .finish()
     }
 }

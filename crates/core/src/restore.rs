@@ -68,8 +68,8 @@ const JOB_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 /// How often the swap is tried when a client reconnects in between.
 const SWAP_ATTEMPTS: u32 = 3;
 
-/// Choices of one restore.
-#[derive(Debug, Clone)]
+/// Choices of one restore (`Debug` in [`crate::db`], without the password).
+#[derive(Clone)]
 pub struct RestoreOptions {
     /// Restore into this new database and leave the original alone.
     pub as_new: Option<String>,
@@ -286,8 +286,8 @@ pub struct RestoreTest {
     pub duration_ms: u64,
 }
 
-/// Choices of one verify.
-#[derive(Debug, Clone, Default)]
+/// Choices of one verify (`Debug` in [`crate::db`], without the password).
+#[derive(Clone, Default)]
 pub struct VerifyOptions {
     /// Also restore into a scratch database on this job's server.
     pub restore_test: Option<Job>,

@@ -70,8 +70,8 @@ pub struct BackupReport {
     pub warnings: Vec<String>,
 }
 
-/// Options of one backup run.
-#[derive(Debug, Clone)]
+/// Options of one backup run (its `Debug` shows `***` for the password).
+#[derive(Clone)]
 pub struct BackupOptions {
     /// Why it runs.
     pub trigger: Trigger,
@@ -92,6 +92,20 @@ pub struct BackupOptions {
     /// after this time: a scheduled slot another process backed up while
     /// this run waited for the lock.
     pub skip_if_backed_up_since: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for BackupOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupOptions")
+            .field("trigger", &self.trigger)
+            .field("password", &crate::db::hidden(self.password.as_ref()))
+            .field("password_account", &self.password_account)
+            .field("prune", &self.prune)
+            .field("threads", &self.threads)
+            .field("wait_for_lock", &self.wait_for_lock)
+            .field("skip_if_backed_up_since", &self.skip_if_backed_up_since)
+            .finish()
+    }
 }
 
 impl BackupOptions {

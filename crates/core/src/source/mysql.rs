@@ -29,8 +29,8 @@ use crate::{Error, ErrorKind, Result};
 /// tools, for every job (a job's `tool_dir` takes precedence).
 pub const TOOL_DIR_ENV: &str = "NIGHTJAR_MYSQL_BIN";
 
-/// How to reach the server.
-#[derive(Debug, Clone)]
+/// How to reach the server. Its `Debug` shows `***` for the password.
+#[derive(Clone)]
 pub struct MyTarget {
     /// The database URL (no password inside).
     pub url: DbUrl,
@@ -38,6 +38,16 @@ pub struct MyTarget {
     pub password: Option<String>,
     /// Run the tools inside this container.
     pub docker_container: Option<String>,
+}
+
+impl std::fmt::Debug for MyTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MyTarget")
+            .field("url", &self.url)
+            .field("password", &crate::db::hidden(self.password.as_ref()))
+            .field("docker_container", &self.docker_container)
+            .finish()
+    }
 }
 
 /// MySQL or MariaDB.

@@ -24,8 +24,8 @@ use crate::{Error, ErrorKind, Result};
 /// for every job (a job's `tool_dir` takes precedence).
 pub const TOOL_DIR_ENV: &str = "NIGHTJAR_PG_BIN";
 
-/// How to reach the server.
-#[derive(Debug, Clone)]
+/// How to reach the server. Its `Debug` shows `***` for the password.
+#[derive(Clone)]
 pub struct PgTarget {
     /// The database URL (no password inside).
     pub url: DbUrl,
@@ -33,6 +33,16 @@ pub struct PgTarget {
     pub password: Option<String>,
     /// Run the tools inside this container.
     pub docker_container: Option<String>,
+}
+
+impl std::fmt::Debug for PgTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTarget")
+            .field("url", &self.url)
+            .field("password", &crate::db::hidden(self.password.as_ref()))
+            .field("docker_container", &self.docker_container)
+            .finish()
+    }
 }
 
 /// A version reported by a tool or server.
