@@ -185,6 +185,25 @@ impl NjCmd {
         self
     }
 
+    /// Runs it under the process umask `mask` (e.g. `0o022`, the usual
+    /// default), through `sh -c 'umask …; exec …'`.
+    #[must_use]
+    pub fn umask(mut self, mask: u32) -> Self {
+        let mut sh = Command::new("/bin/sh");
+        sh.arg("-c").arg(format!("umask {mask:03o} && exec \"$0\" \"$@\"")).arg(self.cmd.get_program()).args(self.cmd.get_args());
+        for (k, v) in self.cmd.get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        if let Some(dir) = self.cmd.get_current_dir() {
+            sh.current_dir(dir);
+        }
+        self.cmd = sh;
+        self
+    }
+
     /// Feeds `data` to stdin.
     #[must_use]
     pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {

@@ -1,7 +1,8 @@
 //! Editing the TOML config from a settings form while keeping the user's
 //! comments, key order and layout (`toml_edit`), validating the result
 //! through [`Config::parse`] before anything is written, and writing it
-//! atomically (temp file, fsync, rename).
+//! atomically (temp file, fsync, rename) with the file's own permissions,
+//! through a symbolic link to the file it points to.
 //!
 //! The desktop Settings window is the caller; the CLI never edits the file.
 //! Errors come back as a [`FieldError`] naming the TOML key, so a form can
@@ -311,22 +312,49 @@ pub fn read(path: &Path) -> Result<String, FieldError> {
 }
 
 /// Writes `text` to `path` atomically: a temp file beside it, fsync, rename.
+/// The file keeps its permissions (a new one is owner-only), and when
+/// `path` is a symbolic link (a dotfiles repository, say) the file it points
+/// to is written and the link stays.
 ///
 /// # Errors
 /// When the folder is not writable.
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), FieldError> {
     let fail = |e: std::io::Error| FieldError::general(format!("The settings could not be saved to {} ({e}); check the folder's permissions.", path.display()));
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(fail)?;
+    let target = link_target(path).map_err(fail)?;
+    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::private::create_dir_all(dir).map_err(fail)?;
     }
-    let mut tmp = path.as_os_str().to_owned();
+    let keep = std::fs::metadata(&target).ok().map(|m| m.permissions());
+    let mut tmp = target.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
-    let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+    let mut f = crate::private::create_file(&tmp).map_err(fail)?;
+    if let Some(perms) = keep {
+        f.set_permissions(perms).map_err(fail)?;
+    }
     f.write_all(text.as_bytes()).map_err(fail)?;
     f.sync_all().map_err(fail)?;
     drop(f);
-    std::fs::rename(&tmp, path).map_err(fail)
+    std::fs::rename(&tmp, &target).map_err(fail)
+}
+
+/// The file `path` finally names, following symbolic links (also one whose
+/// target does not exist yet); `path` itself when it is no link.
+fn link_target(path: &Path) -> std::io::Result<std::path::PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&p)?;
+                p = match p.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
 }
 
 /// Applies `edit` to the file at `path`, validates the result and writes

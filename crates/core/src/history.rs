@@ -322,7 +322,11 @@ impl History {
              or move the file aside to start a new history.";
 
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| fail(GENERIC).with_source(e))?;
+            crate::private::create_dir_all(parent).map_err(|e| fail(GENERIC).with_source(e))?;
+        }
+        // Owner-only before SQLite opens it: its -wal and -shm get the file's mode.
+        if let Err(e) = crate::private::sqlite_files(path) {
+            tracing::warn!(path = %path.display(), "the history could not be made private: {e}");
         }
         let conn = Connection::open(path).map_err(|e| fail(GENERIC).with_source(e))?;
         let history = Self::setup(conn, true).map_err(|e| match e {

@@ -35,6 +35,7 @@ pub mod names;
 pub mod observer;
 pub mod paths;
 pub mod pipeline;
+pub mod private;
 pub mod restore;
 pub mod remote;
 pub mod retention;

@@ -3,9 +3,10 @@
 //! An OS file lock (`flock` on Unix, `LockFileEx` on Windows, through
 //! `std::fs::File::try_lock`) on `<data>/locks/<job>.lock`. The kernel drops
 //! it when the holder exits or crashes, so a dead run can never leave a job
-//! stuck. The file's content (pid, start time) is informational only.
+//! stuck. The file's content (pid, start time) is informational only; the
+//! file and its folder are owner-only.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -25,11 +26,11 @@ impl JobLock {
     /// [`ErrorKind::Busy`] when another run holds it (naming its pid when
     /// known); [`ErrorKind::Other`] when the lock file cannot be created.
     pub fn try_acquire(dir: &Path, job: &str) -> Result<JobLock> {
-        std::fs::create_dir_all(dir).map_err(|e| {
+        crate::private::create_dir_all(dir).map_err(|e| {
             Error::other(format!("The lock folder {} cannot be created; check the data folder's permissions.", dir.display())).with_source(e)
         })?;
         let path = dir.join(format!("{job}.lock"));
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| {
+        let mut file = crate::private::file_options().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| {
             Error::other(format!("The lock file {} cannot be opened; check the data folder's permissions.", path.display())).with_source(e)
         })?;
         match file.try_lock() {

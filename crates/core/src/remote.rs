@@ -135,14 +135,11 @@ fn sweep(parent: &Path) {
 }
 
 fn private_dir(parent: &Path) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(parent)?;
+    crate::private::create_dir_all(parent)?;
     let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     for n in 0..100u32 {
         let dir = parent.join(format!("fetch-{}-{nanos}-{n}", std::process::id()));
-        let mut b = std::fs::DirBuilder::new();
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-        match b.create(&dir) {
+        match crate::private::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
@@ -191,7 +188,7 @@ pub fn fetch(origin: &str, data: &DataDir, observer: &dyn RunObserver, label: &s
     })?;
     let mut copy = LocalCopy { path: dir.join(&name), dir, origin, has_manifest: manifest.is_some(), sha256: String::new(), size: 0 };
     if let Some(bytes) = &manifest_bytes {
-        std::fs::write(copy.dir.join(&manifest_name), bytes)
+        crate::private::write_file(&copy.dir.join(&manifest_name), bytes)
             .map_err(|e| Error::other(format!("The manifest of {} could not be saved in {} ({e}); free some space.", copy.origin, copy.dir.display())).with_source(e))?;
     }
 
@@ -199,7 +196,7 @@ pub fn fetch(origin: &str, data: &DataDir, observer: &dyn RunObserver, label: &s
     let write_err = |e: std::io::Error, copy: &LocalCopy| {
         Error::other(format!("{} could not be saved in {} ({e}); free some space in the data folder.", copy.origin, copy.dir.display())).with_source(e)
     };
-    let mut out = std::fs::File::create(&copy.path).map_err(|e| write_err(e, &copy))?;
+    let mut out = crate::private::create_file(&copy.path).map_err(|e| write_err(e, &copy))?;
     let mut src = dest.open(&name)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

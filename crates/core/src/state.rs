@@ -2,7 +2,7 @@
 //! CLI: whether schedules are paused (and until when).
 //!
 //! Kept as JSON in the data directory, written atomically (temp file,
-//! fsync, rename), so a crash never leaves it half-written.
+//! fsync, rename), so a crash never leaves it half-written; owner-only.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -58,10 +58,10 @@ impl StateFile {
                 .with_source(e)
         };
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(fail)?;
+            crate::private::create_dir_all(dir).map_err(fail)?;
         }
         let tmp = self.path.with_extension("json.tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+        let mut f = crate::private::create_file(&tmp).map_err(fail)?;
         f.write_all(&serde_json::to_vec_pretty(state).expect("state serializes")).map_err(fail)?;
         f.sync_all().map_err(fail)?;
         std::fs::rename(&tmp, &self.path).map_err(fail)

@@ -413,7 +413,14 @@ fn respond(mut s: &TcpStream, status: &str, body: &str) {
     let _ = s.flush();
 }
 
-/// Waits for `GET /?code=…&state=…` on the loopback listener(s).
+/// Compares two secrets in time that does not depend on where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Waits for `GET /?code=…&state=…` (or `?error=…&state=…`) carrying this
+/// sign-in's `state` on the loopback listener(s); every other request is
+/// answered 400 and the wait goes on until `deadline`.
 fn wait_for_redirect(l4: &TcpListener, l6: Option<&TcpListener>, state: &str, deadline: Instant) -> Result<String> {
     l4.set_nonblocking(true).ok();
     if let Some(l) = l6 {
@@ -442,21 +449,23 @@ fn wait_for_redirect(l4: &TcpListener, l6: Option<&TcpListener>, state: &str, de
         let head = String::from_utf8_lossy(&buf);
         let target = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or("").to_string();
         let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
-        if !(path == "/" || path.is_empty()) {
-            respond(&stream, "404 Not Found", "");
+        let params: std::collections::HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        // The state first: anything that does not carry this sign-in's state
+        // (a stray /favicon.ico, another local program, a forged redirect)
+        // is answered 400 and ignored, so it can neither abort the sign-in
+        // nor slip a code of its own into it.
+        let ours = (path == "/" || path.is_empty()) && params.get("state").is_some_and(|s| same_secret(s, state));
+        if !ours {
+            tracing::debug!("ignored a request on the sign-in port that does not belong to this sign-in");
+            respond(&stream, "400 Bad Request", PAGE_FAIL);
             continue;
         }
-        let params: std::collections::HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
         if let Some(err) = params.get("error") {
             respond(&stream, "200 OK", PAGE_FAIL);
             let desc = params.get("error_description").cloned().unwrap_or_default();
             return Err(Error::new(ErrorKind::Auth, format!("Microsoft sign-in failed ({err}): {}", desc.lines().next().unwrap_or(""))));
         }
-        if params.get("state").map(String::as_str) != Some(state) {
-            respond(&stream, "400 Bad Request", PAGE_FAIL);
-            return Err(Error::new(ErrorKind::Auth, "The sign-in redirect did not match this sign-in (state mismatch); run it again."));
-        }
-        let Some(code) = params.get("code").cloned() else {
+        let Some(code) = params.get("code").cloned().filter(|c| !c.is_empty()) else {
             respond(&stream, "400 Bad Request", PAGE_FAIL);
             continue;
         };

@@ -74,11 +74,7 @@ pub fn state_path(dir: &Path, name: &str) -> PathBuf {
 /// # Errors
 /// When it cannot be created.
 pub fn create_private(path: &Path) -> io::Result<File> {
-    let mut o = std::fs::OpenOptions::new();
-    o.read(true).write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    o.open(path)
+    nightjar_core::private::file_options().read(true).write(true).create(true).truncate(true).open(path)
 }
 
 /// Makes the staging folder (0700 on Unix).
@@ -86,11 +82,7 @@ pub fn create_private(path: &Path) -> io::Result<File> {
 /// # Errors
 /// When it cannot be created.
 pub fn ensure_dir(dir: &Path) -> io::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir)
+    nightjar_core::private::create_dir_all(dir)
 }
 
 impl StagedUpload {

@@ -57,14 +57,15 @@ impl RefreshState {
         std::fs::read(data_dir.join(STATE_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
     }
 
-    /// Writes the state to `data_dir` (atomically: temp file, then rename).
+    /// Writes the state to `data_dir` (atomically: temp file, then rename;
+    /// owner-only).
     ///
     /// # Errors
     /// When the file cannot be written.
     pub fn save(&self, data_dir: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(data_dir)?;
+        nightjar_core::private::create_dir_all(data_dir)?;
         let tmp = data_dir.join(format!("{STATE_FILE}.tmp"));
-        std::fs::write(&tmp, serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
+        nightjar_core::private::write_file(&tmp, &serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
         std::fs::rename(tmp, data_dir.join(STATE_FILE))
     }
 }

@@ -377,25 +377,87 @@ fn a_backup_in_the_synced_folder_is_confirmed_in_the_cloud() {
     assert!(cloud_state(&graph, Path::new("/elsewhere"), &file).is_err());
 }
 
+/// The loopback redirect address of a sign-in URL, on 127.0.0.1, and the
+/// sign-in's `state`.
+fn loopback_of(url: &str) -> (String, String) {
+    let u = url::Url::parse(url).unwrap();
+    let get = |k: &str| u.query_pairs().find(|(n, _)| n == k).unwrap().1.to_string();
+    (get("redirect_uri").replace("localhost", "127.0.0.1"), get("state"))
+}
+
 #[test]
-fn the_loopback_refuses_a_wrong_state_and_reports_a_denied_consent() {
+fn forged_and_stray_requests_on_the_loopback_get_400_and_the_real_redirect_still_signs_in() {
+    let fake = FakeGraph::start();
+    let secrets = Arc::new(MemorySecrets::default());
+    let graph = Graph::new(config(&fake), secrets.clone()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<(String, u16, String)>();
+    let account = graph
+        .login_browser(Duration::from_secs(20), &mut |url| {
+            let (redirect, _) = loopback_of(url);
+            let url = url.to_string();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                // Another local program gets there first, each request answered before the next.
+                for forged in [
+                    format!("{redirect}?code=forged-code&state=not-ours"),
+                    format!("{redirect}?code=forged-code"),
+                    format!("{redirect}?error=access_denied&error_description=forged"),
+                    format!("{redirect}favicon.ico"),
+                ] {
+                    let status = reqwest::blocking::get(&forged).map_or(0, |r| r.status().as_u16());
+                    tx.send((forged, status, String::new())).unwrap();
+                }
+                // Then the browser comes back from Microsoft with the real redirect.
+                let r = reqwest::blocking::get(url).unwrap();
+                let status = r.status().as_u16();
+                tx.send(("real".into(), status, r.text().unwrap())).unwrap();
+            });
+        })
+        .unwrap();
+    assert_eq!(account.username, "fake.user@example.com");
+    drop(tx);
+    let answers: Vec<_> = rx.iter().collect();
+    assert_eq!(answers.len(), 5, "{answers:?}");
+    for (forged, status, _) in &answers[..4] {
+        assert_eq!(*status, 400, "{forged} was not refused");
+    }
+    let (_, status, page) = &answers[4];
+    assert_eq!(*status, 200);
+    assert!(page.contains("You can close this tab"), "{page}");
+    let rt = secrets.get(REFRESH_ACCOUNT).unwrap().expect("refresh token stored");
+    assert!(fake.refresh_token_valid(&rt));
+    // One code was redeemed: the real one (a forged one would have failed at the token endpoint).
+    assert_eq!(count(&fake, Host::Api, "POST", "/token"), 1);
+}
+
+#[test]
+fn the_loopback_reports_a_denied_consent_and_times_out_on_foreign_redirects_only() {
     let fake = FakeGraph::start();
     let graph = Graph::new(config(&fake), Arc::new(MemorySecrets::default())).unwrap();
-    for (query, expect) in [("code=abc&state=not-ours", "state mismatch"), ("error=access_denied&error_description=The+user+said+no", "access_denied")] {
-        let e = graph
-            .login_browser(Duration::from_secs(20), &mut |url| {
-                let u = url::Url::parse(url).unwrap();
-                let redirect = u.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.replace("localhost", "127.0.0.1");
-                let target = format!("{redirect}?{query}");
-                std::thread::spawn(move || {
-                    // A stray request first: ignored, the listener keeps waiting.
-                    let _ = reqwest::blocking::get(format!("{redirect}favicon.ico"));
-                    let _ = reqwest::blocking::get(target);
-                });
-            })
-            .unwrap_err();
-        assert!(e.to_string().contains(expect), "{e}");
-    }
+    // Microsoft's own "the user said no" carries the state: the sign-in ends with it.
+    let e = graph
+        .login_browser(Duration::from_secs(20), &mut |url| {
+            let (redirect, state) = loopback_of(url);
+            std::thread::spawn(move || {
+                let _ = reqwest::blocking::get(format!("{redirect}favicon.ico"));
+                let _ = reqwest::blocking::get(format!("{redirect}?error=access_denied&error_description=The+user+said+no&state={state}"));
+            });
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("access_denied"), "{e}");
+    // Only foreign redirects: nothing completes, the sign-in waits until its time is up.
+    let t0 = std::time::Instant::now();
+    let e = graph
+        .login_browser(Duration::from_secs(2), &mut |url| {
+            let (redirect, _) = loopback_of(url);
+            std::thread::spawn(move || {
+                let _ = reqwest::blocking::get(format!("{redirect}?code=abc&state=not-ours"));
+                let _ = reqwest::blocking::get(format!("{redirect}?error=access_denied"));
+            });
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("not finished in time"), "{e}");
+    assert!(t0.elapsed() >= Duration::from_secs(2), "gave up early: {e}");
 }
 
 #[test]

@@ -64,7 +64,7 @@ pub fn init_tracing() -> Option<tracing_appender::non_blocking::WorkerGuard> {
 /// Holds the data folder's single-instance lock for the process's life;
 /// false when another tray process holds it.
 fn take_instance_lock(root: &Path) -> std::io::Result<bool> {
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(root.join("desktop.lock"))?;
+    let file = nightjar_core::private::file_options().create(true).truncate(false).write(true).open(root.join("desktop.lock"))?;
     match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {
             // The kernel releases the lock when the process ends, however it ends.
@@ -110,7 +110,7 @@ pub fn main() -> i32 {
     }
     let _guard = init_tracing();
     let no_window = has(HIDDEN_FLAG) || has(NO_WINDOW_FLAG);
-    if let Err(e) = std::fs::create_dir_all(&root) {
+    if let Err(e) = data.ensure() {
         tracing::error!("cannot create the data folder {}: {e}", root.display());
         return 1;
     }

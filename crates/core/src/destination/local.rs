@@ -2,9 +2,11 @@
 //!
 //! Writes go to `<name>.partial` in the same folder (same file system, so
 //! the rename is atomic), are fsynced, renamed without replacing anything,
-//! and the folder is fsynced so the rename survives a power loss.
+//! and the folder is fsynced so the rename survives a power loss. Files
+//! (backups, manifests, `.partial`s) are created owner-only, and so is the
+//! folder when Nightjar creates it (see [`crate::private`]).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -97,13 +99,13 @@ impl Destination for LocalFolder {
                         self.dir.display()
                     )));
                 }
-                fs::create_dir(&self.dir).map_err(|e| self.io_error("create", &self.dir, e))?;
+                crate::private::create_dir(&self.dir).map_err(|e| self.io_error("create", &self.dir, e))?;
             }
             Err(e) => return Err(self.io_error("open", &self.dir, e)),
         }
         // Probe writability up front so a read-only folder fails before the dump starts.
         let probe = self.dir.join(format!(".nightjar-probe-{}{PARTIAL_SUFFIX}", std::process::id()));
-        match OpenOptions::new().write(true).create_new(true).open(&probe) {
+        match crate::private::create_new_file(&probe) {
             Ok(_) => {
                 let _ = fs::remove_file(&probe);
                 Ok(())
@@ -127,11 +129,7 @@ impl Destination for LocalFolder {
         let partial = self.dir.join(format!("{name}{PARTIAL_SUFFIX}"));
         // A leftover from a crashed run of this job (the caller holds the job lock).
         let _ = fs::remove_file(&partial);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&partial)
-            .map_err(|e| self.io_error("create", &partial, e))?;
+        let file = crate::private::create_new_file(&partial).map_err(|e| self.io_error("create", &partial, e))?;
         Ok(Box::new(LocalPending {
             syncer: Syncer::start(&file),
             writer: Some(BufWriter::with_capacity(1 << 20, file)),
@@ -349,6 +347,27 @@ mod tests {
         let s = Space { available: 54, total: 252, used: 37 };
         assert!((s.free_percent() - 59.34).abs() < 0.01, "{}", s.free_percent());
         assert!(Space { available: 0, total: 0, used: 0 }.free_percent().abs() < f64::EPSILON);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn partial_backup_and_created_folder_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let leaf = dir.path().join("leaf");
+        let d = LocalFolder::new(&leaf);
+        d.prepare().unwrap();
+        assert_eq!(mode(&leaf), 0o700);
+        let mut p = d.create("a.sql.zst").unwrap();
+        p.write_all(b"secret rows").unwrap();
+        assert_eq!(mode(&leaf.join("a.sql.zst.partial")), 0o600);
+        p.commit().unwrap();
+        assert_eq!(mode(&leaf.join("a.sql.zst")), 0o600);
+        // A folder that exists is left as the user made it.
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o750)).unwrap();
+        LocalFolder::new(dir.path()).prepare().unwrap();
+        assert_eq!(mode(dir.path()), 0o750);
     }
 
     #[test]
