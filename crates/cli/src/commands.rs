@@ -44,8 +44,13 @@ impl Ctx {
         if self.config_path.exists() { self.config() } else { Ok(Config::empty(Some(self.config_path.clone()))) }
     }
 
+    /// The history; a damaged one is moved aside (and that said on stderr).
     fn history(&self) -> Result<History> {
-        History::open(&self.data.history_file())
+        let (history, moved) = History::open_or_recover(&self.data.history_file())?;
+        if let Some(m) = moved {
+            eprintln!("nightjar: warning: {}", m.message());
+        }
+        Ok(history)
     }
 }
 
@@ -340,6 +345,8 @@ fn status_cmd(ctx: &Ctx, json: bool) -> Result<ExitCode> {
     let now = SystemClock.now();
     let statuses = config.jobs.iter().map(|j| status::job_status(&history, j, now)).collect::<Result<Vec<_>>>()?;
     let paused = nightjar_core::state::StateFile::in_dir(ctx.data.root()).load();
+    // Damaged histories moved aside (by this or any earlier run), until the user deletes them.
+    let moved_aside = nightjar_core::history::moved_aside(&ctx.data.history_file());
     // Local-folder jobs in a OneDrive-synced folder: whether the last good backup reached OneDrive.
     let mut cloud = BTreeMap::new();
     for st in &statuses {
@@ -355,11 +362,15 @@ fn status_cmd(ctx: &Ctx, json: bool) -> Result<ExitCode> {
             "resume_at": paused.resume_at,
             "jobs": statuses,
             "cloud": cloud,
+            "history_moved_aside": moved_aside,
         }));
     } else {
         if paused.is_paused(now) {
             let until = paused.resume_at.map_or_else(|| "until `nightjar resume`".to_string(), |t| format!("until {}", t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")));
             println!("Schedules are PAUSED {until}.");
+        }
+        for m in &moved_aside {
+            println!("{}", m.message());
         }
         output::print_status(&ctx.config_path, &statuses, config.jobs.is_empty(), &cloud);
     }
