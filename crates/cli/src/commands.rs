@@ -512,9 +512,11 @@ fn restore(ctx: &Ctx, a: &crate::cli::RestoreArgs) -> Result<ExitCode> {
     let secrets = secrets::default_store();
     let cancel = cancel_flag();
     let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal());
+    let restorer = Restorer { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
     let copy = if remote {
         ctx.config_or_empty()?;
-        let copy = remote::fetch(&file.to_string_lossy(), &ctx.data, &progress, &target.job.name, &cancel);
+        let database = a.as_new.clone().unwrap_or_else(|| target.job.db.database.clone());
+        let copy = restorer.fetch(&file.to_string_lossy(), &target.job.name, RunKind::Restore, target.job.db.display(), Some(database));
         progress.clear();
         Some(copy?)
     } else {
@@ -533,7 +535,6 @@ fn restore(ctx: &Ctx, a: &crate::cli::RestoreArgs) -> Result<ExitCode> {
         password_account: target.account.clone(),
         origin: copy.as_ref().map(|c| c.origin().to_string()),
     };
-    let restorer = Restorer { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
     let plan = restorer.prepare(&file, &target.job, &opts).map_err(explain)?;
     if !a.yes {
         print_plan(&plan, opts.origin.as_deref());
@@ -640,11 +641,13 @@ fn verify(ctx: &Ctx, a: &crate::cli::VerifyArgs) -> Result<ExitCode> {
     let secrets = secrets::default_store();
     let cancel = cancel_flag();
     let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal());
+    let restorer = Restorer { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
     // A backup in OneDrive is verified from a private local copy, removed afterwards.
     let copy = if remote {
         ctx.config_or_empty()?;
         let label = opts.restore_test.as_ref().map_or("verify", |j| j.name.as_str()).to_string();
-        let copy = remote::fetch(&file.to_string_lossy(), &ctx.data, &progress, &label, &cancel);
+        let destination = opts.restore_test.as_ref().map_or_else(|| file.to_string_lossy().into_owned(), |j| j.db.display());
+        let copy = restorer.fetch(&file.to_string_lossy(), &label, RunKind::Verify, destination, None);
         progress.clear();
         Some(copy?)
     } else {
@@ -652,7 +655,6 @@ fn verify(ctx: &Ctx, a: &crate::cli::VerifyArgs) -> Result<ExitCode> {
     };
     opts.origin = copy.as_ref().map(|c| c.origin().to_string());
     let file = copy.as_ref().map_or(file, |c| c.path().to_path_buf());
-    let restorer = Restorer { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
     let report = restorer.verify(&file, &opts);
     progress.clear();
     let report = report.map_err(|e| match &copy {
