@@ -105,8 +105,26 @@ impl PgCluster {
     /// Creates, configures and starts a new cluster (about a second).
     #[must_use]
     pub fn start_new() -> PgCluster {
+        Self::start_with_data_in(None)
+    }
+
+    /// [`PgCluster::start_new`] with the data directory (tables, not the
+    /// WAL, which stays in the cluster's temp dir) in a new folder under
+    /// `parent`: e.g. a small tmpfs, to fill the server's disk. The folder
+    /// is left for the caller to remove (unmount).
+    #[must_use]
+    pub fn start_with_data_in(parent: Option<&Path>) -> PgCluster {
         let root = tempfile::Builder::new().prefix("nj-pg-").tempdir_in("/tmp").expect("create the cluster's temp dir").keep();
-        let data = root.join("data");
+        let data = parent.map_or_else(|| root.join("data"), |p| p.join("pgdata"));
+        let waldir = parent.map(|_| root.join("wal"));
+        if let Some(p) = parent {
+            std::fs::create_dir(&data).expect("create the data dir");
+            if is_root() {
+                let (uid, gid) = postgres_ids();
+                std::os::unix::fs::chown(p, Some(uid), Some(gid)).expect("chown the data dir's parent to postgres");
+                std::os::unix::fs::chown(&data, Some(uid), Some(gid)).expect("chown the data dir to postgres");
+            }
+        }
         let sock = root.join("sock");
         std::fs::create_dir(&sock).expect("create the socket dir");
         let log = root.join("server.log");
@@ -118,12 +136,12 @@ impl PgCluster {
         }
         let cluster = PgCluster { root, bin: bin_dir(), data, sock, log, watchdog: Mutex::new(None) };
         cluster.start_watchdog();
-        let out = cluster
-            .as_server_user("initdb")
-            .args(["-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync", "-A", "trust", "-D"])
-            .arg(&cluster.data)
-            .output()
-            .expect("run initdb");
+        let mut initdb = cluster.as_server_user("initdb");
+        initdb.args(["-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync", "-A", "trust", "-D"]).arg(&cluster.data);
+        if let Some(w) = &waldir {
+            initdb.arg(format!("--waldir={}", w.display()));
+        }
+        let out = initdb.output().expect("run initdb");
         assert!(out.status.success(), "initdb failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         let conf = format!(
             "\n# nightjar tests: socket only, in our own dir; speed over durability\n\

@@ -44,8 +44,13 @@ impl Ctx {
         if self.config_path.exists() { self.config() } else { Ok(Config::empty(Some(self.config_path.clone()))) }
     }
 
+    /// The history; a damaged one is moved aside (and that said on stderr).
     fn history(&self) -> Result<History> {
-        History::open(&self.data.history_file())
+        let (history, moved) = History::open_or_recover(&self.data.history_file())?;
+        if let Some(m) = moved {
+            eprintln!("nightjar: warning: {}", m.message());
+        }
+        Ok(history)
     }
 }
 
@@ -389,6 +394,8 @@ fn status_cmd(ctx: &Ctx, json: bool) -> Result<ExitCode> {
     let now = SystemClock.now();
     let statuses = config.jobs.iter().map(|j| status::job_status(&history, j, now)).collect::<Result<Vec<_>>>()?;
     let paused = nightjar_core::state::StateFile::in_dir(ctx.data.root()).load();
+    // Damaged histories moved aside (by this or any earlier run), until the user deletes them.
+    let moved_aside = nightjar_core::history::moved_aside(&ctx.data.history_file());
     // Local-folder jobs in a OneDrive-synced folder: whether the last good backup reached OneDrive.
     let mut cloud = BTreeMap::new();
     for st in &statuses {
@@ -404,11 +411,15 @@ fn status_cmd(ctx: &Ctx, json: bool) -> Result<ExitCode> {
             "resume_at": paused.resume_at,
             "jobs": statuses,
             "cloud": cloud,
+            "history_moved_aside": moved_aside,
         }));
     } else {
         if paused.is_paused(now) {
             let until = paused.resume_at.map_or_else(|| "until `nightjar resume`".to_string(), |t| format!("until {}", t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")));
             println!("Schedules are PAUSED {until}.");
+        }
+        for m in &moved_aside {
+            println!("{}", m.message());
         }
         output::print_status(&ctx.config_path, &statuses, config.jobs.is_empty(), &cloud);
     }
@@ -548,9 +559,11 @@ fn restore(ctx: &Ctx, a: &crate::cli::RestoreArgs) -> Result<ExitCode> {
     let secrets = secrets::default_store();
     let cancel = cancel_flag();
     let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal());
+    let restorer = Restorer { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
     let copy = if remote {
         ctx.config_or_empty()?;
-        let copy = remote::fetch(&file.to_string_lossy(), &ctx.data, &progress, &target.job.name, &cancel);
+        let database = a.as_new.clone().unwrap_or_else(|| target.job.db.database.clone());
+        let copy = restorer.fetch(&file.to_string_lossy(), &target.job.name, RunKind::Restore, target.job.db.display(), Some(database));
         progress.clear();
         Some(copy?)
     } else {
@@ -569,7 +582,6 @@ fn restore(ctx: &Ctx, a: &crate::cli::RestoreArgs) -> Result<ExitCode> {
         password_account: target.account.clone(),
         origin: copy.as_ref().map(|c| c.origin().to_string()),
     };
-    let restorer = Restorer { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
     let plan = restorer.prepare(&file, &target.job, &opts).map_err(explain)?;
     if !a.yes {
         print_plan(&plan, opts.origin.as_deref());
@@ -676,11 +688,13 @@ fn verify(ctx: &Ctx, a: &crate::cli::VerifyArgs) -> Result<ExitCode> {
     let secrets = secrets::default_store();
     let cancel = cancel_flag();
     let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal());
+    let restorer = Restorer { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
     // A backup in OneDrive is verified from a private local copy, removed afterwards.
     let copy = if remote {
         ctx.config_or_empty()?;
         let label = opts.restore_test.as_ref().map_or("verify", |j| j.name.as_str()).to_string();
-        let copy = remote::fetch(&file.to_string_lossy(), &ctx.data, &progress, &label, &cancel);
+        let destination = opts.restore_test.as_ref().map_or_else(|| file.to_string_lossy().into_owned(), |j| j.db.display());
+        let copy = restorer.fetch(&file.to_string_lossy(), &label, RunKind::Verify, destination, None);
         progress.clear();
         Some(copy?)
     } else {
@@ -688,7 +702,6 @@ fn verify(ctx: &Ctx, a: &crate::cli::VerifyArgs) -> Result<ExitCode> {
     };
     opts.origin = copy.as_ref().map(|c| c.origin().to_string());
     let file = copy.as_ref().map_or(file, |c| c.path().to_path_buf());
-    let restorer = Restorer { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
     let report = restorer.verify(&file, &opts);
     progress.clear();
     let report = report.map_err(|e| match &copy {

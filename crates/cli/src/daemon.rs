@@ -62,7 +62,8 @@ fn install_signals(control: &ServiceControl) {
 }
 
 pub fn run(load: &dyn Fn() -> Result<Config>, config_path: std::path::PathBuf, data: &nightjar_core::paths::DataDir) -> Result<ExitCode> {
-    let history = History::open(&data.history_file())?;
+    // A damaged history is moved aside (open_or_recover logs it) and the schedules go on.
+    let (history, _moved) = History::open_or_recover(&data.history_file())?;
     let control = ServiceControl::default();
     install_signals(&control);
     let secrets = secrets::default_store();

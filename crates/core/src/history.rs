@@ -51,6 +51,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 mod cloud;
 pub use cloud::{CloudCopy, CloudState, NewCloudCopy};
 
+mod busy;
+mod recover;
+pub use busy::{is_busy, RECORD_PATIENCE};
+pub use recover::{moved_aside, MovedAside};
+
 /// The schema migrations, in order. `MIGRATIONS[i]` upgrades a file whose
 /// `user_version` is `i` to `i + 1`. Append only.
 pub const MIGRATIONS: &[&str] = &[

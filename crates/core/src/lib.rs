@@ -34,6 +34,7 @@ pub mod model;
 pub mod names;
 pub mod observer;
 pub mod paths;
+pub mod platform;
 pub mod pipeline;
 pub mod private;
 pub mod restore;

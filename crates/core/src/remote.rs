@@ -157,6 +157,21 @@ fn read_manifest(dest: &dyn Destination, name: &str) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// A download that could not be written into the data folder, as one
+/// sentence (the copy, removed on drop, leaves nothing behind).
+fn download_error(e: std::io::Error, copy: &LocalCopy, data: &DataDir, size: u64) -> Error {
+    let root = data.root().display();
+    let message = match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => format!(
+            "The disk holding Nightjar's data folder {root} is full, so {} ({size} bytes) could not be downloaded into it; \
+             free that much space there (or set NIGHTJAR_DATA_DIR to a folder on a bigger disk) and try again; nothing was changed.",
+            copy.origin
+        ),
+        _ => format!("{} could not be saved in {} ({e}); check the data folder {root} and try again; nothing was changed.", copy.origin, copy.dir.display()),
+    };
+    Error::other(message).with_source(e)
+}
+
 /// Downloads the remote backup `origin` (and its manifest) into a private
 /// folder under `data`, checking size and sha256 against the manifest on
 /// the way. Progress is reported as [`Stage::Downloading`] under `label`.
@@ -188,14 +203,11 @@ pub fn fetch(origin: &str, data: &DataDir, observer: &dyn RunObserver, label: &s
     })?;
     let mut copy = LocalCopy { path: dir.join(&name), dir, origin, has_manifest: manifest.is_some(), sha256: String::new(), size: 0 };
     if let Some(bytes) = &manifest_bytes {
-        crate::private::write_file(&copy.dir.join(&manifest_name), bytes)
-            .map_err(|e| Error::other(format!("The manifest of {} could not be saved in {} ({e}); free some space.", copy.origin, copy.dir.display())).with_source(e))?;
+        crate::private::write_file(&copy.dir.join(&manifest_name), bytes).map_err(|e| download_error(e, &copy, data, file.size))?;
     }
 
     let t0 = Instant::now();
-    let write_err = |e: std::io::Error, copy: &LocalCopy| {
-        Error::other(format!("{} could not be saved in {} ({e}); free some space in the data folder.", copy.origin, copy.dir.display())).with_source(e)
-    };
+    let write_err = |e: std::io::Error, copy: &LocalCopy| download_error(e, copy, data, file.size);
     let mut out = crate::private::create_file(&copy.path).map_err(|e| write_err(e, &copy))?;
     let mut src = dest.open(&name)?;
     let mut hasher = Sha256::new();

@@ -655,6 +655,23 @@ pub fn validate(file: &Path, opts: &ValidateOptions, observer: &dyn RunObserver,
 
 /// pg_dump closes every plain script with this comment (followed, since
 /// 2025's releases, by an `\unrestrict` line).
+/// `message` with its first letter lower-cased when it opens with "The "
+/// (a sentence continued after a colon).
+fn lower_first(message: &str) -> String {
+    match message.strip_prefix("The ") {
+        Some(rest) => format!("the {rest}"),
+        None => message.to_string(),
+    }
+}
+
+/// True when a client's stderr says the database server's disk is full
+/// (PostgreSQL: "could not extend file … No space left on device"; MySQL:
+/// "The table … is full", errno 28).
+pub(crate) fn server_disk_full(stderr: &str) -> bool {
+    ["No space left on device", "could not extend file", "Disk full", "errno: 28", "Errcode: 28"].iter().any(|s| stderr.contains(s))
+        || (stderr.contains("The table") && stderr.contains("is full"))
+}
+
 fn ends_like_pg_dump(tail: &[u8]) -> bool {
     String::from_utf8_lossy(tail).contains("-- PostgreSQL database dump complete")
 }
@@ -785,6 +802,21 @@ impl Restorer<'_> {
             tracing::error!(job = %run.job, "could not record the failure in the history: {}", h.detailed());
         }
         tracing::warn!(job = %run.job, kind = %run.kind, "refused: {}", e.detailed());
+    }
+
+    /// Downloads the remote backup `origin` ([`crate::remote::fetch`]) for
+    /// a run of `kind` of `job` (progress under the job's name); a failed
+    /// download (full data folder, lost connection, damaged file) is
+    /// recorded in the history as a failed run.
+    ///
+    /// # Errors
+    /// As [`crate::remote::fetch`].
+    pub fn fetch(&self, origin: &str, job: &str, kind: RunKind, destination: String, database: Option<String>) -> Result<crate::remote::LocalCopy> {
+        let started_at = self.clock.now();
+        crate::remote::fetch(origin, self.data, self.observer, job, self.cancel).inspect_err(|e| {
+            let run = self.new_run(kind, job, destination, None, database, started_at);
+            self.record_refusal(&run, e, Path::new(origin.trim()), None);
+        })
     }
 
     /// Plans a restore of `file` into `job`'s database and probes the
@@ -952,7 +984,7 @@ impl Restorer<'_> {
             let report = runner.backup(job, &bopts).map_err(|e| {
                 Error::new(
                     e.kind(),
-                    format!("The safety backup of \"{}\" failed, so the restore did not start and nothing was changed: {}", plan.database, e.message()),
+                    format!("The safety backup of \"{}\" failed, so the restore did not start and nothing was changed: {}", plan.database, lower_first(e.message())),
                 )
             })?;
             safety = Some(report);
@@ -1125,6 +1157,12 @@ impl Restorer<'_> {
         }
         let failed = |f: &crate::source::ChildFailure| {
             let line = server.error_line(&f.stderr_tail).unwrap_or_else(|| f.status_text());
+            if server_disk_full(&f.stderr_tail) {
+                return Error::new(
+                    ErrorKind::Tool,
+                    format!("The database server {} ran out of disk space while {name} was loaded into a temporary database ({tool}: {line}); free space on the server's disk, then try again", server.name()),
+                );
+            }
             Error::new(ErrorKind::Tool, format!("Restoring {name} into a fresh database failed ({tool}: {line})"))
         };
         let streamed = match streamed {

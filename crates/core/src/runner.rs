@@ -17,7 +17,7 @@ use crate::catalog;
 use crate::clock::Clock;
 use crate::config::{DestinationSpec, Job};
 use crate::destination::{Destination, LocalFolder};
-use crate::history::{History, NewRun, RunKind, RunOutcome};
+use crate::history::{self, History, NewRun, RunKind, RunOutcome};
 use crate::lock::JobLock;
 use crate::manifest::{Manifest, APP, MANIFEST_VERSION};
 use crate::model::{RunStatus, Trigger};
@@ -185,6 +185,9 @@ pub fn open_destination(spec: &DestinationSpec) -> Result<Box<dyn Destination>> 
     }
 }
 
+/// The error of a run a dead process left `running`.
+const LEFT_RUNNING: &str = "Interrupted: Nightjar stopped before this run finished (crash, power loss or kill); the next run replaced it.";
+
 fn ms(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -243,29 +246,37 @@ impl Runner<'_> {
         let started_at = self.clock.now();
         let t0 = Instant::now();
         new_run.started_at = started_at;
-        // We hold the lock, so a `running` row of this job is from a dead process.
-        self.history.mark_interrupted(
-            &job.name,
-            started_at,
-            "Interrupted: Nightjar stopped before this run finished (crash, power loss or kill); the next run replaced it.",
-        )?;
-        let run_id = self.history.start_run(&new_run)?;
+        // A history busy in another process past its timeout does not stop
+        // the dump: the run is then recorded when it ends (`record`).
+        let run_id = match self.start_recording(&new_run, started_at) {
+            Ok(id) => Some(id),
+            Err(e) if history::is_busy(&e) => None,
+            Err(e) => return Err(e),
+        };
         tracing::info!(job = %job.name, trigger = %opts.trigger, run_id, "backup started");
         match self.backup_locked(job, opts, dest.as_ref(), started_at, t0) {
             Ok(mut report) => {
-                report.run_id = run_id;
-                self.history.finish_run(
-                    run_id,
-                    &RunOutcome {
-                        status: RunStatus::Success,
-                        finished_at: report.finished_at,
-                        size: Some(report.size),
-                        file: Some(report.file.clone()),
-                        sha256: Some(report.sha256.clone()),
-                        error: None,
-                        error_kind: None,
-                    },
-                )?;
+                let outcome = RunOutcome {
+                    status: RunStatus::Success,
+                    finished_at: report.finished_at,
+                    size: Some(report.size),
+                    file: Some(report.file.clone()),
+                    sha256: Some(report.sha256.clone()),
+                    error: None,
+                    error_kind: None,
+                };
+                match self.record(run_id, &new_run, &outcome) {
+                    Ok(id) => report.run_id = id,
+                    // The file is good and stays: say the record is missing, do not fail.
+                    Err(e) => {
+                        tracing::error!(job = %job.name, file = %report.file, "the finished backup could not be recorded in the history: {}", e.detailed());
+                        report.warnings.push(format!(
+                            "The backup {} is complete, but it could not be recorded in the history ({}).",
+                            report.file,
+                            e.message().trim_end_matches('.')
+                        ));
+                    }
+                }
                 tracing::info!(job = %job.name, file = %report.file, size = report.size, duration_ms = report.duration_ms, "backup finished");
                 if opts.prune && !job.retention.keeps_everything() {
                     self.observer.stage(&job.name, Stage::Pruning);
@@ -285,10 +296,34 @@ impl Runner<'_> {
             }
             Err(e) => {
                 tracing::warn!(job = %job.name, run_id, "backup failed: {}", e.detailed());
-                self.history.finish_run(run_id, &failed(&e))?;
+                if let Err(h) = self.record(run_id, &new_run, &failed(&e)) {
+                    tracing::error!(job = %job.name, "could not record the failure in the history: {}", h.detailed());
+                }
                 Err(e)
             }
         }
+    }
+
+    /// Marks runs a dead process left `running` (the caller holds the
+    /// job's lock) and records that `run` starts; its row id.
+    fn start_recording(&self, run: &NewRun, at: DateTime<Utc>) -> Result<i64> {
+        self.history.mark_interrupted(&run.job, at, LEFT_RUNNING)?;
+        self.history.start_run(run)
+    }
+
+    /// Records how the run ended: updates its row, or, when its start could
+    /// not be recorded (busy history), writes the whole run now. Waits for a
+    /// busy history up to [`history::RECORD_PATIENCE`]. The row id.
+    fn record(&self, run_id: Option<i64>, run: &NewRun, outcome: &RunOutcome) -> Result<i64> {
+        let what = format!("the backup of \"{}\"", run.job);
+        self.history.write_patiently(history::RECORD_PATIENCE, &what, |h| match run_id {
+            Some(id) => h.finish_run(id, outcome).map(|()| id),
+            None => {
+                // Still under the job's lock: `running` rows are a dead process's.
+                h.mark_interrupted(&run.job, run.started_at, LEFT_RUNNING)?;
+                h.record_run(run, outcome)
+            }
+        })
     }
 
     fn resolve_password(&self, job: &Job, opts: &BackupOptions) -> Option<String> {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use nightjar_core::config::{self, Config, ParseEnv};
-use nightjar_core::history::History;
+use nightjar_core::history::{History, MovedAside};
 use nightjar_core::paths::DataDir;
 use nightjar_core::secrets::{self, SecretStore};
 use nightjar_core::service::ServiceControl;
@@ -30,6 +30,8 @@ pub struct AppState {
     pub scheduled: Mutex<Option<String>>,
     /// A view the page should show (`{"view": ...}`), until it takes it.
     pub pending_navigation: Mutex<Option<serde_json::Value>>,
+    /// The damaged history file this process moved aside when it started.
+    pub history_moved_aside: Option<MovedAside>,
 }
 
 impl AppState {
@@ -39,8 +41,10 @@ impl AppState {
     /// When the history cannot be opened.
     pub fn from_env() -> nightjar_core::Result<Self> {
         let data = DataDir::from_env();
-        let history = History::open(&data.history_file())?;
-        Ok(Self::new(data, config::config_path(None), history, Arc::from(secrets::default_store())))
+        let (history, moved) = History::open_or_recover(&data.history_file())?;
+        let mut state = Self::new(data, config::config_path(None), history, Arc::from(secrets::default_store()));
+        state.history_moved_aside = moved;
+        Ok(state)
     }
 
     pub fn new(data: DataDir, config_path: PathBuf, history: History, secrets: Arc<dyn SecretStore>) -> Self {
@@ -53,6 +57,7 @@ impl AppState {
             runs: Mutex::new(HashMap::new()),
             scheduled: Mutex::new(None),
             pending_navigation: Mutex::new(None),
+            history_moved_aside: None,
         }
     }
 

@@ -56,7 +56,7 @@ impl FeedChild {
             Stdout::Discard => Stdio::null(),
             Stdout::CountEntries => Stdio::piped(),
         });
-        let mut child = cmd.spawn()?;
+        let mut child = crate::platform::spawn_tool(&mut cmd)?;
         let stdin = child.stdin.take();
         let out = match child.stdout.take() {
             Some(mut o) => Some(std::thread::Builder::new().name("child-stdout".into()).spawn(move || {

@@ -120,7 +120,7 @@ impl MyServer {
         }
         let mut cmd = mysql::tool_command(&self.target, self.client(), &args);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| Error::new(ErrorKind::Tool, format!("The MySQL client could not be started ({e}).")).with_source(e))?;
+        let mut child = crate::platform::spawn_tool(&mut cmd).map_err(|e| Error::new(ErrorKind::Tool, format!("The MySQL client could not be started ({e}).")).with_source(e))?;
         let mut stdin = child.stdin.take().expect("stdin piped");
         let text = script.to_string();
         let writer = std::thread::spawn(move || {

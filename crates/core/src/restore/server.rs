@@ -693,6 +693,9 @@ pub fn classify(f: &ChildFailure, target: &PgTarget, doing: &str) -> Error {
             format!("Could not {doing} on {server} ({line}); connect as a user who may (the database owner or a superuser)."),
         );
     }
+    if super::server_disk_full(err) {
+        return Error::new(ErrorKind::Tool, format!("Could not {doing} on {server}: the server's disk is full ({line}); free space on the server's disk, then try again."));
+    }
     if has("terminating connection") || has("server closed the connection") || has("connection to server was lost") {
         return Error::new(ErrorKind::Connection, format!("Could not {doing} on {server}: the connection was lost ({line}); check the server and try again."));
     }

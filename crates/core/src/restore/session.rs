@@ -64,7 +64,7 @@ impl PsqlSession {
     pub fn start(mut cmd: Command) -> std::io::Result<PsqlSession> {
         let program = std::path::Path::new(cmd.get_program()).file_name().map_or_else(|| "psql".into(), |n| n.to_string_lossy().into_owned());
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn()?;
+        let mut child = crate::platform::spawn_tool(&mut cmd)?;
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().ok_or_else(|| std::io::Error::other("psql's output is not a pipe"))?);
         // Drained all along so a chatty psql (NOTICEs) never blocks on a full pipe.

@@ -61,7 +61,7 @@ impl ChildStream {
     pub fn spawn(mut cmd: Command) -> io::Result<ChildStream> {
         let program = cmd.get_program().to_string_lossy().into_owned();
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn()?;
+        let mut child = crate::platform::spawn_tool(&mut cmd)?;
         let stdout = child.stdout.take().expect("stdout piped");
         let stderr = child.stderr.take().expect("stderr piped");
         let handle = drain_stderr_tail(stderr)?;
