@@ -215,3 +215,32 @@ fn truncated_dumps_and_dumps_that_switch_databases_are_refused_before_anything_i
     assert_eq!(server.databases_like(&format!("{db}__")), Vec::<String>::new());
     assert_eq!(file_names(&dest).iter().filter(|n| n.contains("pre-restore")).count(), 0, "no safety backup was taken");
 }
+
+#[test]
+fn planted_client_commands_in_a_mysql_dump_never_run() {
+    let server = MariaDbServer::shared();
+    let db = fresh_sample(server, "planted");
+    let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    let good = backup(&nj, server, &db, &dest, "none");
+    let before = MySnapshot::take(server, &db);
+    let text = std::fs::read_to_string(&good).unwrap();
+    let at = text.find("DROP TABLE IF EXISTS").unwrap();
+    for (name, line) in [("system", "system touch {m}"), ("bang", "\\! touch {m}"), ("mid-line", "SELECT 1; \\! touch {m}")] {
+        let marker = nj.scratch().join(format!("MARKER-{name}"));
+        let planted = line.replace("{m}", &marker.display().to_string());
+        let file = nj.scratch().join(format!("{name}.sql"));
+        std::fs::write(&file, format!("{}{planted}\n{}", &text[..at], &text[at..])).unwrap();
+        let copy = unique("planted_copy");
+        // The client runs with --binary-mode: the line reaches the server as SQL, which refuses it.
+        let out = nj.run(["restore", &file.display().to_string(), "--db", &server.url(&db), "--as-new", &copy, "--yes"]).assert_failure();
+        assert!(!marker.exists(), "{name}: the planted command ran ({})", out.error_line());
+        assert!(server.databases_like(&copy).is_empty(), "{name}: the new database was left behind");
+        let out = nj.run(["restore", &file.display().to_string(), "--db", &server.url(&db), "--no-safety-backup", "--yes"]).assert_failure();
+        assert!(!marker.exists(), "{name}: the planted command ran ({})", out.error_line());
+        let out = nj.run(["verify", &file.display().to_string(), "--restore-test", "--db", &server.url(&db)]).assert_failure();
+        assert!(!marker.exists(), "{name}: the planted command ran in a test restore ({})", out.error_line());
+    }
+    MySnapshot::take(server, &db).assert_same(&before, "the target after the planted dumps");
+    assert_eq!(server.databases_like(&format!("{db}__")), Vec::<String>::new());
+}
