@@ -5,8 +5,11 @@
 //! toolkit) owns the tray icon, the scheduler and every backup and restore;
 //! it starts this program with `--window` when the user opens the window,
 //! and this program exits when the window closes, so an idle Nightjar does
-//! not keep a web engine in memory. Started by hand, this program starts the
-//! tray process first when it is not running. Commands that read (history,
+//! not keep a web engine in memory. Started by hand, this program asks the
+//! running tray process to open its window and exits, or, when none runs,
+//! starts the tray process and is the window. Either way the window holds
+//! the tray process's window token (see `nightjar_tray::proto`), handed
+//! over on stdin, without which the tray process changes nothing. Commands that read (history,
 //! settings, plans, logs) run here against the same files; runs, pause and
 //! notifications go to the tray process over [`link`].
 //!
@@ -42,27 +45,58 @@ fn tray_exe() -> std::path::PathBuf {
 }
 
 /// Starts the tray process (in its own process group, so it outlives this
-/// window and a Ctrl-C meant for it).
-fn start_tray(flag: &str) -> std::io::Result<std::process::Child> {
+/// window and a Ctrl-C meant for it); `token`, when given, is written on its
+/// stdin (never on its command line, which every user can read).
+fn start_tray(flag: &str, token: Option<&str>) -> std::io::Result<std::process::Child> {
+    use std::io::Write as _;
     use std::os::unix::process::CommandExt as _;
-    std::process::Command::new(tray_exe()).arg(flag).stdin(std::process::Stdio::null()).process_group(0).spawn()
+    let stdin = if token.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() };
+    let mut child = std::process::Command::new(tray_exe()).arg(flag).stdin(stdin).process_group(0).spawn()?;
+    if let (Some(token), Some(mut pipe)) = (token, child.stdin.take()) {
+        writeln!(pipe, "{token}")?;
+    }
+    Ok(child)
 }
 
-/// Connects to the tray process, starting it when none runs.
-fn connect(root: &std::path::Path) -> Result<HostClient, String> {
-    if let Ok(c) = HostClient::connect(root) {
-        return Ok(c);
+/// Asks the running tray process to show its window (starting one that
+/// holds its token); this process then has nothing left to do.
+fn hand_over(root: &std::path::Path) -> Result<(), String> {
+    tracing::info!("Nightjar is already running; asking it to show its window");
+    match nightjar_tray::proto::one_shot(root, Op::Open { view: None }, false) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("Nightjar is running but does not answer ({e}); quit it and start it again")),
+    }
+}
+
+/// The tray process to work with and the window token it knows; `None`
+/// when the running tray process was asked to open its own window instead.
+///
+/// Started by the tray process (`--window`), the token is on stdin. Started
+/// by hand, this process cannot learn the running tray process's token, so
+/// it hands over; when none runs, it makes a token and starts the tray
+/// process with it.
+fn connect(root: &std::path::Path) -> Result<Option<(HostClient, String)>, String> {
+    let handed = if std::env::args().any(|a| a == nightjar_tray::host::WINDOW_FLAG) { nightjar_tray::proto::token_from_stdin() } else { None };
+    if let Some(token) = handed {
+        return HostClient::connect(root).map(|c| Some((c, token))).map_err(|e| format!("cannot reach the tray process that started this window ({e})"));
+    }
+    if HostClient::connect(root).is_ok() {
+        return hand_over(root).map(|()| None);
     }
     tracing::info!("starting the tray process");
-    let mut child = start_tray(nightjar_tray::NO_WINDOW_FLAG).map_err(|e| format!("could not start {} ({e}); reinstall Nightjar", tray_exe().display()))?;
+    let token = nightjar_tray::proto::new_token().map_err(|e| format!("cannot make the window token ({e})"))?;
+    let mut child = start_tray(nightjar_tray::NO_WINDOW_FLAG, Some(&token)).map_err(|e| format!("could not start {} ({e}); reinstall Nightjar", tray_exe().display()))?;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(c) = HostClient::connect(root) {
             // Reaped in the background: it keeps running after this window.
             std::thread::spawn(move || child.wait());
-            return Ok(c);
+            return Ok(Some((c, token)));
         }
-        if let Ok(Some(status)) = child.try_wait() {
+        // Exiting 0 means another tray process holds the data folder and is about to listen.
+        if let Ok(Some(status)) = child.try_wait()
+            && !status.success()
+        {
             return Err(format!("the tray process stopped at start ({status}); see the log"));
         }
         if Instant::now() >= deadline {
@@ -78,7 +112,7 @@ fn connect(root: &std::path::Path) -> Result<HostClient, String> {
 pub fn run() {
     let _guard = nightjar_tray::init_tracing();
     if std::env::args().any(|a| a == HIDDEN_FLAG) {
-        match start_tray(HIDDEN_FLAG) {
+        match start_tray(HIDDEN_FLAG, None) {
             Ok(_) => std::process::exit(0),
             Err(e) => {
                 eprintln!("nightjar-desktop: could not start {} ({e}).", tray_exe().display());
@@ -87,8 +121,10 @@ pub fn run() {
         }
     }
     let root = DataDir::from_env().root().to_path_buf();
-    let client = match connect(&root) {
-        Ok(c) => c,
+    let (client, token) = match connect(&root) {
+        Ok(Some(c)) => c,
+        // The running tray process opens its own window.
+        Ok(None) => return,
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("nightjar-desktop: {e}");
@@ -117,12 +153,17 @@ pub fn run() {
     run_app(builder, state, link, move |app| {
         // Only now: a second window process has been sent to the first by
         // the single-instance plugin before it gets here.
-        if let Err(e) = reader.send(Op::Window) {
-            tracing::error!("{}", e.message);
-            app.handle().exit(1);
+        reader.start_reader(app.handle().clone());
+        if let Err(e) = reader.call(Op::Window { token }, None) {
+            // Another tray process won the race to start (it has a token of
+            // its own): it opens the window instead.
+            tracing::warn!("{}", e.message);
+            if let Err(e) = hand_over(&root) {
+                tracing::error!("{e}");
+            }
+            app.handle().exit(0);
             return;
         }
-        reader.start_reader(app.handle().clone());
         show_main_window(app.handle());
     });
 }

@@ -5,7 +5,7 @@
 //! Tauri web view) is started when the user opens it and exits when they
 //! close it, so an idle Nightjar costs one small process.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufReader, Write as _};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::models::{CmdResult, ProgressEvent, UiError};
 use crate::notify::{self, Level, OnClick};
-use crate::proto::{self, Message, Op, Request};
+use crate::proto::{self, Line, Message, Op, Request};
 use crate::state::AppState;
 
 /// One connected client (a window, or a one-off request).
@@ -31,6 +31,8 @@ pub struct Conn {
     id: u64,
     writer: Mutex<UnixStream>,
     window: AtomicBool,
+    /// Presented the window's token (see [`proto`]).
+    trusted: AtomicBool,
 }
 
 impl Conn {
@@ -53,14 +55,18 @@ pub struct Host {
     /// The window process this one started, while it runs.
     window: Mutex<Option<Child>>,
     window_exe: PathBuf,
+    /// The window token: handed to the window this process starts, asked
+    /// of every connection before it may change anything.
+    token: String,
     quitting: Mutex<bool>,
     quit_cv: Condvar,
 }
 
 impl Host {
     #[must_use]
-    pub fn new(state: AppState, window_exe: PathBuf) -> Arc<Self> {
+    pub fn new(state: AppState, window_exe: PathBuf, token: String) -> Arc<Self> {
         Arc::new(Self {
+            token,
             state,
             conns: Mutex::default(),
             next_conn: AtomicU64::new(1),
@@ -140,9 +146,16 @@ impl Host {
             // Started and not yet connected: it shows itself and takes the view.
             return;
         }
-        match Command::new(&self.window_exe).arg(WINDOW_FLAG).stdin(Stdio::null()).spawn() {
-            Ok(c) => {
+        // The token goes on the window's stdin: never on a command line,
+        // which every user can read in /proc.
+        match Command::new(&self.window_exe).arg(WINDOW_FLAG).stdin(Stdio::piped()).spawn() {
+            Ok(mut c) => {
                 tracing::info!(pid = c.id(), "window opened");
+                if let Some(mut stdin) = c.stdin.take()
+                    && let Err(e) = writeln!(stdin, "{}", self.token)
+                {
+                    tracing::warn!("could not hand the window its token: {e}");
+                }
                 *child = Some(c);
             }
             Err(e) => {
@@ -323,16 +336,41 @@ impl Host {
     }
 
     fn accept(self: &Arc<Self>, stream: UnixStream) {
+        // The socket file is the owner's only; this also holds if its mode
+        // or a folder's was loosened by hand.
+        match rustix::net::sockopt::socket_peercred(&stream) {
+            Ok(peer) if peer.uid == rustix::process::getuid() => {}
+            Ok(peer) => {
+                tracing::warn!(uid = peer.uid.as_raw(), pid = peer.pid.as_raw_nonzero().get(), "refused a connection to the window socket from another user");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("refused a connection to the window socket whose user is unknown: {e}");
+                return;
+            }
+        }
         let Ok(reader) = stream.try_clone() else { return };
-        let conn = Arc::new(Conn { id: self.next_conn.fetch_add(1, Ordering::Relaxed), writer: Mutex::new(stream), window: AtomicBool::new(false) });
+        let conn = Arc::new(Conn {
+            id: self.next_conn.fetch_add(1, Ordering::Relaxed),
+            writer: Mutex::new(stream),
+            window: AtomicBool::new(false),
+            trusted: AtomicBool::new(false),
+        });
         self.conns.lock().expect("conns lock").push(conn.clone());
         let host = self.clone();
         let _ = std::thread::Builder::new().name("conn".into()).spawn(move || {
-            for line in BufReader::new(reader).lines() {
-                let Ok(line) = line else { break };
-                match serde_json::from_str::<Request>(&line) {
-                    Ok(req) => host.clone().handle(&conn, req),
-                    Err(e) => tracing::warn!("unreadable request on the window socket: {e}"),
+            let mut reader = BufReader::new(reader);
+            loop {
+                match proto::read_line_bounded(&mut reader, proto::MAX_LINE) {
+                    Ok(Line::Text(line)) => host.clone().dispatch(&conn, &line),
+                    Ok(Line::TooLong) => {
+                        tracing::warn!("refused a request over 1 MiB on the window socket");
+                        Self::reply(&conn, 0, Err(UiError::new("The request is longer than 1 MiB and was refused.")));
+                        if !matches!(proto::skip_line(&mut reader), Ok(true)) {
+                            break;
+                        }
+                    }
+                    Ok(Line::End) | Err(_) => break,
                 }
             }
             host.conns.lock().expect("conns lock").retain(|c| c.id != conn.id);
@@ -346,6 +384,28 @@ impl Host {
     fn reply(conn: &Conn, id: u64, result: CmdResult<Value>) {
         conn.send(&Message::Reply { id, result });
     }
+
+    /// Decodes one request line and handles it; what is not a request gets
+    /// an error reply (with its id when it has one) and the connection goes on.
+    fn dispatch(self: Arc<Self>, conn: &Arc<Conn>, line: &[u8]) {
+        let value: Value = match serde_json::from_slice(line) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!("unreadable request on the window socket: {e}");
+                Self::reply(conn, 0, Err(UiError::new("The request is not JSON and was refused.")));
+                return;
+            }
+        };
+        let id = value.get("id").and_then(Value::as_u64).unwrap_or(0);
+        match serde_json::from_value::<Request>(value.clone()) {
+            Ok(req) => self.handle(conn, req),
+            Err(e) => {
+                let op = value.get("op").and_then(Value::as_str).unwrap_or("").chars().take(64).collect::<String>();
+                tracing::warn!(op, "refused a request on the window socket: {e}");
+                Self::reply(conn, id, Err(UiError::new(format!("Unknown or malformed request \"{op}\" ({e}); this Nightjar does not know it."))));
+            }
+        }
+    }
 }
 
 fn to_value<T: serde::Serialize>(r: CmdResult<T>) -> CmdResult<Value> {
@@ -355,11 +415,22 @@ fn to_value<T: serde::Serialize>(r: CmdResult<T>) -> CmdResult<Value> {
 impl Host {
     fn handle(self: Arc<Self>, conn: &Arc<Conn>, req: Request) {
         let id = req.id;
+        if req.op.needs_token() && !conn.trusted.load(Ordering::SeqCst) {
+            tracing::warn!(request = ?req.op, "refused a request without the window's token");
+            Self::reply(conn, id, Err(UiError::new(proto::TOKEN_REFUSED)));
+            return;
+        }
         match req.op {
-            Op::Window => {
-                conn.window.store(true, Ordering::SeqCst);
-                tracing::info!("window connected");
-                Self::reply(conn, id, Ok(Value::Null));
+            Op::Window { token } => {
+                if proto::token_matches(&token, &self.token) {
+                    conn.trusted.store(true, Ordering::SeqCst);
+                    conn.window.store(true, Ordering::SeqCst);
+                    tracing::info!("window connected");
+                    Self::reply(conn, id, Ok(Value::Null));
+                } else {
+                    tracing::warn!("refused a window whose token is wrong");
+                    Self::reply(conn, id, Err(UiError::new("This window was not started by the running Nightjar; open the window from the tray.")));
+                }
             }
             Op::Open { view } => {
                 self.open_window(view);
@@ -396,7 +467,7 @@ impl Host {
                     let result = match req.op {
                         Op::Backup { job } => to_value(crate::runs::backup_jobs(&self, job.as_deref(), &observer)),
                         Op::Restore { request, confirm } => to_value(crate::runs::restore(&self, &request, &confirm, &observer)),
-                        Op::Verify { id: run } => to_value(crate::runs::verify(&self, run, &observer)),
+                        Op::Verify { run } => to_value(crate::runs::verify(&self, run, &observer)),
                         _ => unreachable!("only runs are spawned"),
                     };
                     Self::reply(&conn, id, result);

@@ -18,7 +18,8 @@ use crate::state::AppState;
 
 /// Start in the tray only (start at login).
 pub const HIDDEN_FLAG: &str = "--hidden";
-/// Start in the tray only: a window process is starting this one and is the window.
+/// Start in the tray only: a window process is starting this one and is the
+/// window; it writes the window token on this process's stdin.
 pub const NO_WINDOW_FLAG: &str = "--no-window";
 /// Ask the running tray process to quit, and wait until it has.
 pub const QUIT_FLAG: &str = "--quit";
@@ -76,6 +77,32 @@ fn take_instance_lock(root: &Path) -> std::io::Result<bool> {
     }
 }
 
+/// Binds the window socket at `socket` so that it is never reachable by
+/// another user, not even for a moment.
+///
+/// The socket file's mode comes from the umask at `bind`, and the umask is
+/// the whole process's: changing it here would race the log writer's thread,
+/// which may be creating a file at that moment. So the socket is bound
+/// inside a fresh folder of its own that only the owner can enter (0700),
+/// made owner-only (0600) there, and only then renamed into place; the
+/// rename also replaces the socket a killed tray process left behind.
+fn bind_private(socket: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let dir = socket.with_file_name(format!(".desktop.sock.{}", std::process::id()));
+    // Left by an earlier process with the same pid: nothing else uses it (this one holds the instance lock).
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    let bound = (|| {
+        let inner = dir.join("desktop.sock");
+        let listener = UnixListener::bind(&inner)?;
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&inner, socket)?;
+        Ok(listener)
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    bound
+}
+
 /// Hands `op` to the tray process that holds the lock (it may still be
 /// binding its socket: tries for 10 s).
 fn hand_over(root: &Path, op: Op) -> i32 {
@@ -126,8 +153,7 @@ pub fn main() -> i32 {
         }
     }
     let socket = proto::socket_path(&root);
-    let _ = std::fs::remove_file(&socket);
-    let listener = match UnixListener::bind(&socket) {
+    let listener = match bind_private(&socket) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("cannot listen on {}: {e}", socket.display());
@@ -135,7 +161,6 @@ pub fn main() -> i32 {
             return 1;
         }
     };
-    let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600));
     let state = match AppState::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -144,7 +169,18 @@ pub fn main() -> i32 {
             return 1;
         }
     };
-    let host = Host::new(state, window_exe());
+    // The window process that started this one handed its token over on
+    // stdin; else this process makes one and hands it to the windows it starts.
+    let handed = if has(NO_WINDOW_FLAG) { proto::token_from_stdin() } else { None };
+    let token = match handed.map_or_else(proto::new_token, Ok) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("cannot make the window token: {e}");
+            eprintln!("nightjar-tray: cannot make the window token ({e}).");
+            return 1;
+        }
+    };
+    let host = Host::new(state, window_exe(), token);
     if let Some(m) = &host.state.history_moved_aside {
         host.notify("Backup history damaged", &m.message(), "history", crate::notify::Level::Failure);
     }

@@ -69,7 +69,7 @@ pub fn reveal_file<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, id
 #[tauri::command]
 pub async fn verify_backup(link: State<'_, Link>, id: i64, on_progress: Channel<Value>) -> CmdResult<Value> {
     let link = link.inner().clone();
-    crate::commands::blocking(move || link.call(Op::Verify { id }, Some(on_progress))).await
+    crate::commands::blocking(move || link.call(Op::Verify { run: id }, Some(on_progress))).await
 }
 
 fn remove_if_exists(p: &Path) -> CmdResult<()> {
