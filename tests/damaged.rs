@@ -40,6 +40,8 @@ use nightjar_tests::nightjar::{read_lossy, str_field};
 use nightjar_tests::procs;
 use nightjar_tests::wait::{secs, until, until_true};
 use nightjar_tests::{MountGuard, Nightjar, PgCluster};
+use std::io::Write as _;
+
 use nightjar_tray::proto::{HostClient, Op};
 
 // ---------------------------------------------------------------------------
@@ -101,6 +103,8 @@ fn tray_binary() -> PathBuf {
 struct Tray {
     child: Child,
     log: PathBuf,
+    /// The window token handed to it (`--no-window`).
+    token: String,
 }
 
 impl Tray {
@@ -117,17 +121,20 @@ impl Tray {
             }
         }
         let err = std::fs::File::options().create(true).append(true).open(&log).unwrap();
-        cmd.arg("--hidden")
+        cmd.arg("--no-window")
             .env("NIGHTJAR_DATA_DIR", nj.data_dir())
             .env("NIGHTJAR_CONFIG", nj.config_path())
             .env("NIGHTJAR_KEYRING", "off")
             .env("NIGHTJAR_WINDOW_BIN", &window)
             .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/nightjar-test-bus")
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(err);
-        let child = cmd.spawn().expect("start nightjar-tray");
-        let tray = Tray { child, log };
+        let mut child = cmd.spawn().expect("start nightjar-tray");
+        // As a window started by hand hands it over.
+        let token = nightjar_tray::proto::new_token().unwrap();
+        writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
+        let tray = Tray { child, log, token };
         until("the tray process to listen on its socket", secs(30), || nj.data_dir().join("desktop.sock").exists().then_some(()));
         tray
     }
@@ -205,6 +212,7 @@ fn the_tray_process_moves_a_corrupt_history_aside_and_notifies() {
     let client = Arc::new(HostClient::connect(&nj.data_dir()).expect("connect to the tray process"));
     let reader = client.clone();
     std::thread::spawn(move || reader.read_loop(|_| {}));
+    client.call(Op::Window { token: tray.token.clone() }, None).expect("the tray process takes the window's token");
     client.call(Op::Running, None).expect("the tray process answers");
 }
 
@@ -281,7 +289,10 @@ fn kill_9_of_the_tray_process_leaves_no_pg_dump_running() {
     let (pg, db, nj, _dest) = one_job("kill_tray", 300);
     let lock = pg.lock_table(&db, "t");
     let mut tray = Tray::start(&nj);
-    let client = HostClient::connect(&nj.data_dir()).expect("connect to the tray process");
+    let client = Arc::new(HostClient::connect(&nj.data_dir()).expect("connect to the tray process"));
+    let reader = client.clone();
+    std::thread::spawn(move || reader.read_loop(|_| {}));
+    client.call(Op::Window { token: tray.token.clone() }, None).expect("the tray process takes the window's token");
     // "Backup now" from the window; its answer never comes (the tray dies).
     client.send(Op::Backup { job: None }).expect("ask for a backup");
     pg.wait_for_blocked_pg_dump(&db);
