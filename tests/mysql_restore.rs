@@ -135,7 +135,7 @@ fn a_failing_restore_leaves_the_original_identical() {
     let file = nj.scratch().join("broken.sql");
     std::fs::write(&file, broken).unwrap();
 
-    let out = nj.run(["restore", &file.display().to_string(), "--db", &server.url(&db), "--yes"]).assert_failure();
+    let out = nj.run(["restore", &file.display().to_string(), "--db", &server.url(&db), "--trust-file", "--yes"]).assert_failure();
     let line = out.error_line();
     assert_mentions(&line, &["no_such_table", &format!("\"{db}\" was not changed")]);
     MySnapshot::take(server, &db).assert_same(&before, "the target after a failed restore");

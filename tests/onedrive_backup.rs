@@ -270,4 +270,29 @@ fn a_backup_in_onedrive_restores_and_verifies_from_a_private_copy_recorded_by_it
     let failed = rows.iter().find(|r| r.status != RunStatus::Success).expect("the refusal is recorded");
     assert_eq!(failed.file.as_deref(), Some(origin.as_str()));
     assert!(failed.error.as_deref().is_some_and(|m| m.contains(&origin) && !m.contains("downloads")), "{failed:?}");
+
+    // A dump someone else put into the shared folder (no manifest) is not
+    // ours: refused before anything is created, named by its address, and
+    // restored only with the acknowledgement.
+    let foreign = "odr_2020-01-02_00-00-00.sql";
+    fake.put_file(
+        &format!("/Backups/odr/{foreign}"),
+        b"--\n-- PostgreSQL database dump\n--\n\n-- Dumped from database version 16.4\n-- Dumped by pg_dump version 16.4\n\nCREATE TABLE public.foreign_t (id integer);\n\n--\n-- PostgreSQL database dump complete\n--\n\n",
+    );
+    let origin = format!("onedrive:/Backups/odr/{foreign}");
+    let target = unique("od_foreign");
+    let copy = remote::fetch(&origin, &data, &NoopObserver, &job.name, &cancel).unwrap();
+    let mut opts = RestoreOptions { as_new: Some(target.clone()), safety_backup: false, origin: Some(copy.origin().to_string()), ..Default::default() };
+    let plan = restorer.prepare(copy.path(), &job, &opts).unwrap();
+    assert_eq!(plan.trust.as_ref().map(|t| t.origin), Some(nightjar_core::trust::FileOrigin::NotOurs), "{plan:?}");
+    let e = restorer.restore(&plan, &job, &opts).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{}", e.detailed());
+    assert!(e.message().starts_with(&origin) && e.message().contains("was not made by this Nightjar"), "{e}");
+    assert_eq!(pg.psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname LIKE '{target}%'")), "0");
+    let vopts = VerifyOptions { restore_test: Some(job.clone()), origin: Some(copy.origin().to_string()), ..Default::default() };
+    assert!(restorer.verify(copy.path(), &vopts).unwrap_err().message().contains("was not made by this Nightjar"));
+    opts.trust_file = true;
+    restorer.restore(&plan, &job, &opts).unwrap_or_else(|e| panic!("{}", e.detailed()));
+    drop(copy);
+    assert_eq!(pg.psql(&target, "SELECT count(*) FROM pg_tables WHERE tablename = 'foreign_t'"), "1");
 }

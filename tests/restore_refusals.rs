@@ -162,7 +162,8 @@ fn a_dump_whose_last_statement_fails_leaves_the_original_exactly_as_it_was() {
     pg.psql(&db, "UPDATE app.users SET name = 'changed after the backup' WHERE id = 1");
     let before = Snapshot::take(pg, &db);
 
-    let out = nj.run(["restore", &file.display().to_string(), "--db", &pg.url(&db), "--yes"]).assert_failure();
+    // Made by hand, so it runs only with the acknowledgement.
+    let out = nj.run(["restore", &file.display().to_string(), "--db", &pg.url(&db), "--trust-file", "--yes"]).assert_failure();
     assert_eq!(out.status.code(), Some(1));
     let line = out.error_line();
     assert!(line.contains("broken.sql.zst") && line.contains("invalid input syntax for type integer"), "{line}");
@@ -173,7 +174,7 @@ fn a_dump_whose_last_statement_fails_leaves_the_original_exactly_as_it_was() {
 
     // Into a database that does not exist: it is not created either.
     let missing = format!("{db}_missing");
-    let _ = nj.run(["restore", &file.display().to_string(), "--db", &pg.url(&missing), "--yes"]).assert_failure();
+    let _ = nj.run(["restore", &file.display().to_string(), "--db", &pg.url(&missing), "--trust-file", "--yes"]).assert_failure();
     assert!(databases_with(pg, &missing).is_empty());
 
     // A safety backup that fails stops the restore before anything changes.

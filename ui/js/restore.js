@@ -15,6 +15,8 @@ function request() {
     job: $('restore-job').value || null,
     asNew: asNew ? $('restore-new-name').value.trim() || null : null,
     safetyBackup: $('restore-safety').checked,
+    // Only a plan that says the file is not ours shows (and sends) the box.
+    trustFile: !$('restore-trust-row').hidden && $('restore-trust').checked,
   };
 }
 
@@ -31,7 +33,15 @@ function invalidate() {
   plan = null;
   $('restore-plan').hidden = true;
   $('restore-confirm-input').value = '';
+  $('restore-trust').checked = false;
+  $('restore-trust-row').hidden = true;
   $('restore-start').disabled = true;
+}
+
+/** Restore is enabled by the right database name, and for a file not made here by the trust box too. */
+function updateStart() {
+  const trusted = !plan || plan.origin !== 'not-ours' || $('restore-trust').checked;
+  $('restore-start').disabled = running || !plan || !trusted || $('restore-confirm-input').value.trim() !== plan.database;
 }
 
 /** @param {any} e */
@@ -49,9 +59,8 @@ export function init() {
     invalidate();
   });
   for (const id of ['restore-file', 'restore-job', 'restore-new-name', 'restore-safety']) $(id).addEventListener('change', invalidate);
-  $('restore-confirm-input').addEventListener('input', () => {
-    $('restore-start').disabled = running || !plan || $('restore-confirm-input').value.trim() !== plan.database;
-  });
+  $('restore-confirm-input').addEventListener('input', updateStart);
+  $('restore-trust').addEventListener('change', updateStart);
   $('restore-start').addEventListener('click', () => start());
   $('restore-confirm-input').addEventListener('keydown', (/** @type {KeyboardEvent} */ e) => {
     if (e.key === 'Enter' && !$('restore-start').disabled) start();
@@ -109,6 +118,10 @@ function render(p) {
   $('plan-size').textContent = size(p.size);
   $('plan-date').textContent = stamp(p.takenAt);
   $('plan-checksum').textContent = p.checksum;
+  $('plan-origin').textContent = p.originMessage;
+  $('restore-trust-text').textContent = p.originMessage;
+  $('restore-trust').checked = false;
+  $('restore-trust-row').hidden = p.origin !== 'not-ours';
   $('plan-target').textContent = `database “${p.database}” on ${p.server}` + (p.mode === 'as-new' ? ` (new; “${p.target}” is not touched)` : p.mode === 'create' ? ' (does not exist yet)' : ' (replaced)');
   $('plan-safety').textContent = p.safetyBackup ? `Yes, into ${p.safetyDestination || 'the job’s folder'} first.` : p.mode === 'replace' ? 'No: the current data is kept only under its old name.' : 'Not needed.';
   const warnings = [...p.warnings];
@@ -153,6 +166,7 @@ async function start() {
     prog.hidden = true;
     $('restore-cancel').hidden = true;
     $('restore-confirm-input').value = '';
+    $('restore-trust').checked = false;
     $('restore-start').disabled = true;
   }
 }

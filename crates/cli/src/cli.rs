@@ -214,6 +214,9 @@ pub struct RestoreArgs {
     /// Do not ask: restore without typing the database name (for scripts).
     #[arg(long)]
     pub yes: bool,
+    /// Restore a file this Nightjar did not make (no manifest, another installation's, or changed since): it runs as SQL with the rights of the role the restore connects as.
+    #[arg(long)]
+    pub trust_file: bool,
     /// Print the finished record as JSON.
     #[arg(long)]
     pub json: bool,
@@ -233,6 +236,9 @@ pub struct VerifyArgs {
     /// Use this job's server for --restore-test.
     #[arg(long, value_name = "NAME", requires = "restore_test")]
     pub job: Option<String>,
+    /// Test-restore a file this Nightjar did not make: it runs as SQL with the rights of the role the test restore connects as.
+    #[arg(long, requires = "restore_test")]
+    pub trust_file: bool,
     /// Print the finished record as JSON.
     #[arg(long)]
     pub json: bool,

@@ -581,9 +581,19 @@ fn restore(ctx: &Ctx, a: &crate::cli::RestoreArgs) -> Result<ExitCode> {
         password: target.password.clone(),
         password_account: target.account.clone(),
         origin: copy.as_ref().map(|c| c.origin().to_string()),
+        trust_file: a.trust_file,
     };
     let plan = restorer.prepare(&file, &target.job, &opts).map_err(explain)?;
-    if !a.yes {
+    let refused = plan.trust.as_ref().is_none_or(|t| t.needs_acknowledgement()) && !a.trust_file;
+    if refused {
+        // Shown (the error says it too), then refused and recorded by the
+        // restore itself: there is nothing to confirm.
+        if a.json {
+            print_json(&plan);
+        } else if !a.yes {
+            print_plan(&plan, opts.origin.as_deref());
+        }
+    } else if !a.yes {
         print_plan(&plan, opts.origin.as_deref());
         confirm(&plan)?;
     }
@@ -614,6 +624,12 @@ fn print_plan(plan: &RestorePlan, origin: Option<&str>) {
         _ => "no manifest: the sha256 cannot be checked (decompression and format are still checked)".into(),
     };
     eprintln!("  checksum:      {checksum}");
+    if let Some(t) = &plan.trust {
+        eprintln!("  made by:       {}", t.message);
+        if t.needs_acknowledgement() {
+            eprintln!("  trust:         NOT MADE BY THIS NIGHTJAR: it is restored only with --trust-file");
+        }
+    }
     let version = plan.server_version.as_deref().map(|v| format!(" (PostgreSQL {})", nightjar_core::inspect::short_version(v))).unwrap_or_default();
     eprintln!("  server:        {}{version}", plan.server);
     let target = match plan.mode {
@@ -683,7 +699,13 @@ fn verify(ctx: &Ctx, a: &crate::cli::VerifyArgs) -> Result<ExitCode> {
         let dir = file.parent().map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
         let target = db_target(ctx, a.db.as_deref(), a.job.as_deref(), &dir)
             .map_err(|e| if a.db.is_none() && a.job.is_none() { Error::config("--restore-test needs the server: --db URL or --job NAME.") } else { e })?;
-        opts = VerifyOptions { restore_test: Some(target.job), password: target.password, password_account: target.account, origin: None };
+        opts = VerifyOptions {
+            restore_test: Some(target.job),
+            password: target.password,
+            password_account: target.account,
+            origin: None,
+            trust_file: a.trust_file,
+        };
     }
     let secrets = secrets::default_store();
     let cancel = cancel_flag();

@@ -603,6 +603,21 @@ impl History {
         )
     }
 
+    /// The newest successful backup run that recorded this sha256 (the
+    /// same bytes, wherever the file is now).
+    ///
+    /// # Errors
+    /// [`ErrorKind::History`] if the history cannot be read.
+    pub fn find_backup_by_sha256(&self, sha256: &str) -> Result<Option<RunRecord>> {
+        let sha256 = sha256.to_ascii_lowercase();
+        self.one(
+            &format!(
+                "SELECT {RECORD_COLUMNS} FROM runs WHERE lower(sha256) = ?1 AND kind = ?2 AND status = ?3 {NEWEST_FIRST} LIMIT 1"
+            ),
+            &[&sha256, &RunKind::Backup.as_str(), &RunStatus::Success.as_str()],
+        )
+    }
+
     /// The most recently started run of `job` of this kind, whatever its status.
     ///
     /// # Errors

@@ -49,6 +49,7 @@ pub mod source;
 pub mod state;
 pub mod status;
 pub mod tasks;
+pub mod trust;
 pub mod wake;
 
 pub use error::{Error, ErrorKind, Result};

@@ -321,6 +321,7 @@ mod tests {
             selection: crate::config::Selection::default(),
             started_at: at,
             finished_at: at,
+            hmac: None,
         }
         .to_json()
     }

@@ -56,6 +56,7 @@ use crate::paths::DataDir;
 use crate::runner::{self, BackupOptions, Runner};
 use crate::secrets::SecretStore;
 use crate::source::postgres::{self, PgTarget};
+use crate::trust::{self, Trust};
 use crate::{Error, ErrorKind, Result};
 
 use feed::{FeedChild, LenientSink, StreamError, Stdout, Streamed};
@@ -85,11 +86,14 @@ pub struct RestoreOptions {
     /// Where the file came from when it is a local copy of a remote backup
     /// (`onedrive:/…`, see [`crate::remote`]): the history names it.
     pub origin: Option<String>,
+    /// The user acknowledged restoring a file this Nightjar did not make
+    /// (see [`crate::trust`]); without it such a file is refused.
+    pub trust_file: bool,
 }
 
 impl Default for RestoreOptions {
     fn default() -> Self {
-        Self { as_new: None, safety_backup: true, terminate_connections: true, password: None, password_account: None, origin: None }
+        Self { as_new: None, safety_backup: true, terminate_connections: true, password: None, password_account: None, origin: None, trust_file: false }
     }
 }
 
@@ -153,6 +157,10 @@ pub struct RestorePlan {
     pub estimated_size: Option<u64>,
     /// Things the user should know before confirming.
     pub warnings: Vec<String>,
+    /// Whether this Nightjar made the file (in-history, authentic-manifest,
+    /// not-ours) and the sentence saying so; filled in by
+    /// [`Restorer::prepare`]. A plan without it counts as not ours.
+    pub trust: Option<Trust>,
 }
 
 impl RestorePlan {
@@ -248,6 +256,8 @@ pub struct RestoreReport {
     pub sha256: String,
     /// Checked against a manifest or not.
     pub checksum: ChecksumStatus,
+    /// Whether this Nightjar made the file (from the plan).
+    pub trust: Option<Trust>,
     /// Wall time of the whole run.
     pub duration_ms: u64,
     /// Start.
@@ -299,6 +309,9 @@ pub struct VerifyOptions {
     /// (`onedrive:/…`, see [`crate::remote`]): the history names it, and
     /// its backup row is the one marked verified.
     pub origin: Option<String>,
+    /// The user acknowledged test-restoring a file this Nightjar did not
+    /// make (see [`crate::trust`]); a plain check never needs it.
+    pub trust_file: bool,
 }
 
 /// The finished record of a verify (`nightjar verify --json`).
@@ -320,6 +333,8 @@ pub struct VerifyReport {
     pub sha256: String,
     /// Checked against a manifest or not.
     pub checksum: ChecksumStatus,
+    /// Whether this Nightjar made the file.
+    pub trust: Trust,
     /// Size of the decompressed content.
     pub data_size: u64,
     /// The test restore, when asked for.
@@ -448,6 +463,7 @@ pub fn plan_restore(file: &Path, target: &DbUrl, options: &RestoreOptions) -> Re
         expected_sha256: insp.manifest.as_ref().map(|m| m.sha256.clone()),
         estimated_size,
         warnings,
+        trust: None,
         inspection: insp,
     })
 }
@@ -836,6 +852,8 @@ impl Restorer<'_> {
             if plan.safety_backup {
                 plan.safety_destination = Some(job.destination.display());
             }
+            let role = trust::connecting_role(&job.db);
+            plan.trust = Some(self.trust_of(&plan.inspection, None, opts.origin.as_deref(), Some(&role))?);
             Ok(plan)
         })();
         let result = result.map_err(|e| name_origin(e, file, opts.origin.as_ref()));
@@ -937,8 +955,16 @@ impl Restorer<'_> {
         };
         let validation = validate(&file, &vopts, self.observer, label, self.cancel)?;
         state.sha256 = Some(validation.sha256.clone());
-        if plan.expected_sha256.as_deref().is_some_and(|s| !s.eq_ignore_ascii_case(&validation.sha256)) {
+        let assessed = plan.trust.as_ref().map(|t| t.sha256.as_str());
+        if plan.expected_sha256.as_deref().into_iter().chain(assessed).any(|s| !s.eq_ignore_ascii_case(&validation.sha256)) {
             return Err(invalid(format!("{} changed since the restore was planned; look at the file, then start the restore again.", file.display())));
+        }
+        // A file this Nightjar did not make runs only with the user's acknowledgement.
+        match &plan.trust {
+            Some(t) if t.needs_acknowledgement() && !opts.trust_file => return Err(t.refusal("restore it")),
+            None if !opts.trust_file => return Err(Error::config(format!("It is not known who made {}; plan the restore again.", file.display()))),
+            Some(t) if t.needs_acknowledgement() => tracing::warn!(job = %job.name, "restoring a file acknowledged by the user: {}", t.message),
+            _ => {}
         }
         let format = validation.inspection.format().unwrap_or(Format::Plain);
         run.format = Some(format);
@@ -1062,6 +1088,7 @@ impl Restorer<'_> {
             data_size: loaded.streamed.data_bytes,
             sha256: loaded.streamed.sha256,
             checksum: validation.checksum,
+            trust: plan.trust.clone(),
             duration_ms: 0,
             started_at: Utc::now(),
             finished_at: Utc::now(),
@@ -1371,6 +1398,12 @@ impl Restorer<'_> {
         };
         let validation = validate(path, &vopts, self.observer, label, self.cancel)?;
         let name = validation.inspection.name();
+        let role = opts.restore_test.as_ref().map(|j| trust::connecting_role(&j.db));
+        let trust = self.trust_of(&validation.inspection, Some(&validation.sha256), opts.origin.as_deref(), role.as_deref())?;
+        // Only a test restore runs the file; a plain check needs no acknowledgement.
+        if server.is_some() && trust.needs_acknowledgement() && !opts.trust_file {
+            return Err(trust.refusal("test-restore it"));
+        }
         let mut restore_test = None;
         let mut verified_at = None;
         if let Some((server, job)) = server {
@@ -1414,7 +1447,7 @@ impl Restorer<'_> {
             }
             let tables: Vec<TableRows> = counts.into_iter().map(|(schema, table, rows)| TableRows { schema, table, rows }).collect();
             let now = self.clock.now();
-            if let Some(row) = backup_row {
+            if let Some(row) = backup_row.filter(|r| trust.backup_run_id == Some(r.id)) {
                 self.history.mark_verified(row.id, now)?;
                 verified_at = Some(now);
             }
@@ -1431,7 +1464,7 @@ impl Restorer<'_> {
             ChecksumStatus::Verified => "its sha256 matches the manifest",
             ChecksumStatus::NoManifest => "there is no manifest to check its sha256 against",
         };
-        let mut message = format!("{name} is {} and decompresses completely; {checksum_text}.", validation.inspection.describe());
+        let mut message = format!("{name} is {} and decompresses completely; {checksum_text}. {}", validation.inspection.describe(), trust.message);
         if let Some(t) = &restore_test {
             message.push_str(&format!(" A test restore on {} loaded {} tables with {} rows.", t.server, t.table_count, t.total_rows));
             if verified_at.is_some() {
@@ -1449,6 +1482,7 @@ impl Restorer<'_> {
             size: validation.inspection.size,
             sha256: validation.sha256,
             checksum: validation.checksum,
+            trust,
             data_size: validation.data_size,
             restore_test,
             backup_run_id: backup_row.map(|r| r.id),
@@ -1470,6 +1504,22 @@ impl Restorer<'_> {
             }
         }
         Ok(None)
+    }
+
+    /// Whether this Nightjar made `insp`'s file (see [`crate::trust`]),
+    /// hashing it unless `sha256` is known; `origin` is its `onedrive:`
+    /// address, `role` who a restore runs it as.
+    fn trust_of(&self, insp: &Inspection, sha256: Option<&str>, origin: Option<&str>, role: Option<&str>) -> Result<Trust> {
+        let sha256 = match sha256 {
+            Some(s) => s.to_string(),
+            None => std::fs::File::open(&insp.path).and_then(crate::pipeline::sha256_of).map(|(_, s)| s).map_err(|e| {
+                invalid(format!("{} could not be read to the end ({e}); check the disk, or pick another backup.", insp.path.display()))
+            })?,
+        };
+        let shown = origin.map_or_else(|| insp.path.clone(), PathBuf::from);
+        let by_path = self.find_backup(&shown)?;
+        let keys = crate::manifest::InstallKeys::load(self.secrets, self.data);
+        trust::assess(insp, &sha256, &shown.display().to_string(), by_path.as_ref(), self.history, &keys, role)
     }
 
     /// The databases restores left on `job`'s server: replaced ones kept on

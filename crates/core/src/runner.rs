@@ -19,7 +19,7 @@ use crate::config::{DestinationSpec, Job};
 use crate::destination::{Destination, LocalFolder};
 use crate::history::{self, History, NewRun, RunKind, RunOutcome};
 use crate::lock::JobLock;
-use crate::manifest::{Manifest, APP, MANIFEST_VERSION};
+use crate::manifest::{InstallKeys, Manifest, APP, MANIFEST_VERSION};
 use crate::model::{RunStatus, Trigger};
 use crate::names::{backup_file_name, MANIFEST_SUFFIX};
 use crate::observer::{RunObserver, Stage};
@@ -453,7 +453,7 @@ impl Runner<'_> {
         }
         self.observer.stage(&job.name, Stage::Finishing);
         let finished_at = self.clock.now();
-        let manifest = Manifest {
+        let mut manifest = Manifest {
             app: APP.into(),
             manifest_version: MANIFEST_VERSION,
             app_version: env!("CARGO_PKG_VERSION").into(),
@@ -477,7 +477,18 @@ impl Runner<'_> {
             selection: job.selection.clone(),
             started_at,
             finished_at,
+            hmac: None,
         };
+        // Signed with this installation's key, so a restore can tell it
+        // from a file changed (and re-hashed) by someone without the key.
+        match InstallKeys::load_or_create(self.secrets, self.data) {
+            Ok(keys) => {
+                if let Some(k) = keys.signing() {
+                    manifest.sign(k);
+                }
+            }
+            Err(e) => tracing::warn!(job = %job.name, "the manifest is not signed: {}", e.detailed()),
+        }
         // Stage the manifest before the data goes live, so a failure here
         // leaves nothing behind.
         let mut manifest_file = dest.create(&format!("{name}{MANIFEST_SUFFIX}"))?;

@@ -177,6 +177,8 @@ impl Service<'_> {
             observer: self.observer,
             cancel: &self.control.shutdown,
         };
+        // Never `trust_file`: a file this installation did not make (e.g.
+        // replaced in OneDrive since the upload) is refused, not run.
         let mut opts = crate::restore::VerifyOptions { restore_test: Some(job.clone()), ..Default::default() };
         // A OneDrive backup is test-restored from a private local copy.
         let copy = if crate::remote::is_remote(file) {

@@ -88,6 +88,7 @@ fn manifest(name: &str, data: &[u8], started_at: chrono::DateTime<Utc>) -> Vec<u
         selection: nightjar_core::config::Selection::default(),
         started_at,
         finished_at: started_at + chrono::Duration::seconds(3),
+        hmac: None,
     }
     .to_json()
 }

@@ -191,6 +191,10 @@ pub struct RestorePlanView {
     pub safety_destination: Option<String>,
     pub sessions: usize,
     pub warnings: Vec<String>,
+    /// in-history, authentic-manifest or not-ours (the "I trust this file" box shows for not-ours).
+    pub origin: nightjar_core::trust::FileOrigin,
+    /// The sentence saying which case applies and what it means.
+    pub origin_message: String,
 }
 
 /// The tail of the log file.

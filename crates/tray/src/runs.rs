@@ -30,6 +30,9 @@ pub struct RestoreRequest {
     pub as_new: Option<String>,
     /// Back the current database up first.
     pub safety_backup: bool,
+    /// "I trust this file": restore a file this Nightjar did not make.
+    #[serde(default)]
+    pub trust_file: bool,
 }
 
 /// How long "Backup now" waits for a job's lock before saying it is busy.
@@ -127,6 +130,7 @@ pub fn options(req: &RestoreRequest) -> RestoreOptions {
     RestoreOptions {
         as_new: req.as_new.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
         safety_backup: req.safety_backup,
+        trust_file: req.trust_file,
         ..RestoreOptions::default()
     }
 }
@@ -206,4 +210,17 @@ pub fn verify(host: &Arc<Host>, id: i64, observer: &HostObserver) -> CmdResult<V
     let report = restorer.verify(&file, &VerifyOptions::default());
     host.refresh();
     Ok(report?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trust_box_reaches_the_restore_and_is_off_unless_sent() {
+        let ticked: RestoreRequest = serde_json::from_str(r#"{"file":"/b/x.sql.zst","job":null,"asNew":null,"safetyBackup":true,"trustFile":true}"#).unwrap();
+        assert!(options(&ticked).trust_file);
+        let plain: RestoreRequest = serde_json::from_str(r#"{"file":"/b/x.sql.zst","job":null,"asNew":null,"safetyBackup":true}"#).unwrap();
+        assert!(!options(&plain).trust_file, "a request without the box never trusts a file");
+    }
 }

@@ -2,6 +2,7 @@
 //! confirm by typing the database name, follow the progress.
 
 use nightjar_core::restore::RestorePlan;
+use nightjar_core::trust::FileOrigin;
 use nightjar_tray::proto::Op;
 use nightjar_tray::runs::RestoreRequest;
 use serde_json::Value;
@@ -61,6 +62,8 @@ fn view(plan: &RestorePlan) -> RestorePlanView {
         safety_destination: plan.safety_destination.clone(),
         sessions: plan.sessions.len(),
         warnings: plan.warnings.clone(),
+        origin: plan.trust.as_ref().map_or(FileOrigin::NotOurs, |t| t.origin),
+        origin_message: plan.trust.as_ref().map(|t| t.message.clone()).unwrap_or_default(),
     }
 }
 
