@@ -2,7 +2,8 @@
 //! folder edits a plain backup: drops pg_dump's `\restrict` pair, plants a
 //! psql command (`\! touch MARKER`, `\connect other`, or one behind SQL on
 //! the same line), recompresses it and rewrites the manifest's sha256 and
-//! size. `nightjar restore` and `nightjar verify --restore-test` refuse it,
+//! size. Even with `--trust-file` (the file is not one this Nightjar made),
+//! `nightjar restore` and `nightjar verify --restore-test` refuse it,
 //! naming the line, before anything is touched: the marker file never
 //! appears, no database is created, the other database is unchanged, and
 //! the refusal is in the history.
@@ -107,7 +108,7 @@ fn planted_psql_commands_never_run_and_nothing_is_touched() {
     for (what, file, command, needle) in &cases {
         let line = line_of(file, needle);
         let copy = format!("{db}_copy");
-        let r = nj.run(["restore", &file.display().to_string(), "--db", &pg.url(&db), "--as-new", &copy, "--yes"]).assert_failure();
+        let r = nj.run(["restore", &file.display().to_string(), "--db", &pg.url(&db), "--as-new", &copy, "--trust-file", "--yes"]).assert_failure();
         let err = r.error_line();
         assert!(
             err.contains(&format!("line {line}: the psql command {command} is not allowed in a backup; nothing was changed")),
@@ -119,7 +120,7 @@ fn planted_psql_commands_never_run_and_nothing_is_touched() {
         assert!(databases_with(pg, &format!("{db}__nightjar_")).is_empty(), "{what}: a temporary database was created");
 
         // Replacing the database itself: refused before the safety backup.
-        let r = nj.run(["restore", &file.display().to_string(), "--db", &pg.url(&db), "--yes"]).assert_failure();
+        let r = nj.run(["restore", &file.display().to_string(), "--db", &pg.url(&db), "--trust-file", "--yes"]).assert_failure();
         assert!(r.error_line().contains(&format!("line {line}: the psql command {command}")), "{what}: {}", r.error_line());
         before.assert_same(&Snapshot::take(pg, &db), "the target is untouched");
         other_before.assert_same(&Snapshot::take(pg, &other), "the other database is untouched");
@@ -127,7 +128,7 @@ fn planted_psql_commands_never_run_and_nothing_is_touched() {
         assert!(databases_with(pg, &format!("{db}__")).is_empty(), "{what}: a temporary or kept database was created");
 
         // A test restore refuses it too, and so does a plain verify.
-        let r = nj.run(["verify", &file.display().to_string(), "--restore-test", "--db", &pg.url(&db)]).assert_failure();
+        let r = nj.run(["verify", &file.display().to_string(), "--restore-test", "--db", &pg.url(&db), "--trust-file"]).assert_failure();
         assert!(r.error_line().contains(&format!("line {line}: the psql command {command}")), "{what}: {}", r.error_line());
         assert!(databases_with(pg, &format!("{db}__nightjar_verify")).is_empty(), "{what}: a scratch database was created");
         let r = nj.run(["verify", &file.display().to_string()]).assert_failure();
