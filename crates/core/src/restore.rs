@@ -1510,16 +1510,29 @@ impl Restorer<'_> {
     /// hashing it unless `sha256` is known; `origin` is its `onedrive:`
     /// address, `role` who a restore runs it as.
     fn trust_of(&self, insp: &Inspection, sha256: Option<&str>, origin: Option<&str>, role: Option<&str>) -> Result<Trust> {
+        let shown = origin.map_or_else(|| insp.path.clone(), PathBuf::from);
+        let by_path = self.find_backup(&shown)?;
+        let keys = crate::manifest::InstallKeys::load(self.secrets, self.data);
+        let assess = |sha256: &str| trust::assess(insp, sha256, &shown.display().to_string(), by_path.as_ref(), self.history, &keys, role);
+        // Before the file is read (planning): what vouches for the sha256 its
+        // manifest states. The validation pass then proves the file has it,
+        // before anything is touched (a mismatch is refused there), so the
+        // file is read twice in all, not three times.
+        if sha256.is_none()
+            && let Some(m) = insp.manifest.as_ref().filter(|m| m.size == insp.size)
+        {
+            let claimed = assess(&m.sha256)?;
+            if !claimed.needs_acknowledgement() {
+                return Ok(claimed);
+            }
+        }
         let sha256 = match sha256 {
             Some(s) => s.to_string(),
             None => std::fs::File::open(&insp.path).and_then(crate::pipeline::sha256_of).map(|(_, s)| s).map_err(|e| {
                 invalid(format!("{} could not be read to the end ({e}); check the disk, or pick another backup.", insp.path.display()))
             })?,
         };
-        let shown = origin.map_or_else(|| insp.path.clone(), PathBuf::from);
-        let by_path = self.find_backup(&shown)?;
-        let keys = crate::manifest::InstallKeys::load(self.secrets, self.data);
-        trust::assess(insp, &sha256, &shown.display().to_string(), by_path.as_ref(), self.history, &keys, role)
+        assess(&sha256)
     }
 
     /// The databases restores left on `job`'s server: replaced ones kept on
