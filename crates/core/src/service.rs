@@ -182,7 +182,8 @@ impl Service<'_> {
         let mut opts = crate::restore::VerifyOptions { restore_test: Some(job.clone()), ..Default::default() };
         // A OneDrive backup is test-restored from a private local copy.
         let copy = if crate::remote::is_remote(file) {
-            match crate::remote::fetch(file, self.data, self.observer, &job.name, &self.control.shutdown) {
+            // Through the restorer: a failed download is in the history too.
+            match restorer.fetch(file, &job.name, crate::history::RunKind::Verify, job.db.display(), None) {
                 Ok(c) => Some(c),
                 Err(e) => {
                     self.observer.event(&Event::RunFailed {
