@@ -43,7 +43,13 @@ ROOT="$(dirname "$HERE")"
 OUT="$HERE/out"
 DB="${DB:-bench100m}"
 ROUNDS="${ROUNDS:-3}"
-VARIANTS="${VARIANTS:-R1 R2 R3 R4 R5 R5c}"
+BASE="${BASE:-}"
+if [[ -n "$BASE" ]]; then
+    BASE="$(cd "$(dirname "$BASE")" && pwd)/$(basename "$BASE")"
+    VARIANTS="${VARIANTS:-R1 R2 R2b R3 R4 R4b R5 R5c}"
+else
+    VARIANTS="${VARIANTS:-R1 R2 R3 R4 R5 R5c}"
+fi
 CLUSTER_DIR="${CLUSTER_DIR:-$OUT/cluster}"
 QUIET_WAIT="${QUIET_WAIT:-600}"
 QUIET_LOAD="${QUIET_LOAD:-1.0}"
@@ -113,7 +119,7 @@ T_FIXTURE=$SECONDS
 URL="postgres://postgres@/$DB?host=$CLUSTER_DIR"
 NJENV="NIGHTJAR_DATA_DIR='$WORK/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$WORK/none.toml'"
 rm -rf "$WORK"
-mkdir -p "$WORK/plain" "$WORK/custom" "$WORK/data"
+mkdir -p "$WORK/plain" "$WORK/custom" "$WORK/data" "$WORK/data-base"
 log "nightjar backup of $DB: plain and custom format (zstd)"
 eval "$NJENV '$NIGHTJAR' backup --db '$URL' --dest '$WORK/plain' --json" >"$WORK/plain.json"
 eval "$NJENV '$NIGHTJAR' backup --db '$URL' --dest '$WORK/custom' --format custom --json" >"$WORK/custom.json"
@@ -135,6 +141,7 @@ dbsize() { "$PGBIN/psql" -X -At "${PG[@]}" -d "$1" -c "SELECT pg_database_size(c
     echo "- $("$PGBIN/psql" --version), $("$PGBIN/pg_restore" --version); server $("$PGBIN/postgres" --version | awk '{print $3}')"
     echo "- $(zstd --version | sed 's/^\*\*\* //; s/ \*\*\*$//; s/, by .*//')"
     echo "- nightjar: $("$NIGHTJAR" --version) (release build, git $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && [[ -n "$(git status --porcelain -- crates 2>/dev/null)" ]] && echo ', crates/ with uncommitted changes'))"
+    if [[ -n "$BASE" ]]; then echo "- base build (R2b, R4b): $BASE, $("$BASE" --version)"; fi
     echo "- database: $DB $(( $(dbsize "$DB") / 1048576 )) MiB (pg_database_size)"
     echo "- backups (nightjar, zstd level 3): plain $(basename "$PLAIN") $(( $(stat -c %s "$PLAIN") / 1048576 )) MiB ($(( $(zstd -dc "$PLAIN" | wc -c) / 1048576 )) MiB of SQL), custom $(basename "$CUSTOM") $(( $(stat -c %s "$CUSTOM") / 1048576 )) MiB"
 } >"$MACHINE"
@@ -148,10 +155,13 @@ wait_for_quiet "$MACHINE"
 NURL="postgres://postgres@/$DB?host=$CLUSTER_DIR"   # the server; $DB itself is left alone
 pipeline() { # pipeline LABEL: prints the shell command of that variant
     local nj="$NJENV '$NIGHTJAR'"
+    local base="NIGHTJAR_DATA_DIR='$WORK/data-base' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$WORK/none.toml' '$BASE'"
     local createdb="'$PGBIN/createdb' -h '$CLUSTER_DIR' -U postgres '$NEW'"
     case "$1" in
         R1) echo "$createdb && zstd -dc -q '$PLAIN' | '$PGBIN/psql' -X -q -v ON_ERROR_STOP=1 --single-transaction -h '$CLUSTER_DIR' -U postgres -d '$NEW' > /dev/null" ;;
         R2) echo "$nj restore '$PLAIN' --db '$NURL' --as-new '$NEW' --no-safety-backup --yes --json > '$WORK/record.json'" ;;
+        R2b) echo "$base restore '$PLAIN' --db '$NURL' --as-new '$NEW' --no-safety-backup --yes --json > '$WORK/record.json'" ;;
+        R4b) echo "$base restore '$CUSTOM' --db '$NURL' --as-new '$NEW' --no-safety-backup --yes --json > '$WORK/record.json'" ;;
         R3) echo "$createdb && zstd -dc -q '$CUSTOM' | '$PGBIN/pg_restore' --exit-on-error -h '$CLUSTER_DIR' -U postgres -d '$NEW'" ;;
         R4) echo "$nj restore '$CUSTOM' --db '$NURL' --as-new '$NEW' --no-safety-backup --yes --json > '$WORK/record.json'" ;;
         R5) echo "$nj verify '$PLAIN' --json > '$WORK/record.json'" ;;

@@ -19,6 +19,8 @@ DESCR = {
     "R2": "`nightjar restore f.sql.zst --as-new t` (validation + restore)",
     "R3": "`createdb t && zstd -dc f.dump.zst | pg_restore --exit-on-error -d t` (stock custom)",
     "R4": "`nightjar restore f.dump.zst --as-new t` (validation + restore)",
+    "R2b": "`nightjar restore f.sql.zst --as-new t`, the BASE build",
+    "R4b": "`nightjar restore f.dump.zst --as-new t`, the BASE build",
     "R5": "`nightjar verify f.sql.zst` (the validation pass alone)",
     "R5c": "`nightjar verify f.dump.zst` (the validation pass alone)",
 }
@@ -58,7 +60,7 @@ def main():
                 rs.append(float(r["wall_s"]) / w)
         return statistics.median(rs) if rs else None
 
-    ref = {"R2": "R1", "R4": "R3"}
+    ref = {"R2": "R1", "R4": "R3", "R2b": "R1", "R4b": "R3"}
     rounds = max(len(v) for v in by.values())
     out = [f"### Restore results ({db}): medians of {rounds} interleaved rounds (warm-up round not counted)\n",
            "| run | what | wall s (min–max) | CPU s | peak RSS MiB | wall ÷ stock | wall ÷ stock paired | CPU ÷ stock |",
@@ -95,6 +97,15 @@ def main():
         vs = f"{fmt(v)} s ({fmt(100 * v / a, 0)} % of nightjar's time)" if v is not None else "–"
         met = "**yes**" if r <= TARGET else f"**no**, by {100 * (r - TARGET):.1f} points ({100 * (r - 1):.1f} % slower)"
         out.append(f"| {name} | {r:.3f} × ({fmt(a)} s vs {fmt(b)} s) | {fmt(p, 3)} × | {met} | {vs} | {rest} × |")
+    if "R2b" in by or "R4b" in by:
+        out.append("")
+        out.append("### This build against the BASE build (wall)\n")
+        out.append("| format | this ÷ base (medians) | paired |")
+        out.append("|---|---:|---:|")
+        for nj, base, name in [("R2", "R2b", "plain"), ("R4", "R4b", "custom")]:
+            if nj in by and base in by:
+                a, b = med(nj, "wall_s"), med(base, "wall_s")
+                out.append(f"| {name} | {a / b:.3f} × ({fmt(a)} s vs {fmt(b)} s) | {fmt(paired(nj, base), 3)} × |")
     out.append("")
     out.append("Highest 1-minute load average at the start of a counted run: "
                + ", ".join(f"{lab} {max(float(r['load1']) for r in by[lab]):.2f}" for lab in labels) + ".")
