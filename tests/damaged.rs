@@ -20,16 +20,15 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use nightjar_core::clock::SystemClock;
 use nightjar_core::history::{History, RunFilter, RunKind};
 use nightjar_core::model::RunStatus;
 use nightjar_core::observer::NoopObserver;
 use nightjar_core::paths::DataDir;
-use nightjar_core::restore::Restorer;
-use nightjar_core::runner;
+use nightjar_core::engine::{OpenEnv, ONEDRIVE};
+use nightjar_core::Engine;
 use nightjar_core::secrets::{MemorySecrets, SecretStore as _};
 use nightjar_onedrive::{Graph, GraphConfig, OneDriveDestination, RetryPolicy, REFRESH_ACCOUNT};
 use nightjar_onedrive_fake::FakeGraph;
@@ -394,9 +393,6 @@ fn a_full_safety_backup_folder_stops_the_restore_before_anything_changes() {
     drop(mount);
 }
 
-/// The `onedrive:` opener is process-wide: the one test using it takes this.
-static OPENER: Mutex<()> = Mutex::new(());
-
 /// The data folder fills up while a backup in OneDrive is downloaded for a
 /// restore: one sentence that says so, no downloaded copy left, a failed
 /// restore in the history.
@@ -406,7 +402,6 @@ fn a_full_data_folder_during_a_onedrive_download_leaves_nothing_and_is_recorded(
         eprintln!("skipped: filling the data folder needs a tmpfs mount, which needs root");
         return;
     };
-    let _one = OPENER.lock().unwrap_or_else(PoisonError::into_inner);
     let fake = FakeGraph::start();
     let secrets = Arc::new(MemorySecrets::default());
     secrets.set(REFRESH_ACCOUNT, &fake.issue_refresh_token()).unwrap();
@@ -419,7 +414,6 @@ fn a_full_data_folder_during_a_onedrive_download_leaves_nothing_and_is_recorded(
     });
     cfg.retry = RetryPolicy { max_tries: 2, base: Duration::from_millis(10), cap: Duration::from_millis(50), max_retry_after: Duration::from_secs(1) };
     let graph = Arc::new(Graph::new(cfg, secrets.clone()).unwrap());
-    runner::set_onedrive_opener(Some(Arc::new(move |p: &str| Ok(Box::new(OneDriveDestination::new(graph.clone(), p)) as Box<_>))));
     let name = "big_2025-01-31_02-00-00.sql";
     let body: Vec<u8> = (0..3u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
     fake.put_file(&format!("/Backups/big/{name}"), &body);
@@ -427,10 +421,15 @@ fn a_full_data_folder_during_a_onedrive_download_leaves_nothing_and_is_recorded(
     let data = DataDir::new(mount.path());
     let history = History::open(&data.history_file()).unwrap();
     let cancel = AtomicBool::new(false);
-    let restorer = Restorer { history: &history, data: &data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &NoopObserver, cancel: &cancel };
+    let engine = Engine::builder(data.clone())
+        .history(Arc::new(history))
+        .secrets(secrets.clone())
+        .destination(ONEDRIVE, move |p: &str, _: &OpenEnv<'_>| Ok(Box::new(OneDriveDestination::new(graph.clone(), p)) as Box<_>))
+        .build();
+    let history = engine.history().unwrap();
+    let restorer = engine.restorer(&NoopObserver, &cancel).unwrap();
     let origin = format!("onedrive:/Backups/big/{name}");
     let e = restorer.fetch(&origin, "big", RunKind::Restore, "postgres://u@h/app".into(), Some("app".into())).unwrap_err();
-    runner::set_onedrive_opener(None);
     let msg = e.message();
     assert_mentions(msg, &["data folder", &mount.path().display().to_string(), "is full", "free", "nothing was changed"]);
     assert_eq!(msg.matches(". ").count(), 0, "one sentence: {msg}");
@@ -441,6 +440,6 @@ fn a_full_data_folder_during_a_onedrive_download_leaves_nothing_and_is_recorded(
     assert_eq!((rows[0].kind, rows[0].status), (RunKind::Restore, RunStatus::Failed), "{:?}", rows[0]);
     assert!(rows[0].error.as_deref().is_some_and(|e| e.contains("is full")), "{:?}", rows[0]);
     assert_eq!(rows[0].file.as_deref(), Some(origin.as_str()));
-    drop(history);
+    drop(engine);
     drop(mount);
 }

@@ -7,10 +7,9 @@
 
 use std::io::Read as _;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nightjar_core::clock::SystemClock;
 use nightjar_core::config::{Config, Job, OneDriveSettings, ParseEnv};
 use nightjar_core::history::History;
 use nightjar_core::model::{RunStatus, Trigger};
@@ -18,34 +17,24 @@ use nightjar_core::observer::{Event, NoopObserver, RunObserver};
 use nightjar_core::paths::DataDir;
 use nightjar_core::history::{RunFilter, RunKind};
 use nightjar_core::remote;
-use nightjar_core::restore::{self, RestoreOptions, Restorer, VerifyOptions};
-use nightjar_core::runner::{self, BackupOptions, Runner};
+use nightjar_core::restore::{RestoreOptions, VerifyOptions};
+use nightjar_core::runner::BackupOptions;
+use nightjar_core::engine::{OpenEnv, ONEDRIVE};
+use nightjar_core::Engine;
 use nightjar_core::secrets::{MemorySecrets, SecretStore};
 use nightjar_core::ErrorKind;
 use nightjar_onedrive::{Graph, GraphConfig, OneDriveDestination, RetryPolicy, REFRESH_ACCOUNT, USER_ACCOUNT};
 use nightjar_onedrive_fake::{Action, FakeGraph, Fault, Host, Kind};
 use nightjar_tests::{sha256sum, toml_str, unique, PgCluster};
 
-/// The `onedrive:` opener is process-wide: one test at a time installs it.
-static OPENER: Mutex<()> = Mutex::new(());
-
-/// Holds the opener lock; removes the installed opener when dropped, so a
-/// failing test does not leave its fake's opener behind for the next one.
-struct OpenerGuard {
-    _lock: std::sync::MutexGuard<'static, ()>,
-}
-
-impl Drop for OpenerGuard {
-    fn drop(&mut self) {
-        runner::set_onedrive_opener(None);
-    }
-}
-
-/// Takes the opener lock and routes `onedrive:` destinations to `graph`.
-fn install_opener(graph: Arc<Graph>) -> OpenerGuard {
-    let lock = OPENER.lock().unwrap_or_else(PoisonError::into_inner);
-    runner::set_onedrive_opener(Some(Arc::new(move |p: &str| Ok(Box::new(OneDriveDestination::new(graph.clone(), p)) as Box<_>))));
-    OpenerGuard { _lock: lock }
+/// An engine whose `onedrive:` destinations go to `graph` (the fake's),
+/// with `history` and `secrets`, working in `data`.
+fn engine_for(graph: Arc<Graph>, secrets: Arc<MemorySecrets>, data: &DataDir, history: History) -> Engine {
+    Engine::builder(data.clone())
+        .history(Arc::new(history))
+        .secrets(secrets)
+        .destination(ONEDRIVE, move |p: &str, _: &OpenEnv<'_>| Ok(Box::new(OneDriveDestination::new(graph.clone(), p)) as Box<_>))
+        .build()
 }
 
 fn settings(fake: &FakeGraph) -> OneDriveSettings {
@@ -76,7 +65,6 @@ fn a_backup_lands_in_onedrive_retention_keeps_foreign_files_and_it_downloads_bac
     let mut cfg = GraphConfig::from_settings(&settings(&fake));
     cfg.retry = RetryPolicy { max_tries: 5, base: Duration::from_millis(10), cap: Duration::from_millis(100), max_retry_after: Duration::from_secs(2) };
     let graph = Arc::new(Graph::new(cfg, secrets.clone()).unwrap());
-    let _opener = install_opener(graph);
 
     // 300 foreign files: the listing takes two pages.
     for i in 0..300 {
@@ -93,7 +81,8 @@ fn a_backup_lands_in_onedrive_retention_keeps_foreign_files_and_it_downloads_bac
     let data = DataDir::new(scratch.path().join("data"));
     let history = History::open_in_memory().unwrap();
     let cancel = AtomicBool::new(false);
-    let r = Runner { history: &history, data: &data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &NoopObserver, cancel: &cancel };
+    let engine = engine_for(graph, secrets.clone(), &data, history);
+    let r = engine.runner(&NoopObserver, &cancel).unwrap();
     let mut opts = BackupOptions::new(Trigger::Manual);
     opts.prune = false;
     let report = r.backup(&job, &opts).unwrap_or_else(|e| panic!("{}", e.detailed()));
@@ -131,7 +120,7 @@ fn a_backup_lands_in_onedrive_retention_keeps_foreign_files_and_it_downloads_bac
     assert!(fake.requests().iter().any(|r| r.uri.contains("$skiptoken=")), "the listing was paged");
 
     // Download for restore/verify: byte-identical, no bearer on the content host.
-    let dest = runner::open_destination(&job.destination).unwrap();
+    let dest = engine.open_destination(&job.destination).unwrap();
     let mut back = Vec::new();
     dest.open(&report.name).unwrap().read_to_end(&mut back).unwrap();
     assert!(back == stored, "the download is byte-identical to the upload");
@@ -157,7 +146,6 @@ fn an_expired_sign_in_fails_the_run_clearly_with_an_event_and_keeps_the_token() 
     secrets.set(USER_ACCOUNT, "fake.user@example.com").unwrap();
     fake.inject(Fault::new(Kind::Refresh, Action::invalid_grant(700_082)).times(100));
     let graph = Arc::new(Graph::new(GraphConfig::from_settings(&settings(&fake)), secrets.clone()).unwrap());
-    let _opener = install_opener(graph);
 
     // The database is unreachable on purpose (a socket dir with no server in
     // it): the run must fail on the OneDrive sign-in, not on the database.
@@ -172,7 +160,8 @@ fn an_expired_sign_in_fails_the_run_clearly_with_an_event_and_keeps_the_token() 
     let history = History::open_in_memory().unwrap();
     let cancel = AtomicBool::new(false);
     let events = Events::default();
-    let r = Runner { history: &history, data: &data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &events, cancel: &cancel };
+    let engine = engine_for(graph, secrets.clone(), &data, history);
+    let r = engine.runner(&events, &cancel).unwrap();
     for _ in 0..2 {
         let e = r.backup(&job, &BackupOptions::new(Trigger::Scheduled)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Auth, "{}", e.detailed());
@@ -199,7 +188,6 @@ fn a_backup_in_onedrive_restores_and_verifies_from_a_private_copy_recorded_by_it
     let secrets = Arc::new(MemorySecrets::default());
     secrets.set(REFRESH_ACCOUNT, &fake.issue_refresh_token()).unwrap();
     let graph = Arc::new(Graph::new(GraphConfig::from_settings(&settings(&fake)), secrets.clone()).unwrap());
-    let _opener = install_opener(graph);
     let job = parse_job(&format!(
         "[[job]]\nname = \"odr\"\ndatabase = {}\ndestination = \"onedrive:/Backups/odr\"\ntimezone = \"UTC\"\n{}",
         toml_str(&pg.url(&src)),
@@ -209,19 +197,21 @@ fn a_backup_in_onedrive_restores_and_verifies_from_a_private_copy_recorded_by_it
     let data = DataDir::new(scratch.path().join("data"));
     let history = History::open_in_memory().unwrap();
     let cancel = AtomicBool::new(false);
-    let r = Runner { history: &history, data: &data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &NoopObserver, cancel: &cancel };
+    let engine = engine_for(graph, secrets.clone(), &data, history);
+    let history = engine.history().unwrap();
+    let r = engine.runner(&NoopObserver, &cancel).unwrap();
     let report = r.backup(&job, &BackupOptions::new(Trigger::Manual)).unwrap_or_else(|e| panic!("{}", e.detailed()));
 
     // `restore --job odr --latest`: the newest backup is found in OneDrive,
     // downloaded with its manifest (sha256 checked) into the data folder,
     // restored by the stock restorer, and the copy is gone afterwards.
-    let latest = restore::latest_backup(&job).unwrap();
+    let latest = engine.latest_backup(&job).unwrap();
     assert_eq!(latest.path, report.file);
-    let copy = remote::fetch(&latest.path, &data, &NoopObserver, &job.name, &cancel).unwrap_or_else(|e| panic!("{}", e.detailed()));
+    let copy = remote::fetch(&engine, &latest.path, &NoopObserver, &job.name, &cancel).unwrap_or_else(|e| panic!("{}", e.detailed()));
     assert!(copy.has_manifest());
     assert_eq!(copy.sha256(), report.sha256);
     assert!(copy.path().starts_with(remote::downloads_dir(&data)), "{}", copy.path().display());
-    let restorer = Restorer { history: &history, data: &data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &NoopObserver, cancel: &cancel };
+    let restorer = engine.restorer(&NoopObserver, &cancel).unwrap();
     let opts = RestoreOptions { as_new: Some(restored.clone()), safety_backup: false, origin: Some(copy.origin().to_string()), ..Default::default() };
     let done = restorer.run(copy.path(), &job, &opts).unwrap_or_else(|e| panic!("{}", e.detailed()));
     drop(copy);
@@ -233,7 +223,7 @@ fn a_backup_in_onedrive_restores_and_verifies_from_a_private_copy_recorded_by_it
     assert_eq!(std::fs::read_dir(remote::downloads_dir(&data)).unwrap().count(), 0, "the private copy is removed");
 
     // `verify onedrive:/… --restore-test --job odr`: marks the OneDrive backup verified.
-    let copy = remote::fetch(&report.file, &data, &NoopObserver, &job.name, &cancel).unwrap();
+    let copy = remote::fetch(&engine, &report.file, &NoopObserver, &job.name, &cancel).unwrap();
     let vopts = VerifyOptions { restore_test: Some(job.clone()), origin: Some(copy.origin().to_string()), ..Default::default() };
     let v = restorer.verify(copy.path(), &vopts).unwrap_or_else(|e| panic!("{}", e.detailed()));
     drop(copy);
@@ -250,7 +240,7 @@ fn a_backup_in_onedrive_restores_and_verifies_from_a_private_copy_recorded_by_it
     let last = bytes.len() - 1;
     bytes[last] ^= 0x55;
     fake.put_file(&format!("/Backups/odr/{}", report.name), &bytes);
-    let e = remote::fetch(&report.file, &data, &NoopObserver, &job.name, &cancel).unwrap_err();
+    let e = remote::fetch(&engine, &report.file, &NoopObserver, &job.name, &cancel).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidBackup, "{}", e.detailed());
     assert!(e.message().starts_with(&report.file) && e.message().contains("sha256"), "{e}");
     assert_eq!(std::fs::read_dir(remote::downloads_dir(&data)).unwrap().count(), 0, "a failed download leaves nothing");
@@ -260,7 +250,7 @@ fn a_backup_in_onedrive_restores_and_verifies_from_a_private_copy_recorded_by_it
     let damaged = "odr_2020-01-01_00-00-00.sql.zst";
     fake.put_file(&format!("/Backups/odr/{damaged}"), &bytes[..bytes.len() / 2]);
     let origin = format!("onedrive:/Backups/odr/{damaged}");
-    let copy = remote::fetch(&origin, &data, &NoopObserver, &job.name, &cancel).unwrap();
+    let copy = remote::fetch(&engine, &origin, &NoopObserver, &job.name, &cancel).unwrap();
     assert!(!copy.has_manifest());
     let opts = RestoreOptions { as_new: Some(unique("od_never")), safety_backup: false, origin: Some(copy.origin().to_string()), ..Default::default() };
     let e = restorer.run(copy.path(), &job, &opts).unwrap_err();
@@ -281,7 +271,7 @@ fn a_backup_in_onedrive_restores_and_verifies_from_a_private_copy_recorded_by_it
     );
     let origin = format!("onedrive:/Backups/odr/{foreign}");
     let target = unique("od_foreign");
-    let copy = remote::fetch(&origin, &data, &NoopObserver, &job.name, &cancel).unwrap();
+    let copy = remote::fetch(&engine, &origin, &NoopObserver, &job.name, &cancel).unwrap();
     let mut opts = RestoreOptions { as_new: Some(target.clone()), safety_backup: false, origin: Some(copy.origin().to_string()), ..Default::default() };
     let plan = restorer.prepare(copy.path(), &job, &opts).unwrap();
     assert_eq!(plan.trust.as_ref().map(|t| t.origin), Some(nightjar_core::trust::FileOrigin::NotOurs), "{plan:?}");

@@ -17,9 +17,9 @@ use nightjar_core::names::validate_job_name;
 use nightjar_core::paths::DataDir;
 use nightjar_core::retention::{self, Candidate, RetentionPolicy};
 use nightjar_core::remote;
-use nightjar_core::runner::{self, BackupOptions, PruneReport, Runner};
+use nightjar_core::runner::{self, BackupOptions, PruneReport};
 use nightjar_core::secrets;
-use nightjar_core::{status, Error, ErrorKind, Result};
+use nightjar_core::{status, Engine, Error, ErrorKind, Result};
 
 use crate::cli::{BackupArgs, Cli, Command, HistoryArgs, ListArgs, PasswordCommand, PasswordTarget, PruneArgs};
 use crate::output::{self, print_json, ProgressLine};
@@ -28,13 +28,18 @@ use crate::output::{self, print_json, ProgressLine};
 struct Ctx {
     config_path: std::path::PathBuf,
     env: ParseEnv,
-    data: DataDir,
+    engine: Engine,
 }
 
 impl Ctx {
+    fn data(&self) -> &DataDir {
+        self.engine.data()
+    }
+
+    /// The config; its destination settings go to the engine.
     fn config(&self) -> Result<Config> {
         let config = Config::load(&self.config_path, &self.env)?;
-        crate::onedrive::install(&config.raw.onedrive);
+        self.engine.configure(&config);
         Ok(config)
     }
 
@@ -45,9 +50,10 @@ impl Ctx {
     }
 
     /// The history; a damaged one is moved aside (and that said on stderr).
-    fn history(&self) -> Result<History> {
-        let (history, moved) = History::open_or_recover(&self.data.history_file())?;
-        if let Some(m) = moved {
+    fn history(&self) -> Result<&History> {
+        let first = self.engine.history_moved_aside().is_none();
+        let history = self.engine.history()?;
+        if first && let Some(m) = self.engine.history_moved_aside() {
             eprintln!("nightjar: warning: {}", m.message());
         }
         Ok(history)
@@ -55,7 +61,8 @@ impl Ctx {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let ctx = Ctx { config_path: config::config_path(cli.config.as_deref()), env: ParseEnv::from_system(), data: DataDir::from_env() };
+    let engine = nightjar_onedrive::install(Engine::builder(DataDir::from_env())).build();
+    let ctx = Ctx { config_path: config::config_path(cli.config.as_deref()), env: ParseEnv::from_system(), engine };
     match cli.command {
         Command::Backup(a) => backup(&ctx, a),
         Command::List(a) => list(&ctx, &a),
@@ -66,15 +73,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Restore(a) => restore(&ctx, &a),
         Command::Verify(a) => verify(&ctx, &a),
         Command::Kept(k) => kept(&ctx, k),
-        Command::Run => crate::daemon::run(
-            &|| {
-                let config = ctx.config()?;
-                crate::onedrive::install_upkeep(&config.raw.onedrive);
-                Ok(config)
-            },
-            ctx.config_path.clone(),
-            &ctx.data,
-        ),
+        Command::Run => crate::daemon::run(&ctx.engine, &|| Config::load(&ctx.config_path, &ctx.env), ctx.config_path.clone()),
         Command::Pause(a) => pause(&ctx, a.until.as_deref()),
         Command::Resume => resume(&ctx),
         Command::Onedrive(c) => crate::onedrive::run(&ctx.config_or_empty()?.raw.onedrive, c),
@@ -96,7 +95,7 @@ fn cancel_flag() -> Arc<AtomicBool> {
 fn dest_spec(ctx: &Ctx, dest: &Path) -> Result<DestinationSpec> {
     let text = dest.to_string_lossy();
     if text.trim_start().starts_with("onedrive:") {
-        crate::onedrive::install(&ctx.config_or_empty()?.raw.onedrive);
+        ctx.config_or_empty()?;
         return DestinationSpec::parse(&text, None).map_err(|e| Error::config(format!("--dest: {e}.")));
     }
     let dest = if dest.is_absolute() { dest.to_path_buf() } else { std::env::current_dir().map_or_else(|_| dest.to_path_buf(), |c| c.join(dest)) };
@@ -217,10 +216,9 @@ fn backup(ctx: &Ctx, a: BackupArgs) -> Result<ExitCode> {
             return Err(e);
         }
     };
-    let secrets = secrets::default_store();
     let cancel = cancel_flag();
     let progress = ProgressLine::new(!a.json && std::io::stderr().is_terminal());
-    let runner = Runner { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
+    let runner = ctx.engine.runner(&progress, &cancel)?;
     let several = work.len() > 1;
     let mut records: Vec<output::BackupRecord> = Vec::new();
     let mut failed: Vec<&str> = Vec::new();
@@ -286,7 +284,7 @@ fn backup(ctx: &Ctx, a: BackupArgs) -> Result<ExitCode> {
 
 fn list(ctx: &Ctx, a: &ListArgs) -> Result<ExitCode> {
     let entries: Vec<BackupEntry> = if let Some(dir) = &a.dest {
-        catalog::all_backups(runner::open_destination(&dest_spec(ctx, dir)?)?.as_ref())?
+        catalog::all_backups(ctx.engine.open_destination(&dest_spec(ctx, dir)?)?.as_ref())?
     } else {
         let config = ctx.config()?;
         let jobs: Vec<&Job> = match &a.job {
@@ -295,7 +293,7 @@ fn list(ctx: &Ctx, a: &ListArgs) -> Result<ExitCode> {
         };
         let mut all = Vec::new();
         for job in jobs {
-            let dest = runner::open_destination(&job.destination)?;
+            let dest = ctx.engine.open_destination(&job.destination)?;
             match catalog::job_backups(dest.as_ref(), &job.name, job.timezone) {
                 Ok(v) => all.extend(v),
                 Err(e) if a.job.is_none() => eprintln!("nightjar: {}: {e}", job.name),
@@ -313,16 +311,14 @@ fn list(ctx: &Ctx, a: &ListArgs) -> Result<ExitCode> {
 }
 
 fn prune(ctx: &Ctx, a: &PruneArgs) -> Result<ExitCode> {
-    let history = ctx.history()?;
-    let secrets = secrets::NoSecrets;
     let cancel = AtomicBool::new(false);
-    let runner = Runner { history: &history, data: &ctx.data, secrets: &secrets, clock: &SystemClock, observer: &nightjar_core::observer::NoopObserver, cancel: &cancel };
+    let runner = ctx.engine.runner(&nightjar_core::observer::NoopObserver, &cancel)?;
     let reports: Vec<PruneReport> = if let Some(dir) = &a.dest {
         if a.keep_days.is_none() && a.keep_last.is_none() {
             return Err(Error::config("prune --dest needs --keep-days N and/or --keep-last N (a job's policy comes with --job)."));
         }
         let policy = RetentionPolicy { keep_days: a.keep_days.unwrap_or(0), keep_last: a.keep_last.unwrap_or(0), daily: 0, weekly: 0, monthly: 0, yearly: 0 };
-        let dest = runner::open_destination(&dest_spec(ctx, dir)?)?;
+        let dest = ctx.engine.open_destination(&dest_spec(ctx, dir)?)?;
         let dest = dest.as_ref();
         let mut by_job: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
         for e in catalog::all_backups(dest)? {
@@ -344,7 +340,7 @@ fn prune(ctx: &Ctx, a: &PruneArgs) -> Result<ExitCode> {
         };
         let mut v = Vec::new();
         for job in jobs {
-            let _lock = nightjar_core::lock::JobLock::try_acquire(&ctx.data.lock_dir(), &job.name)?;
+            let _lock = nightjar_core::lock::JobLock::try_acquire(&ctx.data().lock_dir(), &job.name)?;
             v.push(runner.prune(job, a.dry_run)?);
         }
         v
@@ -374,7 +370,7 @@ fn pause(ctx: &Ctx, until: Option<&str>) -> Result<ExitCode> {
                 .with_timezone(&chrono::Utc),
         }),
     };
-    nightjar_core::state::StateFile::in_dir(ctx.data.root()).save(&nightjar_core::state::ScheduleState { paused: true, resume_at })?;
+    nightjar_core::state::StateFile::in_dir(ctx.data().root()).save(&nightjar_core::state::ScheduleState { paused: true, resume_at })?;
     match resume_at {
         Some(t) => eprintln!("Schedules paused until {}.", t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")),
         None => eprintln!("Schedules paused until `nightjar resume`."),
@@ -383,7 +379,7 @@ fn pause(ctx: &Ctx, until: Option<&str>) -> Result<ExitCode> {
 }
 
 fn resume(ctx: &Ctx) -> Result<ExitCode> {
-    nightjar_core::state::StateFile::in_dir(ctx.data.root()).save(&nightjar_core::state::ScheduleState::default())?;
+    nightjar_core::state::StateFile::in_dir(ctx.data().root()).save(&nightjar_core::state::ScheduleState::default())?;
     eprintln!("Schedules resumed; missed runs are caught up.");
     Ok(ExitCode::SUCCESS)
 }
@@ -392,10 +388,10 @@ fn status_cmd(ctx: &Ctx, json: bool) -> Result<ExitCode> {
     let config = ctx.config_or_empty()?;
     let history = ctx.history()?;
     let now = SystemClock.now();
-    let statuses = config.jobs.iter().map(|j| status::job_status(&history, j, now)).collect::<Result<Vec<_>>>()?;
-    let paused = nightjar_core::state::StateFile::in_dir(ctx.data.root()).load();
+    let statuses = config.jobs.iter().map(|j| status::job_status(history, j, now)).collect::<Result<Vec<_>>>()?;
+    let paused = nightjar_core::state::StateFile::in_dir(ctx.data().root()).load();
     // Damaged histories moved aside (by this or any earlier run), until the user deletes them.
-    let moved_aside = nightjar_core::history::moved_aside(&ctx.data.history_file());
+    let moved_aside = nightjar_core::history::moved_aside(&ctx.data().history_file());
     // Local-folder jobs in a OneDrive-synced folder: whether the last good backup reached OneDrive.
     let mut cloud = BTreeMap::new();
     for st in &statuses {
@@ -406,7 +402,7 @@ fn status_cmd(ctx: &Ctx, json: bool) -> Result<ExitCode> {
     if json {
         print_json(&serde_json::json!({
             "config": ctx.config_path,
-            "data_dir": ctx.data.root(),
+            "data_dir": ctx.data().root(),
             "paused": paused.is_paused(now),
             "resume_at": paused.resume_at,
             "jobs": statuses,
@@ -445,7 +441,7 @@ fn password(ctx: &Ctx, cmd: PasswordCommand) -> Result<ExitCode> {
         PasswordCommand::Delete(t) => (t, false),
     };
     let account = account_for(ctx, target)?;
-    let store = secrets::default_store();
+    let store = ctx.engine.secrets();
     if set {
         let pw = read_password(&account)?;
         store.set(&account, &pw)?;
@@ -496,7 +492,7 @@ fn read_password(account: &str) -> Result<String> {
 // ---- restore, verify, kept ----------------------------------------------
 
 use nightjar_core::observer::{Progress, RunObserver, Stage};
-use nightjar_core::restore::{self as core_restore, KeptDatabase, RestoreMode, RestoreOptions, RestorePlan, RestoreReport, Restorer, VerifyOptions, VerifyReport};
+use nightjar_core::restore::{KeptDatabase, RestoreMode, RestoreOptions, RestorePlan, RestoreReport, VerifyOptions, VerifyReport};
 
 /// A restore's or verify's target server: a job from the config, or an ad-hoc
 /// URL (an ad-hoc job whose destination receives the safety backup).
@@ -535,7 +531,7 @@ fn restore(ctx: &Ctx, a: &crate::cli::RestoreArgs) -> Result<ExitCode> {
     let file: std::path::PathBuf = if a.latest {
         let name = a.job.as_deref().ok_or_else(|| Error::config("--latest needs --job NAME."))?;
         let job = ctx.config()?.job(name)?.clone();
-        core_restore::latest_backup(&job)?.path.into()
+        ctx.engine.latest_backup(&job)?.path.into()
     } else if let Some(id) = a.run {
         let row = history.get(id)?.ok_or_else(|| Error::config(format!("There is no run {id} in the history; `nightjar history` shows the ids.")))?;
         match (&row.file, row.kind, row.status) {
@@ -556,10 +552,9 @@ fn restore(ctx: &Ctx, a: &crate::cli::RestoreArgs) -> Result<ExitCode> {
     let file_dir = file.parent().map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
     let safety_dir = a.safety_dir.clone().unwrap_or(file_dir);
     let target = db_target(ctx, a.db.as_deref(), a.job.as_deref(), &safety_dir)?;
-    let secrets = secrets::default_store();
     let cancel = cancel_flag();
     let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal());
-    let restorer = Restorer { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
+    let restorer = ctx.engine.restorer(&progress, &cancel)?;
     let copy = if remote {
         ctx.config_or_empty()?;
         let database = a.as_new.clone().unwrap_or_else(|| target.job.db.database.clone());
@@ -693,7 +688,7 @@ fn print_restore(r: &RestoreReport, flag: &str) {
 fn verify(ctx: &Ctx, a: &crate::cli::VerifyArgs) -> Result<ExitCode> {
     let remote = remote::is_remote(&a.file.to_string_lossy());
     let file = if remote { a.file.clone() } else { std::path::absolute(&a.file).unwrap_or_else(|_| a.file.clone()) };
-    let history = ctx.history()?;
+    ctx.history()?;
     let mut opts = VerifyOptions::default();
     if a.restore_test {
         let dir = file.parent().map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
@@ -707,10 +702,9 @@ fn verify(ctx: &Ctx, a: &crate::cli::VerifyArgs) -> Result<ExitCode> {
             trust_file: a.trust_file,
         };
     }
-    let secrets = secrets::default_store();
     let cancel = cancel_flag();
     let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal());
-    let restorer = Restorer { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &progress, cancel: &cancel };
+    let restorer = ctx.engine.restorer(&progress, &cancel)?;
     // A backup in OneDrive is verified from a private local copy, removed afterwards.
     let copy = if remote {
         ctx.config_or_empty()?;
@@ -755,11 +749,8 @@ fn print_verify(r: &VerifyReport) {
 
 fn kept(ctx: &Ctx, cmd: crate::cli::KeptCommand) -> Result<ExitCode> {
     use crate::cli::KeptCommand;
-    let history = ctx.history()?;
-    let secrets = secrets::default_store();
     let cancel = AtomicBool::new(false);
-    let restorer =
-        Restorer { history: &history, data: &ctx.data, secrets: secrets.as_ref(), clock: &SystemClock, observer: &nightjar_core::observer::NoopObserver, cancel: &cancel };
+    let restorer = ctx.engine.restorer(&nightjar_core::observer::NoopObserver, &cancel)?;
     let here = Path::new(".");
     match cmd {
         KeptCommand::List(a) => {

@@ -6,12 +6,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use nightjar_core::clock::SystemClock;
 use nightjar_core::config::Config;
-use nightjar_core::history::History;
 use nightjar_core::observer::{Event, RunObserver};
-use nightjar_core::service::{Service, ServiceControl};
-use nightjar_core::{secrets, Result};
+use nightjar_core::service::ServiceControl;
+use nightjar_core::{Engine, Result};
 
 /// Turns service events into log lines (journald or the log file pick them up).
 struct LogObserver;
@@ -61,24 +59,12 @@ fn install_signals(control: &ServiceControl) {
     }
 }
 
-pub fn run(load: &dyn Fn() -> Result<Config>, config_path: std::path::PathBuf, data: &nightjar_core::paths::DataDir) -> Result<ExitCode> {
-    // A damaged history is moved aside (open_or_recover logs it) and the schedules go on.
-    let (history, _moved) = History::open_or_recover(&data.history_file())?;
+pub fn run(engine: &Engine, load: &dyn Fn() -> Result<Config>, config_path: std::path::PathBuf) -> Result<ExitCode> {
     let control = ServiceControl::default();
     install_signals(&control);
-    let secrets = secrets::default_store();
     let tick = std::env::var("NIGHTJAR_TICK_SECS").ok().and_then(|s| s.parse().ok()).map_or(Duration::from_secs(20), Duration::from_secs);
-    let service = Service {
-        load_config: load,
-        config_path: Some(config_path),
-        history: &history,
-        data,
-        secrets: secrets.as_ref(),
-        clock: &SystemClock,
-        observer: &LogObserver,
-        control: &control,
-        tick,
-    };
+    // A damaged history is moved aside (logged when it is opened) and the schedules go on.
+    let service = engine.service(&LogObserver, &control, load, Some(config_path), tick)?;
     service.run()?;
     Ok(ExitCode::SUCCESS)
 }

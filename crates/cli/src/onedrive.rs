@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use nightjar_core::config::OneDriveSettings;
 use nightjar_core::secrets::{self, SecretStore};
-use nightjar_core::{runner, Result};
+use nightjar_core::Result;
 use nightjar_onedrive::{Graph, GraphConfig};
 
 use crate::output::print_json;
@@ -39,17 +39,6 @@ fn store() -> Arc<dyn SecretStore> {
     Arc::from(secrets::default_store())
 }
 
-/// Lets `runner::open_destination` open `onedrive:` destinations with these settings.
-pub fn install(settings: &OneDriveSettings) {
-    let settings = settings.clone();
-    runner::set_onedrive_opener(Some(Arc::new(move |path: &str| nightjar_onedrive::open_destination(&settings, store(), path))));
-}
-
-/// Registers the scheduler's OneDrive upkeep with these settings and the
-/// CLI's secret store; `nightjar run` calls it on every config (re)load.
-pub fn install_upkeep(settings: &OneDriveSettings) {
-    nightjar_onedrive::install_upkeep(settings, store());
-}
 
 /// Opens `url` in the system browser, best effort.
 fn open_browser(url: &str) {

@@ -8,23 +8,30 @@
 //! source (pg_dump) ──► compress (zstd | gzip | none) ──► sha256 + size ──► destination (.partial → rename)
 //! ```
 //!
-//! Main types:
-//! - [`config::Config`]: the TOML file, parsed without I/O, then resolved
-//!   into [`config::ResolvedJob`]s.
-//! - [`runner::Runner`]: runs one job once (lock, dump, pipeline, manifest,
-//!   history, retention).
-//! - [`history::History`]: the durable SQLite record of every run.
-//! - [`retention::plan`]: the pure retention planner (`now` is an argument).
+//! What a front end uses (the CLI, `nightjar run`, the tray process, the
+//! window): one [`Engine`] per process, built with its data folder, secret
+//! store, clock, destination openers and background tasks, and the runs
+//! made from it:
+//! - [`Engine::runner`] → [`Runner`]: runs one job once (lock, dump,
+//!   pipeline, manifest, history, retention), checks a job, prunes.
+//! - [`Engine::restorer`] → [`Restorer`]: restores, verifies, kept databases.
+//! - [`Engine::service`] → [`Service`]: the scheduler loop.
+//! - [`Config`]: the TOML file, parsed without I/O, then resolved into [`Job`]s.
+//! - [`History`]: the durable SQLite record of every run.
+//! - [`RunObserver`]: receives stages, progress and lifecycle [`Event`]s.
 //!
-//! Side effects sit behind small traits: [`destination::Destination`],
-//! [`secrets::SecretStore`], [`clock::Clock`] and [`observer::RunObserver`].
+//! Side effects sit behind small traits: [`Destination`],
+//! [`secrets::SecretStore`], [`clock::Clock`] and [`RunObserver`]. Modules
+//! below the first group are the engine's own.
 
+// The front: what front ends use.
 pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod config_edit;
 pub mod db;
 pub mod destination;
+pub mod engine;
 pub mod error;
 pub mod history;
 pub mod inspect;
@@ -34,11 +41,9 @@ pub mod model;
 pub mod names;
 pub mod observer;
 pub mod paths;
-pub mod platform;
-pub mod pipeline;
 pub mod private;
-pub mod restore;
 pub mod remote;
+pub mod restore;
 pub mod retention;
 pub mod runner;
 pub mod schedule;
@@ -50,6 +55,19 @@ pub mod state;
 pub mod status;
 pub mod tasks;
 pub mod trust;
-pub mod wake;
 
+// The engine's own.
+pub(crate) mod pipeline;
+pub(crate) mod platform;
+pub(crate) mod wake;
+
+pub use config::{Config, DestinationSpec, Job};
+pub use destination::Destination;
+pub use engine::{Engine, EngineBuilder, RunContext};
 pub use error::{Error, ErrorKind, Result};
+pub use history::History;
+pub use observer::{Event, RunObserver, Stage};
+pub use paths::DataDir;
+pub use restore::Restorer;
+pub use runner::{BackupOptions, Runner};
+pub use service::{Service, ServiceControl};

@@ -10,8 +10,8 @@
 //! copies left by a crash are swept by the next download.
 //!
 //! Core stays free of HTTP: the bytes come from the remote destination's
-//! [`Destination::open`], which the adapter that links the Graph client
-//! installs through [`crate::runner::set_onedrive_opener`].
+//! [`Destination::open`], opened through the engine's opener of its scheme
+//! ([`crate::engine::EngineBuilder::destination`]).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -26,7 +26,7 @@ use crate::manifest::Manifest;
 use crate::names::MANIFEST_SUFFIX;
 use crate::observer::{Progress, RunObserver, Stage};
 use crate::paths::DataDir;
-use crate::{runner, Error, ErrorKind, Result};
+use crate::{Engine, Error, ErrorKind, Result};
 
 /// Manifests larger than this are not ours.
 const MAX_MANIFEST: u64 = 64 * 1024;
@@ -173,16 +173,17 @@ fn download_error(e: std::io::Error, copy: &LocalCopy, data: &DataDir, size: u64
 }
 
 /// Downloads the remote backup `origin` (and its manifest) into a private
-/// folder under `data`, checking size and sha256 against the manifest on
+/// folder under the engine's data folder, checking size and sha256 against the manifest on
 /// the way. Progress is reported as [`Stage::Downloading`] under `label`.
 ///
 /// # Errors
 /// The address names no backup, the destination cannot be reached, the
 /// download fails or is cancelled, or the bytes do not match the manifest
 /// ([`ErrorKind::InvalidBackup`]).
-pub fn fetch(origin: &str, data: &DataDir, observer: &dyn RunObserver, label: &str, cancel: &AtomicBool) -> Result<LocalCopy> {
+pub fn fetch(engine: &Engine, origin: &str, observer: &dyn RunObserver, label: &str, cancel: &AtomicBool) -> Result<LocalCopy> {
     let (spec, name) = split(origin)?;
-    let dest = runner::open_destination(&spec)?;
+    let dest = engine.open_destination(&spec)?;
+    let data = engine.data();
     let origin = dest.full_name(&name);
     observer.stage(label, Stage::Downloading);
     let files = dest.list()?;
@@ -267,7 +268,6 @@ pub fn fetch(origin: &str, data: &DataDir, observer: &dyn RunObserver, label: &s
 mod tests {
     use super::*;
     use crate::destination::LocalFolder;
-    use std::sync::Arc;
 
     #[test]
     fn split_names_folder_and_file() {
@@ -282,16 +282,15 @@ mod tests {
         assert!(is_remote("onedrive:/a/b") && !is_remote("/onedrive:/a"));
     }
 
-    /// Serves `onedrive:` from a local folder (the opener is process-wide).
-    static OPENER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-    fn with_folder_opener<T>(root: &Path, f: impl FnOnce() -> T) -> T {
-        let _g = OPENER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    /// An engine serving `onedrive:` from a local folder.
+    fn engine_over(root: &Path, data: &Path) -> Engine {
         let root = root.to_path_buf();
-        runner::set_onedrive_opener(Some(Arc::new(move |p: &str| Ok(Box::new(LocalFolder::new(root.join(p.trim_matches('/')))) as Box<dyn Destination>))));
-        let out = f();
-        runner::set_onedrive_opener(None);
-        out
+        Engine::builder(DataDir::new(data))
+            .secrets(std::sync::Arc::new(crate::secrets::NoSecrets))
+            .destination(crate::engine::ONEDRIVE, move |p: &str, _: &crate::engine::OpenEnv<'_>| {
+                Ok(Box::new(LocalFolder::new(root.join(p.trim_matches('/')))) as Box<dyn Destination>)
+            })
+            .build()
     }
 
     fn manifest_for(name: &str, bytes: &[u8]) -> Vec<u8> {
@@ -329,8 +328,9 @@ mod tests {
     #[test]
     fn fetch_checks_the_manifest_and_removes_the_copy() {
         let remote = tempfile::tempdir().unwrap();
-        let data = tempfile::tempdir().unwrap();
-        let data = DataDir::new(data.path());
+        let data_dir = tempfile::tempdir().unwrap();
+        let engine = engine_over(remote.path(), data_dir.path());
+        let data = engine.data();
         let folder = remote.path().join("Backups/app");
         std::fs::create_dir_all(&folder).unwrap();
         let body = b"-- PostgreSQL database dump\nselect 1;\n".repeat(1000);
@@ -340,8 +340,8 @@ mod tests {
         std::fs::write(folder.join("bad.sql.json"), manifest_for("bad.sql", &body)).unwrap();
         let cancel = AtomicBool::new(false);
         let obs = crate::observer::NoopObserver;
-        with_folder_opener(remote.path(), || {
-            let copy = fetch("onedrive:/Backups/app/good.sql", &data, &obs, "app", &cancel).unwrap();
+        {
+            let copy = fetch(&engine, "onedrive:/Backups/app/good.sql", &obs, "app", &cancel).unwrap();
             assert!(copy.has_manifest());
             assert_eq!(std::fs::read(copy.path()).unwrap(), body);
             assert!(copy.path().with_file_name("good.sql.json").is_file());
@@ -353,15 +353,15 @@ mod tests {
             drop(copy);
             assert!(!dir.exists(), "the copy is removed");
 
-            let e = fetch("onedrive:/Backups/app/bad.sql", &data, &obs, "app", &cancel).unwrap_err();
+            let e = fetch(&engine, "onedrive:/Backups/app/bad.sql", &obs, "app", &cancel).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidBackup, "{e}");
             assert!(e.message().contains("manifest says"), "{e}");
-            let e = fetch("onedrive:/Backups/app/missing.sql", &data, &obs, "app", &cancel).unwrap_err();
+            let e = fetch(&engine, "onedrive:/Backups/app/missing.sql", &obs, "app", &cancel).unwrap_err();
             assert!(e.message().contains("does not exist"), "{e}");
             cancel.store(true, Ordering::SeqCst);
-            let e = fetch("onedrive:/Backups/app/good.sql", &data, &obs, "app", &cancel).unwrap_err();
+            let e = fetch(&engine, "onedrive:/Backups/app/good.sql", &obs, "app", &cancel).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Interrupted);
-        });
-        assert_eq!(std::fs::read_dir(downloads_dir(&data)).unwrap().count(), 0, "failed downloads leave nothing");
+        }
+        assert_eq!(std::fs::read_dir(downloads_dir(data)).unwrap().count(), 0, "failed downloads leave nothing");
     }
 }

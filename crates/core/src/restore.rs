@@ -43,18 +43,15 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::catalog::{self, BackupEntry};
-use crate::clock::Clock;
 use crate::config::Job;
 use crate::db::DbUrl;
-use crate::history::{History, NewRun, RunKind, RunOutcome, RunRecord};
+use crate::engine::RunContext;
+use crate::history::{NewRun, RunKind, RunOutcome, RunRecord};
 use crate::inspect::{self, Content, Inspection};
 use crate::lock::JobLock;
 use crate::model::{Compression, Engine, Format, RunStatus, Trigger};
 use crate::observer::{Progress, RunObserver, Stage};
-use crate::paths::DataDir;
-use crate::runner::{self, BackupOptions, Runner};
-use crate::secrets::SecretStore;
+use crate::runner::{BackupOptions, Runner};
 use crate::source::postgres::{self, PgTarget};
 use crate::trust::{self, Trust};
 use crate::{Error, ErrorKind, Result};
@@ -716,42 +713,21 @@ fn name_origin(e: Error, local: &Path, origin: Option<&String>) -> Error {
     if message == e.message() { e } else { Error::new(e.kind(), message) }
 }
 
-/// The newest backup of `job` in its destination (`restore --latest`).
-///
-/// # Errors
-/// When the destination cannot be listed or holds no backup of the job.
-pub fn latest_backup(job: &Job) -> Result<BackupEntry> {
-    let dest = runner::open_destination(&job.destination)?;
-    let entries = catalog::job_backups(dest.as_ref(), &job.name, job.timezone)?;
-    entries.into_iter().next().ok_or_else(|| {
-        Error::config(format!(
-            "Job \"{}\" has no backups in {}; run `nightjar backup --job {}` first, or pick a file.",
-            job.name,
-            job.destination.display(),
-            job.name
-        ))
-    })
-}
-
 /// What loading a file into a database produced.
 struct Loaded {
     streamed: Streamed,
 }
 
-/// Runs restores and verifies. Borrow-only, like [`Runner`].
-pub struct Restorer<'a> {
-    /// History store.
-    pub history: &'a History,
-    /// Data directory (locks).
-    pub data: &'a DataDir,
-    /// Secret store (database passwords).
-    pub secrets: &'a dyn SecretStore,
-    /// Clock.
-    pub clock: &'a dyn Clock,
-    /// Progress receiver.
-    pub observer: &'a dyn RunObserver,
-    /// Raised to stop a run.
-    pub cancel: &'a AtomicBool,
+/// Runs restores and verifies: a view of a [`RunContext`], made by
+/// [`crate::Engine::restorer`].
+#[derive(Clone, Copy)]
+pub struct Restorer<'a>(pub(crate) RunContext<'a>);
+
+impl<'a> std::ops::Deref for Restorer<'a> {
+    type Target = RunContext<'a>;
+    fn deref(&self) -> &RunContext<'a> {
+        &self.0
+    }
 }
 
 impl Restorer<'_> {
@@ -829,7 +805,7 @@ impl Restorer<'_> {
     /// As [`crate::remote::fetch`].
     pub fn fetch(&self, origin: &str, job: &str, kind: RunKind, destination: String, database: Option<String>) -> Result<crate::remote::LocalCopy> {
         let started_at = self.clock.now();
-        crate::remote::fetch(origin, self.data, self.observer, job, self.cancel).inspect_err(|e| {
+        crate::remote::fetch(self.engine, origin, self.observer, job, self.cancel).inspect_err(|e| {
             let run = self.new_run(kind, job, destination, None, database, started_at);
             self.record_refusal(&run, e, Path::new(origin.trim()), None);
         })
@@ -1001,7 +977,7 @@ impl Restorer<'_> {
         let mut safety = None;
         if mode == RestoreMode::Replace && opts.safety_backup {
             self.observer.stage(label, Stage::SafetyBackup);
-            let runner = Runner { history: self.history, data: self.data, secrets: self.secrets, clock: self.clock, observer: self.observer, cancel: self.cancel };
+            let runner = Runner(self.0);
             let mut bopts = BackupOptions::new(Trigger::PreRestore);
             bopts.prune = false; // retention must not delete the file being restored
             bopts.password = server.password();

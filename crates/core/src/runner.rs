@@ -14,19 +14,17 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::catalog;
-use crate::clock::Clock;
 use crate::config::{DestinationSpec, Job};
-use crate::destination::{Destination, LocalFolder};
-use crate::history::{self, History, NewRun, RunKind, RunOutcome};
+use crate::destination::Destination;
+use crate::engine::RunContext;
+use crate::history::{self, NewRun, RunKind, RunOutcome};
 use crate::lock::JobLock;
 use crate::manifest::{InstallKeys, Manifest, APP, MANIFEST_VERSION};
 use crate::model::{RunStatus, Trigger};
 use crate::names::{backup_file_name, MANIFEST_SUFFIX};
-use crate::observer::{RunObserver, Stage};
-use crate::paths::DataDir;
+use crate::observer::Stage;
 use crate::pipeline::{self, CompressOptions, PipelineError};
 use crate::retention::{self, Candidate, RetentionPlan, RetentionPolicy};
-use crate::secrets::SecretStore;
 use crate::source::engine;
 use crate::source::ChildStream;
 use crate::{Error, ErrorKind, Result};
@@ -133,57 +131,19 @@ pub struct PruneReport {
     pub errors: Vec<String>,
 }
 
-/// Runs jobs. Borrow-only: build one per call site.
-pub struct Runner<'a> {
-    /// History store.
-    pub history: &'a History,
-    /// Data directory (locks).
-    pub data: &'a DataDir,
-    /// Secret store.
-    pub secrets: &'a dyn SecretStore,
-    /// Clock.
-    pub clock: &'a dyn Clock,
-    /// Progress receiver.
-    pub observer: &'a dyn RunObserver,
-    /// Raised to stop a run (signal, shutdown, user cancel).
-    pub cancel: &'a AtomicBool,
+/// Runs jobs: a view of a [`RunContext`], made by [`crate::Engine::runner`].
+#[derive(Clone, Copy)]
+pub struct Runner<'a>(pub(crate) RunContext<'a>);
+
+impl<'a> std::ops::Deref for Runner<'a> {
+    type Target = RunContext<'a>;
+    fn deref(&self) -> &RunContext<'a> {
+        &self.0
+    }
 }
 
 /// Keyring account holding the signed-in Microsoft account's name.
 pub const ONEDRIVE_ACCOUNT: &str = "onedrive:account";
-
-/// Opens an `onedrive:` destination from its path (`/Backups/app`).
-pub type OneDriveOpener = dyn Fn(&str) -> Result<Box<dyn Destination>> + Send + Sync;
-
-/// Installed by the adapters that link the Graph client (`nightjar-onedrive`).
-/// Injected rather than depended on: that crate implements this crate's
-/// `Destination` trait, so core cannot depend on it without a cycle, and
-/// core stays free of the HTTP/TLS stack.
-static ONEDRIVE_OPENER: std::sync::RwLock<Option<std::sync::Arc<OneDriveOpener>>> = std::sync::RwLock::new(None);
-
-/// Installs (or, with `None`, removes) the opener of `onedrive:` destinations.
-pub fn set_onedrive_opener(opener: Option<std::sync::Arc<OneDriveOpener>>) {
-    *ONEDRIVE_OPENER.write().unwrap_or_else(std::sync::PoisonError::into_inner) = opener;
-}
-
-/// Opens the destination of a job.
-///
-/// # Errors
-/// For destinations this build cannot reach.
-pub fn open_destination(spec: &DestinationSpec) -> Result<Box<dyn Destination>> {
-    match spec {
-        DestinationSpec::Folder(p) => Ok(Box::new(LocalFolder::new(p.clone()))),
-        DestinationSpec::OneDrive(p) => {
-            let opener = ONEDRIVE_OPENER.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-            match opener {
-                Some(open) => open(p),
-                None => Err(Error::config(format!(
-                    "The destination onedrive:{p} needs Microsoft Graph upload support, which this build does not have yet; point the job at your OneDrive-synced folder instead."
-                ))),
-            }
-        }
-    }
-}
 
 /// The error of a run a dead process left `running`.
 const LEFT_RUNNING: &str = "Interrupted: Nightjar stopped before this run finished (crash, power loss or kill); the next run replaced it.";
@@ -226,7 +186,7 @@ impl Runner<'_> {
             tracing::warn!(job = %job.name, "backup failed: {}", e.detailed());
             e
         };
-        let dest = open_destination(&job.destination).map_err(early)?;
+        let dest = self.engine.open_destination(&job.destination).map_err(early)?;
         let _lock = match opts.wait_for_lock {
             Some(t) => JobLock::acquire_wait(&self.data.lock_dir(), &job.name, t, self.cancel),
             None => JobLock::try_acquire(&self.data.lock_dir(), &job.name),
@@ -548,7 +508,7 @@ impl Runner<'_> {
     /// # Errors
     /// When the destination cannot be listed.
     pub fn prune(&self, job: &Job, dry_run: bool) -> Result<PruneReport> {
-        let dest = open_destination(&job.destination)?;
+        let dest = self.engine.open_destination(&job.destination)?;
         self.prune_with(job, &job.retention, dest.as_ref(), dry_run)
     }
 
@@ -588,7 +548,8 @@ pub fn apply_plan(job: &str, policy: &RetentionPolicy, plan: RetentionPlan, dest
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::SystemClock;
+    use crate::history::History;
+    use crate::paths::DataDir;
     use crate::config::{Config, ParseEnv};
     use crate::secrets::MemorySecrets;
 
@@ -616,13 +577,14 @@ mod tests {
         let outcome = RunOutcome { status: RunStatus::Success, finished_at: now, size: Some(1), file: Some("/b/tg.sql.zst".into()), sha256: None, error: None, error_kind: None };
         history.finish_run(id, &outcome).unwrap();
         let cancel = AtomicBool::new(false);
-        let runner = Runner { history: &history, data: &data, secrets: &MemorySecrets::default(), clock: &SystemClock, observer: &crate::observer::NoopObserver, cancel: &cancel };
+        let engine = crate::Engine::builder(data).history(std::sync::Arc::new(history)).secrets(std::sync::Arc::new(MemorySecrets::default())).build();
+        let runner = engine.runner(&crate::observer::NoopObserver, &cancel).unwrap();
         let mut opts = BackupOptions::new(Trigger::Scheduled);
         opts.wait_for_lock = Some(std::time::Duration::from_secs(1));
         opts.skip_if_backed_up_since = Some(now - chrono::Duration::minutes(1));
         let e = runner.backup(job, &opts).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Busy);
         assert!(e.message().starts_with("Run skipped"), "{e}");
-        assert_eq!(history.runs(&crate::history::RunFilter::default()).unwrap().len(), 1);
+        assert_eq!(engine.history().unwrap().runs(&crate::history::RunFilter::default()).unwrap().len(), 1);
     }
 }

@@ -12,16 +12,14 @@ use std::time::{Duration as StdDuration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
 
-use crate::clock::Clock;
 use crate::config::{Config, Job};
+use crate::engine::RunContext;
 use crate::history::{History, RunFilter, RunKind};
 use crate::lock::JobLock;
 use crate::model::RunStatus;
-use crate::observer::{Event, RunObserver};
-use crate::paths::DataDir;
+use crate::observer::Event;
 use crate::runner::{BackupOptions, Runner};
 use crate::scheduler::{clock_jumped, is_stale, retry_backoff, stale_deadline, Due, JobFacts, Planner};
-use crate::secrets::SecretStore;
 use crate::state::StateFile;
 use crate::{ErrorKind, Result};
 
@@ -40,26 +38,26 @@ pub struct ServiceControl {
 /// process (a manual backup) before giving up.
 const LOCK_WAIT: StdDuration = StdDuration::from_secs(6 * 3600);
 
-/// The scheduler service.
+/// The scheduler service, made by [`crate::Engine::service`]; its run
+/// context's cancel flag is [`ServiceControl::shutdown`].
 pub struct Service<'a> {
+    /// History, data folder, secrets, clock, observer, engine.
+    pub(crate) run: RunContext<'a>,
     /// Loads (or reloads) the configuration.
-    pub load_config: &'a dyn Fn() -> Result<Config>,
+    pub(crate) load_config: &'a dyn Fn() -> Result<Config>,
     /// The config file, watched for changes.
-    pub config_path: Option<PathBuf>,
-    /// History store.
-    pub history: &'a History,
-    /// Data directory (locks, schedule state).
-    pub data: &'a DataDir,
-    /// Secret store.
-    pub secrets: &'a dyn SecretStore,
-    /// Clock.
-    pub clock: &'a dyn Clock,
-    /// Receives progress and [`Event`]s.
-    pub observer: &'a dyn RunObserver,
+    pub(crate) config_path: Option<PathBuf>,
     /// Steering flags.
-    pub control: &'a ServiceControl,
+    pub(crate) control: &'a ServiceControl,
     /// Longest sleep between checks.
-    pub tick: StdDuration,
+    pub(crate) tick: StdDuration,
+}
+
+impl<'a> std::ops::Deref for Service<'a> {
+    type Target = RunContext<'a>;
+    fn deref(&self) -> &RunContext<'a> {
+        &self.run
+    }
 }
 
 struct Retry {
@@ -72,7 +70,7 @@ fn mtime(p: &Option<PathBuf>) -> Option<SystemTime> {
     p.as_ref().and_then(|p| std::fs::metadata(p).ok()).and_then(|m| m.modified().ok())
 }
 
-impl Service<'_> {
+impl<'a> Service<'a> {
     fn facts(&self, job: &str) -> JobFacts {
         let last_success = self.history.last_success(job, RunKind::Backup).ok().flatten().map(|r| r.started_at);
         let ever_ran = self
@@ -83,15 +81,15 @@ impl Service<'_> {
         JobFacts { last_success, ever_ran }
     }
 
-    fn runner(&self) -> Runner<'_> {
-        Runner {
-            history: self.history,
-            data: self.data,
-            secrets: self.secrets,
-            clock: self.clock,
-            observer: self.observer,
-            cancel: &self.control.shutdown,
-        }
+    fn runner(&self) -> Runner<'a> {
+        Runner(self.run)
+    }
+
+    /// Loads the configuration and hands its destination settings to the engine.
+    fn load(&self) -> Result<Config> {
+        let config = (self.load_config)()?;
+        self.engine.configure(&config);
+        Ok(config)
     }
 
     /// Marks runs left `running` by a dead process as interrupted, for every
@@ -169,14 +167,7 @@ impl Service<'_> {
         if successes == 0 || !successes.is_multiple_of(u64::from(job.verify_every)) {
             return;
         }
-        let restorer = crate::restore::Restorer {
-            history: self.history,
-            data: self.data,
-            secrets: self.secrets,
-            clock: self.clock,
-            observer: self.observer,
-            cancel: &self.control.shutdown,
-        };
+        let restorer = crate::restore::Restorer(self.run);
         // Never `trust_file`: a file this installation did not make (e.g.
         // replaced in OneDrive since the upload) is refused, not run.
         let mut opts = crate::restore::VerifyOptions { restore_test: Some(job.clone()), ..Default::default() };
@@ -234,7 +225,7 @@ impl Service<'_> {
     /// # Errors
     /// Only when the configuration cannot be loaded at start.
     pub fn run(&self) -> Result<()> {
-        let mut config = (self.load_config)()?;
+        let mut config = self.load()?;
         crate::wake::watch_resume(self.control.wake.clone(), self.control.shutdown.clone());
         let mut config_mtime = mtime(&self.config_path);
         let state_file = StateFile::in_dir(self.data.root());
@@ -259,7 +250,7 @@ impl Service<'_> {
             let m = mtime(&self.config_path);
             if self.control.reload.swap(false, Ordering::SeqCst) || m != config_mtime {
                 config_mtime = m;
-                match (self.load_config)() {
+                match self.load() {
                     Ok(c) => {
                         tracing::info!(jobs = c.jobs.len(), "configuration reloaded");
                         config = c;
@@ -307,15 +298,7 @@ impl Service<'_> {
             }
             self.update_staleness(&config, &planner, &mut stale, self.clock.now());
             // Adapters' background work (OneDrive sign-in upkeep, cloud confirmation).
-            crate::tasks::run_background_tasks(&crate::tasks::TaskContext {
-                config: &config,
-                history: self.history,
-                data: self.data,
-                secrets: self.secrets,
-                clock: self.clock,
-                observer: self.observer,
-                shutdown: &self.control.shutdown,
-            });
+            crate::tasks::run_background_tasks(&crate::tasks::TaskContext { config: &config, run: self.run });
             // Sleep until the next slot, retry or tick, watching the flags.
             let now = self.clock.now();
             let mut until = now + chrono::Duration::from_std(self.tick).unwrap_or(chrono::Duration::seconds(20));

@@ -19,6 +19,8 @@ use nightjar_core::observer::{Event, RunObserver};
 use nightjar_core::paths::DataDir;
 use nightjar_core::secrets::{MemorySecrets, SecretStore};
 use nightjar_core::tasks::{BackgroundTask as _, TaskContext};
+use nightjar_core::engine::RunContext;
+use nightjar_core::Engine;
 use nightjar_onedrive::upkeep::{OneDriveUpkeep, RefreshState};
 use nightjar_onedrive::{Graph, GraphConfig, RetryPolicy, REFRESH_ACCOUNT, USER_ACCOUNT};
 use nightjar_onedrive_fake::{Action, FakeGraph, Fault, Kind};
@@ -63,6 +65,7 @@ struct World {
     clock: TestClock,
     events: Events,
     shutdown: AtomicBool,
+    engine: Engine,
 }
 
 impl World {
@@ -70,24 +73,26 @@ impl World {
         Self {
             config: Config::parse(config_text, None, &ParseEnv::from_system()).unwrap_or_else(|e| panic!("{}", e.detailed())),
             history: History::open_in_memory().unwrap(),
-            data: DataDir::new(data),
+            data: DataDir::new(&data),
             secrets,
             clock: TestClock(Mutex::new(t0)),
             events: Events::default(),
             shutdown: AtomicBool::new(false),
+            engine: Engine::builder(DataDir::new(&data)).build(),
         }
     }
 
     fn tick(&self, task: &OneDriveUpkeep) {
-        task.tick(&TaskContext {
-            config: &self.config,
+        let run = RunContext {
+            engine: &self.engine,
             history: &self.history,
             data: &self.data,
             secrets: self.secrets.as_ref(),
             clock: &self.clock,
             observer: &self.events,
-            shutdown: &self.shutdown,
-        });
+            cancel: &self.shutdown,
+        };
+        task.tick(&TaskContext { config: &self.config, run });
     }
 
     /// A successful backup row for `file`, finished now.

@@ -14,10 +14,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use nightjar_core::clock::SystemClock;
 use nightjar_core::config::Config;
 use nightjar_core::observer::{Event, Progress, RunObserver, Stage};
-use nightjar_core::service::Service;
 use nightjar_core::state::{ScheduleState, StateFile};
 use serde_json::{Value, json};
 
@@ -489,18 +487,7 @@ impl Host {
             let tick = std::env::var("NIGHTJAR_TICK_SECS").ok().and_then(|s| s.parse().ok()).map_or(Duration::from_secs(60), Duration::from_secs);
             let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
             loop {
-                let service = Service {
-                    load_config: &load,
-                    config_path: Some(state.config_path.clone()),
-                    history: &state.history,
-                    data: &state.data,
-                    secrets: state.secrets.as_ref(),
-                    clock: &SystemClock,
-                    observer: &observer,
-                    control: &state.control,
-                    tick,
-                };
-                match service.run() {
+                match state.engine.service(&observer, &state.control, &load, Some(state.config_path.clone()), tick).and_then(|s| s.run()) {
                     Ok(()) => break,
                     Err(e) => {
                         tracing::error!("the scheduler is waiting for a valid config: {e}");
@@ -551,14 +538,10 @@ impl Host {
 /// Flag the tray process starts the window process with.
 pub const WINDOW_FLAG: &str = "--window";
 
-/// Lets the core reach `onedrive:` destinations with the config's settings
-/// and registers the scheduler's OneDrive upkeep, as `nightjar run` does;
+/// Hands the config's destination settings (`[onedrive]`) to the engine;
 /// called again on every config change (the window calls it for its reads).
 pub fn install_onedrive(state: &AppState, config: &Config) {
-    let settings = config.raw.onedrive.clone();
-    nightjar_onedrive::install_upkeep(&settings, state.secrets.clone());
-    let secrets = state.secrets.clone();
-    nightjar_core::runner::set_onedrive_opener(Some(Arc::new(move |path: &str| nightjar_onedrive::open_destination(&settings, secrets.clone(), path))));
+    state.engine.configure(config);
 }
 
 /// Forwards a run's stages and progress to the window that started it (or

@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use nightjar_core::ErrorKind;
-use nightjar_core::clock::SystemClock;
 use nightjar_core::config::{Config, Job};
 use nightjar_core::model::Trigger;
 use nightjar_core::observer::{Event, RunObserver};
-use nightjar_core::restore::{RestoreOptions, RestorePlan, RestoreReport, Restorer, VerifyOptions, VerifyReport};
-use nightjar_core::runner::{BackupOptions, Runner};
+use nightjar_core::restore::{RestoreOptions, RestorePlan, RestoreReport, VerifyOptions, VerifyReport};
+use nightjar_core::runner::BackupOptions;
 use serde::{Deserialize, Serialize};
 
 use crate::host::{Host, HostObserver};
@@ -52,12 +51,11 @@ fn backup_one(host: &Arc<Host>, job: &Job, observer: &HostObserver) -> BackupOut
         return BackupOutcome { job: job.name.clone(), ok: false, file: None, name: None, size: None, duration_ms: None, error: Some(message), busy: true };
     };
     observer.event(&Event::RunStarted { job: job.name.clone(), trigger: Trigger::Manual });
-    let runner = Runner { history: &state.history, data: &state.data, secrets: state.secrets.as_ref(), clock: &SystemClock, observer, cancel: &cancel };
     let mut opts = BackupOptions::new(Trigger::Manual);
     // Rides out a moment's hold (the scheduler checking the job at start);
     // a backup in progress elsewhere still answers "busy".
     opts.wait_for_lock = Some(MANUAL_LOCK_WAIT);
-    let result = runner.backup(job, &opts);
+    let result = state.engine.runner(observer, &cancel).and_then(|runner| runner.backup(job, &opts));
     state.end_run(&job.name);
     match result {
         Ok(mut r) => {
@@ -147,7 +145,7 @@ pub fn prepare(state: &AppState, req: &RestoreRequest, observer: &dyn RunObserve
     }
     let job = target_job(state, &config, &file, req.job.as_deref())?.clone();
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let restorer = Restorer { history: &state.history, data: &state.data, secrets: state.secrets.as_ref(), clock: &SystemClock, observer, cancel: &cancel };
+    let restorer = state.engine.restorer(observer, &cancel)?;
     let plan = restorer.prepare(&file, &job, &options(req))?;
     Ok((plan, job))
 }
@@ -168,8 +166,7 @@ pub fn restore(host: &Arc<Host>, req: &RestoreRequest, confirm: &str, observer: 
         return Err(UiError::new(format!("A backup or restore of \"{}\" is running in Nightjar; wait for it to finish.", job.name)));
     };
     tracing::info!(job = %job.name, file = %plan.file.display(), database = %plan.database, "restore confirmed in the window");
-    let restorer = Restorer { history: &state.history, data: &state.data, secrets: state.secrets.as_ref(), clock: &SystemClock, observer, cancel: &cancel };
-    let result = restorer.restore(&plan, &job, &options(req));
+    let result = state.engine.restorer(observer, &cancel).and_then(|restorer| restorer.restore(&plan, &job, &options(req)));
     state.end_run(&job.name);
     host.refresh();
     result.map_err(|e| {
@@ -206,8 +203,7 @@ pub fn verify(host: &Arc<Host>, id: i64, observer: &HostObserver) -> CmdResult<V
     let state = &host.state;
     let file = local_file(&record(state, id)?)?;
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let restorer = Restorer { history: &state.history, data: &state.data, secrets: state.secrets.as_ref(), clock: &SystemClock, observer, cancel: &cancel };
-    let report = restorer.verify(&file, &VerifyOptions::default());
+    let report = state.engine.restorer(observer, &cancel).and_then(|restorer| restorer.verify(&file, &VerifyOptions::default()));
     host.refresh();
     Ok(report?)
 }

@@ -11,6 +11,7 @@ use nightjar_core::history::{History, MovedAside};
 use nightjar_core::paths::DataDir;
 use nightjar_core::secrets::{self, SecretStore};
 use nightjar_core::service::ServiceControl;
+use nightjar_core::Engine;
 
 /// Shared app state (`app.state::<AppState>()`).
 pub struct AppState {
@@ -32,6 +33,8 @@ pub struct AppState {
     pub pending_navigation: Mutex<Option<serde_json::Value>>,
     /// The damaged history file this process moved aside when it started.
     pub history_moved_aside: Option<MovedAside>,
+    /// The process's engine (the same history and secret store, OneDrive installed).
+    pub engine: Engine,
 }
 
 impl AppState {
@@ -48,11 +51,14 @@ impl AppState {
     }
 
     pub fn new(data: DataDir, config_path: PathBuf, history: History, secrets: Arc<dyn SecretStore>) -> Self {
+        let history = Arc::new(history);
+        let engine = nightjar_onedrive::install(Engine::builder(data.clone()).history(history.clone()).secrets(secrets.clone())).build();
         Self {
             data,
             config_path,
-            history: Arc::new(history),
+            history,
             secrets,
+            engine,
             control: ServiceControl::default(),
             runs: Mutex::new(HashMap::new()),
             scheduled: Mutex::new(None),

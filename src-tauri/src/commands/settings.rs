@@ -6,10 +6,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use nightjar_core::clock::SystemClock;
 use nightjar_core::config::{Config, ParseEnv};
 use nightjar_core::config_edit::{self, JobForm};
-use nightjar_core::runner::{ONEDRIVE_ACCOUNT, Runner};
+use nightjar_core::runner::ONEDRIVE_ACCOUNT;
 use nightjar_core::schedule::Schedule;
 use nightjar_core::secrets::job_account;
 use tauri::{AppHandle, Manager as _, Runtime, State};
@@ -127,7 +126,7 @@ pub async fn test_connection<R: Runtime>(app: AppHandle<R>, form: JobForm) -> Cm
         let state = app.state::<AppState>();
         let cancel = std::sync::atomic::AtomicBool::new(false);
         let observer = nightjar_core::observer::NoopObserver;
-        let runner = Runner { history: &state.history, data: &state.data, secrets: state.secrets.as_ref(), clock: &SystemClock, observer: &observer, cancel: &cancel };
+        let runner = state.engine.runner(&observer, &cancel)?;
         let findings: Vec<String> = runner
             .check(&job)
             .into_iter()

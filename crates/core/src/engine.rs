@@ -1,0 +1,387 @@
+//! The one engine handle of a process.
+//!
+//! Every front end (the CLI, `nightjar run`, the tray process, the window)
+//! builds one [`Engine`] when it starts, with what differs between them
+//! injected: the data folder, the history, the secret store, the clock,
+//! the openers of destinations by scheme (folders are built in; the
+//! OneDrive crate adds `onedrive`) and the background tasks the scheduler
+//! runs between backups. Runs are then made from it:
+//!
+//! ```text
+//! Engine::builder(data).secrets(..).destination("onedrive", opener).task(upkeep).build()
+//!   ├─ engine.runner(observer, cancel)    backups, checks, retention
+//!   ├─ engine.restorer(observer, cancel)  restores, verifies, kept databases
+//!   └─ engine.service(observer, control, load_config, path, tick)   the scheduler loop
+//! ```
+//!
+//! There is no process-wide registry: two engines in one process (tests)
+//! see only their own destinations and tasks.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, DestinationSpec, OneDriveSettings};
+use crate::destination::{Destination, LocalFolder};
+use crate::history::{History, MovedAside};
+use crate::observer::RunObserver;
+use crate::paths::DataDir;
+use crate::restore::Restorer;
+use crate::runner::Runner;
+use crate::secrets::SecretStore;
+use crate::service::{Service, ServiceControl};
+use crate::tasks::BackgroundTask;
+use crate::{Error, Result};
+
+/// The settings destinations are opened with (the config's sections for
+/// them), updated by [`Engine::configure`] on every config (re)load.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DestinationSettings {
+    /// `[onedrive]`.
+    pub onedrive: OneDriveSettings,
+}
+
+/// What an opener gets besides the location.
+pub struct OpenEnv<'a> {
+    /// The config's destination settings.
+    pub settings: &'a DestinationSettings,
+    /// The engine's secret store (sign-in tokens).
+    pub secrets: &'a Arc<dyn SecretStore>,
+    /// The data folder (staged uploads).
+    pub data: &'a DataDir,
+}
+
+/// Opens the destinations of one scheme (`onedrive`) from their location
+/// (`/Backups/app`).
+pub trait OpenDestination: Send + Sync {
+    /// Opens `location`.
+    ///
+    /// # Errors
+    /// When the destination cannot be set up (client, settings).
+    fn open(&self, location: &str, env: &OpenEnv<'_>) -> Result<Box<dyn Destination>>;
+}
+
+impl<F> OpenDestination for F
+where
+    F: Fn(&str, &OpenEnv<'_>) -> Result<Box<dyn Destination>> + Send + Sync,
+{
+    fn open(&self, location: &str, env: &OpenEnv<'_>) -> Result<Box<dyn Destination>> {
+        self(location, env)
+    }
+}
+
+/// The scheme of a destination (`folder`, `onedrive`).
+#[must_use]
+pub fn scheme(spec: &DestinationSpec) -> &'static str {
+    match spec {
+        DestinationSpec::Folder(_) => FOLDER,
+        DestinationSpec::OneDrive(_) => ONEDRIVE,
+    }
+}
+
+/// The scheme of local (and synced) folders, built into every engine.
+pub const FOLDER: &str = "folder";
+/// The scheme of `onedrive:` destinations.
+pub const ONEDRIVE: &str = "onedrive";
+
+/// Borrowed by every run: what the engine holds plus the run's observer
+/// and cancel flag. [`Runner`] and [`Restorer`] are views of one.
+#[derive(Clone, Copy)]
+pub struct RunContext<'a> {
+    /// The engine (destinations, tasks).
+    pub engine: &'a Engine,
+    /// History store.
+    pub history: &'a History,
+    /// Data directory (locks, downloads, keys).
+    pub data: &'a DataDir,
+    /// Secret store.
+    pub secrets: &'a dyn SecretStore,
+    /// Clock.
+    pub clock: &'a dyn Clock,
+    /// Progress and lifecycle receiver.
+    pub observer: &'a dyn RunObserver,
+    /// Raised to stop a run (signal, shutdown, user cancel).
+    pub cancel: &'a AtomicBool,
+}
+
+/// The engine of one process. See the module documentation.
+pub struct Engine {
+    data: DataDir,
+    history: OnceLock<Arc<History>>,
+    moved_aside: OnceLock<Option<MovedAside>>,
+    secrets: Arc<dyn SecretStore>,
+    clock: Arc<dyn Clock>,
+    openers: BTreeMap<String, Arc<dyn OpenDestination>>,
+    settings: RwLock<Arc<DestinationSettings>>,
+    tasks: Vec<Arc<dyn BackgroundTask>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("data", &self.data)
+            .field("destinations", &self.openers.keys().collect::<Vec<_>>())
+            .field("tasks", &self.tasks.iter().map(|t| t.name().to_string()).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Engine`].
+pub struct EngineBuilder {
+    data: DataDir,
+    history: Option<Arc<History>>,
+    secrets: Option<Arc<dyn SecretStore>>,
+    clock: Option<Arc<dyn Clock>>,
+    openers: BTreeMap<String, Arc<dyn OpenDestination>>,
+    settings: DestinationSettings,
+    tasks: Vec<Arc<dyn BackgroundTask>>,
+}
+
+impl EngineBuilder {
+    /// Uses this (already open) history instead of opening the data
+    /// folder's on first use.
+    #[must_use]
+    pub fn history(mut self, history: Arc<History>) -> Self {
+        self.history = Some(history);
+        self
+    }
+
+    /// The secret store (default: the OS keyring, as `NIGHTJAR_KEYRING` says).
+    #[must_use]
+    pub fn secrets(mut self, secrets: Arc<dyn SecretStore>) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// The clock (default: the system's).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Opens destinations of `scheme` (`onedrive`) with `opener`,
+    /// replacing the one registered before.
+    #[must_use]
+    pub fn destination(mut self, scheme: &str, opener: impl OpenDestination + 'static) -> Self {
+        self.openers.insert(scheme.to_string(), Arc::new(opener));
+        self
+    }
+
+    /// The destination settings to start with (see [`Engine::configure`]).
+    #[must_use]
+    pub fn settings(mut self, settings: DestinationSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Adds a task the scheduler runs between backups.
+    #[must_use]
+    pub fn task(mut self, task: Arc<dyn BackgroundTask>) -> Self {
+        self.tasks.push(task);
+        self
+    }
+
+    /// The engine.
+    #[must_use]
+    pub fn build(self) -> Engine {
+        let history = OnceLock::new();
+        let moved_aside = OnceLock::new();
+        if let Some(h) = self.history {
+            let _ = history.set(h);
+            let _ = moved_aside.set(None);
+        }
+        Engine {
+            data: self.data,
+            history,
+            moved_aside,
+            secrets: self.secrets.unwrap_or_else(|| Arc::from(crate::secrets::default_store())),
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            openers: self.openers,
+            settings: RwLock::new(Arc::new(self.settings)),
+            tasks: self.tasks,
+        }
+    }
+}
+
+impl Engine {
+    /// A builder for the engine working in `data`.
+    #[must_use]
+    pub fn builder(data: DataDir) -> EngineBuilder {
+        EngineBuilder { data, history: None, secrets: None, clock: None, openers: BTreeMap::new(), settings: DestinationSettings::default(), tasks: Vec::new() }
+    }
+
+    /// The data folder.
+    #[must_use]
+    pub fn data(&self) -> &DataDir {
+        &self.data
+    }
+
+    /// The secret store.
+    #[must_use]
+    pub fn secrets(&self) -> &Arc<dyn SecretStore> {
+        &self.secrets
+    }
+
+    /// The clock.
+    #[must_use]
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// The history, opened on first use (a damaged one is moved aside:
+    /// [`Engine::history_moved_aside`]).
+    ///
+    /// # Errors
+    /// When the history cannot be opened.
+    pub fn history(&self) -> Result<&History> {
+        if let Some(h) = self.history.get() {
+            return Ok(h);
+        }
+        let (history, moved) = History::open_or_recover(&self.data.history_file())?;
+        if self.history.set(Arc::new(history)).is_ok() {
+            let _ = self.moved_aside.set(moved);
+        }
+        Ok(self.history.get().expect("set above"))
+    }
+
+    /// The history, shared (opened on first use).
+    ///
+    /// # Errors
+    /// When the history cannot be opened.
+    pub fn shared_history(&self) -> Result<Arc<History>> {
+        self.history()?;
+        Ok(self.history.get().expect("opened").clone())
+    }
+
+    /// The damaged history file this engine moved aside when it opened the history.
+    #[must_use]
+    pub fn history_moved_aside(&self) -> Option<&MovedAside> {
+        self.moved_aside.get().and_then(Option::as_ref)
+    }
+
+    /// Takes the destination settings of `config` (called on every config
+    /// (re)load; the scheduler service does it itself).
+    pub fn configure(&self, config: &Config) {
+        let settings = DestinationSettings { onedrive: config.raw.onedrive.clone() };
+        let mut current = self.settings.write().unwrap_or_else(PoisonError::into_inner);
+        if **current != settings {
+            *current = Arc::new(settings);
+        }
+    }
+
+    /// The destination settings in use.
+    #[must_use]
+    pub fn settings(&self) -> Arc<DestinationSettings> {
+        self.settings.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Opens a destination through the opener of its scheme.
+    ///
+    /// # Errors
+    /// For schemes this engine has no opener of, or the opener's error.
+    pub fn open_destination(&self, spec: &DestinationSpec) -> Result<Box<dyn Destination>> {
+        let location = match spec {
+            // Built in (and not always UTF-8).
+            DestinationSpec::Folder(p) => return Ok(Box::new(LocalFolder::new(p.clone()))),
+            DestinationSpec::OneDrive(p) => p,
+        };
+        let Some(opener) = self.openers.get(scheme(spec)) else {
+            return Err(Error::config(format!(
+                "The destination {} needs Microsoft Graph upload support, which this build does not have; point the job at your OneDrive-synced folder instead.",
+                spec.display()
+            )));
+        };
+        let settings = self.settings();
+        opener.open(location, &OpenEnv { settings: &settings, secrets: &self.secrets, data: &self.data })
+    }
+
+    /// The newest backup of `job` in its destination (`restore --latest`).
+    ///
+    /// # Errors
+    /// When the destination cannot be listed or holds no backup of the job.
+    pub fn latest_backup(&self, job: &crate::config::Job) -> Result<crate::catalog::BackupEntry> {
+        let dest = self.open_destination(&job.destination)?;
+        let entries = crate::catalog::job_backups(dest.as_ref(), &job.name, job.timezone)?;
+        entries.into_iter().next().ok_or_else(|| {
+            Error::config(format!(
+                "Job \"{}\" has no backups in {}; run `nightjar backup --job {}` first, or pick a file.",
+                job.name,
+                job.destination.display(),
+                job.name
+            ))
+        })
+    }
+
+    /// The background tasks.
+    #[must_use]
+    pub fn tasks(&self) -> &[Arc<dyn BackgroundTask>] {
+        &self.tasks
+    }
+
+    /// What a run borrows.
+    ///
+    /// # Errors
+    /// When the history cannot be opened.
+    pub fn context<'a>(&'a self, observer: &'a dyn RunObserver, cancel: &'a AtomicBool) -> Result<RunContext<'a>> {
+        Ok(RunContext { engine: self, history: self.history()?, data: &self.data, secrets: self.secrets.as_ref(), clock: self.clock.as_ref(), observer, cancel })
+    }
+
+    /// Runs backups, checks and retention.
+    ///
+    /// # Errors
+    /// When the history cannot be opened.
+    pub fn runner<'a>(&'a self, observer: &'a dyn RunObserver, cancel: &'a AtomicBool) -> Result<Runner<'a>> {
+        self.context(observer, cancel).map(Runner)
+    }
+
+    /// Runs restores, verifies and the kept-database commands.
+    ///
+    /// # Errors
+    /// When the history cannot be opened.
+    pub fn restorer<'a>(&'a self, observer: &'a dyn RunObserver, cancel: &'a AtomicBool) -> Result<Restorer<'a>> {
+        self.context(observer, cancel).map(Restorer)
+    }
+
+    /// The scheduler service; stops when `control.shutdown` is raised.
+    ///
+    /// # Errors
+    /// When the history cannot be opened.
+    pub fn service<'a>(
+        &'a self,
+        observer: &'a dyn RunObserver,
+        control: &'a ServiceControl,
+        load_config: &'a dyn Fn() -> Result<Config>,
+        config_path: Option<PathBuf>,
+        tick: Duration,
+    ) -> Result<Service<'a>> {
+        Ok(Service { run: self.context(observer, &control.shutdown)?, load_config, config_path, control, tick })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_engine_opens_only_its_own_destinations() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = Engine::builder(DataDir::new(dir.path())).secrets(Arc::new(crate::secrets::NoSecrets)).build();
+        let e = plain.open_destination(&DestinationSpec::OneDrive("/Backups/x".into())).map(|_| ()).unwrap_err();
+        assert!(e.message().contains("onedrive:/Backups/x"), "{e}");
+        let root = dir.path().join("remote");
+        let r = root.clone();
+        let with = Engine::builder(DataDir::new(dir.path()))
+            .secrets(Arc::new(crate::secrets::NoSecrets))
+            .destination(ONEDRIVE, move |p: &str, _: &OpenEnv<'_>| Ok(Box::new(LocalFolder::new(r.join(p.trim_matches('/')))) as Box<dyn Destination>))
+            .build();
+        let d = with.open_destination(&DestinationSpec::OneDrive("/Backups/x".into())).unwrap();
+        assert_eq!(d.location(), root.join("Backups/x").display().to_string());
+        assert!(plain.open_destination(&DestinationSpec::OneDrive("/a".into())).is_err(), "the other engine is unchanged");
+        let f = plain.open_destination(&DestinationSpec::Folder(dir.path().join("b"))).unwrap();
+        assert_eq!(f.location(), dir.path().join("b").display().to_string());
+    }
+}
