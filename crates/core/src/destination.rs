@@ -3,9 +3,14 @@
 //!
 //! Contract: a file becomes visible under its final name only through
 //! [`PendingFile::commit`], after all its bytes are durable. A pending file
-//! that is dropped or aborted leaves nothing under a final name.
+//! that is dropped or aborted leaves nothing under a final name. Every
+//! destination passes the same suite ([`conformance`], feature `testing`):
+//! the local folder in this crate's tests, OneDrive against the Graph fake
+//! in `nightjar-onedrive`'s.
 
 pub mod local;
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
 
 use std::io::{Read, Write};
 
@@ -97,4 +102,17 @@ pub trait Destination: Send + Sync {
     /// # Errors
     /// When the query fails.
     fn space(&self) -> Result<Option<Space>>;
+    /// Whether a committed file `name` is there.
+    ///
+    /// # Errors
+    /// When the destination cannot be asked.
+    fn exists(&self, name: &str) -> Result<bool> {
+        Ok(self.list()?.iter().any(|f| f.name == name))
+    }
+    /// The local path of `name` when the destination is a folder on this
+    /// machine (restores read it in place); `None` when it must be
+    /// downloaded first ([`crate::remote::fetch`]).
+    fn local_path(&self, _name: &str) -> Option<std::path::PathBuf> {
+        None
+    }
 }

@@ -113,6 +113,10 @@ impl Destination for OneDriveDestination {
         self.graph.delete(&self.path(name))
     }
 
+    fn exists(&self, name: &str) -> Result<bool> {
+        Ok(self.graph.item(&self.path(name))?.is_some_and(|i| i.file.is_some() && i.deleted.is_none()))
+    }
+
     fn space(&self) -> Result<Option<Space>> {
         Ok(self.graph.quota()?.map(|(available, total)| Space { available, total, used: total.saturating_sub(available) }))
     }

@@ -173,6 +173,19 @@ impl Destination for LocalFolder {
         }
     }
 
+    fn exists(&self, name: &str) -> Result<bool> {
+        let p = self.dir.join(name);
+        match fs::metadata(&p) {
+            Ok(m) => Ok(m.is_file()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(self.io_error("inspect", &p, e)),
+        }
+    }
+
+    fn local_path(&self, name: &str) -> Option<PathBuf> {
+        Some(self.dir.join(name))
+    }
+
     fn space(&self) -> Result<Option<Space>> {
         #[cfg(unix)]
         {
