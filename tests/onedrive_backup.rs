@@ -127,6 +127,19 @@ fn a_backup_lands_in_onedrive_retention_keeps_foreign_files_and_it_downloads_bac
     for req in fake.requests().iter().filter(|r| r.host == Host::Content) {
         assert!(req.header("authorization").is_none(), "{}", req.uri);
     }
+
+    // Verify and delete by address, as the window's History view does:
+    // the core downloads the file itself, and deletes file and manifest
+    // through the destination.
+    let restorer = engine.restorer(&NoopObserver, &cancel).unwrap();
+    let v = restorer.verify_address(&report.file, &VerifyOptions::default()).unwrap_or_else(|e| panic!("{}", e.detailed()));
+    assert_eq!(v.file, report.file, "the report names the backup in OneDrive");
+    assert_eq!(std::fs::read_dir(remote::downloads_dir(&data)).unwrap().count(), 0, "the private copy is removed");
+    engine.delete_backup(&report.file).unwrap_or_else(|e| panic!("{}", e.detailed()));
+    assert!(fake.file(&format!("/Backups/od/{}", report.name)).is_none(), "the backup is deleted");
+    assert!(fake.file(&format!("/Backups/od/{}.json", report.name)).is_none(), "its manifest too");
+    assert!(!dest.exists(&report.name).unwrap());
+    engine.delete_backup(&report.file).expect("a backup already gone counts as deleted");
 }
 
 #[derive(Default)]

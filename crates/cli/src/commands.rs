@@ -184,10 +184,7 @@ fn backup_work(ctx: &Ctx, a: &BackupArgs) -> Result<Vec<(Job, BackupOptions)>> {
         work.push((job, o));
     } else {
         let config = ctx.config()?;
-        let jobs: Vec<Job> = match &a.target.job {
-            Some(name) => vec![config.job(name)?.clone()],
-            None => config.jobs.iter().filter(|j| j.enabled).cloned().collect(),
-        };
+        let jobs: Vec<Job> = config.select(a.target.job.as_deref(), true)?.into_iter().cloned().collect();
         if jobs.is_empty() {
             return Err(Error::config(format!(
                 "{} has no enabled jobs; add a [[job]] section, or use --db URL --dest DIR.",
@@ -287,10 +284,7 @@ fn list(ctx: &Ctx, a: &ListArgs) -> Result<ExitCode> {
         catalog::all_backups(ctx.engine.open_destination(&dest_spec(ctx, dir)?)?.as_ref())?
     } else {
         let config = ctx.config()?;
-        let jobs: Vec<&Job> = match &a.job {
-            Some(n) => vec![config.job(n)?],
-            None => config.jobs.iter().collect(),
-        };
+        let jobs = config.select(a.job.as_deref(), false)?;
         let mut all = Vec::new();
         for job in jobs {
             let dest = ctx.engine.open_destination(&job.destination)?;
@@ -334,10 +328,7 @@ fn prune(ctx: &Ctx, a: &PruneArgs) -> Result<ExitCode> {
             .collect()
     } else {
         let config = ctx.config()?;
-        let jobs: Vec<&Job> = match &a.job {
-            Some(n) => vec![config.job(n)?],
-            None => config.jobs.iter().collect(),
-        };
+        let jobs = config.select(a.job.as_deref(), false)?;
         let mut v = Vec::new();
         for job in jobs {
             let _lock = nightjar_core::lock::JobLock::try_acquire(&ctx.data().lock_dir(), &job.name)?;
@@ -555,30 +546,23 @@ fn restore(ctx: &Ctx, a: &crate::cli::RestoreArgs) -> Result<ExitCode> {
     let cancel = cancel_flag();
     let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal());
     let restorer = ctx.engine.restorer(&progress, &cancel)?;
-    let copy = if remote {
+    if remote {
+        // The `[onedrive]` settings, when there is a config.
         ctx.config_or_empty()?;
-        let database = a.as_new.clone().unwrap_or_else(|| target.job.db.database.clone());
-        let copy = restorer.fetch(&file.to_string_lossy(), &target.job.name, RunKind::Restore, target.job.db.display(), Some(database));
-        progress.clear();
-        Some(copy?)
-    } else {
-        None
-    };
-    let explain = |e: Error| match &copy {
-        Some(c) => c.explain(e),
-        None => e,
-    };
-    let file = copy.as_ref().map_or(file, |c| c.path().to_path_buf());
+    }
     let opts = RestoreOptions {
         as_new: a.as_new.clone(),
         safety_backup: !a.no_safety_backup,
         terminate_connections: !a.no_terminate,
         password: target.password.clone(),
         password_account: target.account.clone(),
-        origin: copy.as_ref().map(|c| c.origin().to_string()),
+        origin: None,
         trust_file: a.trust_file,
     };
-    let plan = restorer.prepare(&file, &target.job, &opts).map_err(explain)?;
+    let planned = restorer.plan_from(&file.to_string_lossy(), &target.job, &opts);
+    progress.clear();
+    let (plan, backup) = planned?;
+    let origin = backup.origin().map(str::to_string);
     let refused = plan.trust.as_ref().is_none_or(|t| t.needs_acknowledgement()) && !a.trust_file;
     if refused {
         // Shown (the error says it too), then refused and recorded by the
@@ -586,15 +570,15 @@ fn restore(ctx: &Ctx, a: &crate::cli::RestoreArgs) -> Result<ExitCode> {
         if a.json {
             print_json(&plan);
         } else if !a.yes {
-            print_plan(&plan, opts.origin.as_deref());
+            print_plan(&plan, origin.as_deref());
         }
     } else if !a.yes {
-        print_plan(&plan, opts.origin.as_deref());
+        print_plan(&plan, origin.as_deref());
         confirm(&plan)?;
     }
-    let report = restorer.restore(&plan, &target.job, &opts);
+    let report = restorer.restore_from(&plan, &backup, &target.job, &opts);
     progress.clear();
-    let report = report.map_err(explain)?;
+    let report = report?;
     if a.json {
         print_json(&report);
     } else {
@@ -705,25 +689,14 @@ fn verify(ctx: &Ctx, a: &crate::cli::VerifyArgs) -> Result<ExitCode> {
     let cancel = cancel_flag();
     let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal());
     let restorer = ctx.engine.restorer(&progress, &cancel)?;
-    // A backup in OneDrive is verified from a private local copy, removed afterwards.
-    let copy = if remote {
+    if remote {
+        // The `[onedrive]` settings, when there is a config.
         ctx.config_or_empty()?;
-        let label = opts.restore_test.as_ref().map_or("verify", |j| j.name.as_str()).to_string();
-        let destination = opts.restore_test.as_ref().map_or_else(|| file.to_string_lossy().into_owned(), |j| j.db.display());
-        let copy = restorer.fetch(&file.to_string_lossy(), &label, RunKind::Verify, destination, None);
-        progress.clear();
-        Some(copy?)
-    } else {
-        None
-    };
-    opts.origin = copy.as_ref().map(|c| c.origin().to_string());
-    let file = copy.as_ref().map_or(file, |c| c.path().to_path_buf());
-    let report = restorer.verify(&file, &opts);
+    }
+    // A backup in OneDrive is verified from a private local copy, removed afterwards.
+    let report = restorer.verify_address(&file.to_string_lossy(), &opts);
     progress.clear();
-    let report = report.map_err(|e| match &copy {
-        Some(c) => c.explain(e),
-        None => e,
-    })?;
+    let report = report?;
     if a.json {
         print_json(&report);
     } else {

@@ -427,6 +427,18 @@ impl Config {
         Ok(Self { origin: origin.map(Path::to_path_buf), raw, jobs })
     }
 
+    /// The jobs a command names: the job `name` (`--job NAME`), else
+    /// every job (only the enabled ones with `enabled_only`).
+    ///
+    /// # Errors
+    /// A config error listing the jobs that exist, for a name that is not one.
+    pub fn select(&self, name: Option<&str>, enabled_only: bool) -> Result<Vec<&Job>> {
+        Ok(match name {
+            Some(n) => vec![self.job(n)?],
+            None => self.jobs.iter().filter(|j| j.enabled || !enabled_only).collect(),
+        })
+    }
+
     /// The job called `name`.
     ///
     /// # Errors

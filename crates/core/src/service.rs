@@ -169,32 +169,10 @@ impl<'a> Service<'a> {
         }
         let restorer = crate::restore::Restorer(self.run);
         // Never `trust_file`: a file this installation did not make (e.g.
-        // replaced in OneDrive since the upload) is refused, not run.
-        let mut opts = crate::restore::VerifyOptions { restore_test: Some(job.clone()), ..Default::default() };
-        // A OneDrive backup is test-restored from a private local copy.
-        let copy = if crate::remote::is_remote(file) {
-            // Through the restorer: a failed download is in the history too.
-            match restorer.fetch(file, &job.name, crate::history::RunKind::Verify, job.db.display(), None) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    self.observer.event(&Event::RunFailed {
-                        job: job.name.clone(),
-                        trigger: crate::model::Trigger::Scheduled,
-                        message: format!("The test restore of {file} failed: {}", e.message()),
-                        retry_at: None,
-                    });
-                    return;
-                }
-            }
-        } else {
-            None
-        };
-        opts.origin = copy.as_ref().map(|c| c.origin().to_string());
-        let local = copy.as_ref().map_or_else(|| std::path::PathBuf::from(file), |c| c.path().to_path_buf());
-        let result = restorer.verify(&local, &opts).map_err(|e| match &copy {
-            Some(c) => c.explain(e),
-            None => e,
-        });
+        // replaced in OneDrive since the upload) is refused, not run. A
+        // OneDrive backup is test-restored from a private local copy.
+        let opts = crate::restore::VerifyOptions { restore_test: Some(job.clone()), ..Default::default() };
+        let result = restorer.verify_address(file, &opts);
         match result {
             Ok(_) => tracing::info!(job = %job.name, file, "test restore passed; the backup is marked verified"),
             Err(e) => self.observer.event(&Event::RunFailed {

@@ -9,6 +9,7 @@ use nightjar_core::ErrorKind;
 use nightjar_core::config::{Config, Job};
 use nightjar_core::model::Trigger;
 use nightjar_core::observer::{Event, RunObserver};
+use nightjar_core::backups::BackupFile;
 use nightjar_core::restore::{RestoreOptions, RestorePlan, RestoreReport, VerifyOptions, VerifyReport};
 use nightjar_core::runner::BackupOptions;
 use serde::{Deserialize, Serialize};
@@ -94,10 +95,7 @@ fn backup_one(host: &Arc<Host>, job: &Job, observer: &HostObserver) -> BackupOut
 /// When the config does not load, the job does not exist or there are no jobs.
 pub fn backup_jobs(host: &Arc<Host>, job: Option<&str>, observer: &HostObserver) -> CmdResult<Vec<BackupOutcome>> {
     let config = host.state.load_config()?;
-    let jobs: Vec<&Job> = match job {
-        Some(name) => vec![config.job(name)?],
-        None => config.jobs.iter().collect(),
-    };
+    let jobs = config.select(job, false)?;
     if jobs.is_empty() {
         return Err(UiError::new("There are no backup jobs yet; add one in Settings."));
     }
@@ -133,12 +131,15 @@ pub fn options(req: &RestoreRequest) -> RestoreOptions {
     }
 }
 
-/// What a restore of the request would do (probes the server; changes nothing).
+/// What a restore of the request would do (probes the server; changes
+/// nothing). A backup in OneDrive is downloaded first; keep the returned
+/// file until the restore has run.
 ///
 /// # Errors
 /// No file, no job to restore into, or a file or server the core refuses.
-pub fn prepare(state: &AppState, req: &RestoreRequest, observer: &dyn RunObserver) -> CmdResult<(RestorePlan, Job)> {
+pub fn prepare(state: &AppState, req: &RestoreRequest, observer: &dyn RunObserver) -> CmdResult<(RestorePlan, Job, BackupFile)> {
     let config = state.load_config()?;
+    state.engine.configure(&config);
     let file = PathBuf::from(req.file.trim());
     if req.file.trim().is_empty() {
         return Err(UiError { message: "Choose a backup file first.".into(), field: Some("file".into()) });
@@ -146,8 +147,8 @@ pub fn prepare(state: &AppState, req: &RestoreRequest, observer: &dyn RunObserve
     let job = target_job(state, &config, &file, req.job.as_deref())?.clone();
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let restorer = state.engine.restorer(observer, &cancel)?;
-    let plan = restorer.prepare(&file, &job, &options(req))?;
-    Ok((plan, job))
+    let (plan, backup) = restorer.plan_from(req.file.trim(), &job, &options(req))?;
+    Ok((plan, job, backup))
 }
 
 /// Runs a confirmed restore. `confirm` must be the name of the database
@@ -158,7 +159,7 @@ pub fn prepare(state: &AppState, req: &RestoreRequest, observer: &dyn RunObserve
 /// (also sent as a notification).
 pub fn restore(host: &Arc<Host>, req: &RestoreRequest, confirm: &str, observer: &HostObserver) -> CmdResult<RestoreReport> {
     let state = &host.state;
-    let (plan, job) = prepare(state, req, observer)?;
+    let (plan, job, backup) = prepare(state, req, observer)?;
     if confirm.trim() != plan.database {
         return Err(UiError { message: format!("Type the database name \"{}\" exactly to confirm.", plan.database), field: Some("confirm".into()) });
     }
@@ -166,7 +167,7 @@ pub fn restore(host: &Arc<Host>, req: &RestoreRequest, confirm: &str, observer: 
         return Err(UiError::new(format!("A backup or restore of \"{}\" is running in Nightjar; wait for it to finish.", job.name)));
     };
     tracing::info!(job = %job.name, file = %plan.file.display(), database = %plan.database, "restore confirmed in the window");
-    let result = state.engine.restorer(observer, &cancel).and_then(|restorer| restorer.restore(&plan, &job, &options(req)));
+    let result = state.engine.restorer(observer, &cancel).and_then(|restorer| restorer.restore_from(&plan, &backup, &job, &options(req)));
     state.end_run(&job.name);
     host.refresh();
     result.map_err(|e| {
@@ -195,15 +196,26 @@ pub fn record(state: &AppState, id: i64) -> CmdResult<nightjar_core::history::Ru
     state.history.get(id)?.ok_or_else(|| UiError::new("This run is no longer in the history; reload the view."))
 }
 
-/// Checks a backup from the history (decompression, format, checksum against its manifest).
+/// The backup address (a path or `onedrive:/…`) of a history row.
+///
+/// # Errors
+/// The run left no file.
+pub fn backup_address(record: &nightjar_core::history::RunRecord) -> CmdResult<&str> {
+    record.file.as_deref().ok_or_else(|| UiError::new("This run left no file."))
+}
+
+/// Checks a backup from the history (decompression, format, checksum
+/// against its manifest), in a folder or in OneDrive.
 ///
 /// # Errors
 /// The row or file is gone, or the check failed.
 pub fn verify(host: &Arc<Host>, id: i64, observer: &HostObserver) -> CmdResult<VerifyReport> {
     let state = &host.state;
-    let file = local_file(&record(state, id)?)?;
+    let record = record(state, id)?;
+    let address = backup_address(&record)?;
+    state.engine.configure(&state.load_config()?);
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let report = state.engine.restorer(observer, &cancel).and_then(|restorer| restorer.verify(&file, &VerifyOptions::default()));
+    let report = state.engine.restorer(observer, &cancel).and_then(|restorer| restorer.verify_address(address, &VerifyOptions::default()));
     host.refresh();
     Ok(report?)
 }

@@ -1,16 +1,14 @@
 //! History: runs with filters, statistics, and the row actions (reveal,
 //! verify, delete).
 
-use std::path::Path;
-
 use nightjar_core::history::{JobStats, RunFilter, RunKind, RunRecord};
 use nightjar_core::model::{RunStatus, Trigger};
 use nightjar_tray::proto::Op;
-use nightjar_tray::runs::{local_file, record};
+use nightjar_tray::runs::{backup_address, local_file, record};
 use serde::Deserialize;
 use serde_json::Value;
 use tauri::ipc::Channel;
-use tauri::{AppHandle, Runtime, State};
+use tauri::{AppHandle, Manager as _, Runtime, State};
 
 use crate::Link;
 use crate::models::{CmdResult, UiError};
@@ -72,26 +70,24 @@ pub async fn verify_backup(link: State<'_, Link>, id: i64, on_progress: Channel<
     crate::commands::blocking(move || link.call(Op::Verify { run: id }, Some(on_progress))).await
 }
 
-fn remove_if_exists(p: &Path) -> CmdResult<()> {
-    match std::fs::remove_file(p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(UiError::new(format!("{} could not be deleted ({e}).", p.display()))),
-    }
-}
-
-/// Deletes a backup file (and its manifest) and its history row. Only files
-/// this history knows as Nightjar backups are touched.
+/// Deletes a backup file (and its manifest), in a folder or in OneDrive,
+/// and its history row. Only files this history knows as Nightjar backups
+/// are touched.
 #[tauri::command]
-pub fn delete_backup(link: State<'_, Link>, state: State<'_, AppState>, id: i64) -> CmdResult<()> {
-    let rec = record(&state, id)?;
-    if rec.kind == RunKind::Backup && rec.status == RunStatus::Success {
-        let file = local_file(&rec)?;
-        remove_if_exists(&file)?;
-        remove_if_exists(&nightjar_core::inspect::manifest_path(&file))?;
-        tracing::info!(job = %rec.job, file = %file.display(), "backup deleted from the History view");
-    }
-    state.history.delete(id)?;
-    link.changed();
-    Ok(())
+pub async fn delete_backup<R: Runtime>(app: AppHandle<R>, link: State<'_, Link>, id: i64) -> CmdResult<()> {
+    let link = link.inner().clone();
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        let rec = record(&state, id)?;
+        if rec.kind == RunKind::Backup && rec.status == RunStatus::Success {
+            let address = backup_address(&rec)?;
+            state.engine.configure(&state.load_config()?);
+            state.engine.delete_backup(address)?;
+            tracing::info!(job = %rec.job, file = %address, "backup deleted from the History view");
+        }
+        state.history.delete(id)?;
+        link.changed();
+        Ok(())
+    })
+    .await
 }

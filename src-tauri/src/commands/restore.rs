@@ -72,7 +72,7 @@ fn view(plan: &RestorePlan) -> RestorePlanView {
 pub async fn restore_plan<R: Runtime>(app: AppHandle<R>, request: RestoreRequest) -> CmdResult<RestorePlanView> {
     // On a blocking thread: the plan asks the server (psql).
     crate::commands::blocking(move || {
-        let (plan, _) = nightjar_tray::runs::prepare(&app.state::<AppState>(), &request, &nightjar_core::observer::NoopObserver)?;
+        let (plan, _, _) = nightjar_tray::runs::prepare(&app.state::<AppState>(), &request, &nightjar_core::observer::NoopObserver)?;
         Ok(view(&plan))
     })
     .await
