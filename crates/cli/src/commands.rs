@@ -808,4 +808,8 @@ impl RunObserver for RestoreProgress {
         self.clear();
         self.backup.warning(job, message);
     }
+
+    fn event(&self, e: &nightjar_core::observer::Event) {
+        self.backup.event(e);
+    }
 }

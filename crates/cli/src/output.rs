@@ -291,4 +291,9 @@ impl RunObserver for ProgressLine {
         self.clear();
         eprintln!("nightjar: {job}: warning: {message}");
     }
+
+    /// Run events go to the log (stderr with `-v`), as `nightjar run` logs them.
+    fn event(&self, e: &nightjar_core::observer::Event) {
+        nightjar_core::observer::log_event(e);
+    }
 }

@@ -280,6 +280,14 @@ pub struct JobStats {
     pub last_status: Option<RunStatus>,
 }
 
+/// The duration the history records for a run from `started_at` to
+/// `finished_at` (whole milliseconds of each, never negative): what the
+/// runner reports and the events say.
+#[must_use]
+pub fn duration_ms(started_at: DateTime<Utc>, finished_at: DateTime<Utc>) -> u64 {
+    u64::try_from(finished_at.timestamp_millis() - started_at.timestamp_millis()).unwrap_or(0)
+}
+
 /// The history store. Cheap to share: `Send + Sync`, one connection behind a
 /// mutex. Several `History` values (in one or several processes) may open
 /// the same file.
@@ -390,7 +398,7 @@ impl History {
         self.insert(run, None)
     }
 
-    /// Record how the run `id` ended. `duration_ms` is computed from the
+    /// Record how the run `id` ended. `duration_ms` ([`duration_ms`]) is computed from the
     /// stored `started_at`. Overwrites an earlier outcome.
     ///
     /// # Errors
@@ -430,8 +438,7 @@ impl History {
     fn insert(&self, run: &NewRun, outcome: Option<&RunOutcome>) -> Result<i64> {
         let status = outcome.map_or(RunStatus::Running, |o| o.status);
         let finished_at = outcome.map(|o| o.finished_at.timestamp_millis());
-        let duration_ms =
-            outcome.map(|o| (o.finished_at - run.started_at).num_milliseconds().max(0));
+        let duration_ms = outcome.map(|o| i64::try_from(duration_ms(run.started_at, o.finished_at)).unwrap_or(i64::MAX));
         let size = size_column(outcome.and_then(|o| o.size))?;
         let conn = self.lock();
         conn.execute(

@@ -132,14 +132,14 @@ pub enum Event {
         /// When the next attempt happens, if any.
         retry_at: Option<DateTime<Utc>>,
     },
-    /// A scheduled run was not needed: another Nightjar process (the
-    /// desktop app or `nightjar run`, which share the job's lock) backed
-    /// the job up for this slot while this one waited for the lock.
+    /// A run did not happen; `reason` says why.
     RunSkipped {
         /// Job name.
         job: String,
         /// Why it was due.
         trigger: Trigger,
+        /// Why it did not run.
+        reason: SkipReason,
         /// One sentence.
         message: String,
     },
@@ -201,6 +201,55 @@ pub enum Event {
         /// One sentence.
         message: String,
     },
+}
+
+/// Why a run was skipped ([`Event::RunSkipped`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// Another Nightjar process (the desktop app or `nightjar run`, which
+    /// share the job's lock) backed the job up for this slot while this
+    /// run waited for the lock.
+    BackedUpElsewhere,
+    /// A manual run found the job busy (another run holds its lock) and
+    /// did not wait; the history records it as failed (busy).
+    JobBusy,
+}
+
+/// Writes `e` to the log (the daemon's log, the CLI's `-v`, the tray's
+/// log). Runs' starts and ends are logged by the runner itself.
+pub fn log_event(e: &Event) {
+    match e {
+        Event::RunStarted { .. } | Event::RunFinished { .. } => {}
+        Event::RunFailed { job, message, retry_at: Some(at), .. } => tracing::warn!(job, retry_at = %at, "backup failed, will retry: {message}"),
+        Event::RunFailed { job, message, retry_at: None, .. } => tracing::error!(job, "backup failed: {message}"),
+        Event::RunSkipped { job, message, .. } => tracing::info!(job, "{message}"),
+        Event::JobStale { job, last_success, deadline } => {
+            let last = last_success.map_or_else(|| "never".to_string(), |t| t.to_rfc3339());
+            tracing::error!(job, last_success = %last, deadline = %deadline, "job is stale: no good backup within its deadline");
+        }
+        Event::JobRecovered { job } => tracing::info!(job, "job has a fresh backup again"),
+        Event::SchedulesPaused { resume_at } => tracing::info!(resume_at = ?resume_at, "schedules paused"),
+        Event::SchedulesResumed => tracing::info!("schedules resumed"),
+        Event::HealthWarning { job, message } => tracing::warn!(job, "health: {message}"),
+        Event::HealthFailure { job, message } => tracing::error!(job, "health: {message}"),
+        Event::NotInCloud { job, message, .. } => tracing::warn!(job, "{message}"),
+        Event::OneDriveSignInExpired { job, message, .. } => tracing::error!(job, "{message}"),
+    }
+}
+
+/// Logs events and warnings ([`log_event`]): `nightjar run`'s observer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogObserver;
+
+impl RunObserver for LogObserver {
+    fn warning(&self, job: &str, message: &str) {
+        tracing::warn!(job, "{message}");
+    }
+
+    fn event(&self, e: &Event) {
+        log_event(e);
+    }
 }
 
 /// Ignores everything.

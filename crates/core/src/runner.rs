@@ -22,7 +22,7 @@ use crate::lock::JobLock;
 use crate::manifest::{InstallKeys, Manifest, APP, MANIFEST_VERSION};
 use crate::model::{RunStatus, Trigger};
 use crate::names::{backup_file_name, MANIFEST_SUFFIX};
-use crate::observer::Stage;
+use crate::observer::{Event, SkipReason, Stage};
 use crate::pipeline::{self, CompressOptions, PipelineError};
 use crate::retention::{self, Candidate, RetentionPlan, RetentionPolicy};
 use crate::source::engine;
@@ -90,6 +90,9 @@ pub struct BackupOptions {
     /// after this time: a scheduled slot another process backed up while
     /// this run waited for the lock.
     pub skip_if_backed_up_since: Option<DateTime<Utc>>,
+    /// Which attempt this is (0: the first) when the caller retries a
+    /// failed run (the scheduler, up to the job's `retries`); `None`: no retry.
+    pub attempt: Option<u32>,
 }
 
 impl std::fmt::Debug for BackupOptions {
@@ -102,6 +105,7 @@ impl std::fmt::Debug for BackupOptions {
             .field("threads", &self.threads)
             .field("wait_for_lock", &self.wait_for_lock)
             .field("skip_if_backed_up_since", &self.skip_if_backed_up_since)
+            .field("attempt", &self.attempt)
             .finish()
     }
 }
@@ -110,7 +114,7 @@ impl BackupOptions {
     /// A run for `trigger` with defaults.
     #[must_use]
     pub fn new(trigger: Trigger) -> Self {
-        Self { trigger, password: None, password_account: None, prune: true, threads: None, wait_for_lock: None, skip_if_backed_up_since: None }
+        Self { trigger, password: None, password_account: None, prune: true, threads: None, wait_for_lock: None, skip_if_backed_up_since: None, attempt: None }
     }
 }
 
@@ -148,16 +152,92 @@ pub const ONEDRIVE_ACCOUNT: &str = "onedrive:account";
 /// The error of a run a dead process left `running`.
 const LEFT_RUNNING: &str = "Interrupted: Nightjar stopped before this run finished (crash, power loss or kill); the next run replaced it.";
 
-fn ms(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+/// How a run ended ([`Runner::run`]); the observer got the same as an [`Event`].
+#[derive(Debug)]
+pub enum RunEnd {
+    /// The backup is in place ([`Event::RunFinished`]).
+    Done(BackupReport),
+    /// The run did not happen ([`Event::RunSkipped`]); `error` says why
+    /// ([`ErrorKind::Busy`]).
+    Skipped {
+        /// Why.
+        reason: SkipReason,
+        /// The same as one sentence.
+        error: Error,
+    },
+    /// The run failed ([`Event::RunFailed`]), and is retried at `retry_at`
+    /// when the caller retries ([`BackupOptions::attempt`]).
+    Failed {
+        /// The first failure.
+        error: Error,
+        /// When the next attempt is due, if any.
+        retry_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// Why a run stopped before its end (internal).
+enum Stop {
+    Skipped(SkipReason, Error),
+    Failed(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Stop::Failed(e)
+    }
 }
 
 impl Runner<'_> {
-    /// Backs up `job` once.
+    /// Backs up `job` once ([`Runner::run`]), as a `Result`: a skipped run
+    /// is an [`ErrorKind::Busy`] error.
     ///
     /// # Errors
     /// The first failure, as one sentence; it is also in the history.
     pub fn backup(&self, job: &Job, opts: &BackupOptions) -> Result<BackupReport> {
+        match self.run(job, opts) {
+            RunEnd::Done(report) => Ok(report),
+            RunEnd::Skipped { error, .. } | RunEnd::Failed { error, .. } => Err(error),
+        }
+    }
+
+    /// Backs up `job` once, whatever started it (a user, the schedule, a
+    /// catch-up, a restore's safety backup), and tells the observer its
+    /// lifecycle: [`Event::RunStarted`], then [`Event::RunFinished`] (with
+    /// the duration the history records), [`Event::RunSkipped`] (with its
+    /// reason) or [`Event::RunFailed`] (with the retry time, when the
+    /// caller retries).
+    pub fn run(&self, job: &Job, opts: &BackupOptions) -> RunEnd {
+        let name = job.name.clone();
+        let trigger = opts.trigger;
+        self.observer.event(&Event::RunStarted { job: name.clone(), trigger });
+        match self.attempt(job, opts) {
+            Ok(report) => {
+                self.observer.event(&Event::RunFinished {
+                    job: name,
+                    trigger,
+                    file: report.file.clone(),
+                    size: report.size,
+                    duration_ms: report.duration_ms,
+                });
+                RunEnd::Done(report)
+            }
+            Err(Stop::Skipped(reason, error)) => {
+                self.observer.event(&Event::RunSkipped { job: name, trigger, reason, message: error.message().to_string() });
+                RunEnd::Skipped { reason, error }
+            }
+            Err(Stop::Failed(error)) => {
+                let retry_at = opts
+                    .attempt
+                    .filter(|&n| error.kind() != ErrorKind::Interrupted && n < job.retries && !self.cancel.load(Ordering::SeqCst))
+                    .map(|n| self.clock.now() + crate::scheduler::retry_backoff(n + 1));
+                self.observer.event(&Event::RunFailed { job: name, trigger, message: error.message().to_string(), retry_at });
+                RunEnd::Failed { error, retry_at }
+            }
+        }
+    }
+
+    /// One run: the history row, the stages, retention.
+    fn attempt(&self, job: &Job, opts: &BackupOptions) -> std::result::Result<BackupReport, Stop> {
         let requested_at = self.clock.now();
         let mut new_run = NewRun {
             job: job.name.clone(),
@@ -187,18 +267,21 @@ impl Runner<'_> {
             e
         };
         let dest = self.engine.open_destination(&job.destination).map_err(early)?;
-        let _lock = match opts.wait_for_lock {
+        let locked = match opts.wait_for_lock {
             Some(t) => JobLock::acquire_wait(&self.data.lock_dir(), &job.name, t, self.cancel),
             None => JobLock::try_acquire(&self.data.lock_dir(), &job.name),
-        }
-        .map_err(early)?;
+        };
+        let _lock = match locked {
+            Ok(l) => l,
+            // A manual run does not queue behind another run of the job.
+            Err(e) if e.kind() == ErrorKind::Busy && opts.trigger == Trigger::Manual => return Err(Stop::Skipped(SkipReason::JobBusy, early(e))),
+            Err(e) => return Err(early(e).into()),
+        };
         if let Some(since) = opts.skip_if_backed_up_since
             && self.history.last_success(&job.name, RunKind::Backup)?.is_some_and(|r| r.started_at >= since)
         {
-            return Err(Error::new(
-                ErrorKind::Busy,
-                format!("Run skipped: another Nightjar process (the desktop app or `nightjar run`) already backed \"{}\" up for this slot.", job.name),
-            ));
+            let message = format!("Run skipped: another Nightjar process (the desktop app or `nightjar run`) already backed \"{}\" up for this slot.", job.name);
+            return Err(Stop::Skipped(SkipReason::BackedUpElsewhere, Error::new(ErrorKind::Busy, message)));
         }
         // The run starts now that it holds the lock: a run that waited behind
         // another is stamped (name, history, manifest) from here, not from
@@ -211,7 +294,7 @@ impl Runner<'_> {
         let run_id = match self.start_recording(&new_run, started_at) {
             Ok(id) => Some(id),
             Err(e) if history::is_busy(&e) => None,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         tracing::info!(job = %job.name, trigger = %opts.trigger, run_id, "backup started");
         match self.backup_locked(job, opts, dest.as_ref(), started_at, t0) {
@@ -259,7 +342,7 @@ impl Runner<'_> {
                 if let Err(h) = self.record(run_id, &new_run, &failed(&e)) {
                     tracing::error!(job = %job.name, "could not record the failure in the history: {}", h.detailed());
                 }
-                Err(e)
+                Err(e.into())
             }
         }
     }
@@ -470,7 +553,8 @@ impl Runner<'_> {
             size: figures.bytes_out,
             sha256: figures.sha256,
             dump_size: figures.bytes_in,
-            duration_ms: ms(t0.elapsed()),
+            // What the history records, so every front end shows the same.
+            duration_ms: history::duration_ms(started_at, finished_at),
             started_at,
             finished_at,
             destination: dest.location(),
@@ -578,7 +662,8 @@ mod tests {
         history.finish_run(id, &outcome).unwrap();
         let cancel = AtomicBool::new(false);
         let engine = crate::Engine::builder(data).history(std::sync::Arc::new(history)).secrets(std::sync::Arc::new(MemorySecrets::default())).build();
-        let runner = engine.runner(&crate::observer::NoopObserver, &cancel).unwrap();
+        let events = Events::default();
+        let runner = engine.runner(&events, &cancel).unwrap();
         let mut opts = BackupOptions::new(Trigger::Scheduled);
         opts.wait_for_lock = Some(std::time::Duration::from_secs(1));
         opts.skip_if_backed_up_since = Some(now - chrono::Duration::minutes(1));
@@ -586,5 +671,38 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Busy);
         assert!(e.message().starts_with("Run skipped"), "{e}");
         assert_eq!(engine.history().unwrap().runs(&crate::history::RunFilter::default()).unwrap().len(), 1);
+        let seen = events.take();
+        assert!(matches!(&seen[..], [Event::RunStarted { trigger: Trigger::Scheduled, .. }, Event::RunSkipped { reason: SkipReason::BackedUpElsewhere, trigger: Trigger::Scheduled, .. }]), "{seen:?}");
+
+        // A manual run does not queue behind another run of the job: skipped, busy.
+        let _held = JobLock::try_acquire(&engine.data().lock_dir(), "tg").unwrap();
+        let e = runner.backup(job, &BackupOptions::new(Trigger::Manual)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Busy);
+        let seen = events.take();
+        assert!(matches!(&seen[..], [Event::RunStarted { trigger: Trigger::Manual, .. }, Event::RunSkipped { reason: SkipReason::JobBusy, .. }]), "{seen:?}");
+        // A scheduled one that could not get the lock in time failed, and is retried.
+        let mut opts = BackupOptions::new(Trigger::Scheduled);
+        opts.wait_for_lock = Some(std::time::Duration::from_millis(100));
+        opts.attempt = Some(0);
+        let mut retrying = job.clone();
+        retrying.retries = 1;
+        assert!(matches!(runner.run(&retrying, &opts), RunEnd::Failed { retry_at: Some(_), .. }));
+        let seen = events.take();
+        assert!(matches!(&seen[..], [Event::RunStarted { .. }, Event::RunFailed { retry_at: Some(_), .. }]), "{seen:?}");
+    }
+
+    #[derive(Default)]
+    struct Events(std::sync::Mutex<Vec<Event>>);
+
+    impl Events {
+        fn take(&self) -> Vec<Event> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    impl crate::observer::RunObserver for Events {
+        fn event(&self, e: &Event) {
+            self.0.lock().unwrap().push(e.clone());
+        }
     }
 }

@@ -18,10 +18,10 @@ use crate::history::{History, RunFilter, RunKind};
 use crate::lock::JobLock;
 use crate::model::RunStatus;
 use crate::observer::Event;
-use crate::runner::{BackupOptions, Runner};
-use crate::scheduler::{clock_jumped, is_stale, retry_backoff, stale_deadline, Due, JobFacts, Planner};
+use crate::runner::{BackupOptions, RunEnd, Runner};
+use crate::scheduler::{clock_jumped, is_stale, stale_deadline, Due, JobFacts, Planner};
 use crate::state::StateFile;
-use crate::{ErrorKind, Result};
+use crate::Result;
 
 /// Flags another thread (signal handler, tray menu) raises to steer the loop.
 #[derive(Debug, Default, Clone)]
@@ -123,36 +123,18 @@ impl<'a> Service<'a> {
 
     fn run_due(&self, config: &Config, due: &Due, attempt: u32, retries: &mut Vec<Retry>) {
         let Some(job) = config.jobs.iter().find(|j| j.name == due.job && j.enabled) else { return };
-        self.observer.event(&Event::RunStarted { job: job.name.clone(), trigger: due.trigger });
         let mut opts = BackupOptions::new(due.trigger);
         opts.wait_for_lock = Some(LOCK_WAIT);
         // The desktop app and `nightjar run` may both schedule this job; the
         // per-job lock runs them one at a time, and the second one skips a
         // slot the first has just backed up.
         opts.skip_if_backed_up_since = Some(due.slot);
-        match self.runner().backup(job, &opts) {
-            Ok(r) => {
-                let file = r.file.clone();
-                self.observer.event(&Event::RunFinished {
-                    job: r.job,
-                    trigger: r.trigger,
-                    file: r.file,
-                    size: r.size,
-                    duration_ms: r.duration_ms,
-                });
-                self.verify_if_due(job, &file);
-            }
-            Err(e) if e.kind() == ErrorKind::Busy && e.message().starts_with("Run skipped") => {
-                self.observer.event(&Event::RunSkipped { job: job.name.clone(), trigger: due.trigger, message: e.message().to_string() });
-            }
-            Err(e) => {
-                let retry_at = (e.kind() != ErrorKind::Interrupted && attempt < job.retries && !self.control.shutdown.load(Ordering::SeqCst))
-                    .then(|| self.clock.now() + retry_backoff(attempt + 1));
-                if let Some(at) = retry_at {
-                    retries.push(Retry { at, due: due.clone(), attempt: attempt + 1 });
-                }
-                self.observer.event(&Event::RunFailed { job: job.name.clone(), trigger: due.trigger, message: e.message().to_string(), retry_at });
-            }
+        opts.attempt = Some(attempt);
+        // The runner tells the observer how the run went.
+        match self.runner().run(job, &opts) {
+            RunEnd::Done(r) => self.verify_if_due(job, &r.file),
+            RunEnd::Skipped { .. } | RunEnd::Failed { retry_at: None, .. } => {}
+            RunEnd::Failed { retry_at: Some(at), .. } => retries.push(Retry { at, due: due.clone(), attempt: attempt + 1 }),
         }
     }
 

@@ -252,35 +252,19 @@ impl Host {
     pub fn on_event(self: &Arc<Self>, e: &Event) {
         let state = &self.state;
         match e {
-            Event::RunStarted { job, trigger } => {
-                tracing::info!(job, %trigger, "backup started");
-                if *trigger != nightjar_core::model::Trigger::Manual {
-                    *state.scheduled.lock().expect("scheduled lock") = Some(job.clone());
+            // The scheduler's runs (not the user's, nor a restore's safety backup).
+            Event::RunStarted { job, trigger } if scheduled(*trigger) => {
+                *state.scheduled.lock().expect("scheduled lock") = Some(job.clone());
+            }
+            Event::RunFinished { job, trigger, .. } | Event::RunFailed { job, trigger, .. } | Event::RunSkipped { job, trigger, .. } if scheduled(*trigger) => {
+                let mut s = state.scheduled.lock().expect("scheduled lock");
+                if s.as_deref() == Some(job.as_str()) {
+                    *s = None;
                 }
             }
-            Event::RunFinished { job, trigger, .. } | Event::RunFailed { job, trigger, .. } | Event::RunSkipped { job, trigger, .. } => {
-                if *trigger != nightjar_core::model::Trigger::Manual {
-                    let mut s = state.scheduled.lock().expect("scheduled lock");
-                    if s.as_deref() == Some(job.as_str()) {
-                        *s = None;
-                    }
-                }
-                match e {
-                    Event::RunFailed { message, retry_at: Some(at), .. } => tracing::warn!(job, retry_at = %at, "backup failed, will retry: {message}"),
-                    Event::RunFailed { message, .. } => tracing::error!(job, "backup failed: {message}"),
-                    Event::RunSkipped { message, .. } => tracing::info!(job, "{message}"),
-                    _ => {}
-                }
-            }
-            Event::JobStale { job, .. } => tracing::error!(job, "job is stale: no good backup within its deadline"),
-            Event::JobRecovered { job } => tracing::info!(job, "job has a fresh backup again"),
-            Event::SchedulesPaused { .. } => tracing::info!("schedules paused"),
-            Event::SchedulesResumed => tracing::info!("schedules resumed"),
-            Event::HealthWarning { job, message } => tracing::warn!(job, "health: {message}"),
-            Event::HealthFailure { job, message } => tracing::error!(job, "health: {message}"),
-            Event::NotInCloud { job, message, .. } => tracing::warn!(job, "{message}"),
-            Event::OneDriveSignInExpired { job, message, .. } => tracing::error!(job, "{message}"),
+            _ => {}
         }
+        nightjar_core::observer::log_event(e);
         notify::for_event(state, e, &self.on_click());
         self.refresh();
     }
@@ -533,6 +517,11 @@ impl Host {
     pub fn summary(&self) -> crate::summary::TraySummary {
         crate::summary::tray_summary(&self.state, Utc::now())
     }
+}
+
+/// Whether a run of `trigger` is the scheduler's.
+fn scheduled(trigger: nightjar_core::model::Trigger) -> bool {
+    matches!(trigger, nightjar_core::model::Trigger::Scheduled | nightjar_core::model::Trigger::CatchUp)
 }
 
 /// Flag the tray process starts the window process with.

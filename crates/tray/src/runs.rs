@@ -8,7 +8,7 @@ use std::sync::Arc;
 use nightjar_core::ErrorKind;
 use nightjar_core::config::{Config, Job};
 use nightjar_core::model::Trigger;
-use nightjar_core::observer::{Event, RunObserver};
+use nightjar_core::observer::RunObserver;
 use nightjar_core::backups::BackupFile;
 use nightjar_core::restore::{RestoreOptions, RestorePlan, RestoreReport, VerifyOptions, VerifyReport};
 use nightjar_core::runner::BackupOptions;
@@ -51,7 +51,6 @@ fn backup_one(host: &Arc<Host>, job: &Job, observer: &HostObserver) -> BackupOut
         observer.send(ProgressEvent::Failed { job: job.name.clone(), message: message.clone(), busy: true });
         return BackupOutcome { job: job.name.clone(), ok: false, file: None, name: None, size: None, duration_ms: None, error: Some(message), busy: true };
     };
-    observer.event(&Event::RunStarted { job: job.name.clone(), trigger: Trigger::Manual });
     let mut opts = BackupOptions::new(Trigger::Manual);
     // Rides out a moment's hold (the scheduler checking the job at start);
     // a backup in progress elsewhere still answers "busy".
@@ -59,15 +58,10 @@ fn backup_one(host: &Arc<Host>, job: &Job, observer: &HostObserver) -> BackupOut
     let result = state.engine.runner(observer, &cancel).and_then(|runner| runner.backup(job, &opts));
     state.end_run(&job.name);
     match result {
-        Ok(mut r) => {
-            // The History shows the recorded duration: the page and the
-            // notification say the same.
-            if let Some(ms) = state.history.get(r.run_id).ok().flatten().and_then(|rec| rec.duration_ms) {
-                r.duration_ms = ms;
-            }
-            let event = Event::RunFinished { job: r.job.clone(), trigger: Trigger::Manual, file: r.file.clone(), size: r.size, duration_ms: r.duration_ms };
+        // The runner told the observer (notifications, the tray) how it went;
+        // the page gets the outcome. Its duration is the history's.
+        Ok(r) => {
             observer.send(ProgressEvent::Finished { job: r.job.clone(), file: r.file.clone(), name: r.name.clone(), size: r.size, duration_ms: r.duration_ms });
-            observer.event(&event);
             BackupOutcome { job: r.job, ok: true, file: Some(r.file), name: Some(r.name), size: Some(r.size), duration_ms: Some(r.duration_ms), error: None, busy: false }
         }
         Err(e) => {
@@ -81,8 +75,6 @@ fn backup_one(host: &Arc<Host>, job: &Job, observer: &HostObserver) -> BackupOut
             observer.send(ProgressEvent::Failed { job: job.name.clone(), message: message.clone(), busy });
             if busy {
                 host.refresh();
-            } else {
-                observer.event(&Event::RunFailed { job: job.name.clone(), trigger: Trigger::Manual, message: message.clone(), retry_at: None });
             }
             BackupOutcome { job: job.name.clone(), ok: false, file: None, name: None, size: None, duration_ms: None, error: Some(message), busy }
         }
