@@ -9,15 +9,14 @@ use std::sync::Arc;
 
 use nightjar_core::catalog::{self, BackupEntry};
 use nightjar_core::clock::{Clock as _, SystemClock};
-use nightjar_core::config::{self, Config, DestinationSpec, Job, ParseEnv, Selection};
+use nightjar_core::config::{self, Config, DestinationSpec, Job, JobOverrides, ParseEnv};
 use nightjar_core::db::{DbUrl, UrlOrigin};
 use nightjar_core::history::{History, RunFilter, RunKind};
 use nightjar_core::model::Trigger;
-use nightjar_core::names::validate_job_name;
 use nightjar_core::paths::DataDir;
-use nightjar_core::retention::{self, Candidate, RetentionPolicy};
+use nightjar_core::retention::RetentionPolicy;
 use nightjar_core::remote;
-use nightjar_core::runner::{self, BackupOptions, PruneReport};
+use nightjar_core::runner::{BackupOptions, PruneReport};
 use nightjar_core::secrets;
 use nightjar_core::{status, Engine, Error, ErrorKind, Result};
 
@@ -108,65 +107,24 @@ fn db_flag(url: &str) -> Result<DbUrl> {
     DbUrl::parse_without_password(url, UrlOrigin::CommandLine).map_err(|e| Error::config(format!("--db: {e}.")))
 }
 
-/// A job for `backup --db URL --dest DIR`: named after the database, no
-/// schedule, and no retention (an ad-hoc run never deletes anything).
+/// A job for `backup --db URL --dest DIR` ([`Job::adhoc`]).
 fn adhoc_job(url: &str, dest: DestinationSpec, name: Option<&str>, env: &ParseEnv) -> Result<Job> {
-    let db = db_flag(url)?;
-    let name = match name {
-        Some(n) => n.to_string(),
-        None => db.database.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect(),
+    Job::adhoc(db_flag(url)?, dest, name, env).map_err(flag_error)
+}
+
+/// The `--flag` a job field comes from on the command line.
+fn flag_error((field, message): (&str, String)) -> Error {
+    let flag = match field {
+        "compression_level" => "--level",
+        "format" => "--format",
+        _ => "--name",
     };
-    let name = name.trim_start_matches(['.', '-']).to_string();
-    // A name with no ASCII letters or digits (e.g. "магазин") leaves nothing usable.
-    let name = if name.chars().any(|c| c.is_ascii_alphanumeric()) { name } else { "database".to_string() };
-    validate_job_name(&name).map_err(|e| Error::config(format!("--name: {e}.")))?;
-    let job = Job {
-        name,
-        db,
-        docker_container: None,
-        destination: dest,
-        schedule: None,
-        timezone: env.system_tz,
-        format: nightjar_core::model::Format::Plain,
-        compression: nightjar_core::model::Compression::Zstd,
-        compression_level: 3,
-        selection: Selection::default(),
-        tool_dir: None,
-        enabled: true,
-        catch_up: config::CatchUpPolicy::Skip,
-        retries: 0,
-        stale_after: None,
-        verify_every: 0,
-        retention: RetentionPolicy { keep_days: 0, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 },
-        notify: config::NotifySettings::default(),
-    };
-    Ok(job)
+    Error::config(format!("{flag}: {message}."))
 }
 
 fn apply_overrides(job: &mut Job, a: &BackupArgs) -> Result<()> {
-    if let Some(f) = a.format {
-        job.format = f;
-    }
-    if let Some(c) = a.compress
-        && c != job.compression
-    {
-        job.compression = c;
-        job.compression_level = c.default_level();
-    }
-    if let Some(l) = a.level {
-        let range = job.compression.level_range();
-        if !range.contains(&l) {
-            return Err(Error::config(format!("--level {l} is out of range for {}; use {} to {}.", job.compression, range.start(), range.end())));
-        }
-        job.compression_level = l;
-    }
-    if !a.tables.is_empty() {
-        job.selection = Selection { tables: a.tables.clone(), ..Selection::default() };
-    }
-    if job.db.engine == nightjar_core::model::Engine::Mysql && job.format == nightjar_core::model::Format::Custom {
-        return Err(Error::config("--format custom is PostgreSQL's; MySQL backups are plain SQL."));
-    }
-    Ok(())
+    let o = JobOverrides { format: a.format, compression: a.compress, level: a.level, tables: a.tables.clone() };
+    job.apply(&o).map_err(flag_error)
 }
 
 /// The jobs `nightjar backup` runs, with their options.
@@ -312,29 +270,11 @@ fn prune(ctx: &Ctx, a: &PruneArgs) -> Result<ExitCode> {
             return Err(Error::config("prune --dest needs --keep-days N and/or --keep-last N (a job's policy comes with --job)."));
         }
         let policy = RetentionPolicy { keep_days: a.keep_days.unwrap_or(0), keep_last: a.keep_last.unwrap_or(0), daily: 0, weekly: 0, monthly: 0, yearly: 0 };
-        let dest = ctx.engine.open_destination(&dest_spec(ctx, dir)?)?;
-        let dest = dest.as_ref();
-        let mut by_job: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
-        for e in catalog::all_backups(dest)? {
-            by_job.entry(e.job.clone()).or_default().push(Candidate { name: e.name, taken_at: e.taken_at, size: e.size });
-        }
-        let now = SystemClock.now();
-        by_job
-            .into_iter()
-            .map(|(job, cands)| {
-                let plan = retention::plan(&policy, &cands, now, ctx.env.system_tz);
-                runner::apply_plan(&job, &policy, plan, dest, a.dry_run)
-            })
-            .collect()
+        runner.prune_folder(&dest_spec(ctx, dir)?, &policy, ctx.env.system_tz, a.dry_run)?
     } else {
         let config = ctx.config()?;
         let jobs = config.select(a.job.as_deref(), false)?;
-        let mut v = Vec::new();
-        for job in jobs {
-            let _lock = nightjar_core::lock::JobLock::try_acquire(&ctx.data().lock_dir(), &job.name)?;
-            v.push(runner.prune(job, a.dry_run)?);
-        }
-        v
+        jobs.into_iter().map(|job| runner.prune(job, a.dry_run)).collect::<Result<Vec<_>>>()?
     };
     let failed = reports.iter().any(|r| !r.errors.is_empty());
     if a.json {

@@ -464,6 +464,108 @@ impl Config {
     }
 }
 
+/// A compression level `compression` accepts (message without the final period).
+fn check_level(compression: Compression, level: i32) -> std::result::Result<(), String> {
+    let range = compression.level_range();
+    if range.contains(&level) {
+        Ok(())
+    } else if compression == Compression::None {
+        Err("a level makes no sense with compression = \"none\"; remove it".to_string())
+    } else {
+        Err(format!("{level} is out of range for {compression}; use {} to {}", range.start(), range.end()))
+    }
+}
+
+/// A dump format the engine writes (message without the final period).
+fn check_format(engine: crate::model::Engine, format: Format) -> std::result::Result<(), String> {
+    if engine == crate::model::Engine::Mysql && format == Format::Custom {
+        return Err("the custom format is PostgreSQL's; MySQL jobs use \"plain\"".into());
+    }
+    Ok(())
+}
+
+/// Changes to a job for one run (`nightjar backup --format/--compress/--level/--table`).
+#[derive(Debug, Clone, Default)]
+pub struct JobOverrides {
+    /// Dump format.
+    pub format: Option<Format>,
+    /// Compression (its default level unless `level` is given).
+    pub compression: Option<Compression>,
+    /// Compression level.
+    pub level: Option<i32>,
+    /// Only these tables.
+    pub tables: Vec<String>,
+}
+
+impl Job {
+    /// A job for one run against `db` into `destination`, with no config
+    /// behind it (`nightjar backup --db URL --dest DIR`): named `name` or
+    /// after the database, no schedule, no retention (an ad-hoc run never
+    /// deletes anything), the config's defaults otherwise, checked by the
+    /// same rules as a config job. The error is (field, message without
+    /// the final period).
+    ///
+    /// # Errors
+    /// A name, level or format the rules refuse.
+    pub fn adhoc(db: DbUrl, destination: DestinationSpec, name: Option<&str>, env: &ParseEnv) -> std::result::Result<Job, (&'static str, String)> {
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => db.database.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect(),
+        };
+        let name = name.trim_start_matches(['.', '-']).to_string();
+        // A name with no ASCII letters or digits (e.g. "магазин") leaves nothing usable.
+        let name = if name.chars().any(|c| c.is_ascii_alphanumeric()) { name } else { "database".to_string() };
+        validate_job_name(&name).map_err(|e| ("name", e))?;
+        let compression = Compression::Zstd;
+        let job = Job {
+            name,
+            db,
+            docker_container: None,
+            destination,
+            schedule: None,
+            timezone: env.system_tz,
+            format: Format::Plain,
+            compression,
+            compression_level: compression.default_level(),
+            selection: Selection::default(),
+            tool_dir: None,
+            enabled: true,
+            catch_up: CatchUpPolicy::Skip,
+            retries: 0,
+            stale_after: None,
+            verify_every: 0,
+            retention: RetentionPolicy { keep_days: 0, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 },
+            notify: NotifySettings::default(),
+        };
+        Ok(job)
+    }
+
+    /// Applies `o`, checked by the rules of the config file. The error is
+    /// (field, message without the final period).
+    ///
+    /// # Errors
+    /// A level out of range, or a format the engine does not write.
+    pub fn apply(&mut self, o: &JobOverrides) -> std::result::Result<(), (&'static str, String)> {
+        if let Some(f) = o.format {
+            self.format = f;
+        }
+        if let Some(c) = o.compression
+            && c != self.compression
+        {
+            self.compression = c;
+            self.compression_level = c.default_level();
+        }
+        if let Some(l) = o.level {
+            check_level(self.compression, l).map_err(|e| ("compression_level", e))?;
+            self.compression_level = l;
+        }
+        if !o.tables.is_empty() {
+            self.selection = Selection { tables: o.tables.clone(), ..Selection::default() };
+        }
+        check_format(self.db.engine, self.format).map_err(|e| ("format", e))
+    }
+}
+
 /// Validates one job; the error is (field, message without the final period).
 fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'static str, String)> {
     validate_job_name(&rj.name).map_err(|e| ("name", e))?;
@@ -487,17 +589,7 @@ fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'stat
     let compression_level = match rj.compression_level {
         None => rj.compression.default_level(),
         Some(l) => {
-            let range = rj.compression.level_range();
-            if !range.contains(&l) {
-                return Err((
-                    "compression_level",
-                    if rj.compression == Compression::None {
-                        "a level makes no sense with compression = \"none\"; remove it".to_string()
-                    } else {
-                        format!("{l} is out of range for {}; use {} to {}", rj.compression, range.start(), range.end())
-                    },
-                ));
-            }
+            check_level(rj.compression, l).map_err(|e| ("compression_level", e))?;
             l
         }
     };
@@ -508,9 +600,7 @@ fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'stat
     if rj.retries > 10 {
         return Err(("retries", format!("{} is too many; use 0 to 10", rj.retries)));
     }
-    if db.engine == crate::model::Engine::Mysql && rj.format == Format::Custom {
-        return Err(("format", "the custom format is PostgreSQL's; MySQL jobs use \"plain\"".into()));
-    }
+    check_format(db.engine, rj.format).map_err(|e| ("format", e))?;
     if db.engine == crate::model::Engine::Mysql && (!rj.schemas.is_empty() || !rj.exclude_schemas.is_empty()) {
         let field = if rj.schemas.is_empty() { "exclude_schemas" } else { "schemas" };
         return Err((field, "MySQL/MariaDB jobs back up the one database of their URL; choose tables with `tables` / `exclude_tables`".into()));

@@ -587,13 +587,33 @@ impl Runner<'_> {
         events
     }
 
-    /// Applies (or previews) `job`'s retention now.
+    /// Applies (or previews) `job`'s retention now, holding the job's lock
+    /// (no backup of it runs meanwhile).
     ///
     /// # Errors
-    /// When the destination cannot be listed.
+    /// When the job is busy or the destination cannot be listed.
     pub fn prune(&self, job: &Job, dry_run: bool) -> Result<PruneReport> {
+        let _lock = JobLock::try_acquire(&self.data.lock_dir(), &job.name)?;
         let dest = self.engine.open_destination(&job.destination)?;
         self.prune_with(job, &job.retention, dest.as_ref(), dry_run)
+    }
+
+    /// Applies (or previews) `policy` to every job's backups in the folder
+    /// `spec` (`nightjar prune --dest DIR`), each job's files on their own.
+    ///
+    /// # Errors
+    /// When the destination cannot be opened or listed.
+    pub fn prune_folder(&self, spec: &DestinationSpec, policy: &RetentionPolicy, tz: chrono_tz::Tz, dry_run: bool) -> Result<Vec<PruneReport>> {
+        let dest = self.engine.open_destination(spec)?;
+        let mut by_job: std::collections::BTreeMap<String, Vec<Candidate>> = std::collections::BTreeMap::new();
+        for e in catalog::all_backups(dest.as_ref())? {
+            by_job.entry(e.job.clone()).or_default().push(Candidate { name: e.name, taken_at: e.taken_at, size: e.size });
+        }
+        let now = self.clock.now();
+        Ok(by_job
+            .into_iter()
+            .map(|(job, candidates)| apply_plan(&job, policy, retention::plan(policy, &candidates, now, tz), dest.as_ref(), dry_run))
+            .collect())
     }
 
     /// Applies `policy` to `job`'s backups in `dest`.
