@@ -142,10 +142,15 @@ fn a_backup_lands_in_onedrive_retention_keeps_foreign_files_and_it_downloads_bac
     engine.delete_backup(&report.file).expect("a backup already gone counts as deleted");
 }
 
+/// Collects the events other than a run's own lifecycle (started,
+/// finished, skipped, failed; `run_events.rs` covers those).
 #[derive(Default)]
 struct Events(Mutex<Vec<Event>>);
 impl RunObserver for Events {
     fn event(&self, e: &Event) {
+        if matches!(e, Event::RunStarted { .. } | Event::RunFinished { .. } | Event::RunSkipped { .. } | Event::RunFailed { .. }) {
+            return;
+        }
         self.0.lock().unwrap().push(e.clone());
     }
 }

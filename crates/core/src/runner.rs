@@ -1,6 +1,16 @@
-//! One run of one job: lock → prepare → dump → pipeline → commit → manifest
-//! → history → retention. No threads or timers of its own; the scheduler
-//! and the adapters call it.
+//! One run of one job. No threads or timers of its own; the scheduler and
+//! the front ends call it ([`Runner::run`], [`Runner::backup`]), and it
+//! tells the observer the run's lifecycle (started, finished, skipped,
+//! failed). Under the job's lock, with the run's history row started, a
+//! backup goes through five stages, one function each:
+//!
+//! 1. `Runner::prepare`: destination ready, free space, stale partial
+//!    files removed, dump tool and server checked, file name chosen;
+//! 2. `Runner::dump`: the dump streams through compression and sha256
+//!    into a pending file;
+//! 3. `Runner::commit`: the signed manifest, then file and manifest live;
+//! 4. `Runner::record`: the history row says success;
+//! 5. `Runner::prune_after`: the job's retention.
 //!
 //! Every failure, including the ones before the dump starts (destination
 //! missing, lock busy, tool too old), is recorded in the history with the
@@ -181,6 +191,31 @@ enum Stop {
     Failed(Error),
 }
 
+/// What [`Runner::prepare`] hands to [`Runner::dump`].
+struct Ready {
+    /// The dump tool, checked against the server.
+    tool: Option<engine::Prepared>,
+    /// The backup's file name.
+    name: String,
+    /// No password because the keyring could not be reached.
+    keyring_unreachable: bool,
+}
+
+impl Ready {
+    /// A refused password with no password because the keyring was
+    /// unreachable says that, rather than "none is stored".
+    fn explain(&self, job: &Job, e: Error) -> Error {
+        if e.kind() == ErrorKind::Auth && self.keyring_unreachable { engine::keyring_unreachable(job) } else { e }
+    }
+}
+
+/// What [`Runner::dump`] hands to [`Runner::commit`].
+struct Dumped {
+    ready: Ready,
+    pending: Box<dyn crate::destination::PendingFile>,
+    figures: pipeline::PipelineOutput,
+}
+
 impl From<Error> for Stop {
     fn from(e: Error) -> Self {
         Stop::Failed(e)
@@ -290,56 +325,27 @@ impl Runner<'_> {
         let t0 = Instant::now();
         new_run.started_at = started_at;
         // A history busy in another process past its timeout does not stop
-        // the dump: the run is then recorded when it ends (`record`).
+        // the dump: the run is then recorded when it ends (`write_outcome`).
         let run_id = match self.start_recording(&new_run, started_at) {
             Ok(id) => Some(id),
             Err(e) if history::is_busy(&e) => None,
             Err(e) => return Err(e.into()),
         };
         tracing::info!(job = %job.name, trigger = %opts.trigger, run_id, "backup started");
-        match self.backup_locked(job, opts, dest.as_ref(), started_at, t0) {
+        let dest = dest.as_ref();
+        let made = self
+            .prepare(job, opts, dest, started_at)
+            .and_then(|ready| self.dump(job, opts, dest, ready, t0))
+            .and_then(|dumped| self.commit(job, opts, dest, dumped, started_at));
+        match made {
             Ok(mut report) => {
-                let outcome = RunOutcome {
-                    status: RunStatus::Success,
-                    finished_at: report.finished_at,
-                    size: Some(report.size),
-                    file: Some(report.file.clone()),
-                    sha256: Some(report.sha256.clone()),
-                    error: None,
-                    error_kind: None,
-                };
-                match self.record(run_id, &new_run, &outcome) {
-                    Ok(id) => report.run_id = id,
-                    // The file is good and stays: say the record is missing, do not fail.
-                    Err(e) => {
-                        tracing::error!(job = %job.name, file = %report.file, "the finished backup could not be recorded in the history: {}", e.detailed());
-                        report.warnings.push(format!(
-                            "The backup {} is complete, but it could not be recorded in the history ({}).",
-                            report.file,
-                            e.message().trim_end_matches('.')
-                        ));
-                    }
-                }
-                tracing::info!(job = %job.name, file = %report.file, size = report.size, duration_ms = report.duration_ms, "backup finished");
-                if opts.prune && !job.retention.keeps_everything() {
-                    self.observer.stage(&job.name, Stage::Pruning);
-                    match self.prune_with(job, &job.retention, dest.as_ref(), false) {
-                        Ok(p) => {
-                            report.pruned = p.deleted;
-                            report.warnings.extend(p.errors);
-                        }
-                        Err(e) => report.warnings.push(e.message().to_string()),
-                    }
-                    for w in &report.warnings {
-                        self.observer.warning(&job.name, w);
-                        tracing::warn!(job = %job.name, "{w}");
-                    }
-                }
+                self.record(run_id, &new_run, &mut report);
+                self.prune_after(job, opts, dest, &mut report);
                 Ok(report)
             }
             Err(e) => {
                 tracing::warn!(job = %job.name, run_id, "backup failed: {}", e.detailed());
-                if let Err(h) = self.record(run_id, &new_run, &failed(&e)) {
+                if let Err(h) = self.write_outcome(run_id, &new_run, &failed(&e)) {
                     tracing::error!(job = %job.name, "could not record the failure in the history: {}", h.detailed());
                 }
                 Err(e.into())
@@ -357,7 +363,7 @@ impl Runner<'_> {
     /// Records how the run ended: updates its row, or, when its start could
     /// not be recorded (busy history), writes the whole run now. Waits for a
     /// busy history up to [`history::RECORD_PATIENCE`]. The row id.
-    fn record(&self, run_id: Option<i64>, run: &NewRun, outcome: &RunOutcome) -> Result<i64> {
+    fn write_outcome(&self, run_id: Option<i64>, run: &NewRun, outcome: &RunOutcome) -> Result<i64> {
         let what = format!("the backup of \"{}\"", run.job);
         self.history.write_patiently(history::RECORD_PATIENCE, &what, |h| match run_id {
             Some(id) => h.finish_run(id, outcome).map(|()| id),
@@ -377,18 +383,15 @@ impl Runner<'_> {
         crate::secrets::database_password(self.secrets, job, opts.password.as_deref(), opts.password_account.as_deref(), keyring_failed)
     }
 
-    fn backup_locked(
-        &self,
-        job: &Job,
-        opts: &BackupOptions,
-        dest: &dyn Destination,
-        started_at: DateTime<Utc>,
-        t0: Instant,
-    ) -> Result<BackupReport> {
+    /// Stage 1, prepare: the destination is there and takes writes (an
+    /// expired OneDrive sign-in is told), its free space is checked,
+    /// partial files of interrupted runs go, the dump tool and the server
+    /// are ready, and the file gets its name.
+    fn prepare(&self, job: &Job, opts: &BackupOptions, dest: &dyn Destination, started_at: DateTime<Utc>) -> Result<Ready> {
         self.observer.stage(&job.name, Stage::Preparing);
         if let Err(e) = dest.prepare() {
             if e.kind() == ErrorKind::Auth && matches!(job.destination, DestinationSpec::OneDrive(_)) {
-                self.observer.event(&crate::observer::Event::OneDriveSignInExpired {
+                self.observer.event(&Event::OneDriveSignInExpired {
                     job: job.name.clone(),
                     account: self.secrets.get(ONEDRIVE_ACCOUNT).ok().flatten(),
                     message: e.message().to_string(),
@@ -405,7 +408,7 @@ impl Runner<'_> {
                 dest.location()
             );
             self.observer.warning(&job.name, &message);
-            self.observer.event(&crate::observer::Event::HealthWarning { job: job.name.clone(), message });
+            self.observer.event(&Event::HealthWarning { job: job.name.clone(), message });
         }
         let files = dest.list()?;
         for stale in catalog::stale_partials(&files, &job.name, job.timezone) {
@@ -414,24 +417,19 @@ impl Runner<'_> {
         }
         let keyring_failed = AtomicBool::new(false);
         let password = self.resolve_password_noting(job, opts, &keyring_failed);
-        let no_password = password.is_none();
-        // With no password because the keyring was unreachable, say that
-        // rather than "none is stored".
-        let explain = |e: Error| -> Error {
-            if e.kind() == ErrorKind::Auth && no_password && keyring_failed.load(Ordering::Relaxed) {
-                engine::keyring_unreachable(job)
-            } else {
-                e
-            }
+        let mut ready = Ready {
+            tool: None,
+            name: String::new(),
+            keyring_unreachable: password.is_none() && keyring_failed.load(Ordering::Relaxed),
         };
-        let prepared = engine::prepare(job, password).map_err(explain)?;
+        ready.tool = Some(engine::prepare(job, password).map_err(|e| ready.explain(job, e))?);
         // Two runs in the same second (manual right after scheduled) get
         // distinct names: wait for the next second rather than stamping a
         // name in the future, which retention would treat as clock skew.
         let taken = |n: &str| files.iter().any(|f| f.name == n || f.name == format!("{n}{MANIFEST_SUFFIX}"));
         let mut at = started_at;
         let mut tries = 0;
-        let name = loop {
+        ready.name = loop {
             let n = backup_file_name(&job.name, at, job.timezone, opts.trigger, job.format, job.compression);
             if !taken(&n) {
                 break n;
@@ -444,7 +442,16 @@ impl Runner<'_> {
                 at += chrono::Duration::seconds(1);
             }
         };
-        let pending = dest.create(&name)?;
+        Ok(ready)
+    }
+
+    /// Stage 2, dump: the dump tool's output streams through compression
+    /// and the checksum into a pending file (invisible under its name);
+    /// only a clean exit that wrote something counts.
+    fn dump(&self, job: &Job, opts: &BackupOptions, dest: &dyn Destination, ready: Ready, t0: Instant) -> Result<Dumped> {
+        let prepared = ready.tool.as_ref().expect("prepared");
+        let name = &ready.name;
+        let pending = dest.create(name)?;
         let cmd = prepared.dump_command(job);
         let mut child = ChildStream::spawn(cmd).map_err(|e| prepared.spawn_error(e))?;
         tracing::debug!(job = %job.name, pid = child.id(), tool = %prepared.tool(), "dump started");
@@ -476,10 +483,10 @@ impl Runner<'_> {
                             DestinationSpec::Folder(p) => p.clone(),
                             DestinationSpec::OneDrive(p) => p.into(),
                         };
-                        Error::destination(crate::destination::local::describe_io("write", &dir.join(&name), &dir, &e)).with_source(e)
+                        Error::destination(crate::destination::local::describe_io("write", &dir.join(name), &dir, &e)).with_source(e)
                     }
                     PipelineError::Read(e) => match child_result {
-                        Err(f) => explain(prepared.classify(&f)),
+                        Err(f) => ready.explain(job, prepared.classify(&f)),
                         Ok(_) => Error::new(ErrorKind::Tool, format!("Reading {}'s output failed ({e}); nothing was saved.", prepared.tool())),
                     },
                 });
@@ -488,12 +495,22 @@ impl Runner<'_> {
         // The exit status is part of the data: only a clean exit makes a backup.
         if let Err(f) = child.finish() {
             drop(pending);
-            return Err(explain(prepared.classify(&f)));
+            return Err(ready.explain(job, prepared.classify(&f)));
         }
         if figures.bytes_in == 0 {
             drop(pending);
             return Err(Error::new(ErrorKind::Tool, format!("{} exited successfully but wrote nothing; nothing was saved.", prepared.tool())));
         }
+        Ok(Dumped { ready, pending, figures })
+    }
+
+    /// Stage 3, commit: the signed manifest is staged, then the data file
+    /// and the manifest go live under their names (the data file is
+    /// removed again when the manifest cannot be committed).
+    fn commit(&self, job: &Job, opts: &BackupOptions, dest: &dyn Destination, dumped: Dumped, started_at: DateTime<Utc>) -> Result<BackupReport> {
+        let Dumped { ready, pending, figures } = dumped;
+        let prepared = ready.tool.as_ref().expect("prepared");
+        let name = ready.name;
         self.observer.stage(&job.name, Stage::Finishing);
         let finished_at = self.clock.now();
         let mut manifest = Manifest {
@@ -563,6 +580,53 @@ impl Runner<'_> {
             pruned: Vec::new(),
             warnings: Vec::new(),
         })
+    }
+
+    /// Stage 4, record: the run's row says success, with the file and its
+    /// sha256. A history that cannot be written leaves the good file in
+    /// place and a warning in the report.
+    fn record(&self, run_id: Option<i64>, new_run: &NewRun, report: &mut BackupReport) {
+        let outcome = RunOutcome {
+            status: RunStatus::Success,
+            finished_at: report.finished_at,
+            size: Some(report.size),
+            file: Some(report.file.clone()),
+            sha256: Some(report.sha256.clone()),
+            error: None,
+            error_kind: None,
+        };
+        match self.write_outcome(run_id, new_run, &outcome) {
+            Ok(id) => report.run_id = id,
+            Err(e) => {
+                tracing::error!(job = %new_run.job, file = %report.file, "the finished backup could not be recorded in the history: {}", e.detailed());
+                report.warnings.push(format!(
+                    "The backup {} is complete, but it could not be recorded in the history ({}).",
+                    report.file,
+                    e.message().trim_end_matches('.')
+                ));
+            }
+        }
+        tracing::info!(job = %new_run.job, file = %report.file, size = report.size, duration_ms = report.duration_ms, "backup finished");
+    }
+
+    /// Stage 5, prune: the job's retention, when the run asks for it; what
+    /// could not be deleted is a warning, not a failure.
+    fn prune_after(&self, job: &Job, opts: &BackupOptions, dest: &dyn Destination, report: &mut BackupReport) {
+        if !opts.prune || job.retention.keeps_everything() {
+            return;
+        }
+        self.observer.stage(&job.name, Stage::Pruning);
+        match self.prune_with(job, &job.retention, dest, false) {
+            Ok(p) => {
+                report.pruned = p.deleted;
+                report.warnings.extend(p.errors);
+            }
+            Err(e) => report.warnings.push(e.message().to_string()),
+        }
+        for w in &report.warnings {
+            self.observer.warning(&job.name, w);
+            tracing::warn!(job = %job.name, "{w}");
+        }
     }
 
     /// Checks what a run of `job` needs without running it: the destination
