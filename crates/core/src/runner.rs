@@ -166,7 +166,7 @@ const LEFT_RUNNING: &str = "Interrupted: Nightjar stopped before this run finish
 #[derive(Debug)]
 pub enum RunEnd {
     /// The backup is in place ([`Event::RunFinished`]).
-    Done(BackupReport),
+    Done(Box<BackupReport>),
     /// The run did not happen ([`Event::RunSkipped`]); `error` says why
     /// ([`ErrorKind::Busy`]).
     Skipped {
@@ -230,7 +230,7 @@ impl Runner<'_> {
     /// The first failure, as one sentence; it is also in the history.
     pub fn backup(&self, job: &Job, opts: &BackupOptions) -> Result<BackupReport> {
         match self.run(job, opts) {
-            RunEnd::Done(report) => Ok(report),
+            RunEnd::Done(report) => Ok(*report),
             RunEnd::Skipped { error, .. } | RunEnd::Failed { error, .. } => Err(error),
         }
     }
@@ -254,7 +254,7 @@ impl Runner<'_> {
                     size: report.size,
                     duration_ms: report.duration_ms,
                 });
-                RunEnd::Done(report)
+                RunEnd::Done(Box::new(report))
             }
             Err(Stop::Skipped(reason, error)) => {
                 self.observer.event(&Event::RunSkipped { job: name, trigger, reason, message: error.message().to_string() });
