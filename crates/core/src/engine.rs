@@ -107,6 +107,21 @@ pub struct RunContext<'a> {
     pub cancel: &'a AtomicBool,
 }
 
+/// `Runner` and `Restorer` are views of a [`RunContext`]: `self.history`,
+/// `self.data`, ... read through to it.
+macro_rules! view_of_run_context {
+    ($view:ident) => {
+        impl<'a> std::ops::Deref for $view<'a> {
+            type Target = RunContext<'a>;
+            fn deref(&self) -> &RunContext<'a> {
+                &self.0
+            }
+        }
+    };
+}
+view_of_run_context!(Runner);
+view_of_run_context!(Restorer);
+
 /// The engine of one process. See the module documentation.
 pub struct Engine {
     data: DataDir,

@@ -723,13 +723,6 @@ struct Loaded {
 #[derive(Clone, Copy)]
 pub struct Restorer<'a>(pub(crate) RunContext<'a>);
 
-impl<'a> std::ops::Deref for Restorer<'a> {
-    type Target = RunContext<'a>;
-    fn deref(&self) -> &RunContext<'a> {
-        &self.0
-    }
-}
-
 impl Restorer<'_> {
     fn password(&self, job: &Job, password: Option<&String>, account: Option<&String>) -> Option<String> {
         crate::secrets::database_password(

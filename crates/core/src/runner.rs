@@ -149,13 +149,6 @@ pub struct PruneReport {
 #[derive(Clone, Copy)]
 pub struct Runner<'a>(pub(crate) RunContext<'a>);
 
-impl<'a> std::ops::Deref for Runner<'a> {
-    type Target = RunContext<'a>;
-    fn deref(&self) -> &RunContext<'a> {
-        &self.0
-    }
-}
-
 /// Keyring account holding the signed-in Microsoft account's name.
 pub const ONEDRIVE_ACCOUNT: &str = "onedrive:account";
 

@@ -486,3 +486,15 @@ fn a_name_taken_during_the_upload_fails_at_commit_and_cancels_the_session() {
     assert_eq!(fake.file("/Backups/f.sql.zst").unwrap(), b"someone else's");
     assert_eq!(fake.open_sessions(), 0);
 }
+
+/// OneDrive keeps the same destination contract as the local folder: core's
+/// conformance suite, one fresh folder per check.
+#[test]
+fn onedrive_keeps_the_destination_contract() {
+    let fake = FakeGraph::start();
+    let (graph, _) = signed_in(&fake);
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    nightjar_core::destination::conformance::run_all(&|| {
+        Box::new(OneDriveDestination::new(graph.clone(), &format!("/Backups/c{}", n.fetch_add(1, std::sync::atomic::Ordering::SeqCst))))
+    });
+}
