@@ -1,35 +1,47 @@
 //! Restore and verify: the operations that run at the worst moment, for a
 //! stressed person, and must not be able to lose anything.
 //!
-//! A restore goes through fixed steps, and the database is touched only
-//! after the file has passed every check:
+//! A restore ([`Restorer::restore`]) runs five stages; the target database
+//! is touched only by the fourth, once everything checked out:
 //!
 //! ```text
-//! plan_restore (file only) → probe (list databases) → [confirmation by the caller]
-//!   → validate (manifest sha256, full decompression, header / pg_restore --list)
-//!   → safety backup of the target (Runner::backup, trigger pre-restore)
-//!   → CREATE DATABASE <db>__nightjar_restore_<ts> → psql --single-transaction | pg_restore --exit-on-error
-//!   → one transaction: end sessions, RENAME target → <db>__before_restore_<ts>, RENAME tmp → target
+//! 1. plan      plan.rs      plan_restore (the file alone), probe (lists databases and
+//!                           sessions), Restorer::prepare (who made the file);
+//!                           [confirmation by the caller]; Restorer::confirm when it runs
+//!                           (the file's head, the acknowledgement, the server now)
+//! 2. validate  validate.rs  check_head before reading; while loading: full decompression,
+//!                           the psql-command guard (guard.rs, mysql::DumpGuard); check_end
+//!                           after the last byte (sha256 against the manifest and the plan,
+//!                           the dump tool's closing line)
+//! 3. load      load.rs      CREATE DATABASE <db>__nightjar_restore_<ts>; the file read once,
+//!                           hashed, decompressed and guarded on its way into
+//!                           psql --single-transaction | pg_restore --exit-on-error | mysql
+//! 4. swap      swap.rs      safety backup of the target (Runner::backup, trigger pre-restore),
+//!                           then one transaction: end sessions, RENAME target →
+//!                           <db>__before_restore_<ts>, RENAME tmp → target (or the rename
+//!                           to the --as-new name)
+//! 5. record    record.rs    the history row and the report
 //! ```
 //!
-//! A failure at any step before the last leaves the target exactly as it
-//! was and drops the temporary database; the last step is a single
-//! transaction, so either both names change or neither does. The replaced
-//! database is kept under its `__before_restore_` name until the user drops
-//! it ([`Restorer::kept_databases`], [`Restorer::drop_kept`]).
+//! Validation runs while the file loads, into a database nobody uses yet:
+//! the loader gets the end of its input only after the file proved itself
+//! (psql's transaction commits then), and the swap happens only after the
+//! loader exited cleanly. A failure at any stage before the swap leaves the
+//! target exactly as it was and drops the temporary database; the swap is
+//! a single transaction, so either both names change or neither does. The
+//! safety backup is taken once the loaded copy checked out, so a bad file
+//! costs no safety backup. The replaced database is kept under its
+//! `__before_restore_` name until the user drops it ([`kept`]).
 //!
-//! Verify checks a file the same way and can load it into a scratch
-//! database on a server (`<db>__nightjar_verify_<ts>`), count the rows of
-//! every table, drop it, and mark the backup verified in the history.
+//! Verify ([`verify`]) checks a file on its own ([`validate::validate`],
+//! one read) and can load it into a scratch database on a server
+//! (`<db>__nightjar_verify_<ts>`), count the rows of every table, drop it,
+//! and mark the backup verified in the history.
 //!
 //! Every run and every refusal is recorded in the history (kind `restore`
-//! or `verify`); the safety backup is a backup run of its own.
-//!
-//! Where things are: [`plan`] (plan, probe, who made the file),
-//! [`validate`] (the checks of a file), `load` (into a temporary
-//! database), `swap`, `record` (history rows, the report), [`verify`],
-//! [`kept`] (databases left on the server); the server a restore talks to
-//! is [`target::DbServer`], over [`postgres`] and [`mysql`].
+//! or `verify`); the safety backup is a backup run of its own. The server
+//! a restore talks to is [`target::DbServer`], over [`postgres`] (psql,
+//! pg_restore) and [`mysql`] (the mariadb/mysql client).
 
 pub mod kept;
 pub mod mysql;
@@ -47,21 +59,19 @@ mod record;
 mod session;
 mod swap;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-
-use chrono::Utc;
 
 use crate::catalog::{self, BackupEntry};
 use crate::clock::Clock;
 use crate::config::Job;
-use crate::history::{History, NewRun, RunKind, RunOutcome};
+use crate::history::{History, NewRun, RunKind};
 use crate::lock::JobLock;
-use crate::model::{Engine, Format, RunStatus, Trigger};
+use crate::model::{Engine, Format};
 use crate::observer::{RunObserver, Stage};
 use crate::paths::DataDir;
-use crate::runner::{self, BackupOptions, Runner};
+use crate::runner;
 use crate::secrets::SecretStore;
 use crate::source::postgres::PgTarget;
 use crate::{Error, ErrorKind, Result};
@@ -78,7 +88,9 @@ pub use target::DbServer;
 pub use validate::{validate, ChecksumStatus, ValidateOptions, Validation};
 pub use verify::{RestoreTest, TableRows, VerifyOptions, VerifyReport};
 
-use load::Loaded;
+use load::Expected;
+use plan::changed_since_plan;
+use record::{Done, RestoreState};
 
 /// How long a restore waits for a running backup of the same job.
 const JOB_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
@@ -141,7 +153,7 @@ pub fn latest_backup(job: &Job) -> Result<BackupEntry> {
     })
 }
 
-/// Runs restores and verifies. Borrow-only, like [`Runner`].
+/// Runs restores and verifies. Borrow-only, like [`crate::runner::Runner`].
 pub struct Restorer<'a> {
     /// History store.
     pub history: &'a History,
@@ -200,224 +212,91 @@ impl Restorer<'_> {
         self.restore(&plan, job, opts)
     }
 
-    /// Carries out a confirmed plan: validate, safety backup, load into a
-    /// temporary database, swap. On any failure the target is as it was and
-    /// the temporary database is gone. Recorded in the history.
+    /// Carries out a confirmed plan: load the file into a temporary
+    /// database while checking it, safety backup, swap (see the module's
+    /// opening comment). On any failure the target is as it was and the
+    /// temporary database is gone. Recorded in the history.
     ///
     /// # Errors
     /// The first failure, as one sentence naming the file or database.
     pub fn restore(&self, plan: &RestorePlan, job: &Job, opts: &RestoreOptions) -> Result<RestoreReport> {
-        let started_at = self.clock.now();
         let t0 = Instant::now();
-        let mut run = self.new_run(RunKind::Restore, &job.name, job.db.display(), Some(&plan.inspection), Some(plan.database.clone()), started_at);
+        let mut run = self.new_run(RunKind::Restore, &job.name, job.db.display(), Some(&plan.inspection), Some(plan.database.clone()), self.clock.now());
         let mut state = RestoreState::default();
         let result = self.restore_steps(plan, job, opts, &mut run, &mut state);
-        match (result, state.run_id) {
-            (Ok(mut report), Some(id)) => {
-                report.run_id = id;
-                if let Some(o) = &opts.origin {
-                    report.file.clone_from(o);
-                }
-                report.started_at = started_at;
-                report.finished_at = self.clock.now();
-                report.duration_ms = ms(t0.elapsed());
-                self.history.finish_run(
-                    id,
-                    &RunOutcome {
-                        status: RunStatus::Success,
-                        finished_at: report.finished_at,
-                        size: Some(report.size),
-                        file: Some(report.file.clone()),
-                        sha256: Some(report.sha256.clone()),
-                        error: None,
-                        error_kind: None,
-                    },
-                )?;
-                tracing::info!(job = %job.name, database = %report.database, file = %report.file, "restore finished: {}", report.message);
-                Ok(report)
-            }
-            (Ok(_), None) => unreachable!("a successful restore has a history row"),
-            (Err(e), run_id) => {
-                let e = name_origin(e, &plan.inspection.path, opts.origin.as_ref());
-                let shown = opts.origin.as_ref().map_or_else(|| plan.inspection.path.clone(), PathBuf::from);
-                let mut outcome = self.failed_outcome(&e, Some(&shown), Some(plan.inspection.size));
-                outcome.sha256 = state.sha256.clone();
-                let recorded = match run_id {
-                    Some(id) => self.history.finish_run(id, &outcome),
-                    None => self.history.record_failure(&run, &outcome).map(drop),
-                };
-                if let Err(h) = recorded {
-                    tracing::error!(job = %job.name, "could not record the failure in the history: {}", h.detailed());
-                }
-                tracing::warn!(job = %job.name, "restore failed: {}", e.detailed());
-                Err(e)
-            }
-        }
+        self.finish_record(result, plan, opts, &run, &state, t0)
     }
 
-    #[allow(clippy::too_many_lines)]
+    /// The stages of one restore, in order.
     fn restore_steps(&self, plan: &RestorePlan, job: &Job, opts: &RestoreOptions, run: &mut NewRun, state: &mut RestoreState) -> Result<RestoreReport> {
         let label = job.name.as_str();
-        let file = plan.inspection.path.clone();
-        let name = plan.inspection.name();
-        // One restore per job at a time.
-        let _restore_lock = JobLock::try_acquire(&self.data.lock_dir(), &format!("{}.restore", job.name)).map_err(|e| {
+        let _restore_lock = self.restore_lock(job)?;
+        self.observer.stage(label, Stage::Preparing);
+        let server = self.server(job, opts.password.as_ref(), opts.password_account.as_ref())?;
+        // 1. plan, looked at again.
+        let confirmed = self.confirm(plan, job, opts, &server)?;
+        run.format = Some(confirmed.inspection.format().unwrap_or(Format::Plain));
+        let mode = confirmed.mode;
+        let safety_backup = mode == RestoreMode::Replace && opts.safety_backup;
+        self.check_cancel(&plan.inspection.name())?;
+        // No backup of the job runs while this one holds it. Its history
+        // row starts now, or after the safety backup (which marks every
+        // row of the job still running as left by a dead process).
+        let mut job_lock = Some(self.job_lock(job)?);
+        if !safety_backup {
+            self.start_record(run, state)?;
+        }
+        // 3. load, and 2. validate as the file streams by.
+        self.observer.stage(label, Stage::Restoring);
+        let like = match mode {
+            RestoreMode::Create => None,
+            RestoreMode::Replace | RestoreMode::AsNew => confirmed.target_info.as_ref(),
+        };
+        let tmp = self.create_temporary(&server, &plan.database, job, mode, like)?;
+        let expected = Expected {
+            inspection: &confirmed.inspection,
+            sha256: plan.expected_sha256.iter().chain(plan.trust.as_ref().map(|t| &t.sha256)).map(|s| (s.clone(), changed_since_plan(&plan.inspection.path))).collect(),
+        };
+        let swapped = (|| -> Result<Done> {
+            let loaded = self.load(&server, &tmp.name, &expected, label)?;
+            state.sha256 = Some(loaded.streamed.sha256.clone());
+            if let Some(p) = like {
+                server.copy_properties(&tmp.name, p)?;
+            }
+            self.check_cancel(&plan.inspection.name())?;
+            // 4. swap: the safety backup of the target first.
+            let mut safety = None;
+            if safety_backup {
+                drop(job_lock.take()); // the backup takes it
+                safety = Some(self.safety_backup(job, opts, &server, &plan.database)?);
+                job_lock = Some(self.job_lock(job)?);
+                self.start_record(run, state)?;
+                self.check_cancel(&plan.inspection.name())?;
+            }
+            self.observer.stage(label, Stage::Swapping);
+            let (closed, closed_sessions) = self.swap_in(&server, &plan.database, &tmp, mode, opts.terminate_connections)?;
+            Ok(Done { mode, server: server.name(), loaded, kept_as: tmp.keep_as.clone(), safety, closed, closed_sessions })
+        })();
+        drop(job_lock);
+        let done = swapped.map_err(|e| self.cleanup(&server, &tmp.name, e, mode, &plan.database))?;
+        // 5. record (the row is finished by the caller).
+        Ok(self.report(plan, job, done))
+    }
+
+    /// One restore per job at a time.
+    fn restore_lock(&self, job: &Job) -> Result<JobLock> {
+        JobLock::try_acquire(&self.data.lock_dir(), &format!("{}.restore", job.name)).map_err(|e| {
             if e.kind() == ErrorKind::Busy {
                 Error::new(ErrorKind::Busy, format!("Another restore of job \"{}\" is already running; wait for it to finish, then try again.", job.name))
             } else {
                 e
             }
-        })?;
-        self.observer.stage(label, Stage::Preparing);
-        let server = self.server(job, opts.password.as_ref(), opts.password_account.as_ref())?;
-        let vopts = ValidateOptions {
-            engine: Some(job.db.engine),
-            database: Some(plan.database.clone()),
-            pg_restore: job.docker_container.is_none().then(|| server.pg_restore()).flatten(),
-            tool_dir: job.tool_dir.clone(),
-            docker_container: job.docker_container.clone(),
-        };
-        let validation = validate(&file, &vopts, self.observer, label, self.cancel)?;
-        state.sha256 = Some(validation.sha256.clone());
-        let assessed = plan.trust.as_ref().map(|t| t.sha256.as_str());
-        if plan.expected_sha256.as_deref().into_iter().chain(assessed).any(|s| !s.eq_ignore_ascii_case(&validation.sha256)) {
-            return Err(invalid(format!("{} changed since the restore was planned; look at the file, then start the restore again.", file.display())));
-        }
-        // A file this Nightjar did not make runs only with the user's acknowledgement.
-        match &plan.trust {
-            Some(t) if t.needs_acknowledgement() && !opts.trust_file => return Err(t.refusal("restore it")),
-            None if !opts.trust_file => return Err(Error::config(format!("It is not known who made {}; plan the restore again.", file.display()))),
-            Some(t) if t.needs_acknowledgement() => tracing::warn!(job = %job.name, "restoring a file acknowledged by the user: {}", t.message),
-            _ => {}
-        }
-        let format = validation.inspection.format().unwrap_or(Format::Plain);
-        run.format = Some(format);
-        self.psql_client(&server, &validation)?;
-        self.check_cancel(&name)?;
-
-        // What is on the server now (it may have changed since the plan was shown).
-        let target_info = server.database_info(&plan.target)?;
-        let mode = match plan.mode {
-            RestoreMode::AsNew => {
-                if !server.existing(&[plan.database.as_str()])?.is_empty() {
-                    return Err(Error::config(format!(
-                        "The database \"{}\" already exists on {}; pick another name for --as-new (Nightjar never overwrites it).",
-                        plan.database, plan.server
-                    )));
-                }
-                RestoreMode::AsNew
-            }
-            RestoreMode::Create if target_info.is_some() => {
-                return Err(Error::new(
-                    ErrorKind::Config,
-                    format!("The database \"{}\" was created on {} after the restore was planned; start the restore again to see what it would replace.", plan.database, plan.server),
-                ));
-            }
-            RestoreMode::Replace if target_info.is_none() => RestoreMode::Create,
-            m => m,
-        };
-        let like = target_info.clone();
-        if mode == RestoreMode::Replace && !opts.terminate_connections {
-            self.refuse_if_connected(&server, &plan.database, target_info.clone())?;
-        }
-
-        // Safety backup of what is about to be replaced.
-        let mut safety = None;
-        if mode == RestoreMode::Replace && opts.safety_backup {
-            self.observer.stage(label, Stage::SafetyBackup);
-            let runner = Runner { history: self.history, data: self.data, secrets: self.secrets, clock: self.clock, observer: self.observer, cancel: self.cancel };
-            let mut bopts = BackupOptions::new(Trigger::PreRestore);
-            bopts.prune = false; // retention must not delete the file being restored
-            bopts.password = server.password();
-            bopts.password_account.clone_from(&opts.password_account);
-            bopts.wait_for_lock = Some(JOB_LOCK_WAIT);
-            let report = runner.backup(job, &bopts).map_err(|e| {
-                Error::new(
-                    e.kind(),
-                    format!("The safety backup of \"{}\" failed, so the restore did not start and nothing was changed: {}", plan.database, lower_first(e.message())),
-                )
-            })?;
-            safety = Some(report);
-        }
-        self.check_cancel(&name)?;
-
-        // From here on, this run holds the job: no backup of it runs meanwhile.
-        let _job_lock = JobLock::acquire_wait(&self.data.lock_dir(), &job.name, JOB_LOCK_WAIT, self.cancel)?;
-        self.history.mark_interrupted(
-            &job.name,
-            self.clock.now(),
-            "Interrupted: Nightjar stopped before this run finished (crash, power loss or kill); a later run replaced it.",
-        )?;
-        state.run_id = Some(self.history.start_run(run)?);
-
-        // Names for the temporary and the kept database, free on the server.
-        let (tmp, keep_as) = self.free_names(&server, &plan.database, job, mode)?;
-        self.observer.stage(label, Stage::Restoring);
-        let props = match mode {
-            RestoreMode::Create => None,
-            RestoreMode::Replace | RestoreMode::AsNew => like.as_ref(),
-        };
-        server.create_database(&tmp, props)?;
-        let outcome = (|| -> Result<(Loaded, u64, Vec<Session>)> {
-            let loaded = self.load(&server, &tmp, &validation, label)?;
-            if let Some(p) = props {
-                server.copy_properties(&tmp, p)?;
-            }
-            self.check_cancel(&name)?;
-            self.observer.stage(label, Stage::Swapping);
-            let (closed, who) = match mode {
-                RestoreMode::Replace => self.swap(&server, &plan.database, keep_as.as_deref().unwrap_or_default(), &tmp, opts.terminate_connections)?,
-                RestoreMode::Create | RestoreMode::AsNew => {
-                    server.rename(&tmp, &plan.database).map_err(|e| {
-                        Error::new(e.kind(), format!("The restored data could not be given the name \"{}\": {}", plan.database, e.message()))
-                    })?;
-                    (0, Vec::new())
-                }
-            };
-            Ok((loaded, closed, who))
-        })();
-        let (loaded, closed, who) = match outcome {
-            Ok(v) => v,
-            Err(e) => return Err(self.cleanup(&server, &tmp, e, mode, &plan.database)),
-        };
-        let mut message = match mode {
-            RestoreMode::Replace => format!(
-                "Restored {name} into \"{}\" on {}; the previous \"{}\" is kept as \"{}\" until you drop it.",
-                plan.database,
-                server.name(),
-                plan.database,
-                keep_as.as_deref().unwrap_or_default()
-            ),
-            RestoreMode::Create => format!("Restored {name} into the new database \"{}\" on {}.", plan.database, server.name()),
-            RestoreMode::AsNew => format!("Restored {name} into the new database \"{}\" on {}; \"{}\" was not touched.", plan.database, server.name(), plan.target),
-        };
-        if closed > 0 {
-            let whom = if who.is_empty() { String::new() } else { format!(": {}", postgres::describe_sessions(&who)) };
-            message.push_str(&format!(" Closed {closed} connection{} to \"{}\" at the swap{whom}.", if closed == 1 { "" } else { "s" }, plan.database));
-        }
-        Ok(RestoreReport {
-            run_id: 0,
-            job: job.name.clone(),
-            status: RunStatus::Success,
-            file: file.display().to_string(),
-            server: server.name(),
-            database: plan.database.clone(),
-            mode,
-            kept_as: keep_as,
-            safety_backup: safety.as_ref().map(|s| s.file.clone()),
-            safety_backup_run_id: safety.as_ref().map(|s| s.run_id),
-            closed_connections: closed,
-            closed_sessions: who,
-            size: loaded.streamed.file_bytes,
-            data_size: loaded.streamed.data_bytes,
-            sha256: loaded.streamed.sha256,
-            checksum: validation.checksum,
-            trust: plan.trust.clone(),
-            duration_ms: 0,
-            started_at: Utc::now(),
-            finished_at: Utc::now(),
-            message,
         })
+    }
+
+    /// The job's own lock (no backup of it meanwhile), waiting for a running backup.
+    fn job_lock(&self, job: &Job) -> Result<JobLock> {
+        JobLock::acquire_wait(&self.data.lock_dir(), &job.name, JOB_LOCK_WAIT, self.cancel)
     }
 
     fn check_cancel(&self, name: &str) -> Result<()> {
@@ -426,11 +305,4 @@ impl Restorer<'_> {
         }
         Ok(())
     }
-}
-
-/// What a restore run has done so far (for recording its end).
-#[derive(Debug, Default)]
-struct RestoreState {
-    run_id: Option<i64>,
-    sha256: Option<String>,
 }

@@ -1,26 +1,82 @@
-//! Stage 3, load: the file streamed into a fresh temporary database with
-//! psql or pg_restore (the guard between a plain script and psql).
+//! Stage 3, load (and stage 2 as the file streams by): the file read
+//! once — hashed, decompressed, guarded — into a fresh temporary database
+//! with psql, pg_restore or the MySQL client.
+//!
+//! The loader gets the end of its input only after the file proved
+//! itself: the guard saw no command ([`guard`], [`mysql::DumpGuard`]), the
+//! data decompressed to the end, the dump tool's closing line is there and
+//! the sha256 is the one expected ([`validate::check_end`], [`Expected`]).
+//! A file that fails any of these is cut off before psql's single
+//! transaction commits; the caller then drops the temporary database.
 
 use std::io::Write as _;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::config::Job;
+use crate::inspect::Inspection;
 use crate::model::Format;
 use crate::observer::{Progress, Stage};
 use crate::{Error, ErrorKind, Result};
 
 use super::feed::{self, FeedChild, StreamError, Stdout, Streamed};
 use super::names::{self, derived_name, BEFORE_MARKER, RESTORE_MARKER};
-use super::{guard, invalid, server_disk_full, DbServer, RestoreMode, Restorer, Validation};
+use super::validate::{self, ChecksumStatus};
+use super::{guard, invalid, mysql, server_disk_full, DbInfo, DbServer, RestoreMode, Restorer};
+
+/// What a load must prove about the file as it streams by, besides the
+/// checks of [`validate::check_end`].
+pub(super) struct Expected<'a> {
+    /// The file as inspected just before the load (its manifest).
+    pub(super) inspection: &'a Inspection,
+    /// sha256s the file must have, each with the sentence when it has not.
+    pub(super) sha256: Vec<(String, String)>,
+}
+
+impl Expected<'_> {
+    /// Whether `sha256` is what the manifest and the others say.
+    fn check_sha256(&self, sha256: &str) -> Result<()> {
+        if let Some(m) = &self.inspection.manifest
+            && !m.sha256.eq_ignore_ascii_case(sha256)
+        {
+            return Err(validate::manifest_mismatch(self.inspection));
+        }
+        match self.sha256.iter().find(|(s, _)| !s.eq_ignore_ascii_case(sha256)) {
+            Some((_, message)) => Err(invalid(message.clone())),
+            None => Ok(()),
+        }
+    }
+}
 
 /// What loading a file into a database produced.
 pub(super) struct Loaded {
+    /// The figures of the file as it streamed by.
     pub(super) streamed: Streamed,
+    /// Checked against a manifest or not.
+    pub(super) checksum: ChecksumStatus,
+}
+
+/// The temporary database a restore loads, and the name the replaced target gets.
+pub(super) struct Temporary {
+    /// `<db>__nightjar_restore_<stamp>`.
+    pub(super) name: String,
+    /// `<db>__before_restore_<stamp>` (replace only).
+    pub(super) keep_as: Option<String>,
+}
+
+/// What stands between the file and the loader.
+#[derive(Debug, Clone, Copy)]
+enum Guard {
+    /// A plain script for psql: [`guard::MetaGuard`]; `restricts`: psql has `\restrict`.
+    Psql { restricts: bool },
+    /// A MySQL dump: [`mysql::DumpGuard`].
+    Mysql,
+    /// A custom archive (pg_restore runs no psql commands).
+    None,
 }
 
 impl Restorer<'_> {
-    pub(super) fn free_names(&self, server: &DbServer, db: &str, job: &Job, mode: RestoreMode) -> Result<(String, Option<String>)> {
+    fn free_names(&self, server: &DbServer, db: &str, job: &Job, mode: RestoreMode) -> Result<(String, Option<String>)> {
         let mut at = self.clock.now();
         for _ in 0..120 {
             let stamp = names::stamp(at, job.timezone);
@@ -38,13 +94,21 @@ impl Restorer<'_> {
         Err(Error::other(format!("No free name for the temporary copy of \"{db}\" on {}; drop old copies with `nightjar kept drop`.", server.name())))
     }
 
-    /// Streams the validated file into `db` with psql or pg_restore.
-    pub(super) fn load(&self, server: &DbServer, db: &str, validation: &Validation, label: &str) -> Result<Loaded> {
+    /// Creates the temporary database, under names free on the server,
+    /// with the target's properties (`like`).
+    pub(super) fn create_temporary(&self, server: &DbServer, db: &str, job: &Job, mode: RestoreMode, like: Option<&DbInfo>) -> Result<Temporary> {
+        let (name, keep_as) = self.free_names(server, db, job, mode)?;
+        server.create_database(&name, like)?;
+        Ok(Temporary { name, keep_as })
+    }
+
+    /// Streams the file into `db` with psql, pg_restore or the MySQL
+    /// client, checking it on the way (see the module's opening comment).
+    pub(super) fn load(&self, server: &DbServer, db: &str, expected: &Expected<'_>, label: &str) -> Result<Loaded> {
         let t0 = Instant::now();
-        let insp = &validation.inspection;
-        let path = insp.path.display().to_string();
+        let insp = expected.inspection;
         let name = insp.name();
-        let client = self.psql_client(server, validation)?;
+        let guard = guard_for(server, insp);
         let (cmd, tool) = server.load_command(db, insp.format());
         let mut child = FeedChild::spawn(cmd, Stdout::Discard).map_err(|e| {
             Error::new(ErrorKind::Tool, format!("{tool} could not be started ({e}); install the database's client tools or set the job's `tool_dir`."))
@@ -55,28 +119,37 @@ impl Restorer<'_> {
             observer.progress(label, &Progress { stage: Stage::Restoring, bytes_in: file_bytes, bytes_out: data_bytes, elapsed: t0.elapsed() });
         };
         let mut refusal = None;
-        let streamed = crate::source::child::with_cancel_watch(pid, self.cancel, || match client {
-            // A plain script: psql reads it through the guard (the file
-            // read again may not be the file validated), inside Nightjar's
-            // own `\restrict` where the client has it.
-            Some(restricts) => {
+        let streamed = crate::source::child::with_cancel_watch(pid, self.cancel, || match guard {
+            // A plain script: psql reads it through the guard, inside
+            // Nightjar's own `\restrict` where the client has it.
+            Guard::Psql { restricts } => {
                 let mut guarded = guard::MetaGuard::new(&mut child, !restricts);
                 if restricts {
                     let key = guard::restrict_key().map_err(StreamError::Write)?;
                     guarded.get_mut().write_all(format!("\\restrict {key}\n").as_bytes()).map_err(StreamError::Write)?;
                 }
                 let r = feed::stream_file(&insp.path, insp.compression, &mut guarded, &mut report, self.cancel);
-                refusal = guarded.finish().err();
+                refusal = guarded.finish().err().map(|r| refused_command(server, insp, &r));
                 r
             }
-            None => feed::stream_file(&insp.path, insp.compression, &mut child, &mut report, self.cancel),
+            Guard::Mysql => {
+                let mut guarded = mysql::DumpGuard::new(&mut child);
+                let r = feed::stream_file(&insp.path, insp.compression, &mut guarded, &mut report, self.cancel)
+                    .and_then(|s| guarded.finish().map(|()| s).map_err(StreamError::Write));
+                refusal = guarded.refused().map(|r| validate::switches_database(insp, &r.0));
+                r
+            }
+            Guard::None => feed::stream_file(&insp.path, insp.compression, &mut child, &mut report, self.cancel),
         });
-        if let Some(r) = refusal {
-            // Nothing of the refused line reached psql; it dies with the
-            // transaction it was in, and the caller drops the database.
+        let stop = |mut child: FeedChild| {
             child.kill();
             let _ = child.finish();
-            return Err(invalid(format!("{path} cannot be restored: {r}.")));
+        };
+        if let Some(e) = refusal {
+            // Nothing of the refused line reached the loader; what it
+            // loaded dies with it, and the caller drops the database.
+            stop(child);
+            return Err(e);
         }
         let failed = |f: &crate::source::ChildFailure| {
             let line = server.error_line(&f.stderr_tail).unwrap_or_else(|| f.status_text());
@@ -88,63 +161,80 @@ impl Restorer<'_> {
             }
             Error::new(ErrorKind::Tool, format!("Restoring {name} into a fresh database failed ({tool}: {line})"))
         };
+        let stopped = || Error::new(ErrorKind::Interrupted, format!("The restore of {name} was stopped"));
         let streamed = match streamed {
             Ok(s) => s,
-            Err(StreamError::Cancelled) => {
-                child.kill();
-                let _ = child.finish();
-                return Err(Error::new(ErrorKind::Interrupted, format!("The restore of {name} was stopped")));
-            }
             Err(_) if self.cancel.load(Ordering::SeqCst) => {
-                child.kill();
-                let _ = child.finish();
-                return Err(Error::new(ErrorKind::Interrupted, format!("The restore of {name} was stopped")));
+                stop(child);
+                return Err(stopped());
             }
-            Err(StreamError::Write(e)) => {
-                return Err(match child.finish() {
-                    Err(f) => failed(&f),
-                    Ok(_) => Error::new(ErrorKind::Tool, format!("Restoring {name} into a fresh database failed ({tool} stopped reading before the end: {e})")),
-                });
-            }
-            Err(StreamError::Decode(e)) => {
-                child.kill();
-                let _ = child.finish();
-                return Err(invalid(format!("Restoring {path} failed (it no longer decompresses: {e})")));
+            Err(StreamError::Cancelled) => {
+                stop(child);
+                return Err(stopped());
             }
             Err(StreamError::Read(e)) => {
-                child.kill();
-                let _ = child.finish();
-                return Err(invalid(format!("Restoring {path} failed (it could not be read: {e})")));
+                stop(child);
+                return Err(validate::read_error(insp, &e));
+            }
+            Err(StreamError::Decode(e)) => {
+                stop(child);
+                return Err(validate::decode_error(insp, &e));
+            }
+            Err(StreamError::Write(e)) => {
+                // The loader stopped reading: its own failure, unless the
+                // file is damaged (then that is what to say).
+                let failure = match child.finish() {
+                    Err(f) => failed(&f),
+                    Ok(_) => Error::new(ErrorKind::Tool, format!("Restoring {name} into a fresh database failed ({tool} stopped reading before the end: {e})")),
+                };
+                return Err(damage(expected).unwrap_or(failure));
             }
         };
-        if streamed.sha256 != validation.sha256 {
-            child.kill();
-            let _ = child.finish();
-            return Err(invalid(format!("Restoring {path} failed (the file changed while it was being restored)")));
-        }
+        // The whole file went by: it proves itself before the loader sees
+        // the end of its input (psql would commit then).
+        let checksum = match validate::check_end(insp, &streamed).and_then(|c| expected.check_sha256(&streamed.sha256).map(|()| c)) {
+            Ok(c) => c,
+            Err(e) => {
+                stop(child);
+                return Err(e);
+            }
+        };
         if let Err(f) = child.finish() {
             if self.cancel.load(Ordering::SeqCst) {
-                return Err(Error::new(ErrorKind::Interrupted, format!("The restore of {name} was stopped")));
+                return Err(stopped());
             }
             return Err(failed(&f));
         }
-        Ok(Loaded { streamed })
+        Ok(Loaded { streamed, checksum })
     }
+}
 
-    /// For a plain PostgreSQL script: whether psql has `\restrict` (`None`
-    /// for other loads). A file whose strings read differently without
-    /// `standard_conforming_strings` is refused when it has not, as the
-    /// guard alone could not tell what psql would run.
-    pub(super) fn psql_client(&self, server: &DbServer, validation: &Validation) -> Result<Option<bool>> {
-        let DbServer::Postgres(pg) = server else { return Ok(None) };
-        if validation.inspection.format() == Some(Format::Custom) {
-            return Ok(None);
-        }
-        let restricts = pg.psql_has_restrict();
-        if !restricts && let Some(line) = validation.ambiguous_line {
-            let r = guard::Refusal { line, what: "\\'".into(), kind: guard::RefusalKind::AmbiguousString };
-            return Err(invalid(format!("{} cannot be restored with {}: {r}.", validation.inspection.path.display(), pg.psql.display())));
-        }
-        Ok(Some(restricts))
+/// The guard a load of `insp` on `server` goes through.
+fn guard_for(server: &DbServer, insp: &Inspection) -> Guard {
+    match server {
+        DbServer::Postgres(_) if insp.format() == Some(Format::Custom) => Guard::None,
+        DbServer::Postgres(pg) => Guard::Psql { restricts: pg.psql_has_restrict() },
+        DbServer::Mysql(_) => Guard::Mysql,
     }
+}
+
+/// The sentence for a plain script the guard stopped.
+fn refused_command(server: &DbServer, insp: &Inspection, r: &guard::Refusal) -> Error {
+    let path = insp.path.display();
+    match server {
+        DbServer::Postgres(pg) if r.kind == guard::RefusalKind::AmbiguousString => {
+            invalid(format!("{path} cannot be restored with {}: {r}.", pg.psql.display()))
+        }
+        _ => invalid(format!("{path} cannot be restored: {r}.")),
+    }
+}
+
+/// After the loader failed: the file's damage, when its sha256 (read
+/// again) is not the one expected.
+fn damage(expected: &Expected<'_>) -> Option<Error> {
+    if expected.inspection.manifest.is_none() && expected.sha256.is_empty() {
+        return None;
+    }
+    let (_, sha256) = std::fs::File::open(&expected.inspection.path).and_then(crate::pipeline::sha256_of).ok()?;
+    expected.check_sha256(&sha256).err()
 }

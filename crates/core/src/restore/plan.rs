@@ -1,6 +1,8 @@
 //! Stage 1, plan: what a restore will do, from the file alone
 //! ([`plan_restore`]) and then from the server ([`probe`]); who made the
-//! file ([`Restorer::prepare`]). Nothing is changed.
+//! file ([`Restorer::prepare`]). When the confirmed plan runs,
+//! `Restorer::confirm` looks again at what may have changed since it was
+//! shown. Nothing is changed.
 
 use std::path::{Path, PathBuf};
 
@@ -12,9 +14,10 @@ use crate::inspect::{self, Content, Inspection};
 use crate::config::Job;
 use crate::model::{Compression, Engine};
 use crate::trust::{self, Trust};
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 
-use super::{invalid, mysql, name_origin, postgres, DbServer, Restorer, Session, MAX_IDENTIFIER};
+use super::validate;
+use super::{invalid, mysql, name_origin, postgres, DbInfo, DbServer, Restorer, Session, MAX_IDENTIFIER};
 
 /// Choices of one restore (`Debug` in [`crate::db`], without the password).
 #[derive(Clone)]
@@ -270,7 +273,88 @@ pub fn probe(server: &DbServer, plan: &mut RestorePlan, options: &RestoreOptions
     Ok(())
 }
 
+/// What a confirmed plan meets when it runs.
+pub(super) struct Confirmed {
+    /// The file inspected again (it may have changed since the plan).
+    pub(super) inspection: Inspection,
+    /// Replace, create or as-new, from what is on the server now.
+    pub(super) mode: RestoreMode,
+    /// The target's properties and sessions now (`None`: it does not exist).
+    pub(super) target_info: Option<DbInfo>,
+}
+
+/// The file is not the one planned.
+pub(super) fn changed_since_plan(file: &Path) -> String {
+    format!("{} changed since the restore was planned; look at the file, then start the restore again.", file.display())
+}
+
 impl Restorer<'_> {
+    /// Stage 1 again, when a confirmed plan runs: the file's head (size,
+    /// manifest, content; its sha256 is proven while it loads), who made
+    /// it (a file that needs the user's acknowledgement and has none is
+    /// read once, so a damaged one is told as such, and refused), and what
+    /// is on the server now (the target may have come or gone, sessions
+    /// may refuse the swap). Nothing is changed.
+    ///
+    /// # Errors
+    /// The file changed or is not restorable, the user did not acknowledge
+    /// a file this Nightjar did not make, or the server state forbids it.
+    pub(super) fn confirm(&self, plan: &RestorePlan, job: &Job, opts: &RestoreOptions, server: &DbServer) -> Result<Confirmed> {
+        let file = &plan.inspection.path;
+        let insp = inspect::inspect(file)?;
+        validate::check_head(&insp, Some(job.db.engine), Some(&plan.database))?;
+        if insp.size != plan.inspection.size {
+            return Err(invalid(changed_since_plan(file)));
+        }
+        // A file this Nightjar did not make runs only with the user's
+        // acknowledgement. Without it the file is only read, so that a
+        // damaged one is told as such.
+        let refusal = match &plan.trust {
+            Some(t) if t.needs_acknowledgement() && !opts.trust_file => Some(t.refusal("restore it")),
+            None if !opts.trust_file => Some(Error::config(format!("It is not known who made {}; plan the restore again.", file.display()))),
+            Some(t) if t.needs_acknowledgement() => {
+                tracing::warn!(job = %job.name, "restoring a file acknowledged by the user: {}", t.message);
+                None
+            }
+            _ => None,
+        };
+        if let Some(refusal) = refusal {
+            let vopts = validate::ValidateOptions {
+                engine: Some(job.db.engine),
+                database: Some(plan.database.clone()),
+                pg_restore: job.docker_container.is_none().then(|| server.pg_restore()).flatten(),
+                tool_dir: job.tool_dir.clone(),
+                docker_container: job.docker_container.clone(),
+            };
+            validate::validate(file, &vopts, self.observer, &job.name, self.cancel)?;
+            return Err(refusal);
+        }
+        let target_info = server.database_info(&plan.target)?;
+        let mode = match plan.mode {
+            RestoreMode::AsNew => {
+                if !server.existing(&[plan.database.as_str()])?.is_empty() {
+                    return Err(Error::config(format!(
+                        "The database \"{}\" already exists on {}; pick another name for --as-new (Nightjar never overwrites it).",
+                        plan.database, plan.server
+                    )));
+                }
+                RestoreMode::AsNew
+            }
+            RestoreMode::Create if target_info.is_some() => {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("The database \"{}\" was created on {} after the restore was planned; start the restore again to see what it would replace.", plan.database, plan.server),
+                ));
+            }
+            RestoreMode::Replace if target_info.is_none() => RestoreMode::Create,
+            m => m,
+        };
+        if mode == RestoreMode::Replace && !opts.terminate_connections {
+            self.refuse_if_connected(server, &plan.database, target_info.clone())?;
+        }
+        Ok(Confirmed { inspection: insp, mode, target_info })
+    }
+
     /// Plans a restore of `file` into `job`'s database and probes the
     /// server (lists databases and sessions; nothing is changed). Show
     /// the plan, ask for confirmation, then call [`Restorer::restore`].

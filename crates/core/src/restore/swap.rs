@@ -1,10 +1,16 @@
-//! Stage 4, swap: the restored copy takes the target's name in one step,
-//! or is dropped again.
+//! Stage 4, swap: once the loaded copy checked out, the safety backup of
+//! the target, then the copy takes the target's name in one step (or the
+//! `--as-new` name); after any failure it is dropped again.
 
+use crate::config::Job;
+use crate::model::Trigger;
+use crate::observer::Stage;
+use crate::runner::{BackupOptions, BackupReport, Runner};
 use crate::{Error, ErrorKind, Result};
 
+use super::load::Temporary;
 use super::postgres::{describe_sessions, DbInfo, Session};
-use super::{DbServer, RestoreMode, Restorer, SWAP_ATTEMPTS};
+use super::{lower_first, DbServer, RestoreMode, RestoreOptions, Restorer, JOB_LOCK_WAIT, SWAP_ATTEMPTS};
 
 impl Restorer<'_> {
     pub(super) fn refuse_if_connected(&self, server: &DbServer, db: &str, info: Option<DbInfo>) -> Result<()> {
@@ -60,20 +66,75 @@ impl Restorer<'_> {
         Err(Error::new(e.kind(), format!("The restored copy could not be swapped in for \"{target}\": {}", e.message().trim_end_matches('.'))))
     }
 
-    /// Drops the temporary database after a failure and completes the message.
+    /// The safety backup of `db` before it is replaced: a backup run of
+    /// the job (trigger `pre-restore`, no pruning, so retention cannot
+    /// delete the file being restored). It takes the job's lock itself.
+    pub(super) fn safety_backup(&self, job: &Job, opts: &RestoreOptions, server: &DbServer, db: &str) -> Result<BackupReport> {
+        self.observer.stage(&job.name, Stage::SafetyBackup);
+        let runner = Runner { history: self.history, data: self.data, secrets: self.secrets, clock: self.clock, observer: self.observer, cancel: self.cancel };
+        let mut bopts = BackupOptions::new(Trigger::PreRestore);
+        bopts.prune = false;
+        bopts.password = server.password();
+        bopts.password_account.clone_from(&opts.password_account);
+        bopts.wait_for_lock = Some(JOB_LOCK_WAIT);
+        runner.backup(job, &bopts).map_err(|e| {
+            Error::new(e.kind(), format!("The safety backup of \"{db}\" failed, so the swap did not start and nothing was changed: {}", lower_first(e.message())))
+        })
+    }
+
+    /// Gives the loaded copy its name: swapped in for `db` (replace, `db`
+    /// kept as `tmp.keep_as`), or renamed to `db` (create, as-new). The
+    /// sessions ended at the swap.
+    pub(super) fn swap_in(&self, server: &DbServer, db: &str, tmp: &Temporary, mode: RestoreMode, terminate: bool) -> Result<(u64, Vec<Session>)> {
+        match mode {
+            RestoreMode::Replace => self.swap(server, db, tmp.keep_as.as_deref().unwrap_or_default(), &tmp.name, terminate),
+            RestoreMode::Create | RestoreMode::AsNew => {
+                server
+                    .rename(&tmp.name, db)
+                    .map_err(|e| Error::new(e.kind(), format!("The restored data could not be given the name \"{db}\": {}", e.message())))?;
+                Ok((0, Vec::new()))
+            }
+        }
+    }
+
+    /// Drops the temporary database after a failure and completes the
+    /// message: what was not changed, and that the copy is gone (or how to
+    /// drop it); advice to pick another backup stays at the end.
     pub(super) fn cleanup(&self, server: &DbServer, tmp: &str, e: Error, mode: RestoreMode, db: &str) -> Error {
-        let unchanged = match mode {
-            RestoreMode::Replace => format!("\"{db}\" was not changed"),
-            RestoreMode::Create | RestoreMode::AsNew => format!("\"{db}\" was not created"),
+        let message = e.message().trim_end_matches('.');
+        let (base, advice) = match message.rfind("; pick another") {
+            Some(i) => (&message[..i], &message[i..]),
+            None => (message, ""),
         };
-        let base = e.message().trim_end_matches('.').to_string();
+        // A sentence that already says nothing was changed needs it only once.
+        let unchanged = if base.contains("nothing was changed") {
+            None
+        } else {
+            Some(match mode {
+                RestoreMode::Replace => format!("\"{db}\" was not changed"),
+                RestoreMode::Create | RestoreMode::AsNew => format!("\"{db}\" was not created"),
+            })
+        };
         match server.drop_database(tmp, true) {
-            Ok(()) => Error::new(e.kind(), format!("{base}; {unchanged} and the temporary copy was removed.")),
+            Ok(()) => {
+                let told = match unchanged {
+                    Some(u) => format!("{u} and the temporary copy was removed"),
+                    None => "the temporary copy was removed".to_string(),
+                };
+                Error::new(e.kind(), format!("{base}; {told}{advice}."))
+            }
             Err(d) => {
                 tracing::error!(tmp, "could not drop the temporary database: {}", d.detailed());
+                let told = match unchanged {
+                    Some(u) => format!("{u}, but the temporary database"),
+                    None => "but the temporary database".to_string(),
+                };
                 Error::new(
                     e.kind(),
-                    format!("{base}; {unchanged}, but the temporary database \"{tmp}\" could not be removed ({}) — drop it with `nightjar kept drop {tmp}`.", d.message().trim_end_matches('.')),
+                    format!(
+                        "{base}; {told} \"{tmp}\" could not be removed ({}) — drop it with `nightjar kept drop {tmp}`{advice}.",
+                        d.message().trim_end_matches('.')
+                    ),
                 )
             }
         }

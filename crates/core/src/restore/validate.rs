@@ -99,7 +99,9 @@ fn pg_restore_command(opts: &ValidateOptions, args: &[String]) -> Result<Command
 /// size and sha256 when there is one, a full decompression pass (a
 /// truncated or corrupted file fails here), the plain-SQL header and
 /// pg_dump's closing line, or `pg_restore --list` for a custom archive;
-/// with `opts.engine`, that the content fits the target.
+/// with `opts.engine`, that the content fits the target. A restore makes
+/// the same checks while it loads the file ([`check_head`] before,
+/// [`check_end`] after the last byte), so it reads the file once.
 ///
 /// # Errors
 /// [`ErrorKind::InvalidBackup`] naming the file and what to do;
@@ -108,27 +110,7 @@ pub fn validate(file: &Path, opts: &ValidateOptions, observer: &dyn RunObserver,
     let t0 = Instant::now();
     let insp = inspect::inspect(file)?;
     let path = insp.path.display().to_string();
-    match opts.engine {
-        Some(engine) => check_restorable(&insp, engine, opts.database.as_deref().unwrap_or("?"))?,
-        None => {
-            if let Some(p) = &insp.decode_problem {
-                return Err(invalid(format!("{path} is damaged: {p}; pick another backup.")));
-            }
-            match insp.content {
-                Content::Empty => return Err(invalid(format!("{path} is empty, so it is not a backup; pick another file."))),
-                Content::Unknown => return Err(invalid(format!("{path} is not a database backup (neither a pg_dump file nor a MySQL dump); pick another file."))),
-                _ => {}
-            }
-        }
-    }
-    if let Some(m) = &insp.manifest
-        && m.size != insp.size
-    {
-        return Err(invalid(format!(
-            "{path} is {} bytes but its manifest says {}, so the file is truncated or was changed; pick another backup.",
-            insp.size, m.size
-        )));
-    }
+    check_head(&insp, opts.engine, opts.database.as_deref())?;
     observer.stage(label, Stage::Validating);
     let mut report = |file_bytes: u64, data_bytes: u64| {
         observer.progress(label, &Progress { stage: Stage::Validating, bytes_in: file_bytes, bytes_out: data_bytes, elapsed: t0.elapsed() });
@@ -168,9 +150,7 @@ pub fn validate(file: &Path, opts: &ValidateOptions, observer: &dyn RunObserver,
         let streamed = inspect_stream(&insp, &mut scan, &mut report, cancel)?;
         let _ = std::io::Write::flush(&mut scan);
         if let Some(line) = &scan.switches_database {
-            return Err(invalid(format!(
-                "{path} switches or creates databases itself (\"{line}\"), so it would not stay in the database it is restored into; restore it by hand with the mysql client, or pick a backup of one database."
-            )));
+            return Err(switches_database(&insp, line));
         }
         (streamed, None)
     } else if insp.content == Content::PostgresPlain {
@@ -185,23 +165,7 @@ pub fn validate(file: &Path, opts: &ValidateOptions, observer: &dyn RunObserver,
     } else {
         (inspect_stream(&insp, &mut std::io::sink(), &mut report, cancel)?, None)
     };
-    let checksum = match &insp.manifest {
-        Some(m) if !m.sha256.eq_ignore_ascii_case(&streamed.sha256) => {
-            return Err(invalid(format!(
-                "{path} does not match the sha256 in its manifest, so the file is damaged or was changed; pick another backup."
-            )));
-        }
-        Some(_) => ChecksumStatus::Verified,
-        None => ChecksumStatus::NoManifest,
-    };
-    if insp.content == Content::PostgresPlain && !ends_like_pg_dump(&streamed.tail) {
-        return Err(invalid(format!(
-            "{path} ends before pg_dump's closing line (\"-- PostgreSQL database dump complete\"), so it is truncated; pick another backup."
-        )));
-    }
-    if insp.content == Content::Mysql && !String::from_utf8_lossy(&streamed.tail).contains("-- Dump completed") {
-        return Err(invalid(format!("{path} ends before the dump tool's closing line (\"-- Dump completed\"), so it is truncated; pick another backup.")));
-    }
+    let checksum = check_end(&insp, &streamed)?;
     Ok(Validation {
         sha256: streamed.sha256,
         checksum,
@@ -213,17 +177,99 @@ pub fn validate(file: &Path, opts: &ValidateOptions, observer: &dyn RunObserver,
     })
 }
 
+/// The checks of a file that need only its inspection (its head, its size
+/// and its manifest): content that `engine` can restore into `database`
+/// (with no engine: any backup), and the size its manifest states.
+///
+/// # Errors
+/// [`ErrorKind::InvalidBackup`] naming the file and what to do.
+pub(crate) fn check_head(insp: &Inspection, engine: Option<Engine>, database: Option<&str>) -> Result<()> {
+    let path = insp.path.display().to_string();
+    match engine {
+        Some(engine) => check_restorable(insp, engine, database.unwrap_or("?"))?,
+        None => {
+            if let Some(p) = &insp.decode_problem {
+                return Err(invalid(format!("{path} is damaged: {p}; pick another backup.")));
+            }
+            match insp.content {
+                Content::Empty => return Err(invalid(format!("{path} is empty, so it is not a backup; pick another file."))),
+                Content::Unknown => return Err(invalid(format!("{path} is not a database backup (neither a pg_dump file nor a MySQL dump); pick another file."))),
+                _ => {}
+            }
+        }
+    }
+    if let Some(m) = &insp.manifest
+        && m.size != insp.size
+    {
+        return Err(invalid(format!(
+            "{path} is {} bytes but its manifest says {}, so the file is truncated or was changed; pick another backup.",
+            insp.size, m.size
+        )));
+    }
+    Ok(())
+}
+
+/// The checks of a file once its last byte went by: the sha256 its
+/// manifest states, and the dump tool's closing line (a plain script cut
+/// short decompresses fine).
+///
+/// # Errors
+/// [`ErrorKind::InvalidBackup`] naming the file and what to do.
+pub(crate) fn check_end(insp: &Inspection, streamed: &Streamed) -> Result<ChecksumStatus> {
+    let path = insp.path.display();
+    let checksum = match &insp.manifest {
+        Some(m) if !m.sha256.eq_ignore_ascii_case(&streamed.sha256) => return Err(manifest_mismatch(insp)),
+        Some(_) => ChecksumStatus::Verified,
+        None => ChecksumStatus::NoManifest,
+    };
+    if insp.content == Content::PostgresPlain && !ends_like_pg_dump(&streamed.tail) {
+        return Err(invalid(format!(
+            "{path} ends before pg_dump's closing line (\"-- PostgreSQL database dump complete\"), so it is truncated; pick another backup."
+        )));
+    }
+    if insp.content == Content::Mysql && !String::from_utf8_lossy(&streamed.tail).contains("-- Dump completed") {
+        return Err(invalid(format!("{path} ends before the dump tool's closing line (\"-- Dump completed\"), so it is truncated; pick another backup.")));
+    }
+    Ok(checksum)
+}
+
+/// The file does not have the sha256 its manifest states.
+pub(crate) fn manifest_mismatch(insp: &Inspection) -> Error {
+    invalid(format!(
+        "{} does not match the sha256 in its manifest, so the file is damaged or was changed; pick another backup.",
+        insp.path.display()
+    ))
+}
+
+/// A MySQL dump that switches databases (see [`mysql::DumpScan`]).
+pub(crate) fn switches_database(insp: &Inspection, line: &str) -> Error {
+    invalid(format!(
+        "{} switches or creates databases itself (\"{line}\"), so it would not stay in the database it is restored into; restore it by hand with the mysql client, or pick a backup of one database.",
+        insp.path.display()
+    ))
+}
+
 /// pg_dump closes every plain script with this comment (followed, since
 /// 2025's releases, by an `\unrestrict` line).
 fn ends_like_pg_dump(tail: &[u8]) -> bool {
     String::from_utf8_lossy(tail).contains("-- PostgreSQL database dump complete")
 }
 
+/// The file could not be read to its end.
+pub(crate) fn read_error(insp: &Inspection, e: &std::io::Error) -> Error {
+    invalid(format!("{} could not be read to the end ({e}); check the disk, or pick another backup.", insp.path.display()))
+}
+
+/// The file's compressed data is damaged (truncated, corrupted).
+pub(crate) fn decode_error(insp: &Inspection, e: &std::io::Error) -> Error {
+    invalid(format!("{} is truncated or corrupted (its {} data fails to decompress: {e}); pick another backup.", insp.path.display(), insp.compression))
+}
+
 fn inspect_stream(insp: &Inspection, sink: &mut dyn std::io::Write, report: &mut dyn FnMut(u64, u64), cancel: &AtomicBool) -> Result<Streamed> {
     let path = insp.path.display();
     feed::stream_file(&insp.path, insp.compression, sink, report, cancel).map_err(|e| match e {
-        StreamError::Read(e) => invalid(format!("{path} could not be read to the end ({e}); check the disk, or pick another backup.")),
-        StreamError::Decode(e) => invalid(format!("{path} is truncated or corrupted (its {} data fails to decompress: {e}); pick another backup.", insp.compression)),
+        StreamError::Read(e) => read_error(insp, &e),
+        StreamError::Decode(e) => decode_error(insp, &e),
         StreamError::Write(e) => Error::other(format!("Checking {path} failed ({e}).")),
         StreamError::Cancelled => Error::new(ErrorKind::Interrupted, format!("The check of {path} was stopped; nothing was changed.")),
     })

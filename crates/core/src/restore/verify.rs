@@ -1,6 +1,7 @@
-//! Verify: the checks of a restore without a target ([`validate`] once
-//! over the file), and optionally a test restore into a scratch database
-//! whose rows are counted before it is dropped.
+//! Verify: the checks of a restore without a target ([`validate`], one
+//! read of the file), and optionally a test restore into a scratch
+//! database (loaded as a restore loads, checked again on the way) whose
+//! rows are counted before it is dropped.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,8 +18,9 @@ use crate::observer::Stage;
 use crate::trust::{self, Trust};
 use crate::{Error, ErrorKind, Result};
 
+use super::load::Expected;
 use super::names::{self, derived_name, VERIFY_MARKER};
-use super::{ms, name_origin, validate, ChecksumStatus, Restorer, ValidateOptions, JOB_LOCK_WAIT};
+use super::{guard, invalid, ms, name_origin, validate, ChecksumStatus, DbServer, Restorer, ValidateOptions, Validation, JOB_LOCK_WAIT};
 
 /// Rows of one table after a test restore.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -221,11 +223,15 @@ impl Restorer<'_> {
             let scratch = scratch.ok_or_else(|| {
                 Error::other(format!("No free name for a scratch database on {}; drop old ones with `nightjar kept drop`.", server.name()))
             })?;
-            self.psql_client(&server, &validation)?;
+            refuse_ambiguous(&server, &validation)?;
             self.observer.stage(label, Stage::Restoring);
             server.create_database(&scratch, None)?;
             let counted = (|| {
-                self.load(&server, &scratch, &validation, label)?;
+                let expected = Expected {
+                    inspection: &validation.inspection,
+                    sha256: vec![(validation.sha256.clone(), format!("Restoring {} failed (the file changed while it was being restored)", validation.inspection.path.display()))],
+                };
+                self.load(&server, &scratch, &expected, label)?;
                 self.observer.stage(label, Stage::Checking);
                 server.table_counts(&scratch)
             })();
@@ -289,5 +295,23 @@ impl Restorer<'_> {
             duration_ms: 0,
             message,
         })
+    }
+}
+
+/// A plain script whose strings read differently without
+/// `standard_conforming_strings` loads only through a psql that restricts
+/// commands itself (see [`guard`]): refused before the scratch database
+/// is created when this psql has not `\restrict`.
+fn refuse_ambiguous(server: &DbServer, validation: &Validation) -> Result<()> {
+    let DbServer::Postgres(pg) = server else { return Ok(()) };
+    if validation.inspection.content != Content::PostgresPlain || pg.psql_has_restrict() {
+        return Ok(());
+    }
+    match validation.ambiguous_line {
+        Some(line) => {
+            let r = guard::Refusal { line, what: "\\'".into(), kind: guard::RefusalKind::AmbiguousString };
+            Err(invalid(format!("{} cannot be restored with {}: {r}.", validation.inspection.path.display(), pg.psql.display())))
+        }
+        None => Ok(()),
     }
 }
