@@ -128,6 +128,9 @@ CUSTOM="$(find "$WORK/custom" -type f -name '*.dump.zst' | head -n 1)"
 if [[ -z "$PLAIN" || -z "$CUSTOM" ]]; then
     log "no .sql.zst / .dump.zst backup found under $WORK"; exit 1
 fi
+# The base build gets a copy of the data folder (history, installation key): it then knows
+# both backups as its own, as this build does, and restores them without --trust-file.
+if [[ -n "$BASE" ]]; then cp -a "$WORK/data/." "$WORK/data-base/"; fi
 T_BACKUPS=$SECONDS
 
 dbsize() { "$PGBIN/psql" -X -At "${PG[@]}" -d "$1" -c "SELECT pg_database_size(current_database())"; }
