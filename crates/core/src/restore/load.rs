@@ -153,6 +153,12 @@ impl Restorer<'_> {
         }
         let failed = |f: &crate::source::ChildFailure| {
             let line = server.error_line(&f.stderr_tail).unwrap_or_else(|| f.status_text());
+            if tool == "pg_restore" && f.stderr_tail.contains("unsupported version") {
+                return Error::new(
+                    ErrorKind::Tool,
+                    format!("{} was written by a newer pg_dump than this pg_restore can read ({line}); install newer PostgreSQL client tools or set the job's `tool_dir`", insp.path.display()),
+                );
+            }
             if server_disk_full(&f.stderr_tail) {
                 return Error::new(
                     ErrorKind::Tool,
