@@ -100,8 +100,8 @@ fn pg_restore_command(opts: &ValidateOptions, args: &[String]) -> Result<Command
 /// truncated or corrupted file fails here), the plain-SQL header and
 /// pg_dump's closing line, or `pg_restore --list` for a custom archive;
 /// with `opts.engine`, that the content fits the target. A restore makes
-/// the same checks while it loads the file ([`check_head`] before,
-/// [`check_end`] after the last byte), so it reads the file once.
+/// the same checks while it loads the file (`check_head` before,
+/// `check_end` after the last byte), so it reads the file once.
 ///
 /// # Errors
 /// [`ErrorKind::InvalidBackup`] naming the file and what to do;

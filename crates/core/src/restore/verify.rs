@@ -1,4 +1,4 @@
-//! Verify: the checks of a restore without a target ([`validate`], one
+//! Verify: the checks of a restore without a target ([`validate()`], one
 //! read of the file), and optionally a test restore into a scratch
 //! database (loaded as a restore loads, checked again on the way) whose
 //! rows are counted before it is dropped.
