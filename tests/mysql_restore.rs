@@ -247,3 +247,33 @@ fn planted_client_commands_in_a_mysql_dump_never_run() {
     MySnapshot::take(server, &db).assert_same(&before, "the target after the planted dumps");
     assert_eq!(server.databases_like(&format!("{db}__")), Vec::<String>::new());
 }
+
+/// The same dump with `USE` in a file the user chose to trust: the
+/// restore loads while it checks, and the line that would switch to the
+/// real database never reaches the client; the scratch schema is dropped,
+/// the target is as it was, and no safety backup was taken.
+#[test]
+fn a_trusted_dump_that_switches_databases_is_stopped_at_that_line() {
+    let server = MariaDbServer::shared();
+    let db = fresh_sample(server, "late_use");
+    let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    let good = backup(&nj, server, &db, &dest, "none");
+    let text = std::fs::read_to_string(&good).unwrap();
+    server.sql(&db, "UPDATE tenants SET name = 'changed after the backup' WHERE id = 1");
+    let before = MySnapshot::take(server, &db);
+    // After the first table's data: the client has loaded it when the line comes.
+    let at = text.find("UNLOCK TABLES;\n").expect("the end of a table's data") + "UNLOCK TABLES;\n".len();
+    let file = nj.scratch().join("late-use.sql");
+    std::fs::write(&file, format!("{}USE `{db}`;\nDROP TABLE IF EXISTS `tenants`;\n{}", &text[..at], &text[at..])).unwrap();
+    for extra in [&[][..], &["--as-new", "late_use_copy"][..]] {
+        let mut args = vec!["restore".to_string(), file.display().to_string(), "--db".into(), server.url(&db), "--trust-file".into(), "--yes".into()];
+        args.extend(extra.iter().map(|s| (*s).to_string()));
+        let out = nj.run(&args).assert_failure();
+        assert_mentions(&out.error_line(), &["late-use.sql", "switches or creates databases", "temporary copy was removed"]);
+        MySnapshot::take(server, &db).assert_same(&before, "the target after a dump that switches databases");
+        assert_eq!(server.databases_like(&format!("{db}__")), Vec::<String>::new());
+        assert!(server.databases_like("late_use_copy").is_empty(), "{extra:?}: the --as-new database was not created");
+    }
+    assert_eq!(file_names(&dest).iter().filter(|n| n.contains("pre-restore")).count(), 0, "no safety backup was taken");
+}

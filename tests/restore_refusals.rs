@@ -197,3 +197,95 @@ fn a_dump_whose_last_statement_fails_leaves_the_original_exactly_as_it_was() {
     assert!(out.stderr.contains("--yes") && out.stderr.contains("Restore plan"), "{}", out.stderr);
     before.assert_same(&Snapshot::take(pg, &db), "an unconfirmed restore changes nothing");
 }
+
+/// A backup whose sha256 turns out wrong only when its last byte went by
+/// (the history vouches for its manifest, so nothing reads the file before
+/// the load) is loaded into the temporary database and then refused: the
+/// temporary database is dropped, the target is as it was, no safety
+/// backup was taken, and the message says the file is damaged and that
+/// nothing was changed.
+#[test]
+fn a_backup_damaged_at_its_very_end_is_refused_after_the_load_and_leaves_no_trace() {
+    let pg = PgCluster::shared();
+    let nj = Nightjar::new();
+    let db = fixture::fresh_sample(pg, "late_damage");
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir(&dest).unwrap();
+    for format in ["plain", "custom"] {
+        let file = backup(&nj, pg, &db, &dest, format, "none");
+        let mut bytes = std::fs::read(&file).unwrap();
+        let last = bytes.len() - 1;
+        if format == "plain" {
+            // pg_dump's script ends with a blank line: a space instead
+            // changes nothing psql would do, only the sha256.
+            assert!(bytes.ends_with(b"\n\n"), "{format}: the script ends with a blank line");
+            bytes[last] = b' ';
+        } else {
+            bytes[last] ^= 0x01;
+        }
+        std::fs::write(&file, &bytes).unwrap();
+        pg.psql(&db, "UPDATE app.users SET name = 'changed after the backup' WHERE id = 1");
+        let before = Snapshot::take(pg, &db);
+        let history_before = nj.history(None).len();
+
+        for extra in [&[][..], &["--as-new", "late_damage_copy"][..]] {
+            let mut args = vec!["restore".to_string(), file.display().to_string(), "--db".into(), pg.url(&db), "--yes".into()];
+            args.extend(extra.iter().map(|s| (*s).to_string()));
+            let out = nj.run(&args).assert_failure();
+            assert_eq!(out.status.code(), Some(1), "{format} {extra:?}: {}", out.stderr);
+            let line = out.error_line();
+            for needle in ["does not match the sha256 in its manifest", "damaged", "temporary copy was removed", "pick another", &file.display().to_string()] {
+                assert!(line.contains(needle), "{format} {extra:?}: \"{needle}\" in {line}");
+            }
+            let unchanged = if extra.is_empty() { format!("\"{db}\" was not changed") } else { "\"late_damage_copy\" was not created".to_string() };
+            assert!(line.contains(&unchanged), "{format} {extra:?}: {line}");
+            assert_eq!(line.matches(". ").count(), 0, "one sentence: {line}");
+            before.assert_same(&Snapshot::take(pg, &db), "the target after a backup damaged at its end");
+            assert!(restore_made(pg, &db).is_empty(), "{format} {extra:?}: no temporary or kept database: {:?}", restore_made(pg, &db));
+            assert!(databases_with(pg, "late_damage_copy").is_empty(), "{format} {extra:?}: the --as-new database was not created");
+            assert_restore_failure_recorded(&nj, "invalid-backup", &file);
+        }
+        // No safety backup: the file was refused before the swap, and so before the target was backed up.
+        let safety: Vec<String> = file_names(&dest).into_iter().filter(|n| n.contains("pre-restore")).collect();
+        assert_eq!(safety, Vec::<String>::new(), "{format}");
+        let rows = nj.history(None);
+        assert_eq!(rows.len(), history_before + 2, "two failed restores, no backup: {rows:?}");
+    }
+}
+
+/// A psql command planted after a large COPY block, in a file the user
+/// chose to trust: psql has loaded megabytes into the temporary database
+/// when the guard reaches it, and still nothing of it runs; the temporary
+/// database is dropped and the target is as it was.
+#[test]
+fn a_psql_command_after_a_large_copy_block_never_runs_even_in_a_trusted_file() {
+    let pg = PgCluster::shared();
+    let nj = Nightjar::new();
+    let db = pg.fresh_db("late_command");
+    pg.psql(&db, "CREATE TABLE big (id int PRIMARY KEY, payload text); INSERT INTO big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 100000) g");
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir(&dest).unwrap();
+    let good = backup(&nj, pg, &db, &dest, "plain", "zstd");
+    let plain = String::from_utf8(zstd_decompress(&good)).unwrap();
+    let copy = plain.find("COPY public.big").expect("the big table's COPY");
+    let end = copy + plain[copy..].find("\n\\.\n").expect("the end of its data") + 4;
+    assert!(end > 10 << 20, "the command comes after more than 10 MB: {end}");
+    let marker = nj.scratch().join("MARKER");
+    let touch = format!("\\! touch {}", marker.display());
+    let line = plain[..end].matches('\n').count() + 1;
+    let file = nj.scratch().join("late-command.sql.zst");
+    std::fs::write(&file, zstd_compress(format!("{}{touch}\n{}", &plain[..end], &plain[end..]).as_bytes())).unwrap();
+    pg.psql(&db, "UPDATE big SET payload = 'changed after the backup' WHERE id = 1");
+    let before = pg.psql(&db, "SELECT count(*), md5(string_agg(payload, ',' ORDER BY id)) FROM big");
+
+    let out = nj.run(["restore", &file.display().to_string(), "--db", &pg.url(&db), "--trust-file", "--yes"]).assert_failure();
+    let err = out.error_line();
+    assert!(err.contains(&format!("line {line}: the psql command \\! is not allowed in a backup; nothing was changed")), "{err}");
+    assert!(err.contains(&file.display().to_string()) && err.contains("temporary copy was removed"), "{err}");
+    assert!(!marker.exists(), "the planted command ran");
+    assert_eq!(pg.psql(&db, "SELECT count(*), md5(string_agg(payload, ',' ORDER BY id)) FROM big"), before, "the target is untouched");
+    assert!(restore_made(pg, &db).is_empty(), "no temporary or kept database: {:?}", restore_made(pg, &db));
+    let safety: Vec<String> = file_names(nj.scratch()).into_iter().chain(file_names(&dest)).filter(|n| n.contains("pre-restore")).collect();
+    assert_eq!(safety, Vec::<String>::new(), "no safety backup was taken");
+    assert_restore_failure_recorded(&nj, "invalid-backup", &file);
+}

@@ -9,7 +9,7 @@
 //! from the header where it states them.
 //!
 //! Inspection never judges the whole file: a truncated or corrupted backup
-//! usually looks fine here. [`crate::restore::validate`] reads everything.
+//! usually looks fine here. [`crate::restore::validate()`] reads everything.
 
 use std::fs::File;
 use std::io::{self, Read};

@@ -35,7 +35,7 @@ use crate::source::child::{run_capture, CaptureError, ChildFailure};
 use crate::source::mysql::{self, MyPrepared, MyTarget, MyVersion};
 use crate::{Error, ErrorKind, Result};
 
-use super::server::{DbInfo, Session};
+use super::postgres::{DbInfo, Session};
 
 /// `` `name` `` as an identifier.
 #[must_use]
@@ -555,15 +555,120 @@ const SCAN_PREFIX: usize = 40;
 
 impl DumpScan {
     fn check(&mut self) {
-        if self.switches_database.is_some() {
-            return;
+        if self.switches_database.is_none() {
+            self.switches_database = switches_database(&self.line_start);
         }
-        let text = String::from_utf8_lossy(&self.line_start).to_ascii_uppercase();
-        let t = text.trim_start();
-        let t = t.strip_prefix("/*!40000 ").or_else(|| t.strip_prefix("/*!32312 ")).unwrap_or(t);
-        if t.starts_with("USE ") || t.starts_with("USE`") || t.starts_with("CREATE DATABASE") || t.starts_with("CREATE SCHEMA") {
-            self.switches_database = Some(String::from_utf8_lossy(&self.line_start).trim().to_string());
+    }
+}
+
+/// The line (shortened) when the start of a line (its first
+/// [`SCAN_PREFIX`] bytes) switches or creates a database.
+fn switches_database(line_start: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(line_start).to_ascii_uppercase();
+    let t = text.trim_start();
+    let t = t.strip_prefix("/*!40000 ").or_else(|| t.strip_prefix("/*!32312 ")).unwrap_or(t);
+    (t.starts_with("USE ") || t.starts_with("USE`") || t.starts_with("CREATE DATABASE") || t.starts_with("CREATE SCHEMA"))
+        .then(|| String::from_utf8_lossy(line_start).trim().to_string())
+}
+
+/// A line that switches or creates a database, stopped by [`DumpGuard`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SwitchesDatabase(pub String);
+
+impl std::fmt::Display for SwitchesDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the dump switches or creates databases itself (\"{}\")", self.0)
+    }
+}
+
+impl std::error::Error for SwitchesDatabase {}
+
+/// [`DumpScan`] in front of the client while a dump loads: the start of
+/// each line is held back until it is judged, so a line that switches or
+/// creates a database never reaches the client; writing then fails with
+/// [`SwitchesDatabase`] (see [`DumpGuard::refused`]).
+pub(crate) struct DumpGuard<W: std::io::Write> {
+    inner: W,
+    /// The start of the current line, not passed on yet.
+    held: Vec<u8>,
+    /// The current line's start was judged and passed: the rest passes as it comes.
+    judged: bool,
+    refused: Option<SwitchesDatabase>,
+}
+
+impl<W: std::io::Write> DumpGuard<W> {
+    pub(crate) fn new(inner: W) -> Self {
+        Self { inner, held: Vec::with_capacity(SCAN_PREFIX + 1), judged: false, refused: None }
+    }
+
+    /// The line that stopped the stream, if one did.
+    pub(crate) fn refused(&self) -> Option<&SwitchesDatabase> {
+        self.refused.as_ref()
+    }
+
+    /// Judges the held start of the line and passes it on.
+    fn judge(&mut self) -> std::io::Result<()> {
+        let line = self.held.strip_suffix(b"\n").unwrap_or(&self.held);
+        if !line.is_empty()
+            && let Some(l) = switches_database(line)
+        {
+            let r = SwitchesDatabase(l);
+            self.refused = Some(r.clone());
+            return Err(std::io::Error::other(r));
         }
+        self.inner.write_all(&self.held)?;
+        self.held.clear();
+        Ok(())
+    }
+
+    /// Call at the end of the stream: judges a last line without a newline.
+    pub(crate) fn finish(&mut self) -> std::io::Result<()> {
+        if let Some(r) = &self.refused {
+            return Err(std::io::Error::other(r.clone()));
+        }
+        if !self.held.is_empty() {
+            self.judge()?;
+        }
+        self.inner.flush()
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for DumpGuard<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(r) = &self.refused {
+            return Err(std::io::Error::other(r.clone()));
+        }
+        let mut i = 0;
+        while i < buf.len() {
+            if self.judged {
+                match memchr::memchr(b'\n', &buf[i..]) {
+                    Some(n) => {
+                        self.inner.write_all(&buf[i..=i + n])?;
+                        i += n + 1;
+                        self.judged = false;
+                    }
+                    None => {
+                        self.inner.write_all(&buf[i..])?;
+                        i = buf.len();
+                    }
+                }
+                continue;
+            }
+            let b = buf[i];
+            i += 1;
+            self.held.push(b);
+            if b == b'\n' {
+                self.judge()?;
+            } else if self.held.len() >= SCAN_PREFIX {
+                self.judge()?;
+                self.judged = true;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -619,6 +724,31 @@ mod tests {
             s.write_all(chunk).unwrap();
         }
         assert_eq!(s.switches_database.as_deref(), Some("USE `shop`;"));
+    }
+
+    #[test]
+    fn the_guard_passes_a_dump_and_stops_a_line_that_switches_databases() {
+        let dump = b"-- MariaDB dump\nINSERT INTO `t` VALUES ('USE `x`', 'a much longer value than the forty bytes looked at');\nCREATE TABLE `use_me` (a int);\n-- Dump completed";
+        for step in [1, 7, 64, dump.len()] {
+            let mut g = DumpGuard::new(Vec::new());
+            for c in dump.chunks(step) {
+                g.write_all(c).unwrap();
+            }
+            g.finish().unwrap();
+            assert_eq!(g.inner, dump.to_vec(), "step {step}");
+        }
+        let planted = b"-- MySQL dump\nCREATE TABLE `t` (a int);\nUSE `other`;\nDROP TABLE `t`;\n";
+        for step in [1, 5, planted.len()] {
+            let mut g = DumpGuard::new(Vec::new());
+            let r = planted.chunks(step).try_for_each(|c| g.write_all(c)).and_then(|()| g.finish());
+            assert!(r.is_err(), "step {step}");
+            assert_eq!(g.refused(), Some(&SwitchesDatabase("USE `other`;".into())));
+            assert_eq!(String::from_utf8_lossy(&g.inner), "-- MySQL dump\nCREATE TABLE `t` (a int);\n", "nothing of the line passed (step {step})");
+        }
+        let mut g = DumpGuard::new(Vec::new());
+        g.write_all(b"SELECT 1;\nUSE `x`").unwrap();
+        assert!(g.finish().is_err(), "a last line without a newline is judged too");
+        assert_eq!(g.inner, b"SELECT 1;\n".to_vec());
     }
 
     #[test]

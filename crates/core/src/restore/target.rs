@@ -9,7 +9,7 @@ use crate::source::postgres;
 use crate::Result;
 
 use super::mysql::MyServer;
-use super::server::{DbInfo, Server};
+use super::postgres::{DbInfo, Server};
 
 /// A PostgreSQL or MySQL/MariaDB server reached for a restore.
 #[derive(Debug, Clone)]
@@ -185,7 +185,7 @@ impl DbServer {
     #[must_use]
     pub fn error_line(&self, stderr: &str) -> Option<String> {
         match self {
-            DbServer::Postgres(_) => super::server::error_line(stderr),
+            DbServer::Postgres(_) => super::postgres::error_line(stderr),
             DbServer::Mysql(_) => super::mysql::error_line(stderr),
         }
     }
