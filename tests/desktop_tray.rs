@@ -16,13 +16,13 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use nightjar_desktop_shared::models::RestoreRequest;
+use nightjar_desktop_shared::proto::{HostClient, Message, Op};
 use nightjar_tests::backup::job_toml;
 use nightjar_tests::fixture::build_plain_table;
 use nightjar_tests::nightjar::read_lossy;
 use nightjar_tests::wait::until;
 use nightjar_tests::{Nightjar, PgCluster};
-use nightjar_tray::proto::{HostClient, Message, Op};
-use nightjar_tray::runs::RestoreRequest;
 use serde_json::Value;
 
 const START: Duration = Duration::from_secs(30);
@@ -115,7 +115,7 @@ fn start(nj: &Nightjar, window: &Path, args: &[&str]) -> Tray {
 /// (`--no-window`, a fresh window token on its stdin).
 fn start_for_window(nj: &Nightjar, window: &Path) -> Tray {
     let log = nj.scratch().join("tray.log");
-    let token = nightjar_tray::proto::new_token().unwrap();
+    let token = nightjar_desktop_shared::proto::new_token().unwrap();
     let mut child = command(nj, window, &["--no-window"], &log).stdin(Stdio::piped()).spawn().expect("start nightjar-tray");
     writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
     let tray = Tray { child, log, token };

@@ -1,9 +1,9 @@
-//! The window's line to the tray process (see `nightjar_tray::proto`).
+//! The window's line to the tray process (see `nightjar_desktop_shared::proto`).
 
 use std::sync::Arc;
 
-use nightjar_tray::models::{CmdResult, UiError};
-use nightjar_tray::proto::{HostClient, Message, Op};
+use nightjar_desktop_shared::models::{CmdResult, UiError};
+use nightjar_desktop_shared::proto::{HostClient, Message, Op};
 use serde_json::Value;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Emitter as _, Runtime};

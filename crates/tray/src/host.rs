@@ -15,15 +15,16 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use nightjar_core::clock::SystemClock;
-use nightjar_core::config::Config;
 use nightjar_core::observer::{Event, Progress, RunObserver, Stage};
 use nightjar_core::service::Service;
 use nightjar_core::state::{ScheduleState, StateFile};
 use serde_json::{Value, json};
 
+use crate::launch::WINDOW_FLAG;
 use crate::models::{CmdResult, ProgressEvent, UiError};
 use crate::notify::{self, Level, OnClick};
 use crate::proto::{self, Line, Message, Op, Request};
+pub use crate::state::install_onedrive;
 use crate::state::AppState;
 
 /// One connected client (a window, or a one-off request).
@@ -546,19 +547,6 @@ impl Host {
     pub fn summary(&self) -> crate::summary::TraySummary {
         crate::summary::tray_summary(&self.state, Utc::now())
     }
-}
-
-/// Flag the tray process starts the window process with.
-pub const WINDOW_FLAG: &str = "--window";
-
-/// Lets the core reach `onedrive:` destinations with the config's settings
-/// and registers the scheduler's OneDrive upkeep, as `nightjar run` does;
-/// called again on every config change (the window calls it for its reads).
-pub fn install_onedrive(state: &AppState, config: &Config) {
-    let settings = config.raw.onedrive.clone();
-    nightjar_onedrive::install_upkeep(&settings, state.secrets.clone());
-    let secrets = state.secrets.clone();
-    nightjar_core::runner::set_onedrive_opener(Some(Arc::new(move |path: &str| nightjar_onedrive::open_destination(&settings, secrets.clone(), path))));
 }
 
 /// Forwards a run's stages and progress to the window that started it (or

@@ -2,38 +2,19 @@
 //! now", a confirmed restore, a backup check. They run here, not in the
 //! window, so closing the window never stops one halfway.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use nightjar_core::ErrorKind;
 use nightjar_core::clock::SystemClock;
-use nightjar_core::config::{Config, Job};
+use nightjar_core::config::Job;
 use nightjar_core::model::Trigger;
 use nightjar_core::observer::{Event, RunObserver};
-use nightjar_core::restore::{RestoreOptions, RestorePlan, RestoreReport, Restorer, VerifyOptions, VerifyReport};
+use nightjar_core::restore::{RestoreReport, Restorer, VerifyOptions, VerifyReport};
 use nightjar_core::runner::{BackupOptions, Runner};
-use serde::{Deserialize, Serialize};
 
 use crate::host::{Host, HostObserver};
-use crate::models::{BackupOutcome, CmdResult, ProgressEvent, UiError};
-use crate::state::AppState;
-
-/// What the Restore view submits.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RestoreRequest {
-    /// The backup file.
-    pub file: String,
-    /// The job whose database is the target; default: the job that made the file.
-    pub job: Option<String>,
-    /// Restore into this new database instead of replacing.
-    pub as_new: Option<String>,
-    /// Back the current database up first.
-    pub safety_backup: bool,
-    /// "I trust this file": restore a file this Nightjar did not make.
-    #[serde(default)]
-    pub trust_file: bool,
-}
+use crate::lookup::{local_file, options, prepare, record};
+use crate::models::{BackupOutcome, CmdResult, ProgressEvent, RestoreRequest, UiError};
 
 /// How long "Backup now" waits for a job's lock before saying it is busy.
 const MANUAL_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -106,52 +87,6 @@ pub fn backup_jobs(host: &Arc<Host>, job: Option<&str>, observer: &HostObserver)
     Ok(jobs.into_iter().map(|j| backup_one(host, j, observer)).collect())
 }
 
-/// The job a restore of `file` goes to: the one asked for, else the one
-/// named by the file's manifest or history row, else the only job.
-fn target_job<'c>(state: &AppState, config: &'c Config, file: &Path, asked: Option<&str>) -> CmdResult<&'c Job> {
-    if let Some(name) = asked.filter(|n| !n.is_empty()) {
-        return Ok(config.job(name)?);
-    }
-    let from_manifest = nightjar_core::inspect::inspect(file).ok().and_then(|i| i.manifest).map(|m| m.job);
-    let from_history = || state.history.find_backup_by_file(&file.display().to_string()).ok().flatten().map(|r| r.job);
-    if let Some(job) = from_manifest.or_else(from_history).and_then(|n| config.jobs.iter().find(|j| j.name == n)) {
-        return Ok(job);
-    }
-    match config.jobs.as_slice() {
-        [only] => Ok(only),
-        [] => Err(UiError::new("There are no jobs yet: add the database in Settings first, then restore into it.")),
-        _ => Err(UiError { message: "Choose the job whose database this backup goes into.".into(), field: Some("job".into()) }),
-    }
-}
-
-/// The core's restore options for a request.
-#[must_use]
-pub fn options(req: &RestoreRequest) -> RestoreOptions {
-    RestoreOptions {
-        as_new: req.as_new.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
-        safety_backup: req.safety_backup,
-        trust_file: req.trust_file,
-        ..RestoreOptions::default()
-    }
-}
-
-/// What a restore of the request would do (probes the server; changes nothing).
-///
-/// # Errors
-/// No file, no job to restore into, or a file or server the core refuses.
-pub fn prepare(state: &AppState, req: &RestoreRequest, observer: &dyn RunObserver) -> CmdResult<(RestorePlan, Job)> {
-    let config = state.load_config()?;
-    let file = PathBuf::from(req.file.trim());
-    if req.file.trim().is_empty() {
-        return Err(UiError { message: "Choose a backup file first.".into(), field: Some("file".into()) });
-    }
-    let job = target_job(state, &config, &file, req.job.as_deref())?.clone();
-    let cancel = std::sync::atomic::AtomicBool::new(false);
-    let restorer = Restorer { history: &state.history, data: &state.data, secrets: state.secrets.as_ref(), clock: &SystemClock, observer, cancel: &cancel };
-    let plan = restorer.prepare(&file, &job, &options(req))?;
-    Ok((plan, job))
-}
-
 /// Runs a confirmed restore. `confirm` must be the name of the database
 /// that will be replaced or created.
 ///
@@ -178,26 +113,6 @@ pub fn restore(host: &Arc<Host>, req: &RestoreRequest, confirm: &str, observer: 
     })
 }
 
-/// The local file of a history row's backup.
-///
-/// # Errors
-/// The run left no file, or the file is in OneDrive.
-pub fn local_file(record: &nightjar_core::history::RunRecord) -> CmdResult<PathBuf> {
-    let file = record.file.as_deref().ok_or_else(|| UiError::new("This run left no file."))?;
-    if file.starts_with("onedrive:") {
-        return Err(UiError::new("This backup is in OneDrive; open it from onedrive.com."));
-    }
-    Ok(PathBuf::from(file))
-}
-
-/// A history row by id.
-///
-/// # Errors
-/// The row is gone.
-pub fn record(state: &AppState, id: i64) -> CmdResult<nightjar_core::history::RunRecord> {
-    state.history.get(id)?.ok_or_else(|| UiError::new("This run is no longer in the history; reload the view."))
-}
-
 /// Checks a backup from the history (decompression, format, checksum against its manifest).
 ///
 /// # Errors
@@ -210,17 +125,4 @@ pub fn verify(host: &Arc<Host>, id: i64, observer: &HostObserver) -> CmdResult<V
     let report = restorer.verify(&file, &VerifyOptions::default());
     host.refresh();
     Ok(report?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_trust_box_reaches_the_restore_and_is_off_unless_sent() {
-        let ticked: RestoreRequest = serde_json::from_str(r#"{"file":"/b/x.sql.zst","job":null,"asNew":null,"safetyBackup":true,"trustFile":true}"#).unwrap();
-        assert!(options(&ticked).trust_file);
-        let plain: RestoreRequest = serde_json::from_str(r#"{"file":"/b/x.sql.zst","job":null,"asNew":null,"safetyBackup":true}"#).unwrap();
-        assert!(!options(&plain).trust_file, "a request without the box never trusts a file");
-    }
 }

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use nightjar_core::history::{JobStats, RunFilter, RunKind, RunRecord};
 use nightjar_core::model::{RunStatus, Trigger};
-use nightjar_tray::proto::Op;
-use nightjar_tray::runs::{local_file, record};
+use nightjar_desktop_shared::lookup::{local_file, record};
+use nightjar_desktop_shared::proto::Op;
 use serde::Deserialize;
 use serde_json::Value;
 use tauri::ipc::Channel;

@@ -22,7 +22,7 @@ pub(crate) fn app_info() -> AppInfo {
 #[tauri::command]
 pub(crate) async fn take_navigation(link: tauri::State<'_, crate::Link>) -> CmdResult<Option<serde_json::Value>> {
     let link = link.inner().clone();
-    blocking(move || link.call_as(nightjar_tray::proto::Op::TakeNavigation)).await
+    blocking(move || link.call_as(nightjar_desktop_shared::proto::Op::TakeNavigation)).await
 }
 
 /// Runs blocking work off the async runtime.

@@ -247,7 +247,7 @@ pub fn onedrive_sign_out(state: State<'_, AppState>) -> CmdResult<()> {
 #[tauri::command]
 pub async fn send_test_notification(link: State<'_, crate::Link>) -> CmdResult<()> {
     let link = link.inner().clone();
-    crate::commands::blocking(move || link.call(nightjar_tray::proto::Op::TestNotification, None).map(drop)).await
+    crate::commands::blocking(move || link.call(nightjar_desktop_shared::proto::Op::TestNotification, None).map(drop)).await
 }
 
 #[cfg(test)]

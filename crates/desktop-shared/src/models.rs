@@ -127,6 +127,23 @@ pub enum ProgressEvent {
     Failed { job: String, message: String, busy: bool },
 }
 
+/// What the Restore view submits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreRequest {
+    /// The backup file.
+    pub file: String,
+    /// The job whose database is the target; default: the job that made the file.
+    pub job: Option<String>,
+    /// Restore into this new database instead of replacing.
+    pub as_new: Option<String>,
+    /// Back the current database up first.
+    pub safety_backup: bool,
+    /// "I trust this file": restore a file this Nightjar did not make.
+    #[serde(default)]
+    pub trust_file: bool,
+}
+
 /// One job's outcome of "Backup now".
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -132,3 +132,13 @@ pub fn load_config(path: &std::path::Path) -> nightjar_core::Result<Config> {
     }
     Config::load(path, &ParseEnv::from_system())
 }
+
+/// Lets the core reach `onedrive:` destinations with the config's settings
+/// and registers the scheduler's OneDrive upkeep, as `nightjar run` does;
+/// called again on every config change (the window calls it for its reads).
+pub fn install_onedrive(state: &AppState, config: &Config) {
+    let settings = config.raw.onedrive.clone();
+    nightjar_onedrive::install_upkeep(&settings, state.secrets.clone());
+    let secrets = state.secrets.clone();
+    nightjar_core::runner::set_onedrive_opener(Some(Arc::new(move |path: &str| nightjar_onedrive::open_destination(&settings, secrets.clone(), path))));
+}

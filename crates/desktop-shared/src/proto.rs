@@ -185,7 +185,7 @@ pub enum Op {
     /// Pause or resume the schedules.
     Paused { paused: bool },
     /// A confirmed restore. Replies the `RestoreReport`.
-    Restore { request: crate::runs::RestoreRequest, confirm: String },
+    Restore { request: crate::models::RestoreRequest, confirm: String },
     /// Check a backup from the history (`run`: its row's id; not `id`,
     /// which is the request's). Replies the `VerifyReport`.
     Verify { run: i64 },
