@@ -344,7 +344,7 @@ impl Runner<'_> {
     ) -> Result<BackupReport> {
         self.observer.stage(&job.name, Stage::Preparing);
         if let Err(e) = dest.prepare() {
-            if e.kind() == ErrorKind::Auth && matches!(job.destination, DestinationSpec::OneDrive(_)) {
+            if matches!(e.kind(), ErrorKind::Auth | ErrorKind::AuthExpired) && matches!(job.destination, DestinationSpec::OneDrive(_)) {
                 self.observer.event(&crate::observer::Event::OneDriveSignInExpired {
                     job: job.name.clone(),
                     account: self.secrets.get(ONEDRIVE_ACCOUNT).ok().flatten(),
@@ -433,7 +433,7 @@ impl Runner<'_> {
                             DestinationSpec::Folder(p) => p.clone(),
                             DestinationSpec::OneDrive(p) => p.into(),
                         };
-                        Error::destination(crate::destination::local::describe_io("write", &dir.join(&name), &dir, &e)).with_source(e)
+                        Error::destination_io(crate::destination::local::describe_io("write", &dir.join(&name), &dir, &e), e)
                     }
                     PipelineError::Read(e) => match child_result {
                         Err(f) => explain(prepared.classify(&f)),

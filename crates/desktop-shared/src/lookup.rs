@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use nightjar_core::ErrorKind;
 use nightjar_core::clock::SystemClock;
 use nightjar_core::config::{Config, Job};
 use nightjar_core::observer::RunObserver;
@@ -25,8 +26,8 @@ fn target_job<'c>(state: &AppState, config: &'c Config, file: &Path, asked: Opti
     }
     match config.jobs.as_slice() {
         [only] => Ok(only),
-        [] => Err(UiError::new("There are no jobs yet: add the database in Settings first, then restore into it.")),
-        _ => Err(UiError { message: "Choose the job whose database this backup goes into.".into(), field: Some("job".into()) }),
+        [] => Err(UiError::new(ErrorKind::Config, "There are no jobs yet: add the database in Settings first, then restore into it.")),
+        _ => Err(UiError::new(ErrorKind::Config, "Choose the job whose database this backup goes into.").at("job")),
     }
 }
 
@@ -49,7 +50,7 @@ pub fn prepare(state: &AppState, req: &RestoreRequest, observer: &dyn RunObserve
     let config = state.load_config()?;
     let file = PathBuf::from(req.file.trim());
     if req.file.trim().is_empty() {
-        return Err(UiError { message: "Choose a backup file first.".into(), field: Some("file".into()) });
+        return Err(UiError::new(ErrorKind::Config, "Choose a backup file first.").at("file"));
     }
     let job = target_job(state, &config, &file, req.job.as_deref())?.clone();
     let cancel = std::sync::atomic::AtomicBool::new(false);
@@ -63,9 +64,9 @@ pub fn prepare(state: &AppState, req: &RestoreRequest, observer: &dyn RunObserve
 /// # Errors
 /// The run left no file, or the file is in OneDrive.
 pub fn local_file(record: &nightjar_core::history::RunRecord) -> CmdResult<PathBuf> {
-    let file = record.file.as_deref().ok_or_else(|| UiError::new("This run left no file."))?;
+    let file = record.file.as_deref().ok_or_else(|| UiError::new(ErrorKind::NotFound, "This run left no file."))?;
     if file.starts_with("onedrive:") {
-        return Err(UiError::new("This backup is in OneDrive; open it from onedrive.com."));
+        return Err(UiError::new(ErrorKind::Destination, "This backup is in OneDrive; open it from onedrive.com."));
     }
     Ok(PathBuf::from(file))
 }
@@ -75,7 +76,7 @@ pub fn local_file(record: &nightjar_core::history::RunRecord) -> CmdResult<PathB
 /// # Errors
 /// The row is gone.
 pub fn record(state: &AppState, id: i64) -> CmdResult<nightjar_core::history::RunRecord> {
-    state.history.get(id)?.ok_or_else(|| UiError::new("This run is no longer in the history; reload the view."))
+    state.history.get(id)?.ok_or_else(|| UiError::new(ErrorKind::NotFound, "This run is no longer in the history; reload the view."))
 }
 
 #[cfg(test)]

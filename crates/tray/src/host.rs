@@ -14,6 +14,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use nightjar_core::ErrorKind;
 use nightjar_core::clock::SystemClock;
 use nightjar_core::observer::{Event, Progress, RunObserver, Stage};
 use nightjar_core::service::Service;
@@ -366,7 +367,7 @@ impl Host {
                     Ok(Line::Text(line)) => host.clone().dispatch(&conn, &line),
                     Ok(Line::TooLong) => {
                         tracing::warn!("refused a request over 1 MiB on the window socket");
-                        Self::reply(&conn, 0, Err(UiError::new("The request is longer than 1 MiB and was refused.")));
+                        Self::reply(&conn, 0, Err(UiError::new(ErrorKind::Config, "The request is longer than 1 MiB and was refused.")));
                         if !matches!(proto::skip_line(&mut reader), Ok(true)) {
                             break;
                         }
@@ -393,7 +394,7 @@ impl Host {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!("unreadable request on the window socket: {e}");
-                Self::reply(conn, 0, Err(UiError::new("The request is not JSON and was refused.")));
+                Self::reply(conn, 0, Err(UiError::new(ErrorKind::Config, "The request is not JSON and was refused.")));
                 return;
             }
         };
@@ -403,14 +404,14 @@ impl Host {
             Err(e) => {
                 let op = value.get("op").and_then(Value::as_str).unwrap_or("").chars().take(64).collect::<String>();
                 tracing::warn!(op, "refused a request on the window socket: {e}");
-                Self::reply(conn, id, Err(UiError::new(format!("Unknown or malformed request \"{op}\" ({e}); this Nightjar does not know it."))));
+                Self::reply(conn, id, Err(UiError::new(ErrorKind::Config, format!("Unknown or malformed request \"{op}\" ({e}); this Nightjar does not know it."))));
             }
         }
     }
 }
 
 fn to_value<T: serde::Serialize>(r: CmdResult<T>) -> CmdResult<Value> {
-    r.and_then(|v| serde_json::to_value(v).map_err(|e| UiError::new(e.to_string())))
+    r.and_then(|v| serde_json::to_value(v).map_err(|e| UiError::new(ErrorKind::Other, e.to_string())))
 }
 
 impl Host {
@@ -418,7 +419,7 @@ impl Host {
         let id = req.id;
         if req.op.needs_token() && !conn.trusted.load(Ordering::SeqCst) {
             tracing::warn!(request = ?req.op, "refused a request without the window's token");
-            Self::reply(conn, id, Err(UiError::new(proto::TOKEN_REFUSED)));
+            Self::reply(conn, id, Err(UiError::new(ErrorKind::Auth, proto::TOKEN_REFUSED)));
             return;
         }
         match req.op {
@@ -430,7 +431,7 @@ impl Host {
                     Self::reply(conn, id, Ok(Value::Null));
                 } else {
                     tracing::warn!("refused a window whose token is wrong");
-                    Self::reply(conn, id, Err(UiError::new("This window was not started by the running Nightjar; open the window from the tray.")));
+                    Self::reply(conn, id, Err(UiError::new(ErrorKind::Auth, "This window was not started by the running Nightjar; open the window from the tray.")));
                 }
             }
             Op::Open { view } => {

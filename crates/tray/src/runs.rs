@@ -29,8 +29,8 @@ fn backup_one(host: &Arc<Host>, job: &Job, observer: &HostObserver) -> BackupOut
     let Some(cancel) = cancel else {
         let message = format!("A backup of \"{}\" is already running in Nightjar; wait for it to finish, its result shows here.", job.name);
         tracing::warn!(job = %job.name, "backup skipped: this app is already backing the job up");
-        observer.send(ProgressEvent::Failed { job: job.name.clone(), message: message.clone(), busy: true });
-        return BackupOutcome { job: job.name.clone(), ok: false, file: None, name: None, size: None, duration_ms: None, error: Some(message), busy: true };
+        observer.send(ProgressEvent::Failed { job: job.name.clone(), message: message.clone(), code: ErrorKind::Busy });
+        return BackupOutcome { job: job.name.clone(), ok: false, file: None, name: None, size: None, duration_ms: None, error: Some(message), code: Some(ErrorKind::Busy) };
     };
     observer.event(&Event::RunStarted { job: job.name.clone(), trigger: Trigger::Manual });
     let runner = Runner { history: &state.history, data: &state.data, secrets: state.secrets.as_ref(), clock: &SystemClock, observer, cancel: &cancel };
@@ -50,7 +50,7 @@ fn backup_one(host: &Arc<Host>, job: &Job, observer: &HostObserver) -> BackupOut
             let event = Event::RunFinished { job: r.job.clone(), trigger: Trigger::Manual, file: r.file.clone(), size: r.size, duration_ms: r.duration_ms };
             observer.send(ProgressEvent::Finished { job: r.job.clone(), file: r.file.clone(), name: r.name.clone(), size: r.size, duration_ms: r.duration_ms });
             observer.event(&event);
-            BackupOutcome { job: r.job, ok: true, file: Some(r.file), name: Some(r.name), size: Some(r.size), duration_ms: Some(r.duration_ms), error: None, busy: false }
+            BackupOutcome { job: r.job, ok: true, file: Some(r.file), name: Some(r.name), size: Some(r.size), duration_ms: Some(r.duration_ms), error: None, code: None }
         }
         Err(e) => {
             let busy = e.kind() == ErrorKind::Busy;
@@ -60,13 +60,13 @@ fn backup_one(host: &Arc<Host>, job: &Job, observer: &HostObserver) -> BackupOut
             } else {
                 e.message().to_string()
             };
-            observer.send(ProgressEvent::Failed { job: job.name.clone(), message: message.clone(), busy });
+            observer.send(ProgressEvent::Failed { job: job.name.clone(), message: message.clone(), code: e.kind() });
             if busy {
                 host.refresh();
             } else {
                 observer.event(&Event::RunFailed { job: job.name.clone(), trigger: Trigger::Manual, message: message.clone(), retry_at: None });
             }
-            BackupOutcome { job: job.name.clone(), ok: false, file: None, name: None, size: None, duration_ms: None, error: Some(message), busy }
+            BackupOutcome { job: job.name.clone(), ok: false, file: None, name: None, size: None, duration_ms: None, error: Some(message), code: Some(e.kind()) }
         }
     }
 }
@@ -82,7 +82,7 @@ pub fn backup_jobs(host: &Arc<Host>, job: Option<&str>, observer: &HostObserver)
         None => config.jobs.iter().collect(),
     };
     if jobs.is_empty() {
-        return Err(UiError::new("There are no backup jobs yet; add one in Settings."));
+        return Err(UiError::new(ErrorKind::Config, "There are no backup jobs yet; add one in Settings."));
     }
     Ok(jobs.into_iter().map(|j| backup_one(host, j, observer)).collect())
 }
@@ -97,10 +97,10 @@ pub fn restore(host: &Arc<Host>, req: &RestoreRequest, confirm: &str, observer: 
     let state = &host.state;
     let (plan, job) = prepare(state, req, observer)?;
     if confirm.trim() != plan.database {
-        return Err(UiError { message: format!("Type the database name \"{}\" exactly to confirm.", plan.database), field: Some("confirm".into()) });
+        return Err(UiError::new(ErrorKind::NeedsConfirmation, format!("Type the database name \"{}\" exactly to confirm.", plan.database)).at("confirm"));
     }
     let Some(cancel) = state.begin_run(&job.name) else {
-        return Err(UiError::new(format!("A backup or restore of \"{}\" is running in Nightjar; wait for it to finish.", job.name)));
+        return Err(UiError::new(ErrorKind::Busy, format!("A backup or restore of \"{}\" is running in Nightjar; wait for it to finish.", job.name)));
     };
     tracing::info!(job = %job.name, file = %plan.file.display(), database = %plan.database, "restore confirmed in the window");
     let restorer = Restorer { history: &state.history, data: &state.data, secrets: state.secrets.as_ref(), clock: &SystemClock, observer, cancel: &cancel };

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use nightjar_core::ErrorKind;
 use nightjar_core::history::{JobStats, RunFilter, RunKind, RunRecord};
 use nightjar_core::model::{RunStatus, Trigger};
 use nightjar_desktop_shared::lookup::{local_file, record};
@@ -52,12 +53,12 @@ pub async fn history_stats(state: State<'_, AppState>) -> CmdResult<Vec<JobStats
 pub fn reveal_file<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, id: i64) -> CmdResult<()> {
     let file = local_file(&record(&state, id)?)?;
     if !file.exists() {
-        return Err(UiError::new(format!("{} no longer exists (deleted by retention or by hand).", file.display())));
+        return Err(UiError::new(ErrorKind::NotFound, format!("{} no longer exists (deleted by retention or by hand).", file.display())));
     }
     #[cfg(not(test))]
     {
         use tauri_plugin_opener::OpenerExt as _;
-        app.opener().reveal_item_in_dir(&file).map_err(|e| UiError::new(format!("The file manager could not be opened ({e}).")))?;
+        app.opener().reveal_item_in_dir(&file).map_err(|e| UiError::new(ErrorKind::Other, format!("The file manager could not be opened ({e}).")))?;
     }
     #[cfg(test)]
     let _ = app;
@@ -76,7 +77,7 @@ fn remove_if_exists(p: &Path) -> CmdResult<()> {
     match std::fs::remove_file(p) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(UiError::new(format!("{} could not be deleted ({e}).", p.display()))),
+        Err(e) => Err(UiError::new(ErrorKind::Destination, format!("{} could not be deleted ({e}).", p.display()))),
     }
 }
 

@@ -27,7 +27,7 @@ pub(crate) async fn take_navigation(link: tauri::State<'_, crate::Link>) -> CmdR
 
 /// Runs blocking work off the async runtime.
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> CmdResult<T> + Send + 'static) -> CmdResult<T> {
-    tauri::async_runtime::spawn_blocking(f).await.map_err(|e| UiError::new(format!("The task stopped unexpectedly ({e}); see the log.")))?
+    tauri::async_runtime::spawn_blocking(f).await.map_err(|e| UiError::new(nightjar_core::ErrorKind::Other, format!("The task stopped unexpectedly ({e}); see the log.")))?
 }
 
 #[cfg(test)]
