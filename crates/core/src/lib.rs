@@ -50,6 +50,7 @@ pub mod state;
 pub mod status;
 pub mod tasks;
 pub mod trust;
+pub mod units;
 pub mod wake;
 
 pub use error::{Error, ErrorKind, Result};
