@@ -2,7 +2,9 @@
 # The project's test command (README and CI run exactly this):
 #   1. install missing system packages and tools
 #   2. build every crate and target, with the committed Cargo.lock
-#   3. check the core and the CLI stay GUI-free (no tauri, gtk or webkit)
+#   3. check the core, the CLI, the shared desktop crate and the tray process
+#      stay GUI-free (no tauri, gtk or webkit), and that the window does not
+#      link the tray process or its D-Bus libraries
 #   4. unit + integration tests (nextest, else cargo test), then doc tests
 #   5. desktop tests under Xvfb: smoke test, then the E2E tests (WebDriver, tray
 #      over D-Bus, notifications, keyring)
@@ -22,7 +24,7 @@ scripts/install-deps.sh
 step "2/5 build (cargo build --workspace --locked --all-targets)"
 cargo build --workspace --locked --all-targets
 
-step "3/5 GUI-free check (nightjar-core, nightjar-cli, nightjar-tray)"
+step "3/5 GUI-free check (nightjar-core, nightjar-cli, nightjar-desktop-shared, nightjar-tray)"
 # `cargo tree -i tauri` exits 101 with "package ID specification `tauri` did not
 # match any packages" when tauri is absent from the package's graph. Any other
 # failure must not count as a pass, so we check the message, and we also grep
@@ -53,8 +55,27 @@ gui_free() {
 }
 gui_free nightjar-core
 gui_free nightjar-cli
+# Shared by the tray process and the window: neither GUI nor D-Bus tray code.
+gui_free nightjar-desktop-shared
 # The process that stays running all day: no web engine or GUI toolkit in it.
 gui_free nightjar-tray
+# The window: the shared crate, not the tray process and its D-Bus libraries
+# (the tray icon and the notifications). Tauri's own opener and single-instance
+# plugins bring a zbus of their own on Linux; that one is the window's.
+no_tray() {
+    local pkg=$1 tree
+    if ! tree=$(cargo tree --locked -p "$pkg" -e normal --prefix none); then
+        echo "FAIL: cargo tree -p $pkg failed" >&2
+        return 1
+    fi
+    if grep -E '^(nightjar-tray|ksni|notify-rust) v' <<<"$tree" >&2; then
+        echo "FAIL: $pkg links the tray process or its D-Bus libraries (lines above)" >&2
+        return 1
+    fi
+    echo "ok: $pkg does not link nightjar-tray, ksni or notify-rust"
+}
+no_tray nightjar-desktop
+no_tray nightjar-desktop-shared
 
 step "4/5 tests"
 if cargo nextest --version >/dev/null 2>&1; then

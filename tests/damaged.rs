@@ -41,7 +41,7 @@ use nightjar_tests::wait::{secs, until, until_true};
 use nightjar_tests::{MountGuard, Nightjar, PgCluster};
 use std::io::Write as _;
 
-use nightjar_tray::proto::{HostClient, Op};
+use nightjar_desktop_shared::proto::{HostClient, Op};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -131,7 +131,7 @@ impl Tray {
             .stderr(err);
         let mut child = cmd.spawn().expect("start nightjar-tray");
         // As a window started by hand hands it over.
-        let token = nightjar_tray::proto::new_token().unwrap();
+        let token = nightjar_desktop_shared::proto::new_token().unwrap();
         writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
         let tray = Tray { child, log, token };
         until("the tray process to listen on its socket", secs(30), || nj.data_dir().join("desktop.sock").exists().then_some(()));

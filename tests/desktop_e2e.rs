@@ -70,20 +70,10 @@ fn is_disabled(app: &AppSession, id: &str) -> bool {
     app.property(&app.wait_for(&tid(id), UI), "disabled").as_bool() == Some(true)
 }
 
-/// `size()` of ui/js/util.js, both ways a tie in the first decimal can round.
+/// `size()` of ui/js/util.js: the core's formatter, which the page's twin
+/// rounds the same way (in whole tenths), so there is one right answer.
 fn shown_sizes(bytes: u64) -> Vec<String> {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    #[allow(clippy::cast_precision_loss)]
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        return vec![format!("{bytes} B")];
-    }
-    vec![format!("{v:.1} {}", UNITS[i]), format!("{:.1} {}", (v * 10.0).round() / 10.0, UNITS[i])]
+    vec![nightjar_core::units::format_bytes(bytes)]
 }
 
 /// `duration()` of ui/js/util.js, both ways a tie can round.

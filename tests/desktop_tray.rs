@@ -16,13 +16,13 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use nightjar_desktop_shared::models::RestoreRequest;
+use nightjar_desktop_shared::proto::{HostClient, Message, Op};
 use nightjar_tests::backup::job_toml;
 use nightjar_tests::fixture::build_plain_table;
 use nightjar_tests::nightjar::read_lossy;
 use nightjar_tests::wait::until;
 use nightjar_tests::{Nightjar, PgCluster};
-use nightjar_tray::proto::{HostClient, Message, Op};
-use nightjar_tray::runs::RestoreRequest;
 use serde_json::Value;
 
 const START: Duration = Duration::from_secs(30);
@@ -115,7 +115,7 @@ fn start(nj: &Nightjar, window: &Path, args: &[&str]) -> Tray {
 /// (`--no-window`, a fresh window token on its stdin).
 fn start_for_window(nj: &Nightjar, window: &Path) -> Tray {
     let log = nj.scratch().join("tray.log");
-    let token = nightjar_tray::proto::new_token().unwrap();
+    let token = nightjar_desktop_shared::proto::new_token().unwrap();
     let mut child = command(nj, window, &["--no-window"], &log).stdin(Stdio::piped()).spawn().expect("start nightjar-tray");
     writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
     let tray = Tray { child, log, token };
@@ -263,8 +263,8 @@ fn a_window_that_stops_while_starting_is_started_once_more_then_reported() {
 }
 
 /// "Backup now" while another Nightjar process (a `nightjar run` elsewhere)
-/// holds the job: after a short wait the window is told the job is busy,
-/// nothing is written, and the next click, once the job is free, backs up.
+/// holds the job: after a short wait the window is told the job is busy
+/// (code `busy`, in the reply and in the progress event), nothing is written, and the next click, once the job is free, backs up.
 #[test]
 fn backup_now_says_busy_while_another_process_holds_the_job() {
     let (nj, dest, mut tray) = one_job_in_the_tray("busyjob", 100, 100);
@@ -273,8 +273,13 @@ fn backup_now_says_busy_while_another_process_holds_the_job() {
     let data = nightjar_core::paths::DataDir::new(nj.data_dir());
     std::fs::create_dir_all(data.lock_dir()).unwrap();
     let held = nightjar_core::lock::JobLock::try_acquire(&data.lock_dir(), "busyjob").expect("take the job's lock as another process would");
-    let reply = window.call(Op::Backup { job: Some("busyjob".into()) }, None).expect("a reply");
-    assert_eq!((&reply[0]["ok"], &reply[0]["busy"]), (&Value::Bool(false), &Value::Bool(true)), "{reply}");
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let progress: Box<dyn Fn(Value) + Send> = Box::new(move |e| sink.lock().unwrap().push(e));
+    let reply = window.call(Op::Backup { job: Some("busyjob".into()) }, Some(progress)).expect("a reply");
+    assert_eq!((&reply[0]["ok"], &reply[0]["code"]), (&Value::Bool(false), &Value::from("busy")), "{reply}");
+    let failed = events.lock().unwrap().iter().find(|e| e["kind"] == "failed").cloned().expect("a failed event");
+    assert_eq!(failed["code"], "busy", "the page is told the job is busy by its code: {failed}");
     let message = reply[0]["error"].as_str().unwrap();
     assert!(message.contains("right now") && message.contains("busyjob"), "one sentence naming the job: {message}");
     assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0, "nothing written while the job was busy");
@@ -488,7 +493,7 @@ fn a_restore_with_a_wrong_typed_confirmation_is_refused_and_the_database_untouch
 
     for (as_new, confirm) in [(None, "postgres"), (None, ""), (None, &format!("{db}x")[..]), (Some(&format!("{db}_copy")[..]), &db[..])] {
         let err = window.call(Op::Restore { request: request(as_new), confirm: confirm.to_string() }, None).expect_err("a wrong confirmation is refused");
-        assert_eq!(err.field.as_deref(), Some("confirm"), "{err:?}");
+        assert_eq!((err.code, err.field.as_deref()), (nightjar_core::ErrorKind::NeedsConfirmation, Some("confirm")), "{err:?}");
         assert!(err.message.contains("exactly to confirm"), "{}", err.message);
     }
     assert_eq!(pg.psql(&db, "SELECT count(*) FROM after_backup").trim(), "1", "the database is untouched");

@@ -83,7 +83,7 @@ fn full_destination_fails_and_leaves_nothing() {
     assert_nothing_left(&dest);
     assert_eq!(file_names(&dest), Vec::<String>::new(), "nothing at all is left in the full folder");
     assert_eq!(mount.free_bytes(), free_before, "the space is given back");
-    check_failed_run(&nj.history(Some("fulldest")), "destination", "full");
+    check_failed_run(&nj.history(Some("fulldest")), "destination-full", "full");
 
     // Compressed, the same database fits: the folder works once there is room.
     let db_small = pg.fresh_db("fits");

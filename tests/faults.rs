@@ -303,7 +303,7 @@ fn backup_json_that_fails_still_prints_its_record() {
     // Failing before any run (a job that is not in the config): still a record.
     let out = nj.run(["backup", "--job", "nope", "--json"]).assert_failure();
     let record = out.json();
-    assert_eq!((str_field(&record, "status"), str_field(&record, "error_kind")), ("failed", "config"), "{record}");
+    assert_eq!((str_field(&record, "status"), str_field(&record, "error_kind")), ("failed", "not-found"), "{record}");
     assert_mentions(str_field(&record, "error"), &["nope", "gone"]);
     assert_nothing_left(&dest);
 }

@@ -182,7 +182,7 @@ fn an_expired_sign_in_fails_the_run_clearly_with_an_event_and_keeps_the_token() 
     let r = engine.runner(&events, &cancel).unwrap();
     for _ in 0..2 {
         let e = r.backup(&job, &BackupOptions::new(Trigger::Scheduled)).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Auth, "{}", e.detailed());
+        assert_eq!(e.kind(), ErrorKind::AuthExpired, "{}", e.detailed());
         assert!(e.to_string().starts_with("OneDrive sign-in expired for fake.user@example.com"), "{e}");
     }
     let got = events.0.lock().unwrap().clone();
@@ -294,7 +294,7 @@ fn a_backup_in_onedrive_restores_and_verifies_from_a_private_copy_recorded_by_it
     let plan = restorer.prepare(copy.path(), &job, &opts).unwrap();
     assert_eq!(plan.trust.as_ref().map(|t| t.origin), Some(nightjar_core::trust::FileOrigin::NotOurs), "{plan:?}");
     let e = restorer.restore(&plan, &job, &opts).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Config, "{}", e.detailed());
+    assert_eq!(e.kind(), ErrorKind::NeedsConfirmation, "{}", e.detailed());
     assert!(e.message().starts_with(&origin) && e.message().contains("was not made by this Nightjar"), "{e}");
     assert_eq!(pg.psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname LIKE '{target}%'")), "0");
     let vopts = VerifyOptions { restore_test: Some(job.clone()), origin: Some(copy.origin().to_string()), ..Default::default() };

@@ -178,7 +178,7 @@ fn a_tampered_backup_is_refused_before_anything_is_touched_and_restores_with_tru
         before.assert_same(&Snapshot::take(pg, &db), &format!("after refusing {shown}"));
         assert!(leftovers(pg, &db).is_empty(), "no temporary database: {:?}", leftovers(pg, &db));
         let row = newest(&nj.history(None), "restore");
-        assert_eq!((str_field(&row, "status"), str_field(&row, "error_kind")), ("failed", "config"), "{row}");
+        assert_eq!((str_field(&row, "status"), str_field(&row, "error_kind")), ("failed", "needs-confirmation"), "{row}");
         assert_eq!(row["file"].as_str(), Some(shown.as_str()), "{row}");
 
         // The test restore refuses too; a plain check runs nothing and says what it found.

@@ -8,10 +8,13 @@
 //! not keep a web engine in memory. Started by hand, this program asks the
 //! running tray process to open its window and exits, or, when none runs,
 //! starts the tray process and is the window. Either way the window holds
-//! the tray process's window token (see `nightjar_tray::proto`), handed
-//! over on stdin, without which the tray process changes nothing. Commands that read (history,
-//! settings, plans, logs) run here against the same files; runs, pause and
-//! notifications go to the tray process over [`link`].
+//! the tray process's window token (see `nightjar_desktop_shared::proto`),
+//! handed over on stdin, without which the tray process changes nothing.
+//! Commands that read (history, settings, plans, logs) run here against the
+//! same files, with the helpers the tray process uses too
+//! (`nightjar-desktop-shared`); runs, pause and notifications go to the tray
+//! process over [`link`]. This crate does not link the tray process's code
+//! or its D-Bus libraries.
 //!
 //! [`run`] is what `main` calls. [`build_app`] takes the builder, the state,
 //! the link and a setup hook so tests can drive the same wiring with
@@ -26,22 +29,23 @@ use std::time::{Duration, Instant};
 
 use nightjar_core::config::Config;
 use nightjar_core::paths::DataDir;
-use nightjar_tray::proto::{HostClient, Op};
+use nightjar_desktop_shared::launch;
+use nightjar_desktop_shared::proto::{self, HostClient, Op};
 use tauri::{App, AppHandle, Manager as _, RunEvent, Runtime};
 
-pub(crate) use nightjar_tray::{models, state, summary};
-pub use nightjar_tray::AppState;
+pub(crate) use nightjar_desktop_shared::{models, state, summary};
+pub use nightjar_desktop_shared::AppState;
 pub use link::Link;
 
 /// Label of the main window, as declared in `tauri.conf.json`.
 pub(crate) const MAIN_WINDOW: &str = "main";
 
 /// Command-line flag (used by start at login) to start in the tray only.
-pub const HIDDEN_FLAG: &str = nightjar_tray::HIDDEN_FLAG;
+pub const HIDDEN_FLAG: &str = launch::HIDDEN_FLAG;
 
 /// The tray program: `$NIGHTJAR_TRAY_BIN`, else `nightjar-tray` next to this program.
 fn tray_exe() -> std::path::PathBuf {
-    nightjar_tray::sibling_exe("NIGHTJAR_TRAY_BIN", "nightjar-tray")
+    launch::sibling_exe("NIGHTJAR_TRAY_BIN", "nightjar-tray")
 }
 
 /// Starts the tray process (in its own process group, so it outlives this
@@ -62,7 +66,7 @@ fn start_tray(flag: &str, token: Option<&str>) -> std::io::Result<std::process::
 /// holds its token); this process then has nothing left to do.
 fn hand_over(root: &std::path::Path) -> Result<(), String> {
     tracing::info!("Nightjar is already running; asking it to show its window");
-    match nightjar_tray::proto::one_shot(root, Op::Open { view: None }, false) {
+    match proto::one_shot(root, Op::Open { view: None }, false) {
         Ok(_) => Ok(()),
         Err(e) => Err(format!("Nightjar is running but does not answer ({e}); quit it and start it again")),
     }
@@ -76,7 +80,7 @@ fn hand_over(root: &std::path::Path) -> Result<(), String> {
 /// it hands over; when none runs, it makes a token and starts the tray
 /// process with it.
 fn connect(root: &std::path::Path) -> Result<Option<(HostClient, String)>, String> {
-    let handed = if std::env::args().any(|a| a == nightjar_tray::host::WINDOW_FLAG) { nightjar_tray::proto::token_from_stdin() } else { None };
+    let handed = if std::env::args().any(|a| a == launch::WINDOW_FLAG) { proto::token_from_stdin() } else { None };
     if let Some(token) = handed {
         return HostClient::connect(root).map(|c| Some((c, token))).map_err(|e| format!("cannot reach the tray process that started this window ({e})"));
     }
@@ -84,8 +88,8 @@ fn connect(root: &std::path::Path) -> Result<Option<(HostClient, String)>, Strin
         return hand_over(root).map(|()| None);
     }
     tracing::info!("starting the tray process");
-    let token = nightjar_tray::proto::new_token().map_err(|e| format!("cannot make the window token ({e})"))?;
-    let mut child = start_tray(nightjar_tray::NO_WINDOW_FLAG, Some(&token)).map_err(|e| format!("could not start {} ({e}); reinstall Nightjar", tray_exe().display()))?;
+    let token = proto::new_token().map_err(|e| format!("cannot make the window token ({e})"))?;
+    let mut child = start_tray(launch::NO_WINDOW_FLAG, Some(&token)).map_err(|e| format!("could not start {} ({e}); reinstall Nightjar", tray_exe().display()))?;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(c) = HostClient::connect(root) {
@@ -110,7 +114,7 @@ fn connect(root: &std::path::Path) -> Result<Option<(HostClient, String)>, Strin
 /// blocks until the window closes. With `--hidden` (start at login) only
 /// the tray process is started.
 pub fn run() {
-    let _guard = nightjar_tray::init_tracing();
+    let _guard = launch::init_tracing();
     if std::env::args().any(|a| a == HIDDEN_FLAG) {
         match start_tray(HIDDEN_FLAG, None) {
             Ok(_) => std::process::exit(0),
@@ -229,7 +233,7 @@ pub fn build_app<R: Runtime, F: FnOnce(&App<R>) + Send + 'static>(builder: tauri
 
 /// Lets this process read `onedrive:` destinations with the config's settings.
 pub(crate) fn install_onedrive(state: &AppState, config: &Config) {
-    nightjar_tray::host::install_onedrive(state, config);
+    nightjar_desktop_shared::state::install_onedrive(state, config);
 }
 
 /// Shows the main window, building it when it is not there yet.

@@ -1,9 +1,10 @@
-//! The window's line to the tray process (see `nightjar_tray::proto`).
+//! The window's line to the tray process (see `nightjar_desktop_shared::proto`).
 
 use std::sync::Arc;
 
-use nightjar_tray::models::{CmdResult, UiError};
-use nightjar_tray::proto::{HostClient, Message, Op};
+use nightjar_core::ErrorKind;
+use nightjar_desktop_shared::models::{CmdResult, UiError};
+use nightjar_desktop_shared::proto::{HostClient, Message, Op};
 use serde_json::Value;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Emitter as _, Runtime};
@@ -25,7 +26,7 @@ impl Link {
     }
 
     fn client(&self) -> CmdResult<&HostClient> {
-        self.0.as_deref().ok_or_else(|| UiError::new("Nightjar's tray process is not running; start Nightjar again."))
+        self.0.as_deref().ok_or_else(|| UiError::new(ErrorKind::Other, "Nightjar's tray process is not running; start Nightjar again."))
     }
 
     /// Asks the tray process; `progress` gets the run's progress events.
@@ -48,7 +49,7 @@ impl Link {
     /// # Errors
     /// See [`Self::call`].
     pub fn call_as<T: serde::de::DeserializeOwned>(&self, op: Op) -> CmdResult<T> {
-        serde_json::from_value(self.call(op, None)?).map_err(|e| UiError::new(format!("The tray process answered something unexpected ({e}); see the log.")))
+        serde_json::from_value(self.call(op, None)?).map_err(|e| UiError::new(ErrorKind::Other, format!("The tray process answered something unexpected ({e}); see the log.")))
     }
 
     /// Sends `op` without waiting for an answer.

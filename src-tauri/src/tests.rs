@@ -58,7 +58,7 @@ fn saving_a_bad_schedule_returns_a_field_error_and_keeps_the_file() {
     let mut job = form(&f);
     job["schedule"] = json!("every 5h");
     let err = invoke(&f.webview, "job_save", json!({ "original": "tg", "form": job })).unwrap_err();
-    assert_eq!(err["field"], "schedule", "{err}");
+    assert_eq!((&err["code"], &err["field"]), (&json!("config"), &json!("schedule")), "{err}");
     assert!(err["message"].as_str().unwrap().contains("divide 24"), "{err}");
     assert_eq!(std::fs::read_to_string(&f.config).unwrap(), CONFIG);
 }
@@ -96,4 +96,15 @@ fn history_and_stats_start_empty_and_a_bad_file_is_refused_before_anything_runs(
     assert_eq!(invoke(&f.webview, "history_stats", json!({})).unwrap(), json!([]));
     let err = invoke(&f.webview, "restore_plan", json!({ "request": { "file": "", "job": null, "asNew": null, "safetyBackup": true } })).unwrap_err();
     assert_eq!(err["field"], "file");
+}
+
+#[test]
+fn an_ipc_error_is_code_and_message() {
+    let f = fixture();
+    let err = invoke(&f.webview, "reveal_file", json!({ "id": 4242 })).unwrap_err();
+    assert_eq!(err, json!({ "code": "not-found", "message": "This run is no longer in the history; reload the view." }));
+    let err = invoke(&f.webview, "schedule_preview", json!({ "schedule": "every 5h", "timezone": null, "count": 3 })).unwrap_err();
+    assert_eq!((&err["code"], &err["field"]), (&json!("config"), &json!("schedule")), "{err}");
+    let err = invoke(&f.webview, "set_paused", json!({ "paused": true })).unwrap_err();
+    assert_eq!(err["code"], "other", "no tray process here: {err}");
 }

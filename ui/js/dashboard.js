@@ -6,7 +6,7 @@ import { $, h, show, size, duration, when, basename, progressText, navigate, toa
 
 /** Jobs this page started, so global progress events for them are ignored. */
 const mine = new Set();
-/** Last outcome per job, kept across reloads of the cards. @type {Map<string, {ok: boolean, text: string}>} */
+/** Last outcome per job, kept across reloads of the cards. @type {Map<string, {ok: boolean, text: string, code?: string}>} */
 const outcomes = new Map();
 let paused = false;
 
@@ -21,6 +21,14 @@ export function init() {
       toast(/** @type {any} */ (e).message);
     }
   });
+}
+
+/** The card's line for a failed or refused backup, by the error's code. @param {string} code @param {string} message */
+function failureText(code, message) {
+  switch (code) {
+    case 'busy': return `Backup skipped: ${message}`;
+    default: return `Backup failed: ${message}`;
+  }
 }
 
 /** @param {ipc.JobCard} j */
@@ -76,6 +84,7 @@ function card(j) {
     ]),
     h('p', { class: 'result ok', testid: `backup-result-${id}`, role: 'status', hidden: !(outcome && outcome.ok), text: outcome && outcome.ok ? outcome.text : '' }),
     h('p', { class: 'error-line', testid: `backup-error-${id}`, role: 'alert', hidden: !(outcome && !outcome.ok), text: outcome && !outcome.ok ? outcome.text : '' }),
+    h('button', { type: 'button', testid: `backup-sign-in-${id}`, hidden: !(outcome && outcome.code === 'auth-expired'), onclick: () => navigate('settings'), text: 'Sign in to OneDrive' }),
     h('div', { class: 'buttons' }, [
       h('button', { type: 'button', class: 'primary', testid: `backup-now-${id}`, disabled: j.running, onclick: () => backup(id), text: 'Emergency backup' }),
       h('button', { type: 'button', testid: `cancel-${id}`, hidden: !j.running, onclick: () => ipc.cancelRun(id), text: 'Stop' }),
@@ -126,10 +135,11 @@ function apply(e) {
     p.hidden = true;
     const outcome = e.kind === 'finished'
       ? { ok: true, text: `Backup finished: ${e.name || basename(e.file)}, ${size(e.size)}, ${duration(e.durationMs)}.` }
-      : { ok: false, text: `${e.busy ? 'Backup skipped' : 'Backup failed'}: ${e.message}` };
+      : { ok: false, text: failureText(e.code, e.message), code: e.code };
     outcomes.set(e.job, outcome);
     show($(`backup-result-${e.job}`, c), outcome.ok ? outcome.text : '');
     show($(`backup-error-${e.job}`, c), outcome.ok ? '' : outcome.text);
+    $(`backup-sign-in-${e.job}`, c).hidden = outcome.code !== 'auth-expired';
     $(`backup-now-${e.job}`, c).disabled = false;
     $(`cancel-${e.job}`, c).hidden = true;
   }
@@ -147,13 +157,15 @@ async function backup(job) {
   try {
     await ipc.backupNow(job, apply);
   } catch (e) {
-    const msg = /** @type {any} */ (e).message;
-    if (job) {
-      outcomes.set(job, { ok: false, text: `Backup failed: ${msg}` });
+    const err = /** @type {ipc.UiError} */ (e);
+    // A job that is gone from the config has no card left once reloaded.
+    if (job && err.code !== 'not-found') {
+      const text = failureText(err.code, err.message);
+      outcomes.set(job, { ok: false, text, code: err.code });
       const c = $(`job-card-${job}`);
-      if (c) show($(`backup-error-${job}`, c), `Backup failed: ${msg}`);
+      if (c) show($(`backup-error-${job}`, c), text);
     } else {
-      toast(msg);
+      toast(err.message);
     }
   } finally {
     jobs.forEach((j) => mine.delete(j));

@@ -41,9 +41,16 @@ function row(r) {
   ]);
 }
 
+/** Shows a row action's error; an entry or file that is gone reloads the list. @param {unknown} e @param {string} [prefix] */
+async function failed(e, prefix = '') {
+  const err = /** @type {ipc.UiError} */ (e);
+  message(prefix + err.message);
+  if (err.code === 'not-found') await load(false);
+}
+
 /** @param {ipc.RunRecord} r */
 async function reveal(r) {
-  try { await ipc.revealFile(r.id); } catch (e) { message(/** @type {any} */ (e).message); }
+  try { await ipc.revealFile(r.id); } catch (e) { await failed(e); }
 }
 
 /** @param {ipc.RunRecord} r */
@@ -54,7 +61,7 @@ async function verify(r) {
     message(`Verified: ${rep.message}`);
     await load(false);
   } catch (e) {
-    message(`Verify failed: ${/** @type {any} */ (e).message}`);
+    await failed(e, 'Verify failed: ');
   }
 }
 
@@ -69,7 +76,7 @@ async function remove(r) {
     message(r.file ? `Deleted ${basename(r.file)}.` : 'Entry removed.');
     await load(false);
   } catch (e) {
-    message(/** @type {any} */ (e).message);
+    await failed(e);
   }
 }
 

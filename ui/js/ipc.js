@@ -2,13 +2,18 @@
 // Every other module imports these functions; nothing else touches window.__TAURI__.
 
 /**
- * @typedef {{ message: string, field: (string|null) }} UiError   Every command's error.
+ * Every command's error: `code` says what kind of failure it is (the views
+ * switch on it), `message` is the sentence to show, `field` the form input at
+ * fault when there is one. Codes: config, not-found, needs-confirmation,
+ * connection, auth, auth-expired, tool, destination, destination-full, busy,
+ * history, secret, interrupted, invalid-backup, other.
+ * @typedef {{ code: string, message: string, field?: (string|null) }} UiError
  * @typedef {{ kind: 'started', job: string }
  *   | { kind: 'stage', job: string, stage: string, label: string }
  *   | { kind: 'progress', job: string, stage: string, bytesIn: number, bytesOut: number, elapsedMs: number, rate: number }
  *   | { kind: 'warning', job: string, message: string }
  *   | { kind: 'finished', job: string, file: string, name: string, size: number, durationMs: number }
- *   | { kind: 'failed', job: string, message: string, busy: boolean }} ProgressEvent
+ *   | { kind: 'failed', job: string, message: string, code: string }} ProgressEvent
  * @typedef {{ id: number, job: string, kind: string, trigger: string, status: string, started_at: string,
  *   finished_at: (string|null), duration_ms: (number|null), size: (number|null), file: (string|null),
  *   destination: string, error: (string|null), error_kind: (string|null), verified_at: (string|null) }} RunRecord
@@ -19,7 +24,7 @@
  * @typedef {{ jobs: JobCard[], paused: boolean, resumeAt: (string|null), configPath: string,
  *   configError: (string|null), dataDir: string, onedriveFolders: string[] }} Overview
  * @typedef {{ job: string, ok: boolean, file: (string|null), name: (string|null), size: (number|null),
- *   durationMs: (number|null), error: (string|null), busy: boolean }} BackupOutcome
+ *   durationMs: (number|null), error: (string|null), code: (string|null) }} BackupOutcome
  */
 
 const tauri = window.__TAURI__;
@@ -29,8 +34,11 @@ export const inApp = Boolean(tauri && tauri.core);
 
 /** @param {unknown} e @returns {UiError} */
 function asError(e) {
-  if (e && typeof e === 'object' && 'message' in e) return /** @type {UiError} */ (e);
-  return { message: String(e), field: null };
+  if (e && typeof e === 'object' && 'message' in e) {
+    const err = /** @type {UiError} */ (e);
+    return { code: err.code || 'other', message: err.message, field: err.field || null };
+  }
+  return { code: 'other', message: String(e), field: null };
 }
 
 /**
@@ -38,7 +46,7 @@ function asError(e) {
  * @param {Record<string, unknown>} [args]
  */
 async function call(cmd, args) {
-  if (!inApp) throw { message: 'Open this page from the Nightjar app.', field: null };
+  if (!inApp) throw { code: 'other', message: 'Open this page from the Nightjar app.', field: null };
   try {
     return await tauri.core.invoke(cmd, args);
   } catch (e) {

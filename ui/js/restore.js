@@ -158,9 +158,12 @@ async function start() {
     $('restore-plan').hidden = true;
     plan = null;
   } catch (e) {
-    const err = /** @type {any} */ (e);
-    if (err.field === 'confirm') show($('error-confirm'), err.message);
-    else show($('restore-error'), `Restore failed: ${err.message}`);
+    const err = /** @type {ipc.UiError} */ (e);
+    switch (err.code) {
+      case 'needs-confirmation': show($('error-confirm'), err.message); break;
+      case 'busy': show($('restore-error'), `Restore not started: ${err.message}`); break;
+      default: show($('restore-error'), `Restore failed: ${err.message}`);
+    }
   } finally {
     running = false;
     prog.hidden = true;

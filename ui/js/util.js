@@ -30,14 +30,21 @@ export function show(el, text) {
   el.hidden = !text;
 }
 
-/** @param {number|null|undefined} bytes */
+/**
+ * "850 B", "1.5 KiB", "12.3 MiB": the twin of the core's `units::format_bytes`
+ * (binary units, one decimal, halves rounded up, in whole tenths), so the page,
+ * the CLI and the notifications write a size the same way.
+ * @param {number|null|undefined} bytes
+ */
 export function size(bytes) {
   if (bytes === null || bytes === undefined) return '—';
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let v = bytes;
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let unit = 1024;
   let i = 0;
-  while (v >= 1000 && i < units.length - 1) { v /= 1000; i += 1; }
-  return i === 0 ? `${bytes} B` : `${v.toFixed(1)} ${units[i]}`;
+  while (bytes >= unit * 1024 && i < units.length - 1) { unit *= 1024; i += 1; }
+  const tenths = Math.floor((bytes * 10 + unit / 2) / unit);
+  return `${Math.floor(tenths / 10)}.${tenths % 10} ${units[i]}`;
 }
 
 /** @param {number|null|undefined} ms */

@@ -95,7 +95,7 @@ fn dest_spec(ctx: &Ctx, dest: &Path) -> Result<DestinationSpec> {
     let text = dest.to_string_lossy();
     if text.trim_start().starts_with("onedrive:") {
         ctx.config_or_empty()?;
-        return DestinationSpec::parse(&text, None).map_err(|e| Error::config(format!("--dest: {e}.")));
+        return DestinationSpec::parse(&text, None).map_err(|e| Error::config(format!("--dest: {}.", e.message())));
     }
     let dest = if dest.is_absolute() { dest.to_path_buf() } else { std::env::current_dir().map_or_else(|_| dest.to_path_buf(), |c| c.join(dest)) };
     Ok(DestinationSpec::Folder(dest))
@@ -104,7 +104,7 @@ fn dest_spec(ctx: &Ctx, dest: &Path) -> Result<DestinationSpec> {
 /// A `--db` value: refused when it carries a password (the shell history
 /// and the process list would keep it), as the config file refuses one.
 fn db_flag(url: &str) -> Result<DbUrl> {
-    DbUrl::parse_without_password(url, UrlOrigin::CommandLine).map_err(|e| Error::config(format!("--db: {e}.")))
+    DbUrl::parse_without_password(url, UrlOrigin::CommandLine).map_err(|e| Error::config(format!("--db: {}.", e.message())))
 }
 
 /// A job for `backup --db URL --dest DIR` ([`Job::adhoc`]).

@@ -31,7 +31,7 @@ fn main() -> ExitCode {
             tracing::error!("{}", e.detailed());
             eprintln!("nightjar: {e}");
             match e.kind() {
-                nightjar_core::ErrorKind::Config => ExitCode::from(2),
+                nightjar_core::ErrorKind::Config | nightjar_core::ErrorKind::NotFound | nightjar_core::ErrorKind::NeedsConfirmation => ExitCode::from(2),
                 _ => ExitCode::from(1),
             }
         }

@@ -21,16 +21,9 @@ pub fn print_json<T: Serialize + ?Sized>(v: &T) {
     let _ = writeln!(out);
 }
 
-/// "12.3 MiB".
+/// "12.3 MiB" (the core's formatter, as the tray and the window show sizes).
 pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    nightjar_core::units::format_bytes(bytes)
 }
 
 fn secs(ms: u64) -> String {

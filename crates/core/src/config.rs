@@ -140,8 +140,13 @@ pub enum CatchUpPolicy {
 /// Parses "90m", "26h", "3d", "1w" into a duration.
 ///
 /// # Errors
-/// A sentence with the allowed forms.
-pub fn parse_duration(text: &str) -> std::result::Result<chrono::Duration, String> {
+/// A [`crate::ErrorKind::Config`] error whose message is a clause with the
+/// allowed forms (the caller names the field).
+pub fn parse_duration(text: &str) -> Result<chrono::Duration> {
+    duration_clause(text).map_err(Error::config)
+}
+
+fn duration_clause(text: &str) -> std::result::Result<chrono::Duration, String> {
     let t = text.trim();
     let err = || format!("\"{text}\" is not a duration; write a number followed by m, h, d or w (e.g. \"26h\", \"3d\")");
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?);
@@ -236,8 +241,13 @@ impl DestinationSpec {
     /// Parses `onedrive:/path` or a folder path (`~/` expands to `home`).
     ///
     /// # Errors
-    /// A sentence when the value is empty or relative.
-    pub fn parse(text: &str, home: Option<&Path>) -> Result<Self, String> {
+    /// A [`crate::ErrorKind::Config`] error whose message is a clause (the
+    /// caller names the field) when the value is empty or relative.
+    pub fn parse(text: &str, home: Option<&Path>) -> Result<Self> {
+        Self::parse_clause(text, home).map_err(Error::config)
+    }
+
+    fn parse_clause(text: &str, home: Option<&Path>) -> std::result::Result<Self, String> {
         let t = text.trim();
         if let Some(p) = t.strip_prefix("onedrive:") {
             let p = p.trim_matches('/');
@@ -407,8 +417,8 @@ impl Config {
     pub fn parse(text: &str, origin: Option<&Path>, env: &ParseEnv) -> Result<Self> {
         let file = origin.map_or_else(|| "the config".to_string(), |p| p.display().to_string());
         let raw: RawConfig = toml::from_str(text).map_err(|e| Error::config(describe_toml_error(&file, text, &e)))?;
-        if let Err(msg) = parse_duration(&raw.onedrive.cloud_confirm_within) {
-            return Err(Error::config(format!("{file}: [onedrive], field `cloud_confirm_within`: {msg}.")));
+        if let Err(e) = parse_duration(&raw.onedrive.cloud_confirm_within) {
+            return Err(Error::config(format!("{file}: [onedrive], field `cloud_confirm_within`: {}.", e.message())));
         }
         let mut jobs = Vec::with_capacity(raw.jobs.len());
         for (i, rj) in raw.jobs.iter().enumerate() {
@@ -442,15 +452,15 @@ impl Config {
     /// The job called `name`.
     ///
     /// # Errors
-    /// A config error listing the jobs that exist.
+    /// A [`crate::ErrorKind::NotFound`] error listing the jobs that exist.
     pub fn job(&self, name: &str) -> Result<&Job> {
         self.jobs.iter().find(|j| j.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.jobs.iter().map(|j| j.name.as_str()).collect();
             let file = self.origin.as_ref().map_or_else(|| "the config".into(), |p| p.display().to_string());
             if names.is_empty() {
-                Error::config(format!("There is no job \"{name}\": {file} has no jobs yet; add a [[job]] section."))
+                Error::not_found(format!("There is no job \"{name}\": {file} has no jobs yet; add a [[job]] section."))
             } else {
-                Error::config(format!("There is no job \"{name}\" in {file}; the jobs are: {}.", names.join(", ")))
+                Error::not_found(format!("There is no job \"{name}\" in {file}; the jobs are: {}.", names.join(", ")))
             }
         })
     }
@@ -515,7 +525,7 @@ impl Job {
         let name = name.trim_start_matches(['.', '-']).to_string();
         // A name with no ASCII letters or digits (e.g. "магазин") leaves nothing usable.
         let name = if name.chars().any(|c| c.is_ascii_alphanumeric()) { name } else { "database".to_string() };
-        validate_job_name(&name).map_err(|e| ("name", e))?;
+        validate_job_name(&name).map_err(|e| ("name", e.message().to_string()))?;
         let compression = Compression::Zstd;
         let job = Job {
             name,
@@ -568,16 +578,16 @@ impl Job {
 
 /// Validates one job; the error is (field, message without the final period).
 fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'static str, String)> {
-    validate_job_name(&rj.name).map_err(|e| ("name", e))?;
-    let db = DbUrl::parse_without_password(&rj.database, UrlOrigin::ConfigJob(&rj.name)).map_err(|e| ("database", e))?;
+    validate_job_name(&rj.name).map_err(|e| ("name", e.message().to_string()))?;
+    let db = DbUrl::parse_without_password(&rj.database, UrlOrigin::ConfigJob(&rj.name)).map_err(|e| ("database", e.message().to_string()))?;
     if let Some(c) = &rj.docker_container
         && (c.is_empty() || !c.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)))
     {
         return Err(("docker_container", format!("\"{c}\" is not a valid container name (letters, digits, '_', '.', '-')")));
     }
-    let destination = DestinationSpec::parse(&rj.destination, env.home.as_deref()).map_err(|e| ("destination", e))?;
+    let destination = DestinationSpec::parse(&rj.destination, env.home.as_deref()).map_err(|e| ("destination", e.message().to_string()))?;
     let schedule = match &rj.schedule {
-        Some(s) if !s.trim().is_empty() => Some(Schedule::parse(s).map_err(|e| ("schedule", e))?),
+        Some(s) if !s.trim().is_empty() => Some(Schedule::parse(s).map_err(|e| ("schedule", e.message().to_string()))?),
         _ => None,
     };
     let timezone = match &rj.timezone {
@@ -594,7 +604,7 @@ fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'stat
         }
     };
     let stale_after = match &rj.stale_after {
-        Some(t) => Some(parse_duration(t).map_err(|e| ("stale_after", e))?),
+        Some(t) => Some(parse_duration(t).map_err(|e| ("stale_after", e.message().to_string()))?),
         None => None,
     };
     if rj.retries > 10 {

@@ -61,8 +61,13 @@ impl DbUrl {
     /// Parses a URL.
     ///
     /// # Errors
-    /// A sentence saying what shape is expected.
-    pub fn parse(text: &str) -> Result<DbUrl, String> {
+    /// A [`crate::ErrorKind::Config`] error whose message is a clause saying
+    /// what shape is expected (the caller names where the URL came from).
+    pub fn parse(text: &str) -> crate::Result<DbUrl> {
+        Self::parse_clause(text).map_err(crate::Error::config)
+    }
+
+    fn parse_clause(text: &str) -> Result<DbUrl, String> {
         let shape = "use postgres://user@host:port/database or mysql://user@host:port/database";
         // Messages show the text with its password replaced, whether or
         // not the URL parses.
@@ -111,13 +116,13 @@ impl DbUrl {
     ///
     /// # Errors
     /// As [`DbUrl::parse`], and when the URL holds a password.
-    pub fn parse_without_password(text: &str, origin: UrlOrigin<'_>) -> Result<DbUrl, String> {
+    pub fn parse_without_password(text: &str, origin: UrlOrigin<'_>) -> crate::Result<DbUrl> {
         let db = DbUrl::parse(text)?;
         if !db.has_password() {
             return Ok(db);
         }
         let var = crate::source::engine::password_var(db.engine);
-        Err(match origin {
+        Err(crate::Error::config(match origin {
             UrlOrigin::ConfigJob(job) => format!(
                 "the URL contains a password, and passwords never go in the config file; remove it from the URL and store it with `nightjar password set --job {job}` (or set {var})"
             ),
@@ -125,7 +130,7 @@ impl DbUrl {
                 "the URL contains a password, and passwords never go on a command line (the shell history and the process list keep them); remove it from the URL and store it with `nightjar password set --db '{}'`, or set {var} for the run",
                 without_password(text)
             ),
-        })
+        }))
     }
 
     /// True when the URL carried a password.
@@ -411,7 +416,7 @@ mod tests {
             }
             let parsed = DbUrl::parse(typed);
             if let Err(e) = &parsed {
-                assert!(!e.contains("kr1t") && !e.contains("пароль"), "{typed}: {e}");
+                assert!(!e.message().contains("kr1t") && !e.message().contains("пароль"), "{typed}: {e}");
             }
         }
         assert!(!redact("postgres://u:секрет@h/db").contains("секрет"));
@@ -437,10 +442,10 @@ mod tests {
     #[test]
     fn a_password_is_refused_where_a_url_is_written_down() {
         let e = DbUrl::parse_without_password("postgres://u:Hunter2@h/db?host=/run/pg", UrlOrigin::CommandLine).unwrap_err();
-        assert!(e.contains("nightjar password set --db 'postgres://u@h/db?host=/run/pg'") && e.contains("PGPASSWORD"), "{e}");
-        assert!(!e.contains("Hunter2"), "{e}");
+        assert!(e.message().contains("nightjar password set --db 'postgres://u@h/db?host=/run/pg'") && e.message().contains("PGPASSWORD"), "{e}");
+        assert!(!e.message().contains("Hunter2"), "{e}");
         let e = DbUrl::parse_without_password("mysql://u:Hunter2@h/db", UrlOrigin::ConfigJob("shop")).unwrap_err();
-        assert!(e.contains("nightjar password set --job shop") && e.contains("MYSQL_PWD") && !e.contains("Hunter2"), "{e}");
+        assert!(e.message().contains("nightjar password set --job shop") && e.message().contains("MYSQL_PWD") && !e.message().contains("Hunter2"), "{e}");
         assert!(DbUrl::parse_without_password("postgres://u@h/db", UrlOrigin::CommandLine).is_ok());
     }
 

@@ -56,6 +56,7 @@ pub mod state;
 pub mod status;
 pub mod tasks;
 pub mod trust;
+pub mod units;
 
 // The engine's own.
 pub(crate) mod pipeline;

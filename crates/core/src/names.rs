@@ -21,8 +21,13 @@ const STAMP_LEN: usize = 19;
 /// is kept to a portable alphabet.
 ///
 /// # Errors
-/// Returns a sentence saying what is allowed when `name` is not a valid job name.
-pub fn validate_job_name(name: &str) -> Result<(), String> {
+/// A [`crate::ErrorKind::Config`] error whose message is a clause saying what
+/// is allowed (the caller names the field) when `name` is not a valid job name.
+pub fn validate_job_name(name: &str) -> crate::Result<()> {
+    job_name_clause(name).map_err(crate::Error::config)
+}
+
+fn job_name_clause(name: &str) -> Result<(), String> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.';
     if name.is_empty() {
         return Err("a job name cannot be empty".into());

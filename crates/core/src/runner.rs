@@ -383,7 +383,7 @@ impl Runner<'_> {
     fn prepare(&self, job: &Job, opts: &BackupOptions, dest: &dyn Destination, started_at: DateTime<Utc>) -> Result<Ready> {
         self.observer.stage(&job.name, Stage::Preparing);
         if let Err(e) = dest.prepare() {
-            if e.kind() == ErrorKind::Auth && matches!(job.destination, DestinationSpec::OneDrive(_)) {
+            if matches!(e.kind(), ErrorKind::Auth | ErrorKind::AuthExpired) && matches!(job.destination, DestinationSpec::OneDrive(_)) {
                 self.observer.event(&Event::OneDriveSignInExpired {
                     job: job.name.clone(),
                     account: self.secrets.get(ONEDRIVE_ACCOUNT).ok().flatten(),
@@ -476,7 +476,7 @@ impl Runner<'_> {
                             DestinationSpec::Folder(p) => p.clone(),
                             DestinationSpec::OneDrive(p) => p.into(),
                         };
-                        Error::destination(crate::destination::local::describe_io("write", &dir.join(name), &dir, &e)).with_source(e)
+                        Error::destination_io(crate::destination::local::describe_io("write", &dir.join(name), &dir, &e), e)
                     }
                     PipelineError::Read(e) => match child_result {
                         Err(f) => ready.explain(job, prepared.classify(&f)),

@@ -52,8 +52,13 @@ impl Schedule {
     /// Parses a cron expression (5 fields, or 6 with seconds) or a preset.
     ///
     /// # Errors
-    /// A sentence saying what is allowed when `text` is neither.
-    pub fn parse(text: &str) -> Result<Schedule, String> {
+    /// A [`crate::ErrorKind::Config`] error whose message is a clause saying
+    /// what is allowed (the caller names the field) when `text` is neither.
+    pub fn parse(text: &str) -> crate::Result<Schedule> {
+        Self::parse_clause(text).map_err(crate::Error::config)
+    }
+
+    fn parse_clause(text: &str) -> Result<Schedule, String> {
         let t = text.trim();
         let words: Vec<&str> = t.split_whitespace().collect();
         let lower: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
@@ -146,10 +151,11 @@ mod tests {
 
     #[test]
     fn bad_schedules_say_what_is_allowed() {
-        assert!(Schedule::parse("every 5h").unwrap_err().contains("divide 24"));
+        assert!(Schedule::parse("every 5h").unwrap_err().message().contains("divide 24"));
         for bad in ["", "daily", "daily 25:00", "every 0", "weekly xyz 03:00", "0 0 * *", "61 * * * *", "nonsense"] {
             let e = Schedule::parse(bad).unwrap_err();
-            assert!(e.contains("daily 00:00"), "{bad}: {e}");
+            assert_eq!(e.kind(), crate::ErrorKind::Config);
+            assert!(e.message().contains("daily 00:00"), "{bad}: {e}");
         }
     }
 

@@ -66,7 +66,7 @@ impl Trust {
     #[must_use]
     pub fn refusal(&self, what: &str) -> Error {
         Error::new(
-            ErrorKind::Config,
+            ErrorKind::NeedsConfirmation,
             format!(
                 "{} Nothing was changed; if you trust the file, {what} again with --trust-file (in the app: tick \"I trust this file\").",
                 self.message

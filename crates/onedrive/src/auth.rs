@@ -103,13 +103,13 @@ pub struct Account {
 pub fn sign_in_expired(account: Option<&str>, detail: &str) -> Error {
     let who = account.map(|a| format!(" for {a}")).unwrap_or_default();
     Error::new(
-        ErrorKind::Auth,
+        ErrorKind::AuthExpired,
         format!("OneDrive sign-in expired{who}{detail}; sign in again (`nightjar onedrive login`, or Sign in with Microsoft in Settings)."),
     )
 }
 
 fn not_signed_in() -> Error {
-    Error::new(ErrorKind::Auth, "Nightjar is not signed in to OneDrive; sign in first (`nightjar onedrive login`, or Sign in with Microsoft in Settings).")
+    Error::new(ErrorKind::AuthExpired, "Nightjar is not signed in to OneDrive; sign in first (`nightjar onedrive login`, or Sign in with Microsoft in Settings).")
 }
 
 /// A transport error; the URL is dropped from the cause, since upload and
@@ -170,7 +170,8 @@ impl Tokens {
     /// inactivity window (GRAPH.md §1.6) open while the app runs.
     ///
     /// # Errors
-    /// Not signed in, sign-in expired ([`ErrorKind::Auth`]), keyring, network.
+    /// Not signed in or sign-in expired ([`ErrorKind::AuthExpired`]), a
+    /// sign-in service that fails ([`ErrorKind::Auth`]), keyring, network.
     pub fn refresh_now(&self) -> Result<()> {
         let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let tr = self.refresh_locked()?;

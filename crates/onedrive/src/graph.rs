@@ -303,8 +303,13 @@ impl Graph {
     }
 
     fn fail(what: &str, e: &GraphError) -> Error {
+        if e.status == 507 || e.code == "quotaLimitReached" {
+            return Error::new(
+                nightjar_core::ErrorKind::DestinationFull,
+                format!("OneDrive is full ({what}); free some space in OneDrive (the recycle bin counts too) and try again. Nothing was saved."),
+            );
+        }
         let msg = match (e.status, e.code.as_str()) {
-            (507, _) | (_, "quotaLimitReached") => format!("OneDrive is full ({what}); free some space in OneDrive (the recycle bin counts too) and try again. Nothing was saved."),
             (_, "malwareDetected") => format!("OneDrive flagged the file as malware and will not serve it ({what})."),
             (403, _) => format!("OneDrive refused access ({what}, {}); sign in again with an account that may write there.", e.describe()),
             (429 | 503, _) => format!("OneDrive kept throttling Nightjar ({what}); try again later."),

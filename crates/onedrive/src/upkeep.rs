@@ -163,7 +163,7 @@ impl OneDriveUpkeep {
                 }
                 tracing::info!("OneDrive sign-in refreshed (keeps the 90-day window open)");
             }
-            Err(e) if e.kind() == ErrorKind::Auth => {
+            Err(e) if matches!(e.kind(), ErrorKind::Auth | ErrorKind::AuthExpired) => {
                 self.pace.lock().unwrap_or_else(PoisonError::into_inner).refresh_retry_at = Some(now + Duration::days(1));
                 self.report_expired(ctx, e.message());
             }
@@ -258,7 +258,7 @@ impl OneDriveUpkeep {
                         tracing::info!(file = %f, "an interrupted upload was finished");
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::Auth => self.report_expired(ctx, e.message()),
+                Err(e) if matches!(e.kind(), ErrorKind::Auth | ErrorKind::AuthExpired) => self.report_expired(ctx, e.message()),
                 Err(e) => tracing::warn!("staged OneDrive uploads could not be resumed (trying again later): {}", e.detailed()),
             }
         }
@@ -271,7 +271,7 @@ impl OneDriveUpkeep {
         let result = self.discover(ctx, &roots, now).and_then(|()| self.confirm(ctx, now));
         match result {
             Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::Auth => self.report_expired(ctx, e.message()),
+            Err(e) if matches!(e.kind(), ErrorKind::Auth | ErrorKind::AuthExpired) => self.report_expired(ctx, e.message()),
             Err(e) => tracing::warn!("could not check whether synced backups reached OneDrive (trying again later): {}", e.detailed()),
         }
     }

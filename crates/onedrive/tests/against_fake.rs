@@ -175,7 +175,7 @@ fn invalid_grant_is_a_clear_error_and_leaves_the_stored_token() {
     fake.inject(Fault::new(Kind::Refresh, Action::invalid_grant(700_082)).times(5));
     let dest = OneDriveDestination::new(graph, "/Backups");
     let e = dest.prepare().unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Auth);
+    assert_eq!(e.kind(), ErrorKind::AuthExpired);
     assert!(e.to_string().contains("OneDrive sign-in expired for fake.user@example.com"), "{e}");
     assert!(e.to_string().contains("sign in again"), "{e}");
     assert!(e.to_string().contains("90 days"), "{e}");
@@ -191,7 +191,7 @@ fn not_signed_in_says_so() {
     let fake = FakeGraph::start();
     let graph = Arc::new(Graph::new(config(&fake), Arc::new(MemorySecrets::default())).unwrap());
     let e = OneDriveDestination::new(graph, "/B").prepare().unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Auth);
+    assert_eq!(e.kind(), ErrorKind::AuthExpired);
     assert!(e.to_string().contains("not signed in"), "{e}");
 }
 

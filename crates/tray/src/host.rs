@@ -14,14 +14,16 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use nightjar_core::config::Config;
+use nightjar_core::ErrorKind;
 use nightjar_core::observer::{Event, Progress, RunObserver, Stage};
 use nightjar_core::state::{ScheduleState, StateFile};
 use serde_json::{Value, json};
 
+use crate::launch::WINDOW_FLAG;
 use crate::models::{CmdResult, ProgressEvent, UiError};
 use crate::notify::{self, Level, OnClick};
 use crate::proto::{self, Line, Message, Op, Request};
+pub use crate::state::install_onedrive;
 use crate::state::AppState;
 
 /// One connected client (a window, or a one-off request).
@@ -347,7 +349,7 @@ impl Host {
                     Ok(Line::Text(line)) => host.clone().dispatch(&conn, &line),
                     Ok(Line::TooLong) => {
                         tracing::warn!("refused a request over 1 MiB on the window socket");
-                        Self::reply(&conn, 0, Err(UiError::new("The request is longer than 1 MiB and was refused.")));
+                        Self::reply(&conn, 0, Err(UiError::new(ErrorKind::Config, "The request is longer than 1 MiB and was refused.")));
                         if !matches!(proto::skip_line(&mut reader), Ok(true)) {
                             break;
                         }
@@ -374,7 +376,7 @@ impl Host {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!("unreadable request on the window socket: {e}");
-                Self::reply(conn, 0, Err(UiError::new("The request is not JSON and was refused.")));
+                Self::reply(conn, 0, Err(UiError::new(ErrorKind::Config, "The request is not JSON and was refused.")));
                 return;
             }
         };
@@ -384,14 +386,14 @@ impl Host {
             Err(e) => {
                 let op = value.get("op").and_then(Value::as_str).unwrap_or("").chars().take(64).collect::<String>();
                 tracing::warn!(op, "refused a request on the window socket: {e}");
-                Self::reply(conn, id, Err(UiError::new(format!("Unknown or malformed request \"{op}\" ({e}); this Nightjar does not know it."))));
+                Self::reply(conn, id, Err(UiError::new(ErrorKind::Config, format!("Unknown or malformed request \"{op}\" ({e}); this Nightjar does not know it."))));
             }
         }
     }
 }
 
 fn to_value<T: serde::Serialize>(r: CmdResult<T>) -> CmdResult<Value> {
-    r.and_then(|v| serde_json::to_value(v).map_err(|e| UiError::new(e.to_string())))
+    r.and_then(|v| serde_json::to_value(v).map_err(|e| UiError::new(ErrorKind::Other, e.to_string())))
 }
 
 impl Host {
@@ -399,7 +401,7 @@ impl Host {
         let id = req.id;
         if req.op.needs_token() && !conn.trusted.load(Ordering::SeqCst) {
             tracing::warn!(request = ?req.op, "refused a request without the window's token");
-            Self::reply(conn, id, Err(UiError::new(proto::TOKEN_REFUSED)));
+            Self::reply(conn, id, Err(UiError::new(ErrorKind::Auth, proto::TOKEN_REFUSED)));
             return;
         }
         match req.op {
@@ -411,7 +413,7 @@ impl Host {
                     Self::reply(conn, id, Ok(Value::Null));
                 } else {
                     tracing::warn!("refused a window whose token is wrong");
-                    Self::reply(conn, id, Err(UiError::new("This window was not started by the running Nightjar; open the window from the tray.")));
+                    Self::reply(conn, id, Err(UiError::new(ErrorKind::Auth, "This window was not started by the running Nightjar; open the window from the tray.")));
                 }
             }
             Op::Open { view } => {
@@ -522,15 +524,6 @@ impl Host {
 /// Whether a run of `trigger` is the scheduler's.
 fn scheduled(trigger: nightjar_core::model::Trigger) -> bool {
     matches!(trigger, nightjar_core::model::Trigger::Scheduled | nightjar_core::model::Trigger::CatchUp)
-}
-
-/// Flag the tray process starts the window process with.
-pub const WINDOW_FLAG: &str = "--window";
-
-/// Hands the config's destination settings (`[onedrive]`) to the engine;
-/// called again on every config change (the window calls it for its reads).
-pub fn install_onedrive(state: &AppState, config: &Config) {
-    state.engine.configure(config);
 }
 
 /// Forwards a run's stages and progress to the window that started it (or

@@ -5,20 +5,17 @@
 //! It links no GUI toolkit, so the process that runs all day stays small.
 //! The window is a separate process (`nightjar-desktop`, a Tauri web view)
 //! that the tray starts when the user opens it and that exits when they
-//! close it; the two talk over [`proto`]. Shared with the window: the view
-//! models ([`models`]), the status summaries ([`summary`]) and the state
-//! both open ([`state`]).
+//! close it; the two talk over [`proto`]. What the window shares with this
+//! process (the view models, the protocol, the status summaries, the state
+//! both open and the read-only helpers) is in `nightjar-desktop-shared`, so
+//! the window links neither this crate nor its D-Bus libraries.
 
 pub mod host;
-pub mod models;
 pub mod notify;
-pub mod proto;
 pub mod runs;
-pub mod state;
-pub mod summary;
 pub mod tray;
 
 mod process;
 
-pub use process::{HIDDEN_FLAG, NO_WINDOW_FLAG, QUIT_FLAG, init_tracing, main, sibling_exe, window_exe};
-pub use state::AppState;
+pub use nightjar_desktop_shared::{AppState, launch, lookup, models, proto, state, summary};
+pub use process::main;

@@ -12,18 +12,6 @@ use crate::state::AppState;
 /// What a click on a notification does with the view it names.
 pub type OnClick = Arc<dyn Fn(&'static str) + Send + Sync>;
 
-/// "12.3 MB".
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[i]) }
-}
-
 /// "850 ms", "12 s", "3 min 5 s".
 pub fn human_duration(ms: u64) -> String {
     match ms {
@@ -41,7 +29,7 @@ pub fn message_for(e: &Event, notify: &nightjar_core::config::NotifySettings) ->
         }
         Event::RunFinished { job, file, size, duration_ms, .. } if notify.on_success => {
             let name = std::path::Path::new(file).file_name().map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());
-            Some((format!("Backup finished: {job}"), format!("{name}, {}, {}", human_size(*size), human_duration(*duration_ms)), "history"))
+            Some((format!("Backup finished: {job}"), format!("{name}, {}, {}", nightjar_core::units::format_bytes(*size), human_duration(*duration_ms)), "history"))
         }
         Event::JobStale { job, last_success, .. } if notify.on_stale => {
             let when = last_success.map_or_else(
@@ -127,7 +115,7 @@ mod tests {
         let ok = Event::RunFinished { job: "tg".into(), trigger: Trigger::Manual, file: "/b/tg_2026.sql.zst".into(), size: 12_345_678, duration_ms: 4200 };
         assert!(message_for(&ok, &NotifySettings::default()).is_none());
         let on = NotifySettings { on_success: true, ..NotifySettings::default() };
-        assert_eq!(message_for(&ok, &on).unwrap().1, "tg_2026.sql.zst, 12.3 MB, 4 s");
+        assert_eq!(message_for(&ok, &on).unwrap().1, "tg_2026.sql.zst, 11.8 MiB, 4 s");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use nightjar_core::config::Job;
 use nightjar_core::state::StateFile;
-use nightjar_tray::proto::Op;
+use nightjar_desktop_shared::proto::Op;
 use serde_json::Value;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager as _, Runtime, State};

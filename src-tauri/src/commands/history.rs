@@ -1,10 +1,11 @@
 //! History: runs with filters, statistics, and the row actions (reveal,
 //! verify, delete).
 
+use nightjar_core::ErrorKind;
 use nightjar_core::history::{JobStats, RunFilter, RunKind, RunRecord};
 use nightjar_core::model::{RunStatus, Trigger};
-use nightjar_tray::proto::Op;
-use nightjar_tray::runs::{backup_address, local_file, record};
+use nightjar_desktop_shared::lookup::{backup_address, local_file, record};
+use nightjar_desktop_shared::proto::Op;
 use serde::Deserialize;
 use serde_json::Value;
 use tauri::ipc::Channel;
@@ -50,12 +51,12 @@ pub async fn history_stats(state: State<'_, AppState>) -> CmdResult<Vec<JobStats
 pub fn reveal_file<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, id: i64) -> CmdResult<()> {
     let file = local_file(&record(&state, id)?)?;
     if !file.exists() {
-        return Err(UiError::new(format!("{} no longer exists (deleted by retention or by hand).", file.display())));
+        return Err(UiError::new(ErrorKind::NotFound, format!("{} no longer exists (deleted by retention or by hand).", file.display())));
     }
     #[cfg(not(test))]
     {
         use tauri_plugin_opener::OpenerExt as _;
-        app.opener().reveal_item_in_dir(&file).map_err(|e| UiError::new(format!("The file manager could not be opened ({e}).")))?;
+        app.opener().reveal_item_in_dir(&file).map_err(|e| UiError::new(ErrorKind::Other, format!("The file manager could not be opened ({e}).")))?;
     }
     #[cfg(test)]
     let _ = app;

@@ -42,7 +42,7 @@ pub async fn logs_tail(state: State<'_, AppState>, lines: Option<usize>) -> CmdR
     let Some(file) = newest_log(&dir) else {
         return Ok(LogTail { file: None, text: String::new() });
     };
-    let text = tail(&file, lines.unwrap_or(300).min(5000)).map_err(|e| UiError::new(format!("{} could not be read ({e}).", file.display())))?;
+    let text = tail(&file, lines.unwrap_or(300).min(5000)).map_err(|e| UiError::new(nightjar_core::ErrorKind::Other, format!("{} could not be read ({e}).", file.display())))?;
     Ok(LogTail { file: Some(file.display().to_string()), text })
 }
 

@@ -22,12 +22,12 @@ pub(crate) fn app_info() -> AppInfo {
 #[tauri::command]
 pub(crate) async fn take_navigation(link: tauri::State<'_, crate::Link>) -> CmdResult<Option<serde_json::Value>> {
     let link = link.inner().clone();
-    blocking(move || link.call_as(nightjar_tray::proto::Op::TakeNavigation)).await
+    blocking(move || link.call_as(nightjar_desktop_shared::proto::Op::TakeNavigation)).await
 }
 
 /// Runs blocking work off the async runtime.
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> CmdResult<T> + Send + 'static) -> CmdResult<T> {
-    tauri::async_runtime::spawn_blocking(f).await.map_err(|e| UiError::new(format!("The task stopped unexpectedly ({e}); see the log.")))?
+    tauri::async_runtime::spawn_blocking(f).await.map_err(|e| UiError::new(nightjar_core::ErrorKind::Other, format!("The task stopped unexpectedly ({e}); see the log.")))?
 }
 
 #[cfg(test)]

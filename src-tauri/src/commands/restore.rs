@@ -3,8 +3,8 @@
 
 use nightjar_core::restore::RestorePlan;
 use nightjar_core::trust::FileOrigin;
-use nightjar_tray::proto::Op;
-use nightjar_tray::runs::RestoreRequest;
+use nightjar_desktop_shared::models::RestoreRequest;
+use nightjar_desktop_shared::proto::Op;
 use serde_json::Value;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager as _, Runtime, State};
@@ -72,7 +72,7 @@ fn view(plan: &RestorePlan) -> RestorePlanView {
 pub async fn restore_plan<R: Runtime>(app: AppHandle<R>, request: RestoreRequest) -> CmdResult<RestorePlanView> {
     // On a blocking thread: the plan asks the server (psql).
     crate::commands::blocking(move || {
-        let (plan, _, _) = nightjar_tray::runs::prepare(&app.state::<AppState>(), &request, &nightjar_core::observer::NoopObserver)?;
+        let (plan, _, _) = nightjar_desktop_shared::lookup::prepare(&app.state::<AppState>(), &request, &nightjar_core::observer::NoopObserver)?;
         Ok(view(&plan))
     })
     .await

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use nightjar_core::ErrorKind;
 use nightjar_core::config::{Config, ParseEnv};
 use nightjar_core::config_edit::{self, JobForm};
 use nightjar_core::runner::ONEDRIVE_ACCOUNT;
@@ -96,9 +97,9 @@ pub fn job_set_enabled<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>
 #[tauri::command]
 pub fn password_set(state: State<'_, AppState>, job: String, password: String) -> CmdResult<bool> {
     if password.is_empty() {
-        return Err(UiError { message: "Type the password first.".into(), field: Some("password".into()) });
+        return Err(UiError::new(ErrorKind::Config, "Type the password first.").at("password"));
     }
-    state.secrets.set(&job_account(&job), &password).map_err(|e| UiError { message: e.message().to_string(), field: Some("password".into()) })?;
+    state.secrets.set(&job_account(&job), &password).map_err(|e| UiError::from(e).at("password"))?;
     tracing::info!(job, "database password stored in the keyring");
     Ok(true)
 }
@@ -114,7 +115,7 @@ pub fn password_delete(state: State<'_, AppState>, job: String) -> CmdResult<boo
 fn form_job(form: &JobForm) -> CmdResult<nightjar_core::config::Job> {
     let text = config_edit::upsert_job("", None, form)?;
     let config = Config::parse(&text, None, &ParseEnv::from_system()).map_err(|e| UiError::from(config_edit::FieldError::from_config_message(e.message())))?;
-    config.jobs.into_iter().next().ok_or_else(|| UiError::new("The job could not be read back."))
+    config.jobs.into_iter().next().ok_or_else(|| UiError::new(ErrorKind::Other, "The job could not be read back."))
 }
 
 /// Checks the dump tool, the server (with the stored password) and the
@@ -147,9 +148,9 @@ pub async fn test_connection<R: Runtime>(app: AppHandle<R>, form: JobForm) -> Cm
 /// The next `count` run times (RFC 3339) of a schedule in a time zone.
 #[tauri::command]
 pub fn schedule_preview(schedule: String, timezone: Option<String>, count: Option<usize>) -> CmdResult<Vec<String>> {
-    let s = Schedule::parse(&schedule).map_err(|e| UiError { message: e, field: Some("schedule".into()) })?;
+    let s = Schedule::parse(&schedule).map_err(|e| UiError::from(e).at("schedule"))?;
     let tz = match timezone.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        Some(t) => t.parse().map_err(|_| UiError { message: format!("\"{t}\" is not an IANA time zone name; use a name such as \"Europe/Kyiv\" or \"UTC\"."), field: Some("timezone".into()) })?,
+        Some(t) => t.parse().map_err(|_| UiError::new(ErrorKind::Config, format!("\"{t}\" is not an IANA time zone name; use a name such as \"Europe/Kyiv\" or \"UTC\".")).at("timezone"))?,
         None => nightjar_core::config::system_time_zone(),
     };
     Ok(s.next_runs(tz, Utc::now(), count.unwrap_or(3).min(10)).iter().map(|t| t.with_timezone(&tz).to_rfc3339()).collect())
@@ -195,7 +196,7 @@ pub fn autostart_set<R: Runtime>(app: AppHandle<R>, enabled: bool) -> CmdResult<
         use tauri_plugin_autostart::ManagerExt as _;
         let m = app.autolaunch();
         let r = if enabled { m.enable() } else { m.disable() };
-        r.map_err(|e| UiError::new(format!("Start at login could not be changed ({e}).")))?;
+        r.map_err(|e| UiError::new(ErrorKind::Other, format!("Start at login could not be changed ({e}).")))?;
         tracing::info!(enabled, "start at login changed");
     }
     #[cfg(test)]
@@ -208,7 +209,7 @@ pub fn autostart_set<R: Runtime>(app: AppHandle<R>, enabled: bool) -> CmdResult<
 #[tauri::command]
 pub async fn onedrive_sign_in<R: Runtime>(app: AppHandle<R>) -> CmdResult<String> {
     if keyring_off() {
-        return Err(UiError::new("The OneDrive sign-in is kept in the OS keyring, which is switched off (NIGHTJAR_KEYRING=off); unset it to sign in."));
+        return Err(UiError::new(ErrorKind::Secret, "The OneDrive sign-in is kept in the OS keyring, which is switched off (NIGHTJAR_KEYRING=off); unset it to sign in."));
     }
     crate::commands::blocking(move || {
         let state = app.state::<AppState>();
@@ -246,7 +247,7 @@ pub fn onedrive_sign_out(state: State<'_, AppState>) -> CmdResult<()> {
 #[tauri::command]
 pub async fn send_test_notification(link: State<'_, crate::Link>) -> CmdResult<()> {
     let link = link.inner().clone();
-    crate::commands::blocking(move || link.call(nightjar_tray::proto::Op::TestNotification, None).map(drop)).await
+    crate::commands::blocking(move || link.call(nightjar_desktop_shared::proto::Op::TestNotification, None).map(drop)).await
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ impl LocalFolder {
     }
 
     fn io_error(&self, what: &str, path: &Path, e: io::Error) -> Error {
-        Error::destination(describe_io(what, path, &self.dir, &e)).with_source(e)
+        Error::destination_io(describe_io(what, path, &self.dir, &e), e)
     }
 }
 
@@ -249,7 +249,7 @@ impl Syncer {
 impl LocalPending {
     fn fail(&self, what: &str, e: io::Error) -> Error {
         let _ = fs::remove_file(&self.partial);
-        Error::destination(describe_io(what, &self.final_path, &self.dir, &e)).with_source(e)
+        Error::destination_io(describe_io(what, &self.final_path, &self.dir, &e), e)
     }
 }
 
@@ -309,7 +309,7 @@ impl PendingFile for LocalPending {
             let _ = fs::remove_file(&self.partial);
         }
         if let Err(e) = sync_dir(&self.dir) {
-            return Err(Error::destination(describe_io("sync", &self.dir, &self.dir, &e)).with_source(e));
+            return Err(Error::destination_io(describe_io("sync", &self.dir, &self.dir, &e), e));
         }
         Ok(())
     }

@@ -138,3 +138,9 @@ pub fn load_config(path: &std::path::Path) -> nightjar_core::Result<Config> {
     }
     Config::load(path, &ParseEnv::from_system())
 }
+
+/// Hands the config's destination settings (`[onedrive]`) to the engine;
+/// called again on every config change (the window calls it for its reads).
+pub fn install_onedrive(state: &AppState, config: &Config) {
+    state.engine.configure(config);
+}

@@ -2,9 +2,11 @@
 //! socket in the data folder (`desktop.sock`).
 //!
 //! The window sends [`Request`]s; the tray answers each with a
-//! [`Message::Reply`] carrying the same id, streams [`Message::Progress`]
-//! for a run the request started, and pushes page events
-//! ([`Message::Emit`]), "show yourself" and "quit" to every window.
+//! [`Message::Reply`] carrying the same id (an error as a
+//! [`crate::models::UiError`]: `{"code", "message"}`, the code the page
+//! switches on), streams [`Message::Progress`] for a run the request
+//! started, and pushes page events ([`Message::Emit`]), "show yourself" and
+//! "quit" to every window.
 //!
 //! # Who may ask what
 //!
@@ -44,6 +46,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
+use nightjar_core::ErrorKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -185,7 +188,7 @@ pub enum Op {
     /// Pause or resume the schedules.
     Paused { paused: bool },
     /// A confirmed restore. Replies the `RestoreReport`.
-    Restore { request: crate::runs::RestoreRequest, confirm: String },
+    Restore { request: crate::models::RestoreRequest, confirm: String },
     /// Check a backup from the history (`run`: its row's id; not `id`,
     /// which is the request's). Replies the `VerifyReport`.
     Verify { run: i64 },
@@ -245,7 +248,7 @@ pub struct HostClient {
 }
 
 fn lost() -> UiError {
-    UiError::new("Nightjar's tray process is not running; start Nightjar again.")
+    UiError::new(ErrorKind::Other, "Nightjar's tray process is not running; start Nightjar again.")
 }
 
 impl HostClient {
@@ -396,9 +399,10 @@ mod tests {
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(s, r#"{"id":7,"op":"backup","job":"tg"}"#);
         assert!(matches!(serde_json::from_str::<Request>(&s).unwrap().op, Op::Backup { job: Some(j) } if j == "tg"));
-        let m = Message::Reply { id: 7, result: Err(UiError::new("No.")) };
+        let m = Message::Reply { id: 7, result: Err(UiError::new(ErrorKind::Busy, "No.")) };
         let s = serde_json::to_string(&m).unwrap();
-        assert!(matches!(serde_json::from_str::<Message>(&s).unwrap(), Message::Reply { id: 7, result: Err(e) } if e.message == "No."));
+        assert_eq!(s, r#"{"type":"reply","id":7,"result":{"Err":{"code":"busy","message":"No."}}}"#);
+        assert!(matches!(serde_json::from_str::<Message>(&s).unwrap(), Message::Reply { id: 7, result: Err(e) } if e.message == "No." && e.code == ErrorKind::Busy));
         assert!(!s.contains('\n'));
         let r = Request { id: 7, op: Op::Verify { run: 5 } };
         let s = serde_json::to_string(&r).unwrap();

@@ -4,6 +4,7 @@
 //! TOML keys (so a field error's `field` names the input it belongs to).
 //! Keep the `JSDoc` typedefs in `ui/js/ipc.js` in step with them.
 
+use nightjar_core::ErrorKind;
 use nightjar_core::config_edit::{FieldError, JobForm};
 use nightjar_core::history::RunRecord;
 use nightjar_core::observer::Stage;
@@ -19,32 +20,46 @@ pub struct AppInfo {
     pub core: &'static str,
 }
 
-/// The error every command returns: one sentence, and the form field it
-/// concerns when there is one.
+/// The error every command returns, over the socket and to the page, as
+/// `{"code": "busy", "message": "..."}` (and `"field"` when a form input is
+/// at fault). `code` is the core's [`ErrorKind::code`]; the page switches on
+/// it (`busy`, `not-found`, `needs-confirmation`, `auth-expired`, ...) and
+/// shows the message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UiError {
+    /// What kind of failure, as a stable code.
+    pub code: ErrorKind,
     /// One sentence saying what went wrong and what to do.
     pub message: String,
-    /// TOML key of the settings field at fault.
+    /// The form input at fault: a settings field's TOML key, or `file`,
+    /// `job`, `confirm` in the Restore view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
 
 impl UiError {
-    pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), field: None }
+    pub fn new(code: ErrorKind, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), field: None }
+    }
+
+    /// The same error, placed at the form input `field`.
+    #[must_use]
+    pub fn at(mut self, field: &str) -> Self {
+        self.field = Some(field.to_string());
+        self
     }
 }
 
 impl From<nightjar_core::Error> for UiError {
     fn from(e: nightjar_core::Error) -> Self {
         tracing::debug!("{}", e.detailed());
-        Self::new(e.message())
+        Self::new(e.kind(), e.message())
     }
 }
 
 impl From<FieldError> for UiError {
     fn from(e: FieldError) -> Self {
-        Self { message: e.message, field: e.field }
+        Self { code: ErrorKind::Config, message: e.message, field: e.field }
     }
 }
 
@@ -123,8 +138,26 @@ pub enum ProgressEvent {
     Warning { job: String, message: String },
     /// A job's backup is in place.
     Finished { job: String, file: String, name: String, size: u64, duration_ms: u64 },
-    /// A job's backup failed (or was refused because another run holds the job).
-    Failed { job: String, message: String, busy: bool },
+    /// A job's backup failed (`code` is `busy` when it was refused because
+    /// another run holds the job).
+    Failed { job: String, message: String, code: ErrorKind },
+}
+
+/// What the Restore view submits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreRequest {
+    /// The backup file.
+    pub file: String,
+    /// The job whose database is the target; default: the job that made the file.
+    pub job: Option<String>,
+    /// Restore into this new database instead of replacing.
+    pub as_new: Option<String>,
+    /// Back the current database up first.
+    pub safety_backup: bool,
+    /// "I trust this file": restore a file this Nightjar did not make.
+    #[serde(default)]
+    pub trust_file: bool,
 }
 
 /// One job's outcome of "Backup now".
@@ -138,8 +171,9 @@ pub struct BackupOutcome {
     pub size: Option<u64>,
     pub duration_ms: Option<u64>,
     pub error: Option<String>,
-    /// Refused because another run (this app's scheduler or `nightjar run`) holds the job.
-    pub busy: bool,
+    /// The failure's code; `busy` when another run (this app's scheduler or
+    /// `nightjar run`) holds the job.
+    pub code: Option<ErrorKind>,
 }
 
 /// One job in Settings: the form plus what the page may know about secrets.
@@ -212,4 +246,37 @@ pub struct ConnectionCheck {
     pub ok: bool,
     /// One line per finding; a single "ok" sentence when all is well.
     pub messages: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_core_error_keeps_its_kind_as_the_code() {
+        for kind in ErrorKind::ALL {
+            let e = UiError::from(nightjar_core::Error::new(kind, "It failed."));
+            assert_eq!((e.code, e.code.code(), e.message.as_str(), e.field), (kind, kind.code(), "It failed.", None));
+        }
+        let field = UiError::from(FieldError { field: Some("schedule".into()), message: "Bad.".into() });
+        assert_eq!((field.code, field.field.as_deref()), (ErrorKind::Config, Some("schedule")));
+    }
+
+    #[test]
+    fn an_error_serializes_as_code_and_message_and_the_field_only_when_there_is_one() {
+        let busy = UiError::new(ErrorKind::Busy, "A backup of \"tg\" is running.");
+        assert_eq!(serde_json::to_value(&busy).unwrap(), serde_json::json!({ "code": "busy", "message": "A backup of \"tg\" is running." }));
+        let confirm = UiError::new(ErrorKind::NeedsConfirmation, "Type it.").at("confirm");
+        let json = serde_json::to_value(&confirm).unwrap();
+        assert_eq!(json, serde_json::json!({ "code": "needs-confirmation", "message": "Type it.", "field": "confirm" }));
+        assert_eq!(serde_json::from_value::<UiError>(json).unwrap(), confirm, "it reads back (the socket)");
+        let later: UiError = serde_json::from_value(serde_json::json!({ "code": "from-a-later-version", "message": "x" })).unwrap();
+        assert_eq!(later.code, ErrorKind::Other, "an unknown code reads as other");
+    }
+
+    #[test]
+    fn a_failed_backup_event_carries_its_code() {
+        let e = ProgressEvent::Failed { job: "tg".into(), message: "Busy.".into(), code: ErrorKind::Busy };
+        assert_eq!(serde_json::to_value(&e).unwrap(), serde_json::json!({ "kind": "failed", "job": "tg", "message": "Busy.", "code": "busy" }));
+    }
 }
