@@ -36,6 +36,9 @@ fn backup_one(host: &Arc<Host>, job: &Job, observer: &HostObserver) -> BackupOut
     opts.wait_for_lock = Some(MANUAL_LOCK_WAIT);
     let result = state.engine.runner(observer, &cancel).and_then(|runner| runner.backup(job, &opts));
     state.end_run(&job.name);
+    // The runner's events came while the job still counted as running:
+    // the tray's status line is drawn again now that it is done.
+    host.refresh();
     match result {
         // The runner told the observer (notifications, the tray) how it went;
         // the page gets the outcome. Its duration is the history's.
