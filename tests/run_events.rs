@@ -46,10 +46,12 @@ fn job(pg: &PgCluster, db: &str, dest: &std::path::Path) -> Job {
 /// Other events (a health warning about the machine's disk, ...) depend on
 /// where the test runs and are left out.
 fn started_then_finished(events: &[Event], trigger: Trigger, history: &History) -> String {
-    let events: Vec<&Event> = events
+    let events: Vec<Event> = events
         .iter()
         .filter(|e| matches!(e, Event::RunStarted { .. } | Event::RunFinished { .. } | Event::RunFailed { .. } | Event::RunSkipped { .. }))
+        .cloned()
         .collect();
+    let events = events.as_slice();
     let [Event::RunStarted { trigger: t0, .. }, Event::RunFinished { trigger: t1, file, duration_ms, .. }] = events else {
         panic!("a started and a finished run: {events:?}");
     };
@@ -57,7 +59,7 @@ fn started_then_finished(events: &[Event], trigger: Trigger, history: &History) 
     let row = history.find_backup_by_file(file).unwrap().expect("the run is in the history");
     assert_eq!(row.trigger, trigger);
     assert_eq!(Some(*duration_ms), row.duration_ms, "the event's duration is the history's");
-    (*file).clone()
+    file.clone()
 }
 
 #[test]

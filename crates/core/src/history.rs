@@ -195,6 +195,30 @@ pub struct RunOutcome {
     pub error_kind: Option<String>,
 }
 
+impl RunOutcome {
+    /// A run that ended well at `finished_at`, with the file it wrote or
+    /// read, its size and its sha256.
+    #[must_use]
+    pub fn success(finished_at: DateTime<Utc>, file: String, size: u64, sha256: String) -> Self {
+        Self { status: RunStatus::Success, finished_at, size: Some(size), file: Some(file), sha256: Some(sha256), error: None, error_kind: None }
+    }
+
+    /// A run that ended with `e` at `finished_at`: interrupted when `e`
+    /// says so, else failed, with its sentence and kind.
+    #[must_use]
+    pub fn failure(e: &crate::Error, finished_at: DateTime<Utc>, file: Option<String>, size: Option<u64>) -> Self {
+        Self {
+            status: if e.kind() == crate::ErrorKind::Interrupted { RunStatus::Interrupted } else { RunStatus::Failed },
+            finished_at,
+            size,
+            file,
+            sha256: None,
+            error: Some(e.message().to_string()),
+            error_kind: Some(e.kind().code().to_string()),
+        }
+    }
+}
+
 /// One row of the history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRecord {

@@ -53,6 +53,8 @@ pub mod validate;
 pub mod verify;
 
 mod feed;
+#[cfg(test)]
+mod fixtures;
 mod guard;
 mod load;
 mod record;

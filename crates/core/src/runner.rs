@@ -278,15 +278,7 @@ impl Runner<'_> {
             compression: Some(job.compression),
             database: Some(job.db.database.clone()),
         };
-        let failed = |e: &Error| RunOutcome {
-            status: if e.kind() == ErrorKind::Interrupted { RunStatus::Interrupted } else { RunStatus::Failed },
-            finished_at: self.clock.now(),
-            size: None,
-            file: None,
-            sha256: None,
-            error: Some(e.message().to_string()),
-            error_kind: Some(e.kind().code().to_string()),
-        };
+        let failed = |e: &Error| RunOutcome::failure(e, self.clock.now(), None, None);
         let early = |e: Error| -> Error {
             if let Err(h) = self.history.record_failure(&new_run, &failed(&e)) {
                 tracing::error!(job = %job.name, "could not record the failure in the history: {}", h.detailed());
@@ -579,15 +571,7 @@ impl Runner<'_> {
     /// sha256. A history that cannot be written leaves the good file in
     /// place and a warning in the report.
     fn record(&self, run_id: Option<i64>, new_run: &NewRun, report: &mut BackupReport) {
-        let outcome = RunOutcome {
-            status: RunStatus::Success,
-            finished_at: report.finished_at,
-            size: Some(report.size),
-            file: Some(report.file.clone()),
-            sha256: Some(report.sha256.clone()),
-            error: None,
-            error_kind: None,
-        };
+        let outcome = RunOutcome::success(report.finished_at, report.file.clone(), report.size, report.sha256.clone());
         match self.write_outcome(run_id, new_run, &outcome) {
             Ok(id) => report.run_id = id,
             Err(e) => {

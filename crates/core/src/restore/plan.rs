@@ -434,20 +434,12 @@ impl Restorer<'_> {
 mod tests {
     use super::*;
     use crate::ErrorKind;
-    use std::io::Write as _;
 
     fn url() -> DbUrl {
         DbUrl::parse("postgres://app@db.example:5433/shop").unwrap()
     }
 
-    const PLAIN: &str = "--\n-- PostgreSQL database dump\n--\n\n-- Dumped from database version 15.20\n-- Dumped by pg_dump version 15.20\n\nSELECT 1;\n\n--\n-- PostgreSQL database dump complete\n--\n\n";
-
-    fn zst(data: &[u8]) -> Vec<u8> {
-        let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
-        e.include_checksum(true).unwrap();
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
+    use crate::restore::fixtures::{zst, PLAIN};
 
     #[test]
     fn plan_needs_no_database_and_refuses_non_backups() {

@@ -13,7 +13,7 @@ use crate::inspect::Inspection;
 use crate::model::{RunStatus, Trigger};
 use crate::runner::BackupReport;
 use crate::trust::Trust;
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, Result};
 
 use super::load::Loaded;
 use super::postgres::describe_sessions;
@@ -172,15 +172,7 @@ impl Restorer<'_> {
                 report.duration_ms = ms(t0.elapsed());
                 self.history.finish_run(
                     id,
-                    &RunOutcome {
-                        status: RunStatus::Success,
-                        finished_at: report.finished_at,
-                        size: Some(report.size),
-                        file: Some(report.file.clone()),
-                        sha256: Some(report.sha256.clone()),
-                        error: None,
-                        error_kind: None,
-                    },
+                    &RunOutcome::success(report.finished_at, report.file.clone(), report.size, report.sha256.clone()),
                 )?;
                 tracing::info!(job = %run.job, database = %report.database, file = %report.file, "restore finished: {}", report.message);
                 Ok(report)
@@ -219,15 +211,7 @@ impl Restorer<'_> {
     }
 
     pub(super) fn failed_outcome(&self, e: &Error, file: Option<&Path>, size: Option<u64>) -> RunOutcome {
-        RunOutcome {
-            status: if e.kind() == ErrorKind::Interrupted { RunStatus::Interrupted } else { RunStatus::Failed },
-            finished_at: self.clock.now(),
-            size,
-            file: file.map(|f| f.display().to_string()),
-            sha256: None,
-            error: Some(e.message().to_string()),
-            error_kind: Some(e.kind().code().to_string()),
-        }
+        RunOutcome::failure(e, self.clock.now(), file.map(|f| f.display().to_string()), size)
     }
 
     pub(super) fn record_refusal(&self, run: &NewRun, e: &Error, file: &Path, size: Option<u64>) {

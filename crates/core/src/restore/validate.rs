@@ -278,16 +278,8 @@ fn inspect_stream(insp: &Inspection, sink: &mut dyn std::io::Write, report: &mut
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
 
-    const PLAIN: &str = "--\n-- PostgreSQL database dump\n--\n\n-- Dumped from database version 15.20\n-- Dumped by pg_dump version 15.20\n\nSELECT 1;\n\n--\n-- PostgreSQL database dump complete\n--\n\n";
-
-    fn zst(data: &[u8]) -> Vec<u8> {
-        let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
-        e.include_checksum(true).unwrap();
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
+    use crate::restore::fixtures::{zst, PLAIN};
 
     fn check(path: &Path) -> Result<Validation> {
         let opts = ValidateOptions { engine: Some(Engine::Postgres), database: Some("shop".into()), ..ValidateOptions::default() };
