@@ -94,6 +94,13 @@ impl Host {
         self.conns.lock().expect("conns lock").iter().filter(|c| c.window.load(Ordering::SeqCst)).cloned().collect()
     }
 
+    /// Ends this app's run of `job` and draws the tray and the pages again:
+    /// the run's events arrived while the job still counted as running.
+    pub fn end_run(&self, job: &str) {
+        self.state.end_run(job);
+        self.refresh();
+    }
+
     /// Updates the tray and tells the pages to reload.
     pub fn refresh(&self) {
         if let Some(t) = self.tray.lock().expect("tray lock").as_ref() {

@@ -35,10 +35,7 @@ fn backup_one(host: &Arc<Host>, job: &Job, observer: &HostObserver) -> BackupOut
     // a backup in progress elsewhere still answers "busy".
     opts.wait_for_lock = Some(MANUAL_LOCK_WAIT);
     let result = state.engine.runner(observer, &cancel).and_then(|runner| runner.backup(job, &opts));
-    state.end_run(&job.name);
-    // The runner's events came while the job still counted as running:
-    // the tray's status line is drawn again now that it is done.
-    host.refresh();
+    host.end_run(&job.name);
     match result {
         // The runner told the observer (notifications, the tray) how it went;
         // the page gets the outcome. Its duration is the history's.
@@ -55,9 +52,6 @@ fn backup_one(host: &Arc<Host>, job: &Job, observer: &HostObserver) -> BackupOut
                 e.message().to_string()
             };
             observer.send(ProgressEvent::Failed { job: job.name.clone(), message: message.clone(), code: e.kind() });
-            if busy {
-                host.refresh();
-            }
             BackupOutcome { job: job.name.clone(), ok: false, file: None, name: None, size: None, duration_ms: None, error: Some(message), code: Some(e.kind()) }
         }
     }
@@ -93,8 +87,7 @@ pub fn restore(host: &Arc<Host>, req: &RestoreRequest, confirm: &str, observer: 
     };
     tracing::info!(job = %job.name, file = %plan.file.display(), database = %plan.database, "restore confirmed in the window");
     let result = state.engine.restorer(observer, &cancel).and_then(|restorer| restorer.restore_from(&plan, &backup, &job, &options(req)));
-    state.end_run(&job.name);
-    host.refresh();
+    host.end_run(&job.name);
     result.map_err(|e| {
         host.notify(&format!("Restore failed: {}", job.name), e.message(), "restore", crate::notify::Level::Failure);
         e.into()

@@ -433,13 +433,12 @@ impl Restorer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::restore::fixtures::{zst, PLAIN};
     use crate::ErrorKind;
 
     fn url() -> DbUrl {
         DbUrl::parse("postgres://app@db.example:5433/shop").unwrap()
     }
-
-    use crate::restore::fixtures::{zst, PLAIN};
 
     #[test]
     fn plan_needs_no_database_and_refuses_non_backups() {

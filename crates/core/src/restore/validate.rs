@@ -278,7 +278,6 @@ fn inspect_stream(insp: &Inspection, sink: &mut dyn std::io::Write, report: &mut
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use crate::restore::fixtures::{zst, PLAIN};
 
     fn check(path: &Path) -> Result<Validation> {
