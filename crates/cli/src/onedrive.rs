@@ -39,16 +39,11 @@ fn store() -> Arc<dyn SecretStore> {
     Arc::from(secrets::default_store())
 }
 
-
-/// Opens `url` in the system browser, best effort.
+/// Opens `url` in the system browser, best effort. The `open` crate
+/// passes the address whole on every OS (`cmd /C start` would cut it at
+/// its first `&`, losing the sign-in request's parameters).
 fn open_browser(url: &str) {
-    #[cfg(target_os = "windows")]
-    let r = std::process::Command::new("cmd").args(["/C", "start", "", url]).spawn();
-    #[cfg(target_os = "macos")]
-    let r = std::process::Command::new("open").arg(url).spawn();
-    #[cfg(not(any(target_os = "windows", target_os = "macos")))]
-    let r = std::process::Command::new("xdg-open").arg(url).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn();
-    if r.is_err() {
+    if open::that_detached(url).is_err() {
         eprintln!("(Could not open a browser; open the address above by hand.)");
     }
 }

@@ -58,18 +58,6 @@ pub(crate) fn describe_io(what: &str, path: &Path, dir: &Path, e: &io::Error) ->
     }
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
-}
-
 impl Destination for LocalFolder {
     fn location(&self) -> String {
         self.dir.display().to_string()
@@ -187,20 +175,8 @@ impl Destination for LocalFolder {
     }
 
     fn space(&self) -> Result<Option<Space>> {
-        #[cfg(unix)]
-        {
-            let st = rustix::fs::statvfs(&self.dir).map_err(|e| self.io_error("inspect", &self.dir, e.into()))?;
-            let frsize = st.f_frsize;
-            Ok(Some(Space {
-                available: st.f_bavail * frsize,
-                total: st.f_blocks * frsize,
-                used: st.f_blocks.saturating_sub(st.f_bfree) * frsize,
-            }))
-        }
-        #[cfg(not(unix))]
-        {
-            Ok(None)
-        }
+        let space = crate::platform::disk_space(&self.dir).map_err(|e| self.io_error("inspect", &self.dir, e))?;
+        Ok(space.map(|s| Space { available: s.available, total: s.total, used: s.used }))
     }
 }
 
@@ -290,28 +266,18 @@ impl PendingFile for LocalPending {
             return Err(self.fail("sync", e));
         }
         drop(file);
-        // Never replace: hard-link to the final name (fails if it exists),
-        // then drop the partial name. Both are in the same folder.
-        if let Err(e) = fs::hard_link(&self.partial, &self.final_path) {
-            if e.kind() == io::ErrorKind::AlreadyExists {
+        // Never replace: the final name is refused if it exists.
+        match crate::platform::rename_no_replace(&self.partial, &self.final_path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 let _ = fs::remove_file(&self.partial);
-                return Err(Error::destination(format!(
+                Err(Error::destination(format!(
                     "{} appeared while the backup was written; Nightjar never overwrites a backup, so this one was discarded.",
                     self.final_path.display()
-                )));
+                )))
             }
-            // File systems without hard links (some FUSE/SMB mounts): the
-            // caller checked the name is free and holds the job lock.
-            if let Err(e) = fs::rename(&self.partial, &self.final_path) {
-                return Err(self.fail("rename", e));
-            }
-        } else {
-            let _ = fs::remove_file(&self.partial);
+            Err(e) => Err(self.fail("rename", e)),
         }
-        if let Err(e) = sync_dir(&self.dir) {
-            return Err(Error::destination_io(describe_io("sync", &self.dir, &self.dir, &e), e));
-        }
-        Ok(())
     }
 
     fn abort(mut self: Box<Self>) {

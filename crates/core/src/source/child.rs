@@ -126,16 +126,10 @@ pub(crate) fn drain_stderr_tail(mut stderr: std::process::ChildStderr) -> io::Re
     })
 }
 
-/// Asks a child to stop (SIGTERM on Unix); a stream from it then ends.
+/// Asks a child to stop (see [`crate::platform::terminate_tool`]); a
+/// stream from it then ends.
 pub(crate) fn terminate(pid: u32) {
-    #[cfg(unix)]
-    {
-        if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = pid;
+    crate::platform::terminate_tool(pid);
 }
 
 /// Runs `work` while a watcher stops the child `pid` as soon as `cancel` is
