@@ -29,9 +29,13 @@
 use std::io;
 use std::path::Path;
 use std::process::{Child, Command};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 #[cfg(target_os = "linux")]
 mod linux;
+#[cfg(target_os = "linux")]
+mod linux_wake;
 #[cfg(unix)]
 mod unix;
 #[cfg(windows)]
@@ -129,5 +133,22 @@ pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
             return Err(io::Error::from(io::ErrorKind::AlreadyExists));
         }
         std::fs::rename(from, to)
+    }
+}
+
+/// Raises `wake` after each resume from sleep, until `shutdown`; false when
+/// this OS gives no such signal here (see [`crate::wake`]).
+pub fn watch_resume(wake: Arc<AtomicBool>, shutdown: Arc<AtomicBool>) -> bool {
+    #[cfg(target_os = "linux")]
+    return linux_wake::watch(wake, shutdown);
+    #[cfg(windows)]
+    {
+        let _ = shutdown;
+        return windows::watch_resume(wake);
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
+    {
+        let _ = (wake, shutdown);
+        false
     }
 }

@@ -14,7 +14,8 @@ use std::os::windows::io::AsRawHandle as _;
 use std::os::windows::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
 use windows_sys::Win32::Storage::FileSystem::{GetDiskFreeSpaceExW, MOVEFILE_WRITE_THROUGH, MoveFileExW};
@@ -22,7 +23,10 @@ use windows_sys::Win32::System::JobObjects::{
     AssignProcessToJobObject, CreateJobObjectW, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
     JobObjectExtendedLimitInformation, SetInformationJobObject,
 };
+use windows_sys::Win32::System::Power::{DEVICE_NOTIFY_SUBSCRIBE_PARAMETERS, PowerRegisterSuspendResumeNotification};
 use windows_sys::Win32::System::Threading::{CREATE_NO_WINDOW, OpenProcess, PROCESS_TERMINATE, TerminateProcess};
+
+use windows_sys::Win32::UI::WindowsAndMessaging::{DEVICE_NOTIFY_CALLBACK, PBT_APMRESUMEAUTOMATIC, PBT_APMRESUMESUSPEND};
 
 use super::DiskSpace;
 
@@ -115,4 +119,33 @@ pub(super) fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Called by the power manager on suspend and resume events.
+unsafe extern "system" fn power_event(context: *const std::ffi::c_void, event: u32, _setting: *const std::ffi::c_void) -> u32 {
+    if event == PBT_APMRESUMEAUTOMATIC || event == PBT_APMRESUMESUSPEND {
+        // SAFETY: `context` is the AtomicBool leaked in `watch_resume`,
+        // which lives as long as the process.
+        let wake = unsafe { &*context.cast::<AtomicBool>() };
+        tracing::info!("resumed from sleep (power manager); checking for missed runs");
+        wake.store(true, Ordering::SeqCst);
+    }
+    0
+}
+
+/// Registers [`power_event`] for the process's lifetime (no window and no
+/// message loop needed, unlike `WM_POWERBROADCAST`, which carries the same
+/// events). The registration is never undone: the process ends with it.
+pub(super) fn watch_resume(wake: Arc<AtomicBool>) -> bool {
+    let context = Arc::into_raw(wake).cast::<std::ffi::c_void>().cast_mut();
+    let params = Box::leak(Box::new(DEVICE_NOTIFY_SUBSCRIBE_PARAMETERS { Callback: Some(power_event), Context: context }));
+    let mut handle: *mut std::ffi::c_void = std::ptr::null_mut();
+    // SAFETY: `params` and the context it points to are leaked, so they
+    // outlive the registration; `handle` is a local out-parameter.
+    let rc = unsafe { PowerRegisterSuspendResumeNotification(DEVICE_NOTIFY_CALLBACK, std::ptr::from_mut(params).cast(), &raw mut handle) };
+    if rc != 0 {
+        tracing::debug!("no resume notifications from the power manager (error {rc}); relying on clock-jump detection");
+        return false;
+    }
+    true
 }

@@ -1,0 +1,349 @@
+#!/usr/bin/env bash
+# The Windows lane, on this Linux machine (README "Windows"):
+#   1. installs Debian's Windows toolchain if missing: rustc-web, cargo-web,
+#      rust-web-src (the standard library's source), gcc-mingw-w64-x86-64
+#      (linker and C compiler) and wine64
+#   2. cross-builds nightjar.exe for x86_64-pc-windows-gnu with Debian's
+#      rustc and a standard library built from that source (nothing is
+#      downloaded but crates), and the test stand-ins with mingw
+#   3. runs the Windows programs under Wine against real files: backups made
+#      by the Linux build, a throwaway PostgreSQL for them, the in-workspace
+#      Graph fake, and a stand-in pg_dump.exe (Wine starts Linux programs but
+#      cannot wait for them, so the real pg_dump cannot be the child there)
+#
+#   scripts/check-windows.sh            everything
+#   scripts/check-windows.sh --no-build  reuse the last build (target/windows)
+#
+# Needs the Linux build of the workspace (target/debug/nightjar and
+# nightjar-fake-graph); scripts/test.sh builds them first. Never prompts.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+build=true
+for arg in "$@"; do
+    case "$arg" in
+        --no-build) build=false ;;
+        -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "check-windows: unknown argument: $arg" >&2; exit 2 ;;
+    esac
+done
+
+step() { printf '\n--> %s\n' "$*"; }
+ok() { printf 'ok: %s\n' "$*"; }
+fail() {
+    printf 'FAIL: %s\n' "$*" >&2
+    exit 1
+}
+
+target=x86_64-pc-windows-gnu
+out="$root/target/windows"
+exe_dir="$out/$target/debug"
+
+# --- 1. toolchain -----------------------------------------------------------
+step "Windows toolchain (Debian packages)"
+wanted=(rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 wine64)
+missing=()
+for pkg in "${wanted[@]}"; do
+    if [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" != "install ok installed" ]]; then
+        missing+=("$pkg")
+    fi
+done
+if ((${#missing[@]} > 0)); then
+    if ((EUID == 0)); then as_root=(env); else as_root=(sudo env); fi
+    echo "installing ${missing[*]}"
+    "${as_root[@]}" DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+    "${as_root[@]}" DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+else
+    ok "${wanted[*]} installed"
+fi
+wine=/usr/lib/wine/wine64
+[[ -x "$wine" ]] || fail "wine64 is installed but $wine is missing"
+
+# --- 2. cross-build ---------------------------------------------------------
+# Debian's rustc (not the rustup one on PATH) with its own std source; the
+# standard library is built for the target (-Zbuild-std, allowed on a
+# stable compiler by RUSTC_BOOTSTRAP). mingw links.
+export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
+export CARGO_TARGET_DIR="$out"
+packages=(-p nightjar-cli)
+if $build; then
+    step "cross-build for $target: ${packages[*]}"
+    start=$(date +%s)
+    /usr/bin/cargo build --locked -Zbuild-std=std,panic_abort --target "$target" "${packages[@]}"
+    ok "cross-built in $(($(date +%s) - start)) s"
+fi
+[[ -f "$exe_dir/nightjar.exe" ]] || fail "no $exe_dir/nightjar.exe (run without --no-build)"
+
+work=$(mktemp -d /tmp/nightjar-windows.XXXXXX)
+pg_ctl=""
+pgdata=""
+fake_pid=""
+cleanup() {
+    local rc=$?
+    [[ -n "$fake_pid" ]] && kill "$fake_pid" 2>/dev/null || true
+    if [[ -n "$pg_ctl" && -d "$pgdata" ]]; then
+        "$pg_ctl" -D "$pgdata" -m immediate stop >/dev/null 2>&1 || true
+    fi
+    WINEPREFIX="$work/prefix" wineserver -k 2>/dev/null || true
+    if ((rc == 0)); then rm -rf "$work"; else echo "(left for inspection: $work)" >&2; fi
+}
+trap cleanup EXIT
+
+step "test stand-ins (mingw)"
+bin="$work/bin"
+tools="$work/tools"
+mkdir -p "$bin" "$tools"
+cp "$exe_dir/nightjar.exe" "$bin/"
+# Rust's std needs bcryptprimitives.dll's ProcessPrng, which Wine 8 lacks.
+x86_64-w64-mingw32-gcc -O2 -shared -o "$bin/bcryptprimitives.dll" scripts/windows/processprng.c -ladvapi32
+x86_64-w64-mingw32-gcc -O2 -Wall -o "$tools/pg_dump.exe" scripts/windows/standin.c
+cp "$tools/pg_dump.exe" "$tools/psql.exe"
+ok "bcryptprimitives.dll (ProcessPrng), pg_dump.exe and psql.exe stand-ins"
+
+# --- 3. Wine ----------------------------------------------------------------
+export WINEPREFIX="$work/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="bcryptprimitives=n,b;mscoree,mshtml="
+step "Wine prefix"
+start=$(date +%s)
+"$wine" wineboot --init >/dev/null 2>&1 || true
+ok "wineboot in $(($(date +%s) - start)) s ($("$wine" --version 2>/dev/null || echo wine))"
+
+# Z: is the Linux root in every Wine prefix.
+winpath() { printf 'Z:%s' "${1//\//\\}"; }
+data="$work/data"
+config="$work/config.toml"
+mkdir -p "$data"
+# The Windows program's own data folder and config, by environment (as a
+# user could); the history and logs land there.
+export NIGHTJAR_DATA_DIR NIGHTJAR_CONFIG
+NIGHTJAR_DATA_DIR=$(winpath "$data")
+NIGHTJAR_CONFIG=$(winpath "$config")
+export WINEPATH
+WINEPATH=$(winpath "$tools")
+nj() { "$wine" "$bin/nightjar.exe" "$@"; }
+
+step "nightjar.exe --version"
+linux_nj="$root/target/debug/nightjar"
+[[ -x "$linux_nj" ]] || fail "no Linux build at $linux_nj (cargo build -p nightjar-cli first)"
+v_win=$(nj --version | tr -d '\r')
+v_linux=$("$linux_nj" --version)
+[[ "$v_win" == "$v_linux" ]] || fail "nightjar.exe --version said '$v_win', the Linux build '$v_linux'"
+ok "$v_win"
+
+# --- backups made by the Linux build ----------------------------------------
+step "backups made by the Linux build, from a throwaway PostgreSQL"
+pgbin=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
+[[ -x "$pgbin/initdb" ]] || fail "PostgreSQL's initdb was not found under /usr/lib/postgresql/*/bin (scripts/install-deps.sh installs it)"
+pg_ctl="$pgbin/pg_ctl"
+pgdir="$work/pg"
+pgdata="$pgdir/data"
+mkdir -p "$pgdir"
+as_pg=()
+if ((EUID == 0)); then
+    # initdb refuses to run as root: the server runs as the postgres user.
+    chmod 711 "$work"
+    chown postgres "$pgdir"
+    as_pg=(runuser -u postgres --)
+fi
+"${as_pg[@]}" "$pgbin/initdb" -U postgres -A trust -E UTF8 --locale=C --no-sync -D "$pgdata" >/dev/null
+"${as_pg[@]}" "$pg_ctl" -D "$pgdata" -w -l "$pgdir/log" \
+    -o "-c listen_addresses='' -c unix_socket_directories='$pgdir' -c fsync=off" start >/dev/null
+"$pgbin/psql" -q -h "$pgdir" -U postgres -c "CREATE DATABASE winlane" postgres
+"$pgbin/psql" -q -h "$pgdir" -U postgres winlane \
+    -c "CREATE TABLE orders (id int PRIMARY KEY, note text); INSERT INTO orders SELECT g, 'order ' || g FROM generate_series(1, 20000) g"
+linux_backups="$work/linux-backups"
+# Plain format only: checking a custom-format archive runs pg_restore --list,
+# which has no Windows build here.
+formats=("--format plain --compress zstd" "--format plain --compress none" "--format plain --compress gzip")
+for f in "${formats[@]}"; do
+    # shellcheck disable=SC2086 # $f is two flags
+    NIGHTJAR_DATA_DIR="$work/linux-data" NIGHTJAR_CONFIG="$work/linux-config.toml" NIGHTJAR_KEYRING=off NIGHTJAR_PG_BIN="$pgbin" \
+        "$linux_nj" backup --db "postgres://postgres@/winlane?host=$pgdir" --dest "$linux_backups" $f >/dev/null
+    sleep 1.1 # file names carry the second
+done
+mapfile -t made < <(cd "$linux_backups" && ls -1 | grep -v '\.json$' | sort)
+((${#made[@]} == 3)) || fail "the Linux build made ${#made[@]} backups, expected 3: ${made[*]}"
+ok "3 backups: ${made[*]}"
+
+step "list, verify and prune --dry-run of them by nightjar.exe"
+listing=$(nj list --dest "$(winpath "$linux_backups")" --json | tr -d '\r')
+for m in "${made[@]}"; do
+    grep -qF "\"$m\"" <<<"$listing" || fail "nightjar.exe list does not show $m: $listing"
+done
+ok "list shows the 3 backups"
+for m in "${made[@]}"; do
+    nj verify "$(winpath "$linux_backups/$m")" >"$work/verify.out" 2>&1 || { cat "$work/verify.out" >&2; fail "nightjar.exe verify $m failed"; }
+done
+ok "verify passes on each (checksum, full decompression, format)"
+# A damaged copy is caught.
+mkdir -p "$work/damaged"
+cp "$linux_backups/${made[0]}" "$work/damaged/"
+printf 'X' | dd of="$work/damaged/${made[0]}" bs=1 seek=200 conv=notrunc status=none
+if nj verify "$(winpath "$work/damaged/${made[0]}")" >"$work/verify.out" 2>&1; then
+    fail "nightjar.exe verify passed a damaged file"
+fi
+ok "verify fails a damaged copy: $(grep -v '^\s*$' "$work/verify.out" | tr -d '\r' | tail -n 1)"
+before=$(ls -1 "$linux_backups" | wc -l)
+nj prune --dest "$(winpath "$linux_backups")" --keep-last 1 --dry-run --json >"$work/prune.json"
+after=$(ls -1 "$linux_backups" | wc -l)
+((before == after)) || fail "prune --dry-run deleted files ($before before, $after after)"
+python3 - "$work/prune.json" "${made[@]}" <<'PY' || fail "prune --dry-run planned something else: $(cat "$work/prune.json")"
+import json, sys
+plan = json.load(open(sys.argv[1]))[0]["plan"]["decisions"]
+drop = sorted(d["name"] for d in plan if not d["keep"])
+keep = sorted(d["name"] for d in plan if d["keep"])
+made = sorted(sys.argv[2:])
+assert drop == made[:2] and keep == made[2:], (drop, keep)
+PY
+ok "prune --dry-run names the 2 older backups and deletes nothing"
+cp -r "$linux_backups" "$work/prune-copy"
+nj prune --dest "$(winpath "$work/prune-copy")" --keep-last 1 >/dev/null
+[[ -f "$work/prune-copy/${made[2]}" && ! -e "$work/prune-copy/${made[0]}" && ! -e "$work/prune-copy/${made[1]}" ]] ||
+    fail "prune --keep-last 1 on a copy left: $(ls "$work/prune-copy")"
+ok "prune --keep-last 1 (on a copy) deletes the 2 older ones and keeps the newest"
+
+# --- backups by nightjar.exe through the stand-in pg_dump.exe ----------------
+win_backups="$work/win-backups"
+write_config() {
+    cat >"$config" <<TOML
+[[job]]
+name = "standin"
+database = "postgres://nightjar@127.0.0.1:5432/standin"
+destination = '$(winpath "$win_backups")'
+schedule = "daily 03:00"
+timezone = "UTC"
+tool_dir = '$(winpath "$tools")'
+
+[job.retention]
+keep_last = 5
+$1
+TOML
+}
+write_config ""
+
+step "a password stored in and read back from the Windows credential store"
+printf 's3cret-for-standin\n' | nj password set --job standin >/dev/null
+grep -rqF 's3cret-for-standin' "$config" "$data" && fail "the password is in the config or the data folder in plain text"
+ok "password set --job standin"
+
+step "nightjar.exe backup through the stand-in pg_dump.exe"
+# The stand-in fails like pg_dump on a wrong password: the backup passes
+# only if the password reached it from the credential store.
+export STANDIN_PASSWORD=s3cret-for-standin
+nj backup --job standin --json >"$work/backup.json" 2>"$work/backup.err" || { cat "$work/backup.err" "$work/backup.json" >&2; fail "nightjar.exe backup failed"; }
+mapfile -t wb < <(cd "$win_backups" && ls -1 | grep -v '\.json$')
+((${#wb[@]} == 1)) || fail "expected one backup in $win_backups, found: $(ls -A "$win_backups")"
+ok "backup wrote ${wb[0]} ($(stat -c %s "$win_backups/${wb[0]}") bytes)"
+zstd -dc "$win_backups/${wb[0]}" | grep -q -- '-- PostgreSQL database dump complete' ||
+    fail "the backup does not hold the stand-in's whole dump"
+ok "it decompresses on Linux to the stand-in's whole dump"
+nj verify "$(winpath "$win_backups/${wb[0]}")" >/dev/null || fail "nightjar.exe verify of its own backup failed"
+ok "nightjar.exe verifies its own backup"
+export STANDIN_PASSWORD=another-password
+if nj backup --job standin >"$work/backup.out" 2>&1; then fail "a backup with the wrong stored password succeeded"; fi
+grep -qi "password" "$work/backup.out" || fail "a rejected password was not reported as such: $(cat "$work/backup.out")"
+ok "a password the server rejects is reported: $(grep -i password "$work/backup.out" | tr -d '\r' | head -n 1)"
+export STANDIN_PASSWORD=s3cret-for-standin
+
+step "a cancelled backup (Ctrl-C) leaves no .partial and no pg_dump.exe"
+count_backups() { find "$win_backups" -maxdepth 1 -type f ! -name '*.json' | wc -l; }
+standin_running() { pgrep -f 'tools.pg_dump\.exe' >/dev/null; }
+hang_until_started() {
+    local marker=$1 i
+    for i in $(seq 1 300); do
+        [[ -e "$marker" ]] && return 0
+        sleep 0.1
+    done
+    fail "the stand-in pg_dump.exe did not start within 30 s"
+}
+n_before=$(count_backups)
+# Started directly (not through the nj function) so that $! is the Windows
+# process itself: Wine turns a SIGINT into the console's Ctrl-C event.
+STANDIN_HANG="$(winpath "$work/hang1")" "$wine" "$bin/nightjar.exe" backup --job standin >"$work/cancel.out" 2>&1 &
+nj_pid=$!
+hang_until_started "$work/hang1"
+ls "$win_backups"/*.partial >/dev/null 2>&1 || fail "no .partial while the dump runs (the check would prove nothing)"
+kill -INT "$nj_pid"
+rc=0
+wait "$nj_pid" || rc=$?
+((rc != 0)) || fail "a cancelled backup exited 0"
+ls "$win_backups"/*.partial >/dev/null 2>&1 && fail "a .partial was left: $(ls "$win_backups")"
+(($(count_backups) == n_before)) || fail "a cancelled backup left a file: $(ls "$win_backups")"
+for _ in $(seq 1 50); do standin_running || break; sleep 0.1; done
+standin_running && fail "pg_dump.exe still runs after the cancel"
+ok "exit $rc, no .partial, no new file, no pg_dump.exe: $(grep -v '^\s*$' "$work/cancel.out" | tr -d '\r' | tail -n 1)"
+
+step "nightjar.exe killed outright: the job object ends pg_dump.exe"
+STANDIN_HANG="$(winpath "$work/hang2")" "$wine" "$bin/nightjar.exe" backup --job standin >/dev/null 2>&1 &
+nj_pid=$!
+hang_until_started "$work/hang2"
+kill -KILL "$nj_pid"
+wait "$nj_pid" 2>/dev/null || true
+for _ in $(seq 1 100); do standin_running || break; sleep 0.1; done
+standin_running && fail "pg_dump.exe outlived nightjar.exe (no job object kill-on-close)"
+ok "no pg_dump.exe left"
+# The next run clears what the killed one left (as on Linux).
+nj backup --job standin >/dev/null || fail "the backup after a killed one failed"
+ls "$win_backups"/*.partial >/dev/null 2>&1 && fail "the .partial of the killed run is still there after the next run"
+ok "the next backup succeeds and no .partial remains"
+
+step "nightjar.exe history"
+nj history --job standin --json >"$work/history.json"
+python3 - "$work/history.json" <<'PY' || fail "history is not what the runs were: $(cat "$work/history.json")"
+import json, sys
+runs = json.load(open(sys.argv[1]))
+runs = runs.get("runs", runs) if isinstance(runs, dict) else runs
+outcomes = sorted(r.get("outcome") or r.get("status") for r in runs)
+print("history:", outcomes)
+assert len(runs) >= 4, runs
+assert sum(1 for o in outcomes if o == "success") >= 2, outcomes
+assert any(o in ("cancelled", "interrupted") for o in outcomes), outcomes
+assert any(o == "failed" for o in outcomes), outcomes
+PY
+ok "history has the good runs, the rejected password, the cancelled and the killed run"
+nj password delete --job standin >/dev/null
+ok "password delete --job standin"
+
+# --- OneDrive against the in-workspace Graph fake ---------------------------
+step "OneDrive: sign-in, upload, listing and download against the Graph fake"
+fake="$root/target/debug/nightjar-fake-graph"
+[[ -x "$fake" ]] || fail "no $fake (cargo build -p nightjar-onedrive-fake first)"
+"$fake" >"$work/fake.out" 2>&1 &
+fake_pid=$!
+for _ in $(seq 1 100); do grep -q '^graph_base_url' "$work/fake.out" 2>/dev/null && break; sleep 0.1; done
+login_base=$(sed -n 's/^login_base_url = "\(.*\)"$/\1/p' "$work/fake.out")
+graph_base=$(sed -n 's/^graph_base_url = "\(.*\)"$/\1/p' "$work/fake.out")
+[[ -n "$login_base" && -n "$graph_base" ]] || fail "the Graph fake did not start: $(cat "$work/fake.out")"
+write_config "
+[[job]]
+name = \"cloud\"
+database = \"postgres://nightjar@127.0.0.1:5432/standin\"
+destination = \"onedrive:/Backups/cloud\"
+schedule = \"daily 04:00\"
+timezone = \"UTC\"
+tool_dir = '$(winpath "$tools")'
+
+[onedrive]
+login_base_url = \"$login_base\"
+graph_base_url = \"$graph_base\"
+"
+unset STANDIN_PASSWORD
+nj onedrive login --device-code >"$work/login.out" 2>&1 || { cat "$work/login.out" >&2; fail "onedrive login --device-code failed"; }
+ok "$(grep -i 'signed in' "$work/login.out" | tr -d '\r' | head -n 1)"
+nj onedrive whoami >"$work/whoami.out" || fail "onedrive whoami failed after the sign-in"
+ok "whoami: $(tr -d '\r' <"$work/whoami.out" | head -n 1) (the refresh token came back from the credential store)"
+nj backup --job cloud >"$work/cloud.out" 2>&1 || { cat "$work/cloud.out" >&2; fail "a backup to onedrive: failed"; }
+ok "backup --job cloud uploaded"
+nj list --job cloud --json >"$work/cloud-list.json" || fail "list --job cloud failed"
+cloud_file=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d=d.get("backups", d) if isinstance(d, dict) else d; print(d[0]["name"])' "$work/cloud-list.json") ||
+    fail "list --job cloud shows no backup: $(cat "$work/cloud-list.json")"
+ok "list --job cloud shows $cloud_file"
+nj verify "onedrive:/Backups/cloud/$cloud_file" >"$work/cloud-verify.out" 2>&1 || { cat "$work/cloud-verify.out" >&2; fail "verify of the OneDrive copy (download) failed"; }
+ok "verify downloads $cloud_file from the fake and checks it"
+nj onedrive logout >/dev/null
+nj onedrive whoami >/dev/null 2>&1 && fail "whoami still signed in after logout"
+ok "logout forgets the sign-in"
+
+printf '\nWindows checks passed\n'
