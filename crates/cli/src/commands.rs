@@ -60,6 +60,9 @@ impl Ctx {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Service(c) = cli.command {
+        return crate::service::run(c, cli.config.as_deref());
+    }
     let engine = nightjar_onedrive::install(Engine::builder(DataDir::from_env())).build();
     let ctx = Ctx { config_path: config::config_path(cli.config.as_deref()), env: ParseEnv::from_system(), engine };
     match cli.command {
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pause(a) => pause(&ctx, a.until.as_deref()),
         Command::Resume => resume(&ctx),
         Command::Onedrive(c) => crate::onedrive::run(&ctx.config_or_empty()?.raw.onedrive, c),
+        Command::Service(_) => unreachable!("handled above"),
     }
 }
 
