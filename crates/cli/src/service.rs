@@ -334,7 +334,7 @@ pub fn failure_message(os: TargetOs, step: &Step, stderr: Option<&str>) -> Strin
     let first = stderr.and_then(|e| e.lines().map(str::trim).find(|l| !l.is_empty())).unwrap_or("").trim_end_matches('.').to_string();
     match (os, stderr) {
         (TargetOs::Linux, None) => "systemctl was not found (this system does not run systemd); start `nightjar run` another way, e.g. from your init system or an @reboot cron job.".into(),
-        (TargetOs::Linux, Some(e)) if e.contains("Failed to connect to bus") || e.contains("No medium found") || e.contains("XDG_RUNTIME_DIR") => {
+        (TargetOs::Linux, Some(e)) if (e.contains("Failed to connect to") && e.contains("bus")) || e.contains("No medium found") || e.contains("XDG_RUNTIME_DIR") => {
             "systemd's user manager is not running here (no login session); use `loginctl enable-linger $USER` and log in again, or start `nightjar run` another way.".into()
         }
         (TargetOs::Linux, Some(_)) => format!("`{}` failed ({first}); the unit file was removed again, fix that and run `nightjar service install` again.", step.display()),
@@ -468,7 +468,9 @@ pub fn windows_task_command(s: &Setup) -> String {
 fn this_setup(config: Option<&Path>) -> Result<Setup> {
     let os = TargetOs::current();
     let exe = std::env::current_exe().map_err(|e| Error::other("Could not find the path of the nightjar executable.").with_source(e))?;
-    let exe = exe.canonicalize().unwrap_or(exe);
+    // Made absolute, but symlinks are kept: a package manager's link
+    // (Homebrew's bin/nightjar) outlives the versioned file it points to.
+    let exe = absolute(&exe);
     let resolved = nightjar_core::config::config_path(config);
     let default = nightjar_core::paths::project_dirs().map(|d| d.config_dir().join("config.toml"));
     let config = (Some(&resolved) != default.as_ref()).then(|| absolute(&resolved));
@@ -740,6 +742,8 @@ mod tests {
         let step = systemctl(&["daemon-reload"], true);
         let m = failure_message(TargetOs::Linux, &step, Some("Failed to connect to bus: No medium found\n"));
         assert!(m.starts_with("systemd's user manager is not running here") && m.contains("loginctl enable-linger"), "{m}");
+        let m = failure_message(TargetOs::Linux, &step, Some("Failed to connect to user scope bus via local transport: $DBUS_SESSION_BUS_ADDRESS and $XDG_RUNTIME_DIR not defined\n"));
+        assert!(m.starts_with("systemd's user manager is not running here"), "{m}");
         let m = failure_message(TargetOs::Linux, &step, Some("Unit file is masked.\n"));
         assert_eq!(m, "`systemctl --user daemon-reload` failed (Unit file is masked); the unit file was removed again, fix that and run `nightjar service install` again.");
         assert!(failure_message(TargetOs::Linux, &step, None).starts_with("systemctl was not found"));
