@@ -52,6 +52,10 @@ pub trait SecretStore: Send + Sync {
     fn check(&self) -> Result<()> {
         Ok(())
     }
+    /// The file the secrets are kept in, for a file store (for messages).
+    fn file(&self) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// The OS keyring (Secret Service on Linux, Keychain on macOS, Credential
@@ -71,7 +75,9 @@ impl Keyring {
 
     fn error(&self, e: keyring::Error) -> Error {
         let config = self.config.as_ref().map_or_else(|| "the config file".to_string(), |c| c.display().to_string());
-        let message = if cfg!(target_os = "linux") {
+        let message = if cfg!(target_os = "linux") && matches!(e, keyring::Error::NoStorageAccess(_)) {
+            format!("The keyring (Secret Service) is locked or refused access; unlock it or set [secrets] store = \"file\" in {config}.")
+        } else if cfg!(target_os = "linux") {
             format!("No keyring (Secret Service) is running here; start one or set [secrets] store = \"file\" in {config}.")
         } else {
             format!("The OS keyring could not be used ({e}); fix that or set [secrets] store = \"file\" in {config}.")
@@ -231,6 +237,10 @@ impl SecretStore for FileSecrets {
     fn check(&self) -> Result<()> {
         self.read().map(|_| ())
     }
+
+    fn file(&self) -> Option<PathBuf> {
+        Some(self.path.clone())
+    }
 }
 
 /// The store the config file's `[secrets]` section chooses: the OS keyring
@@ -287,6 +297,9 @@ impl SecretStore for ConfiguredSecrets {
     }
     fn check(&self) -> Result<()> {
         self.store()?.check()
+    }
+    fn file(&self) -> Option<PathBuf> {
+        self.store().ok()?.file()
     }
 }
 
