@@ -50,6 +50,9 @@ pub enum Command {
     /// Sign in to or out of OneDrive (Microsoft Graph), or show who is signed in.
     #[command(subcommand)]
     Onedrive(crate::onedrive::OneDriveCommand),
+    /// Run `nightjar run` as this user's service of the OS (systemd user unit, LaunchAgent, logon task).
+    #[command(subcommand)]
+    Service(crate::service::ServiceCommand),
 }
 
 #[derive(Debug, Args)]

@@ -60,8 +60,13 @@ impl Ctx {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let engine = nightjar_onedrive::install(Engine::builder(DataDir::from_env())).build();
-    let ctx = Ctx { config_path: config::config_path(cli.config.as_deref()), env: ParseEnv::from_system(), engine };
+    if let Command::Service(c) = cli.command {
+        return crate::service::run(c, cli.config.as_deref());
+    }
+    let config_path = config::config_path(cli.config.as_deref());
+    let store = Arc::new(secrets::ConfiguredSecrets::new(config_path.clone()));
+    let engine = nightjar_onedrive::install(Engine::builder(DataDir::from_env()).secrets(store)).build();
+    let ctx = Ctx { config_path, env: ParseEnv::from_system(), engine };
     match cli.command {
         Command::Backup(a) => backup(&ctx, a),
         Command::List(a) => list(&ctx, &a),
@@ -75,7 +80,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run => crate::daemon::run(&ctx.engine, &|| Config::load(&ctx.config_path, &ctx.env), ctx.config_path.clone()),
         Command::Pause(a) => pause(&ctx, a.until.as_deref()),
         Command::Resume => resume(&ctx),
-        Command::Onedrive(c) => crate::onedrive::run(&ctx.config_or_empty()?.raw.onedrive, c),
+        Command::Onedrive(c) => {
+            let config = ctx.config_or_empty()?;
+            crate::onedrive::run(&config.raw.onedrive, &config.raw.secrets, ctx.engine.secrets().clone(), c)
+        }
+        Command::Service(_) => unreachable!("handled above"),
     }
 }
 
@@ -376,13 +385,21 @@ fn password(ctx: &Ctx, cmd: PasswordCommand) -> Result<ExitCode> {
     if set {
         let pw = read_password(&account)?;
         store.set(&account, &pw)?;
-        eprintln!("Stored the password for {} in the OS keyring.", describe_account(&account));
+        eprintln!("Stored the password for {} in {}.", describe_account(&account), store_name(ctx));
     } else if store.delete(&account)? {
-        eprintln!("Removed the password for {} from the OS keyring.", describe_account(&account));
+        eprintln!("Removed the password for {} from {}.", describe_account(&account), store_name(ctx));
     } else {
         eprintln!("No password was stored for {}.", describe_account(&account));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where secrets are kept: "the OS keyring" or the credentials file.
+fn store_name(ctx: &Ctx) -> String {
+    match config::SecretsSettings::load(&ctx.config_path) {
+        Ok(s) if s.store == config::SecretStoreKind::File => s.file_path(&ctx.config_path, ctx.env.home.as_deref()).display().to_string(),
+        _ => "the OS keyring".to_string(),
+    }
 }
 
 fn describe_account(account: &str) -> String {

@@ -30,6 +30,10 @@ fn install_signals(control: &ServiceControl) {
 pub fn run(engine: &Engine, load: &dyn Fn() -> Result<Config>, config_path: std::path::PathBuf) -> Result<ExitCode> {
     let control = ServiceControl::default();
     install_signals(&control);
+    // A store that cannot keep secrets is said at start (each use refuses it too).
+    if let Err(e) = engine.secrets().check() {
+        tracing::error!("secrets: {}", e.message());
+    }
     let tick = std::env::var("NIGHTJAR_TICK_SECS").ok().and_then(|s| s.parse().ok()).map_or(Duration::from_secs(20), Duration::from_secs);
     // A damaged history is moved aside (logged when it is opened) and the
     // schedules go on. Service and run events become log lines.

@@ -11,6 +11,7 @@ mod daemon;
 mod logging;
 mod onedrive;
 mod output;
+mod service;
 
 use std::process::ExitCode;
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use nightjar_core::config::OneDriveSettings;
-use nightjar_core::secrets::{self, SecretStore};
+use nightjar_core::config::{OneDriveSettings, SecretStoreKind, SecretsSettings};
+use nightjar_core::secrets::SecretStore;
 use nightjar_core::Result;
 use nightjar_onedrive::{Graph, GraphConfig};
 
@@ -35,10 +35,6 @@ pub struct LoginArgs {
     pub no_browser: bool,
 }
 
-fn store() -> Arc<dyn SecretStore> {
-    Arc::from(secrets::default_store())
-}
-
 /// Opens `url` in the system browser, best effort. The `open` crate
 /// passes the address whole on every OS (`cmd /C start` would cut it at
 /// its first `&`, losing the sign-in request's parameters).
@@ -48,7 +44,7 @@ fn open_browser(url: &str) {
     }
 }
 
-pub fn run(settings: &OneDriveSettings, cmd: OneDriveCommand) -> Result<ExitCode> {
+pub fn run(settings: &OneDriveSettings, secrets: &SecretsSettings, store: Arc<dyn SecretStore>, cmd: OneDriveCommand) -> Result<ExitCode> {
     if let OneDriveCommand::Folders(j) = &cmd {
         let found = nightjar_onedrive::synced::detect_folders();
         if j.json {
@@ -62,10 +58,10 @@ pub fn run(settings: &OneDriveSettings, cmd: OneDriveCommand) -> Result<ExitCode
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let graph = Graph::new(GraphConfig::from_settings(settings), store())?;
+    let graph = Graph::new(GraphConfig::from_settings(settings), store)?;
     match cmd {
         OneDriveCommand::Login(a) => {
-            if std::env::var("NIGHTJAR_KEYRING").is_ok_and(|v| v == "off") {
+            if secrets.store == SecretStoreKind::Keyring && std::env::var("NIGHTJAR_KEYRING").is_ok_and(|v| v == "off") {
                 return Err(nightjar_core::Error::new(
                     nightjar_core::ErrorKind::Secret,
                     "The OneDrive sign-in is kept in the OS keyring, which is switched off (NIGHTJAR_KEYRING=off); unset it to sign in.",

@@ -164,7 +164,8 @@ impl EngineBuilder {
         self
     }
 
-    /// The secret store (default: the OS keyring, as `NIGHTJAR_KEYRING` says).
+    /// The secret store (default: the one the default config file's
+    /// `[secrets]` chooses, [`crate::secrets::default_store`]).
     #[must_use]
     pub fn secrets(mut self, secrets: Arc<dyn SecretStore>) -> Self {
         self.secrets = Some(secrets);
@@ -278,9 +279,12 @@ impl Engine {
         self.moved_aside.get().and_then(Option::as_ref)
     }
 
-    /// Takes the destination settings of `config` (called on every config
-    /// (re)load; the scheduler service does it itself).
+    /// Takes the destination and `[secrets]` settings of `config` (called on
+    /// every config (re)load; the scheduler service does it itself).
     pub fn configure(&self, config: &Config) {
+        if let Some(path) = &config.origin {
+            self.secrets.configure(&config.raw.secrets, path);
+        }
         let settings = DestinationSettings { onedrive: config.raw.onedrive.clone() };
         let mut current = self.settings.write().unwrap_or_else(PoisonError::into_inner);
         if **current != settings {

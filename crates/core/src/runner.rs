@@ -192,13 +192,15 @@ struct Ready {
     name: String,
     /// No password because the keyring could not be reached.
     keyring_unreachable: bool,
+    /// The credentials file, when the config keeps secrets in one.
+    secrets_file: Option<std::path::PathBuf>,
 }
 
 impl Ready {
     /// A refused password with no password because the keyring was
     /// unreachable says that, rather than "none is stored".
     fn explain(&self, job: &Job, e: Error) -> Error {
-        if e.kind() == ErrorKind::Auth && self.keyring_unreachable { engine::keyring_unreachable(job) } else { e }
+        if e.kind() == ErrorKind::Auth && self.keyring_unreachable { engine::keyring_unreachable(job, self.secrets_file.as_deref()) } else { e }
     }
 }
 
@@ -406,6 +408,7 @@ impl Runner<'_> {
             tool: None,
             name: String::new(),
             keyring_unreachable: password.is_none() && keyring_failed.load(Ordering::Relaxed),
+            secrets_file: self.secrets.file(),
         };
         ready.tool = Some(engine::prepare(job, password).map_err(|e| ready.explain(job, e))?);
         // Two runs in the same second (manual right after scheduled) get

@@ -4,6 +4,7 @@
 
 pub mod child;
 pub mod engine;
+pub mod locate;
 pub mod mysql;
 pub mod postgres;
 

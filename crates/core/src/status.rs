@@ -117,7 +117,7 @@ pub fn tool_health(job: &Job) -> ToolHealth {
             None => ToolHealth {
                 tool: "mysqldump".into(),
                 found: None,
-                problem: Some("Neither mariadb-dump nor mysqldump was found; install the MariaDB or MySQL client tools (Debian/Ubuntu: sudo apt install mariadb-client) or set the job's `tool_dir`.".into()),
+                problem: Some(format!("Neither mariadb-dump nor mysqldump was found; {} or set the job's `tool_dir`.", crate::source::locate::hint(crate::source::locate::Tool::Mysql, None))),
             },
         };
     }
@@ -129,7 +129,7 @@ pub fn tool_health(job: &Job) -> ToolHealth {
         None => ToolHealth {
             tool: "pg_dump".into(),
             found: None,
-            problem: Some("pg_dump was not found; install the PostgreSQL client tools (Debian/Ubuntu: sudo apt install postgresql-client) or set the job's `tool_dir`.".into()),
+            problem: Some(format!("pg_dump was not found; {} or set the job's `tool_dir`.", crate::source::locate::hint(crate::source::locate::Tool::Postgres, None))),
         },
     }
 }

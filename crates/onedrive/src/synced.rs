@@ -14,24 +14,33 @@ use crate::graph::Graph;
 use crate::qxh::QuickXorHash;
 
 /// The OneDrive-synced folders of this machine, for the user (the
-/// process's environment and home folder): what `nightjar onedrive
-/// folders` prints and the desktop app offers as destinations. See
-/// [`onedrive_folders`].
+/// process's environment, home folder and, on Windows, the OneDrive
+/// client's registry keys): what `nightjar onedrive folders` prints and the
+/// desktop app offers as destinations. See [`onedrive_folders_with`].
 #[must_use]
 pub fn detect_folders() -> Vec<PathBuf> {
     let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).or_else(|| std::env::var_os("USERPROFILE").filter(|h| !h.is_empty())).map(PathBuf::from);
-    onedrive_folders(&|k| std::env::var(k).ok(), home.as_deref())
+    onedrive_folders_with(&|k| std::env::var(k).ok(), home.as_deref(), &registry_accounts())
+}
+
+/// [`onedrive_folders_with`] without registry values.
+#[must_use]
+pub fn onedrive_folders(env: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> Vec<PathBuf> {
+    onedrive_folders_with(env, home, &[])
 }
 
 /// Folders that look like OneDrive sync roots, existing ones only, without
 /// duplicates: `%OneDrive%`, `%OneDriveCommercial%`, `%OneDriveConsumer%`
-/// (Windows), `~/Library/CloudStorage/OneDrive*` (macOS), `~/OneDrive*`, and
-/// the `sync_dir` of the Linux `onedrive` client (`~/.config/onedrive/config`).
+/// and the `UserFolder` of each account under
+/// `HKCU\Software\Microsoft\OneDrive\Accounts` (Windows; `accounts` holds
+/// them as (account key, value) pairs, see [`registry_folders`]),
+/// `~/Library/CloudStorage/OneDrive*` (macOS), `~/OneDrive*`, and the
+/// `sync_dir` of the Linux `onedrive` client (`~/.config/onedrive/config`).
 #[must_use]
-pub fn onedrive_folders(env: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> Vec<PathBuf> {
+pub fn onedrive_folders_with(env: &dyn Fn(&str) -> Option<String>, home: Option<&Path>, accounts: &[(String, String)]) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
     let mut push = |p: PathBuf| {
-        if p.is_dir() && !out.contains(&p) {
+        if p.is_dir() && !out.iter().any(|o| same_folder(o, &p)) {
             out.push(p);
         }
     };
@@ -39,6 +48,9 @@ pub fn onedrive_folders(env: &dyn Fn(&str) -> Option<String>, home: Option<&Path
         if let Some(v) = env(var).filter(|v| !v.is_empty()) {
             push(PathBuf::from(v));
         }
+    }
+    for p in registry_folders(accounts) {
+        push(p);
     }
     let Some(home) = home else { return out };
     let config_dir = env("XDG_CONFIG_HOME").filter(|v| !v.is_empty()).map_or_else(|| home.join(".config"), PathBuf::from);
@@ -59,6 +71,60 @@ pub fn onedrive_folders(env: &dyn Fn(&str) -> Option<String>, home: Option<&Path
         }
     }
     out
+}
+
+/// The sync roots named by the OneDrive client's account keys
+/// (`Accounts\Personal`, `Accounts\Business1`, …: (key, `UserFolder`)
+/// pairs): the personal account first, then the others by name; blank
+/// values (an account signed out) are skipped, a trailing `\` is dropped.
+#[must_use]
+pub fn registry_folders(accounts: &[(String, String)]) -> Vec<PathBuf> {
+    let mut sorted: Vec<&(String, String)> = accounts.iter().collect();
+    sorted.sort_by_key(|(key, _)| (!key.eq_ignore_ascii_case("Personal"), key.to_ascii_lowercase()));
+    sorted
+        .into_iter()
+        .map(|(_, folder)| folder.trim())
+        .filter(|f| !f.is_empty())
+        .map(|f| {
+            let t = f.trim_end_matches(['\\', '/']);
+            // `C:\` stays a root.
+            PathBuf::from(if t.len() <= 2 { f } else { t })
+        })
+        .collect()
+}
+
+/// The same folder, written alike but for letter case and a trailing
+/// separator when it is a Windows path (`C:\Users\me\OneDrive` from the
+/// environment and the registry).
+fn same_folder(a: &Path, b: &Path) -> bool {
+    let key = |p: &Path| {
+        let s = p.to_string_lossy();
+        if s.as_bytes().get(1) == Some(&b':') { s.trim_end_matches(['\\', '/']).to_lowercase() } else { s.into_owned() }
+    };
+    a == b || key(a) == key(b)
+}
+
+/// `(account key, UserFolder)` of each account of the OneDrive client,
+/// from `HKCU\Software\Microsoft\OneDrive\Accounts`; empty when there is
+/// no such key (no OneDrive client, or not signed in).
+#[cfg(windows)]
+#[must_use]
+pub fn registry_accounts() -> Vec<(String, String)> {
+    let Ok(accounts) = windows_registry::CURRENT_USER.open(r"Software\Microsoft\OneDrive\Accounts") else { return Vec::new() };
+    let Ok(names) = accounts.keys() else { return Vec::new() };
+    names
+        .filter_map(|name| {
+            let folder = accounts.open(&name).ok()?.get_string("UserFolder").ok()?;
+            Some((name, folder))
+        })
+        .collect()
+}
+
+/// No registry here.
+#[cfg(not(windows))]
+#[must_use]
+pub fn registry_accounts() -> Vec<(String, String)> {
+    Vec::new()
 }
 
 /// `sync_dir = "~/OneDrive"` from the abraunegg `onedrive` client's config.
@@ -171,5 +237,33 @@ mod tests {
         let found = onedrive_folders(&env, Some(h));
         assert_eq!(found, vec![h.join("win"), h.join("Cloud/od"), h.join("OneDrive"), h.join("OneDrive - Contoso")]);
         assert!(onedrive_folders(&|_| None, None).is_empty());
+    }
+
+    #[test]
+    fn registry_accounts_are_merged_after_the_environment() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        for d in ["personal", "work", "school"] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        let s = |p: &str| r.join(p).display().to_string();
+        let accounts = vec![
+            ("Business2".to_string(), s("school")),
+            ("Business1".to_string(), format!("{}/", s("work"))),
+            ("Personal".to_string(), s("personal")),
+            ("Business3".to_string(), "  ".to_string()),
+            ("Business4".to_string(), s("gone")),
+        ];
+        assert_eq!(registry_folders(&accounts)[..3], [r.join("personal"), r.join("work"), r.join("school")]);
+        assert_eq!(registry_folders(&accounts).len(), 4);
+        // %OneDriveCommercial% names the work folder too: listed once, first.
+        let work = s("work");
+        let env = |k: &str| (k == "OneDriveCommercial").then(|| work.clone());
+        assert_eq!(onedrive_folders_with(&env, None, &accounts), vec![r.join("work"), r.join("personal"), r.join("school")]);
+        let win = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(registry_folders(&[win("Personal", r"C:\Users\me\OneDrive\"), win("Business1", r"D:\")]), [PathBuf::from(r"C:\Users\me\OneDrive"), PathBuf::from(r"D:\")]);
+        assert!(same_folder(Path::new(r"C:\Users\Me\OneDrive"), Path::new(r"c:\users\me\onedrive\")));
+        assert!(!same_folder(Path::new("/home/Me/OneDrive"), Path::new("/home/me/OneDrive")));
+        assert!(registry_accounts().is_empty() || cfg!(windows));
     }
 }

@@ -168,7 +168,7 @@ impl Server {
             let where_ = tool_dir.map_or_else(|| "on this computer".to_string(), |d| format!("in {}", d.display()));
             Error::new(
                 ErrorKind::Tool,
-                format!("psql was not found {where_}; install the PostgreSQL client tools (Debian/Ubuntu: sudo apt install postgresql-client) or set the job's `tool_dir`."),
+                format!("psql was not found {where_}; {} or set the job's `tool_dir`.", crate::source::locate::hint(crate::source::locate::Tool::Postgres, None)),
             )
         })?;
         let psql = postgres::sibling(tools, "psql");

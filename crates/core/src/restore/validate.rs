@@ -86,7 +86,7 @@ fn pg_restore_command(opts: &ValidateOptions, args: &[String]) -> Result<Command
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::Tool,
-                    "pg_restore was not found, and it is needed to check a custom-format archive; install the PostgreSQL client tools (Debian/Ubuntu: sudo apt install postgresql-client) or set the job's `tool_dir`.",
+                    format!("pg_restore was not found, and it is needed to check a custom-format archive; {} or set the job's `tool_dir`.", crate::source::locate::hint(crate::source::locate::Tool::Postgres, None)),
                 )
             })?,
     };

@@ -128,17 +128,41 @@ impl Prepared {
 }
 
 /// The sentence for "the server wants a password and the keyring holding it
-/// could not be reached".
+/// could not be reached" (or the credentials file `file`, when the config
+/// keeps secrets in one, could not be read).
 #[must_use]
-pub fn keyring_unreachable(job: &Job) -> Error {
+pub fn keyring_unreachable(job: &Job, file: Option<&std::path::Path>) -> Error {
+    let what = match file {
+        None => "the OS keyring holding it could not be reached; unlock or start the keyring".to_string(),
+        Some(f) => format!("the credentials file {} holding it could not be read (the log says why); fix that", f.display()),
+    };
     Error::new(
         ErrorKind::Auth,
         format!(
-            "{} at {} wants a password for \"{}\" and the OS keyring holding it could not be reached; unlock or start the keyring (or set {}), then try again.",
+            "{} at {} wants a password for \"{}\" and {what} (or set {}), then try again.",
             engine_name(job.db.engine),
             job.db.server(),
             job.db.user.as_deref().unwrap_or("the current user"),
             password_var(job.db.engine)
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DestinationSpec, ParseEnv};
+    use crate::db::{DbUrl, UrlOrigin};
+
+    #[test]
+    fn a_missing_password_names_the_store_that_could_not_be_read() {
+        let url = DbUrl::parse_without_password("postgres://app@db.example:5432/app", UrlOrigin::CommandLine).unwrap();
+        let env = ParseEnv { home: None, system_tz: chrono_tz::Tz::UTC };
+        let job = Job::adhoc(url, DestinationSpec::Folder("/b".into()), None, &env).unwrap();
+        let k = keyring_unreachable(&job, None);
+        assert_eq!(k.kind(), ErrorKind::Auth);
+        assert!(k.message().contains("the OS keyring holding it could not be reached; unlock or start the keyring (or set PGPASSWORD), then try again."), "{k}");
+        let f = keyring_unreachable(&job, Some(std::path::Path::new("/etc/nj/credentials.toml")));
+        assert!(f.message().contains("and the credentials file /etc/nj/credentials.toml holding it could not be read (the log says why); fix that (or set PGPASSWORD)"), "{f}");
+    }
 }

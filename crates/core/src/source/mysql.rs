@@ -22,6 +22,7 @@ use std::process::Command;
 use crate::config::Selection;
 use crate::db::DbUrl;
 use crate::source::child::{run_capture, CaptureError, ChildFailure};
+use crate::source::locate::{self, Tool};
 use crate::source::postgres::Version;
 use crate::{Error, ErrorKind, Result};
 
@@ -215,7 +216,7 @@ pub fn tool_command(target: &MyTarget, program: &Path, args: &[String]) -> Comma
             c
         }
         Some(container) => {
-            let mut c = Command::new(std::env::var_os("NIGHTJAR_DOCKER").unwrap_or_else(|| "docker".into()));
+            let mut c = Command::new(locate::docker());
             c.arg("exec").arg("-i").args(["-e", "LC_MESSAGES=C"]);
             if target.password.is_some() {
                 c.args(["-e", "MYSQL_PWD"]);
@@ -227,21 +228,10 @@ pub fn tool_command(target: &MyTarget, program: &Path, args: &[String]) -> Comma
     }
 }
 
+/// Directories that may hold the client tools, in search order ([`locate`]
+/// has the rules per system).
 fn candidate_dirs(tool_dir: Option<&Path>) -> Vec<PathBuf> {
-    if let Some(d) = tool_dir {
-        return vec![d.to_path_buf()];
-    }
-    if let Some(d) = std::env::var_os(TOOL_DIR_ENV).filter(|d| !d.is_empty()) {
-        return vec![PathBuf::from(d)];
-    }
-    let mut dirs = Vec::new();
-    if let Some(path) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&path));
-    }
-    for d in ["/usr/local/mysql/bin", "/opt/homebrew/bin", "/usr/local/bin", "C:\\Program Files\\MariaDB\\bin"] {
-        dirs.push(PathBuf::from(d));
-    }
-    dirs
+    locate::candidate_dirs(Tool::Mysql, tool_dir, TOOL_DIR_ENV)
 }
 
 fn exe(dir: &Path, name: &str) -> PathBuf {
@@ -286,7 +276,7 @@ fn spawn_error(target: &MyTarget, tool: &str, e: std::io::Error) -> Error {
     }
     Error::new(
         ErrorKind::Tool,
-        format!("{tool} could not be started ({e}); install the MariaDB or MySQL client tools (Debian/Ubuntu: sudo apt install mariadb-client) or set the job's `tool_dir`."),
+        format!("{tool} could not be started ({e}); {} or set the job's `tool_dir`.", locate::hint(Tool::Mysql, None)),
     )
     .with_source(e)
 }
@@ -356,7 +346,7 @@ pub fn prepare(target: &MyTarget, tool_dir: Option<&Path>) -> Result<MyPrepared>
         let where_ = tool_dir.map_or_else(|| "on this computer".to_string(), |d| format!("in {}", d.display()));
         return Err(Error::new(
             ErrorKind::Tool,
-            format!("Neither mariadb-dump nor mysqldump was found {where_}; install the MariaDB or MySQL client tools (Debian/Ubuntu: sudo apt install mariadb-client) or set the job's `tool_dir`."),
+            format!("Neither mariadb-dump nor mysqldump was found {where_}; {} or set the job's `tool_dir`.", locate::hint(Tool::Mysql, None)),
         ));
     };
     let server = server_version(target, &first.client)?;

@@ -3,7 +3,8 @@
 //! Before dumping, the server's version is read with `psql` and the
 //! `pg_dump` whose major version is the closest one not older than the
 //! server is chosen among those installed (`/usr/lib/postgresql/*/bin`,
-//! `/usr/pgsql-*/bin`, Homebrew, Postgres.app, `PATH`). An older `pg_dump`
+//! `/usr/pgsql-*/bin`, `%ProgramFiles%\PostgreSQL\<major>\bin`, Homebrew,
+//! Postgres.app, `PATH`: see [`locate`]). An older `pg_dump`
 //! cannot dump a newer server, so that case is refused with the fix.
 //!
 //! The password reaches the tools only through `PGPASSWORD` in the child's
@@ -18,6 +19,7 @@ use crate::config::Selection;
 use crate::db::DbUrl;
 use crate::model::{Compression, Format};
 use crate::source::child::{run_capture, CaptureError, ChildFailure};
+use crate::source::locate::{self, Tool};
 use crate::{Error, ErrorKind, Result};
 
 /// Environment variable naming a directory holding the PostgreSQL tools,
@@ -115,7 +117,7 @@ fn command(target: &PgTarget, program: &Path, args: &[String]) -> Command {
             c
         }
         Some(container) => {
-            let mut c = Command::new(std::env::var_os("NIGHTJAR_DOCKER").unwrap_or_else(|| "docker".into()));
+            let mut c = Command::new(locate::docker());
             c.arg("exec").arg("-i").args(["-e", "LC_MESSAGES=C", "-e", "PGCONNECT_TIMEOUT=10"]);
             if target.password.is_some() {
                 c.args(["-e", "PGPASSWORD"]);
@@ -136,40 +138,10 @@ pub fn tool_command(target: &PgTarget, program: &Path, args: &[String]) -> Comma
     command(target, program, args)
 }
 
-/// Directories that may hold PostgreSQL client tools, most specific first.
+/// Directories that may hold PostgreSQL client tools, most specific first
+/// ([`locate`] has the rules per system).
 fn candidate_dirs(tool_dir: Option<&Path>) -> Vec<PathBuf> {
-    if let Some(d) = tool_dir {
-        return vec![d.to_path_buf()];
-    }
-    if let Some(d) = std::env::var_os(TOOL_DIR_ENV).filter(|d| !d.is_empty()) {
-        return vec![PathBuf::from(d)];
-    }
-    let mut dirs = Vec::new();
-    for pattern_root in [
-        "/usr/lib/postgresql",
-        "/usr/local/opt",
-        "/opt/homebrew/opt",
-        "/Applications/Postgres.app/Contents/Versions",
-        "/usr",
-        "C:\\Program Files\\PostgreSQL",
-    ] {
-        let Ok(rd) = std::fs::read_dir(pattern_root) else { continue };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let fits = match pattern_root {
-                "/usr" => name.starts_with("pgsql-"),
-                "/usr/local/opt" | "/opt/homebrew/opt" => name.starts_with("postgresql") || name == "libpq",
-                _ => true,
-            };
-            if fits {
-                dirs.push(e.path().join("bin"));
-            }
-        }
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&path));
-    }
-    dirs
+    locate::candidate_dirs(Tool::Postgres, tool_dir, TOOL_DIR_ENV)
 }
 
 fn exe(dir: &Path, name: &str) -> PathBuf {
@@ -269,7 +241,7 @@ fn spawn_error(target: &PgTarget, tool: &str, e: std::io::Error) -> Error {
     if target.docker_container.is_some() && e.kind() == std::io::ErrorKind::NotFound {
         return Error::new(ErrorKind::Tool, "The docker command was not found; install Docker or remove `docker_container` from the job.").with_source(e);
     }
-    Error::new(ErrorKind::Tool, format!("{tool} could not be started ({e}); install the PostgreSQL client tools or set the job's `tool_dir`.")).with_source(e)
+    Error::new(ErrorKind::Tool, format!("{tool} could not be started ({e}); {} or set the job's `tool_dir`.", locate::hint(Tool::Postgres, None))).with_source(e)
 }
 
 /// Picks the tools for `target`: finds the `pg_dump` candidates, reads the
@@ -306,7 +278,7 @@ pub fn prepare(target: &PgTarget, tool_dir: Option<&Path>) -> Result<PgPrepared>
         );
         return Err(Error::new(
             ErrorKind::Tool,
-            format!("pg_dump was not found {where_}; install the PostgreSQL client tools (Debian/Ubuntu: sudo apt install postgresql-client) or set the job's `tool_dir`."),
+            format!("pg_dump was not found {where_}; {} or set the job's `tool_dir`.", locate::hint(Tool::Postgres, None)),
         ));
     };
     // Any psql can read the version; prefer the newest one.
@@ -333,10 +305,7 @@ fn check_not_older(tools: &PgTools, server: &Version, target: &PgTarget, docker:
     let fix = if docker {
         format!("use an image whose pg_dump is version {} or newer", server.major)
     } else {
-        format!(
-            "install the PostgreSQL {m} client tools (Debian/Ubuntu: sudo apt install postgresql-client-{m}) or point the job's `tool_dir` at them",
-            m = server.major
-        )
+        format!("{} or point the job's `tool_dir` at them", locate::hint(Tool::Postgres, Some(u64::from(server.major))))
     };
     Err(Error::new(
         ErrorKind::Tool,
