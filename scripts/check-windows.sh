@@ -224,7 +224,7 @@ TOML
 write_config ""
 
 step "a password stored in and read back from the Windows credential store"
-printf 's3cret-for-standin\n' | nj password set --job standin >/dev/null
+printf 's3cret-for-standin\n' | nj password set --job standin >/dev/null 2>&1
 grep -rqF 's3cret-for-standin' "$config" "$data" && fail "the password is in the config or the data folder in plain text"
 ok "password set --job standin"
 
@@ -303,8 +303,37 @@ assert any(o in ("cancelled", "interrupted") for o in outcomes), outcomes
 assert any(o == "failed" for o in outcomes), outcomes
 PY
 ok "history has the good runs, the rejected password, the cancelled and the killed run"
-nj password delete --job standin >/dev/null
+nj password delete --job standin >/dev/null 2>&1
 ok "password delete --job standin"
+
+# --- where Windows users have things ---------------------------------------
+step "pg_dump.exe found under Program Files, and a clear sentence when it is not there"
+write_config "" # the stand-in job
+sed -i '/^tool_dir = /d' "$config"
+unset WINEPATH
+if nj backup --job standin >"$work/notool.out" 2>&1; then fail "a backup ran with no pg_dump.exe anywhere"; fi
+grep -q "postgresql.org" "$work/notool.out" || fail "the missing pg_dump.exe is not explained for Windows: $(cat "$work/notool.out")"
+ok "no pg_dump.exe: $(tr -d '\r' <"$work/notool.out" | grep -v '^\s*$' | tail -n 1)"
+pf="$WINEPREFIX/drive_c/Program Files/PostgreSQL/16/bin"
+mkdir -p "$pf"
+cp "$tools/pg_dump.exe" "$tools/psql.exe" "$pf/"
+printf 's3cret-for-standin\n' | nj password set --job standin >/dev/null 2>&1
+n_before=$(count_backups)
+STANDIN_PASSWORD=s3cret-for-standin nj backup --job standin >"$work/pf.out" 2>&1 || { cat "$work/pf.out" >&2; fail "the backup with pg_dump.exe under Program Files failed"; }
+(($(count_backups) == n_before + 1)) || fail "no new backup with pg_dump.exe under Program Files"
+nj password delete --job standin >/dev/null 2>&1
+ok "a job without tool_dir uses C:\\Program Files\\PostgreSQL\\16\\bin\\pg_dump.exe"
+export WINEPATH
+WINEPATH=$(winpath "$tools")
+
+step "the OneDrive folder from the registry"
+od_folder="$work/OneDrive - Contoso"
+mkdir -p "$od_folder"
+"$wine" reg add 'HKCU\Software\Microsoft\OneDrive\Accounts\Business1' /v UserFolder /t REG_SZ /d "$(winpath "$od_folder")" /f >/dev/null 2>&1 ||
+    fail "could not write the OneDrive account key into Wine's registry"
+nj onedrive folders >"$work/folders.out" || fail "onedrive folders failed"
+grep -qF "OneDrive - Contoso" "$work/folders.out" || fail "onedrive folders does not show the registry's UserFolder: $(cat "$work/folders.out")"
+ok "onedrive folders: $(tr -d '\r' <"$work/folders.out" | grep -F 'Contoso')"
 
 # --- OneDrive against the in-workspace Graph fake ---------------------------
 step "OneDrive: sign-in, upload, listing and download against the Graph fake"

@@ -6,7 +6,9 @@
 #      stay GUI-free (no tauri, gtk or webkit), and that the window does not
 #      link the tray process or its D-Bus libraries
 #   4. unit + integration tests (nextest, else cargo test), then doc tests
-#   5. desktop tests under Xvfb: smoke test, then the E2E tests (WebDriver, tray
+#   5. the Windows lane (scripts/check-windows.sh): cross-build for Windows
+#      with Debian's toolchain, then the Windows programs under Wine
+#   6. desktop tests under Xvfb: smoke test, then the E2E tests (WebDriver, tray
 #      over D-Bus, notifications, keyring)
 # Works from any directory.
 set -euo pipefail
@@ -18,13 +20,13 @@ step() {
     printf '\n==> %s\n' "$*"
 }
 
-step "1/5 dependencies (scripts/install-deps.sh)"
+step "1/6 dependencies (scripts/install-deps.sh)"
 scripts/install-deps.sh
 
-step "2/5 build (cargo build --workspace --locked --all-targets)"
+step "2/6 build (cargo build --workspace --locked --all-targets)"
 cargo build --workspace --locked --all-targets
 
-step "3/5 GUI-free check (nightjar-core, nightjar-cli, nightjar-desktop-shared, nightjar-tray)"
+step "3/6 GUI-free check (nightjar-core, nightjar-cli, nightjar-desktop-shared, nightjar-tray)"
 # `cargo tree -i tauri` exits 101 with "package ID specification `tauri` did not
 # match any packages" when tauri is absent from the package's graph. Any other
 # failure must not count as a pass, so we check the message, and we also grep
@@ -77,7 +79,7 @@ no_tray() {
 no_tray nightjar-desktop
 no_tray nightjar-desktop-shared
 
-step "4/5 tests"
+step "4/6 tests"
 if cargo nextest --version >/dev/null 2>&1; then
     # nextest does not run doc tests; run them first so the last summary
     # printed is nextest's.
@@ -88,7 +90,10 @@ else
     cargo test --workspace --locked --no-fail-fast
 fi
 
-step "5/5 desktop tests (tests/desktop/smoke.sh, tests/desktop/e2e.sh)"
+step "5/6 Windows lane (scripts/check-windows.sh)"
+scripts/check-windows.sh
+
+step "6/6 desktop tests (tests/desktop/smoke.sh, tests/desktop/e2e.sh)"
 tests/desktop/smoke.sh
 tests/desktop/e2e.sh
 
