@@ -2,7 +2,10 @@
 //!
 //! - Linux: a StatusNotifierItem with a dbusmenu, spoken straight over the
 //!   session bus (no GTK in this process): `tray/sni.rs`.
-//! - Elsewhere no icon yet: `tray/none.rs`.
+//! - Windows: the `tray-icon` crate (a native Win32 notification-area icon
+//!   and menu) on a thread running a Win32 message loop: `tray/native.rs`.
+//! - Elsewhere (macOS for now: there tray-icon must run on the main
+//!   thread's AppKit loop, not wired yet) no icon: `tray/none.rs`.
 //!
 //! The first line is a disabled status item, updated after every run and
 //! once a minute; the icon shows idle, running, or failed/stale; the
@@ -24,9 +27,14 @@ mod sni;
 #[cfg(target_os = "linux")]
 pub use sni::TrayHandle;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+mod native;
+#[cfg(windows)]
+pub use native::TrayHandle;
+
+#[cfg(not(any(target_os = "linux", windows)))]
 mod none;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 pub use none::TrayHandle;
 
 /// What a menu item does.

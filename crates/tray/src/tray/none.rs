@@ -1,4 +1,4 @@
-//! Where no tray backend is wired (Windows and macOS for now): no icon; the schedules,
+//! Where no tray backend is wired (macOS for now): no icon; the schedules,
 //! the window channel and the notifications run anyway.
 //!
 //! On macOS, tray-icon (AppKit's `NSStatusItem`) must be created on the main
