@@ -144,7 +144,8 @@ pub fn main() -> i32 {
     if !no_window {
         host.open_window(None);
     }
-    host.wait_for_quit();
+    // On macOS the main thread runs the tray icon's event loop meanwhile.
+    crate::tray::wait_for_quit(&host);
     local::unbind(&root);
     tracing::info!("Nightjar stopped");
     0

@@ -2,10 +2,12 @@
 //!
 //! - Linux: a StatusNotifierItem with a dbusmenu, spoken straight over the
 //!   session bus (no GTK in this process): `tray/sni.rs`.
-//! - Windows: the `tray-icon` crate (a native Win32 notification-area icon
-//!   and menu) on a thread running a Win32 message loop: `tray/native.rs`.
-//! - Elsewhere (macOS for now: there tray-icon must run on the main
-//!   thread's AppKit loop, not wired yet) no icon: `tray/none.rs`.
+//! - Windows and macOS: the `tray-icon` crate (a native Win32
+//!   notification-area icon or AppKit status item, and menu): on a thread
+//!   running a Win32 message loop on Windows, on the main thread running
+//!   AppKit's loop on macOS (so the main thread waits for quit through
+//!   [`wait_for_quit`]): `tray/native.rs`.
+//! - Elsewhere no icon: `tray/none.rs`.
 //!
 //! The first line is a disabled status item, updated after every run and
 //! once a minute; the icon shows idle, running, or failed/stale; the
@@ -27,15 +29,22 @@ mod sni;
 #[cfg(target_os = "linux")]
 pub use sni::TrayHandle;
 
-#[cfg(windows)]
+#[cfg(any(windows, target_os = "macos"))]
 mod native;
-#[cfg(windows)]
-pub use native::TrayHandle;
+#[cfg(any(windows, target_os = "macos"))]
+pub use native::{TrayHandle, wait_for_quit};
 
-#[cfg(not(any(target_os = "linux", windows)))]
+#[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
 mod none;
-#[cfg(not(any(target_os = "linux", windows)))]
-pub use none::TrayHandle;
+#[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
+pub use none::{TrayHandle, wait_for_quit};
+
+/// Blocks until quit ([`Host::wait_for_quit`]); the tray icon has its own
+/// thread here.
+#[cfg(target_os = "linux")]
+pub fn wait_for_quit(host: &Arc<Host>) {
+    host.wait_for_quit();
+}
 
 /// What a menu item does.
 #[derive(Debug, Clone, PartialEq, Eq)]

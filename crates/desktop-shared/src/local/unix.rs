@@ -63,7 +63,8 @@ pub fn unbind(root: &Path) {
 
 /// Whether the peer of `stream` is this user (logged when not). The socket
 /// file is the owner's only; this also holds if its mode or a folder's was
-/// loosened by hand.
+/// loosened by hand. Linux: `SO_PEERCRED`.
+#[cfg(target_os = "linux")]
 #[must_use]
 pub fn check_peer(stream: &Stream) -> bool {
     match rustix::net::sockopt::socket_peercred(stream) {
@@ -76,5 +77,27 @@ pub fn check_peer(stream: &Stream) -> bool {
             tracing::warn!("refused a connection to the window socket whose user is unknown: {e}");
             false
         }
+    }
+}
+
+/// [`check_peer`] where there is no `SO_PEERCRED` (macOS, the BSDs): the
+/// peer's effective uid from `getpeereid`.
+#[cfg(not(target_os = "linux"))]
+#[allow(unsafe_code)]
+#[must_use]
+pub fn check_peer(stream: &Stream) -> bool {
+    use std::os::fd::AsRawFd as _;
+    let (mut uid, mut gid): (libc::uid_t, libc::gid_t) = (0, 0);
+    // SAFETY: getpeereid writes two integers through pointers to these
+    // locals; the socket stays open for the call.
+    if unsafe { libc::getpeereid(stream.as_raw_fd(), &raw mut uid, &raw mut gid) } != 0 {
+        tracing::warn!("refused a connection to the window socket whose user is unknown: {}", std::io::Error::last_os_error());
+        return false;
+    }
+    if uid == rustix::process::getuid().as_raw() {
+        true
+    } else {
+        tracing::warn!(uid, "refused a connection to the window socket from another user");
+        false
     }
 }

@@ -1,12 +1,5 @@
-//! Where no tray backend is wired (macOS for now): no icon; the schedules,
-//! the window channel and the notifications run anyway.
-//!
-//! On macOS, tray-icon (AppKit's `NSStatusItem`) must be created on the main
-//! thread and needs the main run loop running there. This process's main
-//! thread waits for quit ([`crate::host::Host::wait_for_quit`]), so a macOS
-//! backend moves that wait to a thread, makes the icon on the main thread and
-//! runs `NSApplication` there (an accessory app, no Dock icon), stopping it on
-//! quit; refreshes reach it through the main dispatch queue.
+//! Where no tray backend is built (not Linux, Windows or macOS): no icon;
+//! the schedules, the window channel and the notifications run anyway.
 
 use std::sync::Arc;
 
@@ -26,4 +19,9 @@ impl TrayHandle {
     pub fn refresh(&self, _state: &AppState) {}
 
     pub fn shutdown(&self) {}
+}
+
+/// Blocks until quit.
+pub fn wait_for_quit(host: &Arc<Host>) {
+    host.wait_for_quit();
 }
