@@ -13,7 +13,8 @@
 //!
 //! - The socket file is the owner's only (0600, never looser, not even for
 //!   a moment), and the tray process checks every connection's peer uid
-//!   (`SO_PEERCRED`): another user's program is refused and logged. On
+//!   (`SO_PEERCRED`; `getpeereid` on macOS): another user's program is
+//!   refused and logged. On
 //!   Windows the pipe's DACL lets no other user write to it (see
 //!   [`crate::local`]).
 //! - Each tray process has a window token ([`new_token`]: 32 random bytes,
