@@ -53,9 +53,15 @@ fn tray_exe() -> std::path::PathBuf {
 /// stdin (never on its command line, which every user can read).
 fn start_tray(flag: &str, token: Option<&str>) -> std::io::Result<std::process::Child> {
     use std::io::Write as _;
-    use std::os::unix::process::CommandExt as _;
     let stdin = if token.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() };
-    let mut child = std::process::Command::new(tray_exe()).arg(flag).stdin(stdin).process_group(0).spawn()?;
+    let mut cmd = std::process::Command::new(tray_exe());
+    cmd.arg(flag).stdin(stdin);
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    // CREATE_NEW_PROCESS_GROUP: Ctrl-C in this window's console does not reach it.
+    #[cfg(windows)]
+    std::os::windows::process::CommandExt::creation_flags(&mut cmd, 0x0000_0200);
+    let mut child = cmd.spawn()?;
     if let (Some(token), Some(mut pipe)) = (token, child.stdin.take()) {
         writeln!(pipe, "{token}")?;
     }

@@ -5,6 +5,7 @@
 //! - [`models`]: the view models that cross to the page, and the error
 //!   every command returns.
 //! - [`proto`]: the socket protocol between the window and the tray process.
+//! - [`local`]: the socket it runs on (a Unix socket, a named pipe on Windows).
 //! - [`summary`]: what the Dashboard cards and the tray status line say.
 //! - [`state`]: the state both processes open (paths, history, secrets).
 //! - [`lookup`]: read-only helpers both use (a restore's plan, a history
@@ -16,6 +17,7 @@
 //! carry the tray's and the tray does not carry the window's.
 
 pub mod launch;
+pub mod local;
 pub mod lookup;
 pub mod models;
 pub mod proto;

@@ -1,5 +1,6 @@
-//! How the window process talks to the tray process: JSON lines over a Unix
-//! socket in the data folder (`desktop.sock`).
+//! How the window process talks to the tray process: JSON lines over a
+//! local socket ([`crate::local`]): a Unix socket in the data folder
+//! (`desktop.sock`), a named pipe named after the data folder on Windows.
 //!
 //! The window sends [`Request`]s; the tray answers each with a
 //! [`Message::Reply`] carrying the same id (an error as a
@@ -12,7 +13,10 @@
 //!
 //! - The socket file is the owner's only (0600, never looser, not even for
 //!   a moment), and the tray process checks every connection's peer uid
-//!   (`SO_PEERCRED`): another user's program is refused and logged.
+//!   (`SO_PEERCRED`; `getpeereid` on macOS): another user's program is
+//!   refused and logged. On
+//!   Windows the pipe's DACL lets no other user write to it (see
+//!   [`crate::local`]).
 //! - Each tray process has a window token ([`new_token`]: 32 random bytes,
 //!   hex). It is handed to the other process at start on that process's
 //!   stdin, never on a command line: by the tray process to the window it
@@ -40,7 +44,6 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read as _, Write as _};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -50,6 +53,7 @@ use nightjar_core::ErrorKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::local::{self, Stream};
 use crate::models::{CmdResult, UiError};
 
 /// Event the page listens to: the runs or the history changed; reload.
@@ -65,22 +69,21 @@ pub const MAX_LINE: usize = 1 << 20;
 /// The reply to a request that needs the window's token on a connection that did not present it.
 pub const TOKEN_REFUSED: &str = "Only Nightjar's own window may do this; open the window from the tray (or run nightjar-desktop) and do it there.";
 
-/// The socket of the tray process for the data folder `root`.
+/// The socket of the tray process for the data folder `root` (Unix; on
+/// Windows the pipe's name is [`crate::local::address`]).
 #[must_use]
 pub fn socket_path(root: &Path) -> PathBuf {
     root.join("desktop.sock")
 }
 
-/// A new window token: 32 random bytes from the kernel, as 64 hex digits.
+/// A new window token: 32 random bytes from the OS (`getrandom` on Linux,
+/// `ProcessPrng` on Windows), as 64 hex digits.
 ///
 /// # Errors
-/// When the kernel gives no random bytes.
+/// When the OS gives no random bytes.
 pub fn new_token() -> std::io::Result<String> {
     let mut bytes = [0u8; 32];
-    let mut filled = 0;
-    while filled < bytes.len() {
-        filled += rustix::rand::getrandom(&mut bytes[filled..], rustix::rand::GetRandomFlags::empty())?;
-    }
+    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(format!("no random bytes from the OS: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -241,8 +244,8 @@ type Pending = HashMap<u64, (mpsc::Sender<Result<Value, UiError>>, Option<Box<dy
 
 /// The window's end of the socket.
 pub struct HostClient {
-    writer: Mutex<UnixStream>,
-    reader: Mutex<Option<UnixStream>>,
+    writer: Mutex<Stream>,
+    reader: Mutex<Option<Stream>>,
     pending: Arc<Mutex<Pending>>,
     next: AtomicU64,
 }
@@ -257,7 +260,7 @@ impl HostClient {
     /// # Errors
     /// When no tray process listens there.
     pub fn connect(root: &Path) -> std::io::Result<Self> {
-        let stream = UnixStream::connect(socket_path(root))?;
+        let stream = local::connect(root)?;
         let reader = stream.try_clone()?;
         Ok(Self { writer: Mutex::new(stream), reader: Mutex::new(Some(reader)), pending: Arc::default(), next: AtomicU64::new(1) })
     }
@@ -335,7 +338,7 @@ impl HostClient {
 /// # Errors
 /// When no tray process listens for `root`.
 pub fn one_shot(root: &Path, op: Op, until_closed: bool) -> std::io::Result<Option<Result<Value, UiError>>> {
-    let mut stream = UnixStream::connect(socket_path(root))?;
+    let mut stream = local::connect(root)?;
     let mut line = serde_json::to_vec(&Request { id: 1, op }).map_err(std::io::Error::other)?;
     line.push(b'\n');
     stream.write_all(&line)?;

@@ -6,7 +6,6 @@
 //! close it, so an idle Nightjar costs one small process.
 
 use std::io::{BufReader, Write as _};
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,6 +19,7 @@ use nightjar_core::state::{ScheduleState, StateFile};
 use serde_json::{Value, json};
 
 use crate::launch::WINDOW_FLAG;
+use crate::local::{self, Listener, Stream};
 use crate::models::{CmdResult, ProgressEvent, UiError};
 use crate::notify::{self, Level, OnClick};
 use crate::proto::{self, Line, Message, Op, Request};
@@ -29,7 +29,7 @@ use crate::state::AppState;
 /// One connected client (a window, or a one-off request).
 pub struct Conn {
     id: u64,
-    writer: Mutex<UnixStream>,
+    writer: Mutex<Stream>,
     window: AtomicBool,
     /// Presented the window's token (see [`proto`]).
     trusted: AtomicBool,
@@ -314,7 +314,7 @@ impl Host {
     }
 
     /// Serves window connections on the socket until the process exits.
-    pub fn serve(self: &Arc<Self>, listener: UnixListener) {
+    pub fn serve(self: &Arc<Self>, listener: Listener) {
         let host = self.clone();
         let _ = std::thread::Builder::new().name("socket".into()).spawn(move || {
             for stream in listener.incoming() {
@@ -326,19 +326,11 @@ impl Host {
         });
     }
 
-    fn accept(self: &Arc<Self>, stream: UnixStream) {
-        // The socket file is the owner's only; this also holds if its mode
-        // or a folder's was loosened by hand.
-        match rustix::net::sockopt::socket_peercred(&stream) {
-            Ok(peer) if peer.uid == rustix::process::getuid() => {}
-            Ok(peer) => {
-                tracing::warn!(uid = peer.uid.as_raw(), pid = peer.pid.as_raw_nonzero().get(), "refused a connection to the window socket from another user");
-                return;
-            }
-            Err(e) => {
-                tracing::warn!("refused a connection to the window socket whose user is unknown: {e}");
-                return;
-            }
+    fn accept(self: &Arc<Self>, stream: Stream) {
+        // Another user is refused (and logged) even where the socket's
+        // own permissions were loosened by hand.
+        if !local::check_peer(&stream) {
+            return;
         }
         let Ok(reader) = stream.try_clone() else { return };
         let conn = Arc::new(Conn {

@@ -1,5 +1,5 @@
-//! Desktop notifications (org.freedesktop.Notifications on Linux, through
-//! `notify-rust`): failure always (per the job's `[job.notify]`), success
+//! Desktop notifications through `notify-rust` (org.freedesktop.Notifications
+//! on Linux, toasts on Windows, the notification centre on macOS): failure always (per the job's `[job.notify]`), success
 //! when asked, stale jobs, OneDrive sign-in expired. Clicking one opens the
 //! window on the view that explains it, where the server reports clicks.
 
@@ -68,6 +68,39 @@ pub enum Level {
     Info,
 }
 
+/// The AppUserModelID toasts are shown under on Windows: the app's
+/// identifier in tauri.conf.json.
+#[cfg(windows)]
+pub const APP_USER_MODEL_ID: &str = "app.nightjar.desktop";
+
+/// Calls `clicked` when the user clicks the notification (its body, or
+/// "Open Nightjar" where the server shows actions); returns once it is gone.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn wait_for_click(handle: notify_rust::NotificationHandle, clicked: impl FnOnce()) {
+    handle.wait_for_action(|action| {
+        if action == "default" {
+            clicked();
+        }
+    });
+}
+
+/// Calls `clicked` when the user clicks the toast or the banner; returns
+/// once it is gone. Clicks arrive while this process runs (the tray
+/// process always does); on macOS they need the main run loop, which the
+/// tray icon runs there.
+#[cfg(any(windows, target_os = "macos"))]
+fn wait_for_click(handle: notify_rust::NotificationHandle, clicked: impl FnOnce()) {
+    use notify_rust::NotificationResponse;
+    let r = handle.wait_for_response(|r: &NotificationResponse| {
+        if matches!(r, NotificationResponse::Default) || matches!(r, NotificationResponse::Action(a) if a == "default") {
+            clicked();
+        }
+    });
+    if let Err(e) = r {
+        tracing::debug!("no answer from the notification: {e}");
+    }
+}
+
 /// Shows a notification; a click opens the window on `view`.
 pub fn send(summary: &str, body: &str, view: &'static str, level: Level, on_click: OnClick) {
     let failure = level == Level::Failure;
@@ -81,15 +114,20 @@ pub fn send(summary: &str, body: &str, view: &'static str, level: Level, on_clic
         }
         #[cfg(all(unix, not(target_os = "macos")))]
         n.action("default", "Open Nightjar");
+        // A toast shows under the app's AppUserModelID: the installer's Start
+        // menu shortcut carries it (Tauri's bundler uses the identifier in
+        // tauri.conf.json). A failure stays on screen until dismissed.
+        #[cfg(windows)]
+        {
+            n.app_id(APP_USER_MODEL_ID);
+            if failure {
+                n.urgency(notify_rust::Urgency::Critical);
+            }
+        }
         match n.show() {
-            Ok(_handle) => {
+            Ok(handle) => {
                 tracing::info!(summary, "notification sent");
-                #[cfg(all(unix, not(target_os = "macos")))]
-                _handle.wait_for_action(|action| {
-                    if action == "default" {
-                        on_click(view);
-                    }
-                });
+                wait_for_click(handle, move || on_click(view));
             }
             Err(e) => tracing::warn!(summary, "the desktop notification could not be shown: {e}"),
         }

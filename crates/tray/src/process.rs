@@ -1,8 +1,19 @@
 //! `nightjar-tray`'s start and end: one tray process per data folder, the
 //! socket the window connects to, signals, and the log.
+//!
+//! What differs per OS is in `process/unix.rs` (signals) and
+//! `process/windows.rs` (Ctrl-C and console close); the socket is
+//! [`crate::local`]'s.
 
-use std::os::unix::fs::PermissionsExt as _;
-use std::os::unix::net::UnixListener;
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix::watch_signals;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows::watch_signals;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -10,48 +21,25 @@ use nightjar_core::paths::DataDir;
 
 use crate::host::Host;
 use crate::launch::{HIDDEN_FLAG, NO_WINDOW_FLAG, QUIT_FLAG, init_tracing, window_exe};
+use crate::local;
 use crate::proto::{self, Op};
 use crate::state::AppState;
 
 /// Holds the data folder's single-instance lock for the process's life;
 /// false when another tray process holds it.
+///
+/// `File::try_lock`: `flock` on Linux (as before), `LockFileEx` on Windows.
 fn take_instance_lock(root: &Path) -> std::io::Result<bool> {
     let file = nightjar_core::private::file_options().create(true).truncate(false).write(true).open(root.join("desktop.lock"))?;
-    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+    match file.try_lock() {
         Ok(()) => {
-            // The kernel releases the lock when the process ends, however it ends.
+            // The OS releases the lock when the process ends, however it ends.
             std::mem::forget(file);
             Ok(true)
         }
-        Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
-        Err(e) => Err(e.into()),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
     }
-}
-
-/// Binds the window socket at `socket` so that it is never reachable by
-/// another user, not even for a moment.
-///
-/// The socket file's mode comes from the umask at `bind`, and the umask is
-/// the whole process's: changing it here would race the log writer's thread,
-/// which may be creating a file at that moment. So the socket is bound
-/// inside a fresh folder of its own that only the owner can enter (0700),
-/// made owner-only (0600) there, and only then renamed into place; the
-/// rename also replaces the socket a killed tray process left behind.
-fn bind_private(socket: &Path) -> std::io::Result<UnixListener> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    let dir = socket.with_file_name(format!(".desktop.sock.{}", std::process::id()));
-    // Left by an earlier process with the same pid: nothing else uses it (this one holds the instance lock).
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-    let bound = (|| {
-        let inner = dir.join("desktop.sock");
-        let listener = UnixListener::bind(&inner)?;
-        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o600))?;
-        std::fs::rename(&inner, socket)?;
-        Ok(listener)
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
-    bound
 }
 
 /// Hands `op` to the tray process that holds the lock (it may still be
@@ -103,15 +91,16 @@ pub fn main() -> i32 {
             return 1;
         }
     }
-    let socket = proto::socket_path(&root);
-    let listener = match bind_private(&socket) {
+    let listener = match local::bind(&root) {
         Ok(l) => l,
         Err(e) => {
-            tracing::error!("cannot listen on {}: {e}", socket.display());
-            eprintln!("nightjar-tray: cannot listen on {} ({e}).", socket.display());
+            let at = local::address(&root);
+            tracing::error!("cannot listen on {at}: {e}");
+            eprintln!("nightjar-tray: cannot listen on {at} ({e}).");
             return 1;
         }
     };
+    tracing::info!(at = %local::address(&root), "listening for the window");
     let state = match AppState::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -144,7 +133,10 @@ pub fn main() -> i32 {
             host.set_tray(t);
             tracing::info!("tray ready");
         }
+        #[cfg(target_os = "linux")]
         Err(e) => tracing::warn!("no tray icon (is there a desktop session bus?): {e}; the schedules run anyway"),
+        #[cfg(not(target_os = "linux"))]
+        Err(e) => tracing::warn!("no tray icon: {e}; the schedules run anyway"),
     }
     host.start_scheduler();
     host.start_minute_refresh();
@@ -152,31 +144,9 @@ pub fn main() -> i32 {
     if !no_window {
         host.open_window(None);
     }
-    host.wait_for_quit();
-    let _ = std::fs::remove_file(&socket);
+    // On macOS the main thread runs the tray icon's event loop meanwhile.
+    crate::tray::wait_for_quit(&host);
+    local::unbind(&root);
     tracing::info!("Nightjar stopped");
     0
-}
-
-/// SIGTERM and SIGINT quit cleanly (a running backup is cancelled, its
-/// partial file removed); SIGHUP reloads the config.
-fn watch_signals(host: &std::sync::Arc<Host>) {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("signals are not handled: {e}");
-            return;
-        }
-    };
-    let host = host.clone();
-    let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
-        for sig in signals.forever() {
-            if sig == SIGHUP {
-                host.state.control.reload.store(true, std::sync::atomic::Ordering::SeqCst);
-            } else {
-                host.quit();
-            }
-        }
-    });
 }

@@ -1,21 +1,50 @@
-//! The tray icon and its menu: a StatusNotifierItem with a dbusmenu, spoken
-//! straight over the session bus (no GTK in this process).
+//! The tray icon and its menu, one interface ([`TrayHandle`]) per OS:
+//!
+//! - Linux: a StatusNotifierItem with a dbusmenu, spoken straight over the
+//!   session bus (no GTK in this process): `tray/sni.rs`.
+//! - Windows and macOS: the `tray-icon` crate (a native Win32
+//!   notification-area icon or AppKit status item, and menu): on a thread
+//!   running a Win32 message loop on Windows, on the main thread running
+//!   AppKit's loop on macOS (so the main thread waits for quit through
+//!   [`wait_for_quit`]): `tray/native.rs`.
+//! - Elsewhere no icon: `tray/none.rs`.
 //!
 //! The first line is a disabled status item, updated after every run and
-//! once a minute; the icon shows idle, running, or failed/stale. Every
-//! click goes through [`Action`] and runs on a thread of its own, so the
-//! menu never waits for a backup.
+//! once a minute; the icon shows idle, running, or failed/stale; the
+//! tooltip carries the status line. Every click goes through [`Action`] and
+//! runs on a thread of its own, so the menu never waits for a backup. What
+//! the menu holds ([`menu_spec`]) and the icons' pixels ([`icon_rgba`]) are
+//! the same everywhere.
 
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 
 use chrono::Utc;
-use ksni::blocking::TrayMethods as _;
-use ksni::menu::{MenuItem, StandardItem, SubMenu};
 use nightjar_core::state::StateFile;
 
 use crate::host::Host;
-use crate::state::AppState;
 use crate::summary::{IconState, TraySummary};
+
+#[cfg(target_os = "linux")]
+mod sni;
+#[cfg(target_os = "linux")]
+pub use sni::TrayHandle;
+
+#[cfg(any(windows, target_os = "macos"))]
+mod native;
+#[cfg(any(windows, target_os = "macos"))]
+pub use native::{TrayHandle, wait_for_quit};
+
+#[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
+mod none;
+#[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
+pub use none::{TrayHandle, wait_for_quit};
+
+/// Blocks until quit ([`Host::wait_for_quit`]); the tray icon has its own
+/// thread here.
+#[cfg(target_os = "linux")]
+pub fn wait_for_quit(host: &Arc<Host>) {
+    host.wait_for_quit();
+}
 
 /// What a menu item does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +76,7 @@ fn entry(label: &str, enabled: bool, action: Option<Action>) -> Option<Entry> {
 }
 
 /// The menu for a summary: labels, enabled states and what each item does
-/// (kept apart from ksni so it is tested without a bus).
+/// (kept apart from the tray backends so it is tested without a bus).
 #[must_use]
 pub fn menu_spec(s: &TraySummary) -> Vec<Option<Entry>> {
     let backup = if s.jobs.len() > 1 {
@@ -69,34 +98,6 @@ pub fn menu_spec(s: &TraySummary) -> Vec<Option<Entry>> {
         None,
         entry("Quit", true, Some(Action::Quit)),
     ]
-}
-
-/// The tray as ksni sees it.
-pub struct NightjarTray {
-    host: Weak<Host>,
-    summary: TraySummary,
-}
-
-fn item(label: String, enabled: bool, action: Option<Action>) -> MenuItem<NightjarTray> {
-    StandardItem {
-        label,
-        enabled,
-        activate: Box::new(move |t: &mut NightjarTray| {
-            if let Some(a) = &action {
-                t.act(a.clone());
-            }
-        }),
-        ..Default::default()
-    }
-    .into()
-}
-
-impl NightjarTray {
-    fn act(&self, action: Action) {
-        let Some(host) = self.host.upgrade() else { return };
-        // Off the D-Bus thread: actions refresh the tray, which needs it.
-        let _ = std::thread::Builder::new().name("tray-action".into()).spawn(move || run_action(&host, action));
-    }
 }
 
 /// Carries out a menu item.
@@ -128,19 +129,27 @@ pub fn run_action(host: &Arc<Host>, action: Action) {
     }
 }
 
-fn decode(png_bytes: &[u8]) -> ksni::Icon {
+/// A tray icon's pixels: RGBA, row by row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rgba {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+}
+
+fn decode(png_bytes: &[u8]) -> Rgba {
     let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
     let mut reader = decoder.read_info().expect("tray icons are valid PNGs");
     let mut buf = vec![0; reader.output_buffer_size().expect("icon size")];
     let info = reader.next_frame(&mut buf).expect("tray icons are valid PNGs");
     assert_eq!(info.color_type, png::ColorType::Rgba, "tray icons are RGBA");
-    // RGBA → ARGB32 in network byte order.
-    let data = buf[..info.buffer_size()].chunks_exact(4).flat_map(|p| [p[3], p[0], p[1], p[2]]).collect();
-    ksni::Icon { width: i32::try_from(info.width).unwrap_or(32), height: i32::try_from(info.height).unwrap_or(32), data }
+    buf.truncate(info.buffer_size());
+    Rgba { width: info.width, height: info.height, data: buf }
 }
 
-fn icon(state: IconState) -> ksni::Icon {
-    static ICONS: OnceLock<[ksni::Icon; 3]> = OnceLock::new();
+/// The icon for `state` (icons/tray-*.png, decoded once).
+pub fn icon_rgba(state: IconState) -> &'static Rgba {
+    static ICONS: OnceLock<[Rgba; 3]> = OnceLock::new();
     let icons = ICONS.get_or_init(|| {
         [
             decode(include_bytes!("../../../icons/tray-idle.png")),
@@ -148,90 +157,10 @@ fn icon(state: IconState) -> ksni::Icon {
             decode(include_bytes!("../../../icons/tray-failed.png")),
         ]
     });
-    let i = match state {
-        IconState::Idle => 0,
-        IconState::Running => 1,
-        IconState::Failed => 2,
-    };
-    ksni::Icon { width: icons[i].width, height: icons[i].height, data: icons[i].data.clone() }
-}
-
-impl ksni::Tray for NightjarTray {
-    fn id(&self) -> String {
-        "nightjar".into()
-    }
-
-    fn title(&self) -> String {
-        "Nightjar".into()
-    }
-
-    fn icon_pixmap(&self) -> Vec<ksni::Icon> {
-        vec![icon(self.summary.icon)]
-    }
-
-    fn tool_tip(&self) -> ksni::ToolTip {
-        ksni::ToolTip { title: "Nightjar".into(), description: self.summary.line.clone(), ..Default::default() }
-    }
-
-    fn status(&self) -> ksni::Status {
-        if self.summary.icon == IconState::Failed { ksni::Status::NeedsAttention } else { ksni::Status::Active }
-    }
-
-    /// A left click opens the window.
-    fn activate(&mut self, _x: i32, _y: i32) {
-        self.act(Action::Open);
-    }
-
-    fn menu(&self) -> Vec<MenuItem<Self>> {
-        menu_spec(&self.summary)
-            .into_iter()
-            .map(|e| match e {
-                None => MenuItem::Separator,
-                Some(Entry { label, enabled, sub, action }) if sub.is_empty() => item(label, enabled, action),
-                Some(Entry { label, enabled, sub, .. }) => {
-                    let mut submenu = Vec::with_capacity(sub.len() + 2);
-                    for (i, (l, a)) in sub.into_iter().enumerate() {
-                        submenu.push(item(l, true, Some(a)));
-                        if i == 0 {
-                            submenu.push(MenuItem::Separator);
-                        }
-                    }
-                    SubMenu { label, enabled, submenu, ..Default::default() }.into()
-                }
-            })
-            .collect()
-    }
-
-    fn watcher_offline(&self, reason: ksni::OfflineReason) -> bool {
-        // Keep serving: a panel that restarts registers the item again.
-        tracing::warn!("no tray host is showing the icon right now ({reason:?})");
-        true
-    }
-}
-
-/// The running tray.
-pub struct TrayHandle(ksni::blocking::Handle<NightjarTray>);
-
-impl TrayHandle {
-    /// Publishes the tray on the session bus.
-    ///
-    /// # Errors
-    /// When there is no session bus.
-    pub fn spawn(host: &Arc<Host>) -> Result<Self, ksni::Error> {
-        let tray = NightjarTray { host: Arc::downgrade(host), summary: host.summary() };
-        // Without a tray host yet (a panel still starting) the item waits for one.
-        let handle = tray.assume_sni_available(true).spawn()?;
-        Ok(Self(handle))
-    }
-
-    /// Recomputes the status line, the pause label and the icon.
-    pub fn refresh(&self, state: &AppState) {
-        let s = crate::summary::tray_summary(state, Utc::now());
-        self.0.update(|t| t.summary = s);
-    }
-
-    pub fn shutdown(&self) {
-        self.0.shutdown().wait();
+    match state {
+        IconState::Idle => &icons[0],
+        IconState::Running => &icons[1],
+        IconState::Failed => &icons[2],
     }
 }
 
@@ -255,6 +184,14 @@ mod tests {
     }
 
     #[test]
+    fn icons_decode_to_32_px_rgba() {
+        for s in [IconState::Idle, IconState::Running, IconState::Failed] {
+            let i = icon_rgba(s);
+            assert_eq!((i.width, i.height, i.data.len()), (32, 32, 32 * 32 * 4));
+        }
+    }
+
+    #[test]
     fn several_jobs_get_a_submenu_and_paused_offers_resume() {
         let spec = menu_spec(&summary(&["a", "b"], true));
         let backup = spec[2].as_ref().unwrap();
@@ -264,13 +201,5 @@ mod tests {
         assert_eq!(spec[6].as_ref().unwrap().label, "Resume schedules");
         let none = menu_spec(&summary(&[], false));
         assert!(!none[2].as_ref().unwrap().enabled, "no jobs: Backup now is disabled");
-    }
-
-    #[test]
-    fn icons_decode_to_argb_pixmaps() {
-        for s in [IconState::Idle, IconState::Running, IconState::Failed] {
-            let i = icon(s);
-            assert_eq!((i.width, i.height, i.data.len()), (32, 32, 32 * 32 * 4));
-        }
     }
 }
