@@ -3,7 +3,8 @@
 #   1. installs Debian's Windows toolchain if missing: rustc-web, cargo-web,
 #      rust-web-src (the standard library's source), gcc-mingw-w64-x86-64
 #      (linker and C compiler) and wine64
-#   2. cross-builds nightjar.exe for x86_64-pc-windows-gnu with Debian's
+#   2. cross-builds nightjar.exe, nightjar-tray.exe and nightjar-desktop.exe
+#      for x86_64-pc-windows-gnu with Debian's
 #      rustc and a standard library built from that source (nothing is
 #      downloaded but crates), and the test stand-ins with mingw
 #   3. runs the Windows programs under Wine against real files: backups made
@@ -68,14 +69,16 @@ wine=/usr/lib/wine/wine64
 export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 export CARGO_TARGET_DIR="$out"
-packages=(-p nightjar-cli)
+packages=(-p nightjar-cli -p nightjar-tray -p nightjar-desktop)
 if $build; then
     step "cross-build for $target: ${packages[*]}"
     start=$(date +%s)
     /usr/bin/cargo build --locked -Zbuild-std=std,panic_abort --target "$target" "${packages[@]}"
     ok "cross-built in $(($(date +%s) - start)) s"
 fi
-[[ -f "$exe_dir/nightjar.exe" ]] || fail "no $exe_dir/nightjar.exe (run without --no-build)"
+for exe in nightjar.exe nightjar-tray.exe nightjar-desktop.exe; do
+    [[ -f "$exe_dir/$exe" ]] || fail "no $exe_dir/$exe (run without --no-build)"
+done
 
 work=$(mktemp -d /tmp/nightjar-windows.XXXXXX)
 pg_ctl=""
@@ -96,7 +99,10 @@ step "test stand-ins (mingw)"
 bin="$work/bin"
 tools="$work/tools"
 mkdir -p "$bin" "$tools"
-cp "$exe_dir/nightjar.exe" "$bin/"
+cp "$exe_dir/nightjar.exe" "$exe_dir/nightjar-tray.exe" "$exe_dir/nightjar-desktop.exe" "$bin/"
+# The window links the WebView2 loader dynamically (windows-gnu); the build
+# puts the DLL beside the programs.
+cp "$exe_dir/WebView2Loader.dll" "$bin/"
 # Rust's std needs bcryptprimitives.dll's ProcessPrng, which Wine 8 lacks.
 x86_64-w64-mingw32-gcc -O2 -shared -o "$bin/bcryptprimitives.dll" scripts/windows/processprng.c -ladvapi32
 x86_64-w64-mingw32-gcc -O2 -Wall -o "$tools/pg_dump.exe" scripts/windows/standin.c
@@ -374,5 +380,30 @@ ok "verify downloads $cloud_file from the fake and checks it"
 nj onedrive logout >/dev/null
 nj onedrive whoami >/dev/null 2>&1 && fail "whoami still signed in after logout"
 ok "logout forgets the sign-in"
+
+# --- the desktop app's processes --------------------------------------------
+step "the tray process: --hidden starts it on its named pipe, --quit stops it"
+unset NIGHTJAR_DATA_DIR NIGHTJAR_CONFIG
+# Under a virtual X display when there is one to start, so Wine has a
+# notification area and the icon is really made.
+if command -v xvfb-run >/dev/null 2>&1 && [[ -z "${DISPLAY:-}" ]]; then
+    xvfb-run -a scripts/windows/check-tray.sh "$bin/nightjar-tray.exe" "$WINEPREFIX"
+else
+    scripts/windows/check-tray.sh "$bin/nightjar-tray.exe" "$WINEPREFIX"
+fi
+
+step "start at login: nightjar-desktop.exe --hidden starts the tray process and returns"
+tray_data="$work/tray-data"
+mkdir -p "$tray_data"
+export NIGHTJAR_DATA_DIR NIGHTJAR_CONFIG
+NIGHTJAR_DATA_DIR=$(winpath "$tray_data")
+NIGHTJAR_CONFIG=$(winpath "$work/tray-config.toml")
+timeout 120 "$wine" "$bin/nightjar-desktop.exe" --hidden >"$work/desktop.out" 2>&1 ||
+    fail "nightjar-desktop.exe --hidden failed: $(tr -d '\r' <"$work/desktop.out" | tail -n 3)"
+pgrep -f 'nightjar-tray\.exe' >/dev/null || fail "nightjar-desktop.exe --hidden returned but no nightjar-tray.exe runs"
+timeout 60 "$wine" "$bin/nightjar-tray.exe" --quit >"$work/quit.out" 2>&1 || fail "nightjar-tray.exe --quit failed: $(tr -d '\r' <"$work/quit.out" | tail -n 3)"
+for _ in $(seq 1 300); do pgrep -f 'nightjar-tray\.exe' >/dev/null || break; sleep 0.1; done
+pgrep -f 'nightjar-tray\.exe' >/dev/null && fail "nightjar-tray.exe still runs 30 s after --quit"
+ok "nightjar-desktop.exe --hidden started nightjar-tray.exe; --quit stopped it"
 
 printf '\nWindows checks passed\n'
