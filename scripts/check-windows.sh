@@ -60,6 +60,7 @@ else
     ok "${wanted[*]} installed"
 fi
 wine=/usr/lib/wine/wine64
+wineserver=/usr/lib/wine/wineserver64
 [[ -x "$wine" ]] || fail "wine64 is installed but $wine is missing"
 
 # --- 2. cross-build ---------------------------------------------------------
@@ -90,7 +91,7 @@ cleanup() {
     if [[ -n "$pg_ctl" && -d "$pgdata" ]]; then
         "$pg_ctl" -D "$pgdata" -m immediate stop >/dev/null 2>&1 || true
     fi
-    WINEPREFIX="$work/prefix" wineserver -k 2>/dev/null || true
+    WINEPREFIX="$work/prefix" "$wineserver" -k 2>/dev/null || true
     if ((rc == 0)); then rm -rf "$work"; else echo "(left for inspection: $work)" >&2; fi
 }
 trap cleanup EXIT
@@ -387,7 +388,11 @@ unset NIGHTJAR_DATA_DIR NIGHTJAR_CONFIG
 # Under a virtual X display when there is one to start, so Wine has a
 # notification area and the icon is really made.
 if command -v xvfb-run >/dev/null 2>&1 && [[ -z "${DISPLAY:-}" ]]; then
+    # Wine's notification area belongs to its desktop process, started by
+    # the first program: stop this prefix's Wine so it starts again there.
+    "$wineserver" -k 2>/dev/null || true
     xvfb-run -a scripts/windows/check-tray.sh "$bin/nightjar-tray.exe" "$WINEPREFIX"
+    "$wineserver" -k 2>/dev/null || true
 else
     scripts/windows/check-tray.sh "$bin/nightjar-tray.exe" "$WINEPREFIX"
 fi
