@@ -1,7 +1,8 @@
 //! Everything that differs between operating systems, in one place: how
 //! the database tools are started and stopped, how much room a folder has,
-//! and how a finished backup gets its final name. One file per OS family
-//! where they differ (`linux.rs`, `unix.rs`, `windows.rs`); the rest of the
+//! how a finished backup gets its final name and how resume from sleep is
+//! heard. One file per OS family where they differ (`linux.rs` and
+//! `linux_wake.rs`, `unix.rs`, `windows.rs`, `macos.rs`); the rest of the
 //! core calls only the functions here.
 //!
 //! Every database tool Nightjar starts (`pg_dump`, `mariadb-dump`, `psql`,
@@ -36,6 +37,8 @@ use std::sync::Arc;
 mod linux;
 #[cfg(target_os = "linux")]
 mod linux_wake;
+#[cfg(target_os = "macos")]
+mod macos;
 #[cfg(unix)]
 mod unix;
 #[cfg(windows)]
@@ -138,6 +141,15 @@ pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
 
 /// Raises `wake` after each resume from sleep, until `shutdown`; false when
 /// this OS gives no such signal here (see [`crate::wake`]).
+///
+/// - Linux: logind's `PrepareForSleep(false)` on the system bus
+///   (`linux_wake.rs`), on a thread that ends with `shutdown`.
+/// - Windows: `PowerRegisterSuspendResumeNotification` (`windows.rs`).
+/// - macOS: `NSWorkspaceDidWakeNotification`, observed on a background
+///   `NSOperationQueue` so no main-thread run loop is needed (`macos.rs`).
+///
+/// The Windows and macOS registrations last as long as the process
+/// (`shutdown` is not needed there: a late wake flag is harmless).
 pub fn watch_resume(wake: Arc<AtomicBool>, shutdown: Arc<AtomicBool>) -> bool {
     #[cfg(target_os = "linux")]
     return linux_wake::watch(wake, shutdown);
@@ -146,7 +158,12 @@ pub fn watch_resume(wake: Arc<AtomicBool>, shutdown: Arc<AtomicBool>) -> bool {
         let _ = shutdown;
         return windows::watch_resume(wake);
     }
-    #[cfg(not(any(target_os = "linux", windows)))]
+    #[cfg(target_os = "macos")]
+    {
+        let _ = shutdown;
+        return macos::watch_resume(wake);
+    }
+    #[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
     {
         let _ = (wake, shutdown);
         false
