@@ -70,6 +70,9 @@ wineserver=/usr/lib/wine/wineserver64
 export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 export CARGO_TARGET_DIR="$out"
+# No debug info: it would make the three programs ~1 GB and the target
+# folder several GB, and slow the link, for symbols nobody reads here.
+export CARGO_PROFILE_DEV_DEBUG=0
 packages=(-p nightjar-cli -p nightjar-tray -p nightjar-desktop)
 if $build; then
     step "cross-build for $target: ${packages[*]}"
