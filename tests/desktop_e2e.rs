@@ -66,8 +66,13 @@ fn text_when(app: &AppSession, id: &str, what: &str, pred: impl Fn(&str) -> bool
     app.wait_text(&tid(id), RUN, what, |t| !t.is_empty() && pred(t))
 }
 
+/// Whether `id` is disabled, read in the page in one step once it is
+/// displayed: a job card is redrawn on each progress event, so an element
+/// found a moment earlier may already be replaced (a stale reference).
 fn is_disabled(app: &AppSession, id: &str) -> bool {
-    app.property(&app.wait_for(&tid(id), UI), "disabled").as_bool() == Some(true)
+    let _ = app.wait_for(&tid(id), UI);
+    let script = "const e = document.querySelector(arguments[0]); return !!(e && e.disabled);";
+    app.execute(script, &[json!(tid(id))]).as_bool() == Some(true)
 }
 
 /// `size()` of ui/js/util.js: the core's formatter, which the page's twin
