@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use nightjar_core::{Error, ErrorKind, Result};
+pub use nightjar_core::source::locate::TargetOs;
 use serde::Serialize;
 
 use crate::cli::JsonFlag;
@@ -35,34 +36,12 @@ pub const LAUNCHD_LABEL: &str = "app.nightjar.run";
 /// The Task Scheduler task's name.
 pub const TASK_NAME: &str = "Nightjar";
 
-/// The system a plan is made for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TargetOs {
-    Linux,
-    MacOs,
-    Windows,
-}
-
-impl TargetOs {
-    /// The system this binary was built for (other Unixes are treated as
-    /// Linux: systemd is what they may have).
-    #[must_use]
-    pub const fn current() -> Self {
-        if cfg!(target_os = "macos") {
-            Self::MacOs
-        } else if cfg!(windows) {
-            Self::Windows
-        } else {
-            Self::Linux
-        }
-    }
-
-    fn manager(self) -> &'static str {
-        match self {
-            Self::Linux => "systemd",
-            Self::MacOs => "launchd",
-            Self::Windows => "task-scheduler",
-        }
+/// What registers the service on `os`.
+fn manager(os: TargetOs) -> &'static str {
+    match os {
+        TargetOs::Linux => "systemd",
+        TargetOs::MacOs => "launchd",
+        TargetOs::Windows => "task-scheduler",
     }
 }
 
@@ -308,7 +287,7 @@ pub fn interpret_status(s: &Setup, file_exists: bool, probe: Option<(bool, &str)
         }
     };
     let file = if s.os == TargetOs::Windows { None } else { s.service_file().ok().flatten() };
-    Status { installed, running, manager: s.os.manager(), file, task: (s.os == TargetOs::Windows).then_some(TASK_NAME) }
+    Status { installed, running, manager: manager(s.os), file, task: (s.os == TargetOs::Windows).then_some(TASK_NAME) }
 }
 
 /// `nightjar service status` in one line.

@@ -126,12 +126,6 @@ pub(crate) fn drain_stderr_tail(mut stderr: std::process::ChildStderr) -> io::Re
     })
 }
 
-/// Asks a child to stop (see [`crate::platform::terminate_tool`]); a
-/// stream from it then ends.
-pub(crate) fn terminate(pid: u32) {
-    crate::platform::terminate_tool(pid);
-}
-
 /// Runs `work` while a watcher stops the child `pid` as soon as `cancel` is
 /// raised. A child blocked on the server sends and reads nothing, so the
 /// stream alone could not notice a cancel. The watcher ends the moment
@@ -145,7 +139,7 @@ pub(crate) fn with_cancel_watch<T>(pid: u32, cancel: &std::sync::atomic::AtomicB
             // Ends when `work` is done (the sender is dropped) or on cancel.
             while let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(std::time::Duration::from_millis(100)) {
                 if cancel.load(Ordering::Relaxed) {
-                    terminate(pid);
+                    crate::platform::terminate_tool(pid);
                     break;
                 }
             }

@@ -32,9 +32,11 @@ pub enum TargetOs {
     Windows,
 }
 
-impl Default for TargetOs {
-    /// The system this is built for (other Unixes follow the Linux rules).
-    fn default() -> Self {
+impl TargetOs {
+    /// The system this is built for (other Unixes follow the Linux rules:
+    /// their tools and services look like Linux's).
+    #[must_use]
+    pub const fn current() -> Self {
         if cfg!(target_os = "macos") {
             Self::MacOs
         } else if cfg!(windows) {
@@ -42,6 +44,13 @@ impl Default for TargetOs {
         } else {
             Self::Linux
         }
+    }
+}
+
+impl Default for TargetOs {
+    /// [`TargetOs::current`].
+    fn default() -> Self {
+        Self::current()
     }
 }
 
