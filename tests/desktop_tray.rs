@@ -14,7 +14,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nightjar_desktop_shared::models::RestoreRequest;
 use nightjar_desktop_shared::proto::{HostClient, Message, Op};
@@ -236,6 +236,40 @@ fn a_second_start_opens_the_window_of_the_running_one_and_quit_stops_it() {
     assert_eq!(status.code(), Some(0), "log:\n{}", tray.log());
     assert!(!nj.data_dir().join("desktop.sock").exists(), "the socket is removed on exit");
     assert!(HostClient::connect(&nj.data_dir()).is_err());
+}
+
+/// `--quit` given right after a start (start at login, then a quit before
+/// the new tray process listens) stops it rather than saying "not running":
+/// the single-instance lock shows one runs. With none running it says so at
+/// once.
+#[test]
+fn quit_right_after_a_start_stops_the_tray_process_and_says_not_running_when_none_runs() {
+    let nj = Nightjar::new();
+    let (stub, _) = window_stub(&nj);
+    let log = nj.scratch().join("quit.log");
+    let before = Instant::now();
+    let quit = command(&nj, &stub, &["--quit"], &log).status().expect("run nightjar-tray --quit");
+    assert!(quit.success());
+    assert!(read_lossy(&log).contains("Nightjar is not running"), "{}", read_lossy(&log));
+    assert!(before.elapsed() < Duration::from_secs(5), "no waiting when none runs: {:?}", before.elapsed());
+
+    // The lock is held while the socket does not exist yet: what a quit
+    // sees in the moment after a start.
+    std::fs::create_dir_all(nj.data_dir()).unwrap();
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(nj.data_dir().join("desktop.lock")).unwrap();
+    lock.try_lock().unwrap();
+    let log = nj.scratch().join("quit-starting.log");
+    let mut quitting = command(&nj, &stub, &["--quit"], &log).spawn().expect("run nightjar-tray --quit");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(quitting.try_wait().unwrap().is_none(), "it waits for the starting tray process: {}", read_lossy(&log));
+    drop(lock);
+    let tray_log = nj.scratch().join("tray.log");
+    let child = command(&nj, &stub, &["--hidden"], &tray_log).spawn().expect("start nightjar-tray");
+    let mut tray = Tray { child, log: tray_log, token: String::new() };
+    let status = quitting.wait().unwrap();
+    assert!(status.success(), "{}", read_lossy(&log));
+    assert!(!read_lossy(&log).contains("not running"), "{}", read_lossy(&log));
+    assert_eq!(tray.wait_exit(START).code(), Some(0), "the new tray process was stopped; log:\n{}", tray.log());
 }
 
 /// A window that stops while starting (a display that is not ready, a crash

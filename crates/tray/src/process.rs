@@ -42,6 +42,16 @@ fn take_instance_lock(root: &Path) -> std::io::Result<bool> {
     }
 }
 
+/// Whether another process holds the data folder's single-instance lock
+/// (a tray process runs there), without creating anything.
+fn instance_lock_held(root: &Path) -> bool {
+    let Ok(file) = std::fs::OpenOptions::new().write(true).open(root.join("desktop.lock")) else {
+        return false;
+    };
+    // Taking it ourselves means none holds it; it goes again with `file`.
+    matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
 /// Hands `op` to the tray process that holds the lock (it may still be
 /// binding its socket: tries for 10 s).
 fn hand_over(root: &Path, op: Op) -> i32 {
@@ -66,12 +76,17 @@ pub fn main() -> i32 {
     let data = DataDir::from_env();
     let root = data.root().to_path_buf();
     if has(QUIT_FLAG) {
-        return match proto::one_shot(&root, Op::Quit, true) {
-            Ok(_) => 0,
-            Err(_) => {
-                eprintln!("nightjar-tray: Nightjar is not running.");
-                0
-            }
+        if proto::one_shot(&root, Op::Quit, true).is_ok() {
+            return 0;
+        }
+        // No answer: either none runs, or one has just started and is still
+        // binding its socket or pipe (start at login, then a quick --quit).
+        // The single-instance lock tells which.
+        return if instance_lock_held(&root) {
+            hand_over(&root, Op::Quit)
+        } else {
+            eprintln!("nightjar-tray: Nightjar is not running.");
+            0
         };
     }
     let _guard = init_tracing();
