@@ -306,7 +306,11 @@ fn backup_now_says_busy_while_another_process_holds_the_job() {
 
     let data = nightjar_core::paths::DataDir::new(nj.data_dir());
     std::fs::create_dir_all(data.lock_dir()).unwrap();
-    let held = nightjar_core::lock::JobLock::try_acquire(&data.lock_dir(), "busyjob").expect("take the job's lock as another process would");
+    // The tray process holds the lock for a moment at start (it marks runs a
+    // crash left behind), so wait for it as another process would.
+    let no_cancel = std::sync::atomic::AtomicBool::new(false);
+    let held = nightjar_core::lock::JobLock::acquire_wait(&data.lock_dir(), "busyjob", START, &no_cancel)
+        .expect("take the job's lock as another process would");
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     let progress: Box<dyn Fn(Value) + Send> = Box::new(move |e| sink.lock().unwrap().push(e));
