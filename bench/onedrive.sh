@@ -84,7 +84,7 @@ GRAPH_BASE="$(sed -n 's/^graph_base_url = //p' "$RUN/fake.out")"
 conf() { # conf FILE STAGING
     cat >"$1" <<TOML
 [onedrive]
-client_id = "00000000-0000-0000-0000-00000000bench"
+client_id = "00000000-0000-0000-0000-0000000be4c4"
 login_base_url = $LOGIN_BASE
 graph_base_url = $GRAPH_BASE
 staging = $2

@@ -492,3 +492,143 @@ fn tray_backup_now_open_close_and_quit() {
     assert_eq!(status.code(), Some(0), "Quit from the tray exits 0; app log:\n{}", launcher.log());
     nightjar_tests::wait::until("the app's children to exit", UI, || procs::descendants(pid).is_empty().then_some(()));
 }
+
+/// First run on a computer with a PostgreSQL that trusts the user: the
+/// window opens on "Get started", which found the server on its socket
+/// and lists the database with its size; one click on "Protect this
+/// database" saves the proposed job (into the OneDrive folder found, daily
+/// at 00:00, keep 7 days and the last 3) and makes its first backup, a good
+/// file. Then "start at login" is offered, once.
+#[test]
+#[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
+fn first_run_finds_the_database_and_protects_it_in_one_click() {
+    let desktop = DesktopSession::get();
+    let pg = PgCluster::shared();
+    let db = pg.fresh_db("e2e_first");
+    build_plain_table(pg, &db, 3000, 200, None);
+    let nj = Nightjar::new();
+    assert!(!nj.config_path().exists(), "a first run has no config file");
+    let home = nj.scratch().join("home");
+    let onedrive = home.join("OneDrive");
+    std::fs::create_dir_all(&onedrive).unwrap();
+
+    // Discovery sees the throwaway cluster's socket only (not the machine's
+    // own servers), and the libpq environment names its superuser.
+    let launcher = AppLauncher::new(&nj)
+        .env("HOME", &home.display().to_string())
+        .env("XDG_CONFIG_HOME", &home.join(".config").display().to_string())
+        .env("NIGHTJAR_DISCOVER_SOCKETS", &pg.sock_dir().display().to_string())
+        .env("PGUSER", "postgres")
+        .env("GTK_THEME", "Adwaita");
+    let app = launcher.session(&desktop);
+
+    let _ = app.wait_for(&tid("dashboard-empty"), UI);
+    let row = format!("{}[data-database=\"{db}\"]", tid("discover-db"));
+    let button = format!("{row} {}", tid("protect"));
+    let _ = app.wait_for(&button, RUN);
+    let listed = app.wait_text(&row, UI, "the database's row", |t| t.contains(&db));
+    assert!(listed.contains("KiB") || listed.contains("MiB"), "the database's size is shown: {listed}");
+    let status = text_when(&app, "discover-status", "what was found", |t| t.starts_with("Found"));
+    assert!(status.contains(&onedrive.display().to_string()), "the OneDrive folder is the destination: {status}");
+    shoot(&desktop, &app, "first-run-light", None);
+
+    // One click.
+    app.click_css(&button, UI);
+    let job = app.poll("the job in the config", UI, || {
+        Config::load(&nj.config_path(), &ParseEnv::from_system()).ok().and_then(|c| c.jobs.first().cloned())
+    });
+    assert_eq!(job.db.database, db, "the job backs up that database");
+    assert_eq!(job.schedule.as_ref().map(|s| s.as_str().to_string()).as_deref(), Some("daily 00:00"), "daily at 00:00");
+    assert_eq!((job.retention.keep_days, job.retention.keep_last), (7, 3), "keep 7 days and the last 3");
+    let dest = match &job.destination {
+        nightjar_core::config::DestinationSpec::Folder(p) => p.clone(),
+        other => panic!("a folder destination, not {other:?}"),
+    };
+    assert!(dest.starts_with(&onedrive), "the backups go into the OneDrive folder: {}", dest.display());
+
+    let result = text_when(&app, &format!("backup-result-{}", job.name), "the first backup's result", |t| t.starts_with("Backup finished"));
+    let runs = nj.history(Some(&job.name));
+    assert_eq!(runs.len(), 1, "one run: {runs:?}");
+    let file = check_history_backup(&runs[0], &dest, &job.name);
+    assert!(result.contains(&*file.file_name().unwrap().to_string_lossy()), "{result}");
+    assert!(!is_displayed(&app, "dashboard-empty"), "Get started is gone once a job exists");
+
+    // "Start at login" is offered once, after the first good backup.
+    let _ = app.wait_for(&tid("autostart-offer"), UI);
+    shoot(&desktop, &app, "first-backup-light", None);
+    app.click_css(&tid("autostart-offer-yes"), UI);
+    app.poll("the offer to go away", UI, || (!is_displayed(&app, "autostart-offer")).then_some(()));
+    let entry = home.join(".config/autostart");
+    app.poll("the login item in the autostart folder", UI, || {
+        std::fs::read_dir(&entry).ok().and_then(|mut d| d.next()).map(drop)
+    });
+    go(&app, "settings");
+    go(&app, "dashboard");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!is_displayed(&app, "autostart-offer"), "the offer is made once");
+    app.close();
+}
+
+/// Whether the element `id` is shown (present and not hidden).
+fn is_displayed(app: &AppSession, id: &str) -> bool {
+    let script = "const e = document.querySelector(arguments[0]); return !!(e && !e.closest('[hidden]'));";
+    app.execute(script, &[json!(tid(id))]).as_bool() == Some(true)
+}
+
+/// Settings → OneDrive: with no application id the sign-in says how to get
+/// one and sends nothing; a wrong id is a field error; the id and tenant are
+/// saved into the config file; then the sign-in with a code shows the code
+/// and signs in (against the local stand-in of Microsoft's service).
+#[test]
+#[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
+fn onedrive_application_id_and_sign_in_with_a_code_from_settings() {
+    use nightjar_onedrive_fake::FakeGraph;
+    let desktop = DesktopSession::get();
+    let nj = Nightjar::new();
+    nj.write_config("# my settings\n[onedrive]\ntenant = \"common\"\n");
+    let launcher = AppLauncher::new(&nj);
+    let app = launcher.session(&desktop);
+
+    go(&app, "settings");
+    let _ = app.wait_for(&tid("onedrive-form"), UI);
+    app.click_css(&tid("onedrive-sign-in"), UI);
+    let msg = text_when(&app, "onedrive-message", "why sign-in cannot start", |t| t.starts_with("Set up a OneDrive application id first"));
+    assert!(msg.contains("http://localhost") && msg.contains("Files.ReadWrite") && msg.contains("offline_access"), "{msg}");
+    let guide = app.execute(&format!("return document.querySelector('{}').open", tid("onedrive-guide")), &[]);
+    assert_eq!(guide.as_bool(), Some(true), "the guide is open while no id is set");
+
+    fill(&app, "field-client_id", "my nightjar app");
+    app.click_css(&tid("onedrive-app-save"), UI);
+    let err = text_when(&app, "error-client_id", "the field error", |_| true);
+    assert!(err.contains("Application (client) ID"), "{err}");
+
+    let id = "1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901";
+    fill(&app, "field-client_id", id);
+    fill(&app, "field-tenant", "consumers");
+    app.click_css(&tid("onedrive-app-save"), UI);
+    let _ = text_when(&app, "onedrive-app-saved", "saved", |t| t == "Saved.");
+    let text = std::fs::read_to_string(nj.config_path()).unwrap();
+    assert!(text.starts_with("# my settings"), "the file's comments are kept: {text}");
+    let cfg = Config::load(&nj.config_path(), &ParseEnv::from_system()).unwrap();
+    assert_eq!((cfg.raw.onedrive.client_id.as_deref(), cfg.raw.onedrive.tenant.as_str()), (Some(id), "consumers"));
+    shoot(&desktop, &app, "settings-onedrive-light", Some("onedrive-form"));
+
+    // The sign-in service of this test: codes are approved after a few polls.
+    let fake = FakeGraph::start();
+    nj.write_config(&format!(
+        "[onedrive]\nclient_id = \"{id}\"\ntenant = \"consumers\"\nlogin_base_url = \"{}\"\ngraph_base_url = \"{}\"\n",
+        fake.login_base(),
+        fake.graph_base()
+    ));
+    go(&app, "dashboard");
+    go(&app, "settings");
+    app.click_css(&tid("onedrive-sign-in-code"), UI);
+    let code = text_when(&app, "onedrive-device-code", "the code to type", |t| t.starts_with("FAKE"));
+    let uri = text_when(&app, "onedrive-device-uri", "where to type it", |t| t.contains("/devicelogin"));
+    assert!(!code.is_empty() && uri.starts_with("http"), "{code} {uri}");
+    let who = text_when(&app, "onedrive-message", "the signed-in account", |t| t.starts_with("Signed in as"));
+    assert!(who.contains('@'), "{who}");
+    let account = text_when(&app, "onedrive-account", "the account line", |t| t.starts_with("Signed in as"));
+    assert_eq!(account, who);
+    app.close();
+}

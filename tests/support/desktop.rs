@@ -146,6 +146,11 @@ impl AppLauncher {
             ("NIGHTJAR_CONFIG".to_string(), nj.config_path().display().to_string()),
             ("NIGHTJAR_DATA_DIR".to_string(), nj.data_dir().display().to_string()),
             ("RUST_LOG".to_string(), std::env::var("NIGHTJAR_APP_LOG").unwrap_or_else(|_| "info".into())),
+            // First-run discovery looks only where a test points it (never
+            // at the machine's own database servers or Docker).
+            ("NIGHTJAR_DISCOVER_SOCKETS".to_string(), dir.path().join("no-sockets").display().to_string()),
+            ("NIGHTJAR_DISCOVER_PORTS".to_string(), String::new()),
+            ("NIGHTJAR_DISCOVER_DOCKER".to_string(), "off".to_string()),
         ];
         AppLauncher { dir, envs }
     }

@@ -1,7 +1,10 @@
 // Dashboard: one card per job (last result, next run, Emergency backup with
 // live progress and the result line), Back up all, Pause/Resume schedules.
+// With no job yet it shows "Get started" (start.js); after the first good
+// backup it offers "start at login" once.
 
 import * as ipc from './ipc.js';
+import * as start from './start.js';
 import { $, h, show, size, duration, when, basename, progressText, navigate, toast } from './util.js';
 
 /** Jobs this page started, so global progress events for them are ignored. */
@@ -9,8 +12,28 @@ const mine = new Set();
 /** Last outcome per job, kept across reloads of the cards. @type {Map<string, {ok: boolean, text: string, code?: string}>} */
 const outcomes = new Map();
 let paused = false;
+/** The "start at login" offer was answered (or is not to be made) in this window. */
+let offerDone = false;
+
+/** @param {boolean} enable */
+async function answerOffer(enable) {
+  try {
+    const on = await ipc.autostartOfferAnswer(enable);
+    offerDone = true;
+    $('autostart-offer').hidden = true;
+    toast(on ? 'Nightjar starts when you log in. Change it in Settings.' : 'You can turn on “Start Nightjar when I log in” in Settings any time.');
+  } catch (e) {
+    toast(/** @type {any} */ (e).message);
+  }
+}
 
 export function init() {
+  start.init(async (job) => {
+    await load();
+    await backup(job);
+  });
+  $('autostart-offer-yes').addEventListener('click', () => answerOffer(true));
+  $('autostart-offer-no').addEventListener('click', () => answerOffer(false));
   $('backup-all').addEventListener('click', () => backup(null));
   $('dashboard-add-job').addEventListener('click', () => navigate('settings', { add: true }));
   $('schedules-toggle').addEventListener('click', async () => {
@@ -98,8 +121,16 @@ export async function load() {
   show($('banner-error'), o.configError ? `${o.configError} Fix the file in Settings or a text editor.` : '');
   $('schedules-toggle').textContent = paused ? 'Resume schedules' : 'Pause schedules';
   $('schedules-state').textContent = paused ? 'Schedules are paused.' : '';
-  $('dashboard-empty').hidden = o.jobs.length > 0 || Boolean(o.configError);
-  show($('dashboard-onedrive'), o.onedriveFolders.length ? `OneDrive folder found: ${o.onedriveFolders[0]}. The new job offers it as the destination.` : '');
+  const firstRun = o.jobs.length === 0 && !o.configError;
+  $('dashboard-empty').hidden = !firstRun;
+  if (firstRun) start.showPanel();
+  if (o.jobs.length && !offerDone) {
+    ipc.autostartOffer().then((offer) => {
+      $('autostart-offer').hidden = !offer;
+      if (!offer && o.jobs.some((j) => j.lastSuccess)) offerDone = true;
+    }).catch(() => {});
+  }
+  show($('dashboard-onedrive'), o.onedriveFolders.length ? `OneDrive folder found: ${o.onedriveFolders[0]}. Backups go into it, so they reach the cloud too.` : '');
   $('backup-all').hidden = o.jobs.length < 2;
   const cards = $('job-cards');
   cards.replaceChildren(...o.jobs.map(card));

@@ -122,6 +122,30 @@ export const autostartSet = (enabled) => call('autostart_set', { enabled });
 /** @returns {Promise<string>} */
 export const onedriveSignIn = () => call('onedrive_sign_in');
 export const onedriveSignOut = () => call('onedrive_sign_out');
+const deviceChannel = (/** @type {(c: any) => void} */ onCode) => { const ch = new tauri.core.Channel(); ch.onmessage = onCode; return ch; };
+/** Sign-in with a code; `onCode` gets the code to show. @param {(c: {userCode: string, verificationUri: string, message: string, expiresIn: number}) => void} onCode @returns {Promise<string>} */
+export const onedriveSignInDevice = (onCode) => call('onedrive_sign_in_device', { onCode: deviceChannel(onCode) });
+/** @param {string|null} clientId @param {string} tenant */
+export const onedriveAppSave = (clientId, tenant) => call('onedrive_app_save', { clientId, tenant });
+export const openOnedriveGuide = () => call('open_onedrive_guide');
+/** Whether to offer "start at login" now (once, after the first good backup). @returns {Promise<boolean>} */
+export const autostartOffer = () => call('autostart_offer');
+/** @param {boolean} enable @returns {Promise<boolean>} */
+export const autostartOfferAnswer = (enable) => call('autostart_offer_answer', { enable });
+
+/**
+ * @typedef {{ name: string, sizeBytes: (number|null), protectedBy: string[], proposal: any }} FoundDatabase
+ * @typedef {{ id: string, kind: ('postgres'|'mysql'), label: string, host: (string|null), port: (number|null), socket: (string|null),
+ *   dockerContainer: (string|null), foundBy: string[], login: { how: ('works'|'needs-password'|'unreachable'), user: (string|null), message: (string|null) },
+ *   databases: FoundDatabase[] }} FoundServer
+ * @typedef {{ servers: FoundServer[], onedriveFolder: (string|null), destinationHint: (string|null), notes: string[] }} Discovery
+ */
+/** The database servers this computer can reach. @returns {Promise<Discovery>} */
+export const discover = () => call('discover');
+/** Logs in to a server found with a password (kept in the keyring). @param {string} serverId @param {string} user @param {string} password @returns {Promise<FoundServer>} */
+export const discoverLogin = (serverId, user, password) => call('discover_login', { serverId, user, password });
+/** Saves the job proposed for a database. @param {string} serverId @param {string} database @returns {Promise<{job: string}>} */
+export const protect = (serverId, database) => call('protect', { serverId, database });
 export const sendTestNotification = () => call('send_test_notification');
 
 /** @param {number} lines @returns {Promise<{file: (string|null), text: string}>} */

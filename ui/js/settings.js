@@ -1,7 +1,7 @@
 // Settings: the jobs in the config file (add, edit, enable, delete), the
 // password in the keyring (write-only), connection test, schedule presets
 // with the next 3 runs, retention, notifications; start at login, test
-// notification, OneDrive sign-in.
+// notification, OneDrive application id, tenant and sign-in (browser or code).
 
 import * as ipc from './ipc.js';
 import { $, h, show, when, toast } from './util.js';
@@ -277,13 +277,54 @@ export function init() {
   $('test-notification').addEventListener('click', async () => {
     try { await ipc.sendTestNotification(); $('test-notification-result').textContent = 'Sent. If nothing appeared, check your desktop’s notification settings.'; } catch (e) { $('test-notification-result').textContent = /** @type {any} */ (e).message; }
   });
-  $('onedrive-sign-in').addEventListener('click', async () => {
-    $('onedrive-message').textContent = 'Finish the sign-in in your browser…';
-    try { const who = await ipc.onedriveSignIn(); $('onedrive-message').textContent = `Signed in as ${who}.`; await load(); } catch (e) { $('onedrive-message').textContent = /** @type {any} */ (e).message; }
+  $('onedrive-form').addEventListener('submit', async (/** @type {Event} */ ev) => {
+    ev.preventDefault();
+    for (const f of ['client_id', 'tenant']) show($(`error-${f}`), '');
+    show($('onedrive-app-saved'), '');
+    try {
+      await ipc.onedriveAppSave($('field-client_id').value.trim() || null, $('field-tenant').value.trim() || 'common');
+      await load();
+      show($('onedrive-app-saved'), 'Saved.');
+    } catch (e) {
+      const err = /** @type {any} */ (e);
+      const el = err.field ? $(`error-${err.field}`) : null;
+      if (el) { show(el, err.message); $(`field-${err.field}`).focus(); } else $('onedrive-message').textContent = err.message;
+    }
   });
+  $('onedrive-guide-open').addEventListener('click', () => { ipc.openOnedriveGuide().catch((e) => toast(e.message)); });
+  $('onedrive-sign-in').addEventListener('click', () => signIn(false));
+  $('onedrive-sign-in-code').addEventListener('click', () => signIn(true));
   $('onedrive-sign-out').addEventListener('click', async () => {
     try { await ipc.onedriveSignOut(); $('onedrive-message').textContent = 'Signed out.'; await load(); } catch (e) { $('onedrive-message').textContent = /** @type {any} */ (e).message; }
   });
+}
+
+/** Browser sign-in, or with a code shown here (`code`). @param {boolean} code */
+async function signIn(code) {
+  const buttons = ['onedrive-sign-in', 'onedrive-sign-in-code'].map((id) => $(id));
+  buttons.forEach((b) => { b.disabled = true; });
+  $('onedrive-device').hidden = true;
+  $('onedrive-message').textContent = code ? 'Asking Microsoft for a code…' : 'Finish the sign-in in your browser…';
+  try {
+    const who = code
+      ? await ipc.onedriveSignInDevice((c) => {
+        $('onedrive-device-uri').textContent = c.verificationUri;
+        $('onedrive-device-code').textContent = c.userCode;
+        $('onedrive-device').hidden = false;
+        $('onedrive-message').textContent = `Waiting for you to enter the code (it works for ${Math.round(c.expiresIn / 60)} minutes)…`;
+      })
+      : await ipc.onedriveSignIn();
+    $('onedrive-device').hidden = true;
+    await load();
+    $('onedrive-message').textContent = `Signed in as ${who}.`;
+  } catch (e) {
+    $('onedrive-device').hidden = true;
+    const err = /** @type {any} */ (e);
+    $('onedrive-message').textContent = err.message;
+    if (err.field === 'client_id') $('field-client_id').focus();
+  } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+  }
 }
 
 /** `{add: true}` from the Dashboard's first-run button. @param {{add?: boolean}} x */
@@ -308,7 +349,12 @@ export async function load() {
       $('field-destination').value = `${f}/Backups/${name}`;
     } })),
   );
-  $('onedrive-account').textContent = data.onedriveAccount ? `Signed in as ${data.onedriveAccount}.` : 'Not signed in. Needed only for “onedrive:” destinations; a OneDrive-synced folder needs no sign-in.';
+  if (document.activeElement !== $('field-client_id')) $('field-client_id').value = data.onedriveClientId || '';
+  if (document.activeElement !== $('field-tenant')) $('field-tenant').value = data.onedriveTenant === 'common' ? '' : data.onedriveTenant;
+  if (!data.onedriveReady && !data.onedriveAccount) $('onedrive-guide').open = true;
+  $('onedrive-account').textContent = data.onedriveAccount
+    ? `Signed in as ${data.onedriveAccount}.`
+    : data.onedriveReady ? 'Not signed in.' : 'Not signed in. Set up an application id first (steps above), then sign in.';
   $('onedrive-sign-out').hidden = !data.onedriveAccount;
   $('onedrive-sign-in').textContent = data.onedriveAccount ? 'Sign in again' : 'Sign in with Microsoft';
 }

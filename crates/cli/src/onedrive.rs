@@ -61,6 +61,7 @@ pub fn run(settings: &OneDriveSettings, secrets: &SecretsSettings, store: Arc<dy
     let graph = Graph::new(GraphConfig::from_settings(settings), store)?;
     match cmd {
         OneDriveCommand::Login(a) => {
+            graph.config().check_client_id()?;
             if secrets.store == SecretStoreKind::Keyring && std::env::var("NIGHTJAR_KEYRING").is_ok_and(|v| v == "off") {
                 return Err(nightjar_core::Error::new(
                     nightjar_core::ErrorKind::Secret,

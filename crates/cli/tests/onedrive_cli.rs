@@ -70,6 +70,26 @@ graph_base_url = "{}"
     assert!(err.contains("--safety-dir"), "{err}");
 }
 
+/// Without an application id of the user's own, nothing is sent to
+/// Microsoft: the sign-in says how to set one up (Microsoft cannot be
+/// reached from the tests, so any request would fail differently).
+#[test]
+fn sign_in_without_an_application_id_says_how_to_set_one_up() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), "[onedrive]\ntenant = \"common\"\n").unwrap();
+    for args in [&["onedrive", "login", "--no-browser"][..], &["onedrive", "login", "--device-code"][..]] {
+        let (code, _, err) = nightjar(dir.path(), args);
+        assert_eq!(code, 2, "a config problem: {args:?}: {err}");
+        assert!(err.contains("Set up a OneDrive application id first"), "{args:?}: {err}");
+        assert!(err.contains("http://localhost") && err.contains("client_id"), "{err}");
+        assert!(!err.contains("Could not reach Microsoft"), "nothing was sent: {err}");
+    }
+    std::fs::write(dir.path().join("config.toml"), "[onedrive]\nclient_id = \"my app\"\n").unwrap();
+    let (code, _, err) = nightjar(dir.path(), &["onedrive", "login"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("field `client_id`") && err.contains("Application (client) ID"), "{err}");
+}
+
 #[test]
 fn onedrive_folders_lists_the_synced_folders_under_home() {
     let dir = tempfile::tempdir().unwrap();

@@ -298,6 +298,38 @@ impl OneDriveSettings {
     }
 }
 
+/// An application (client) id or tenant id: 8-4-4-4-12 hex digits.
+#[must_use]
+pub fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5 && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+impl OneDriveSettings {
+    /// Checks `client_id` and `tenant` (a field error names the key).
+    fn validate(&self, file: &str) -> Result<()> {
+        let field = |key: &str, msg: String| Err(Error::config(format!("{file}: [onedrive], field `{key}`: {msg}")));
+        if let Some(id) = &self.client_id
+            && !is_guid(id.trim())
+        {
+            return field(
+                "client_id",
+                format!("\"{id}\" is not an application id; copy the Application (client) ID from the app's Overview page in Microsoft Entra (it looks like 1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901)."),
+            );
+        }
+        let t = self.tenant.trim();
+        let named = ["common", "organizations", "consumers"].contains(&t);
+        let domain = t.contains('.') && t.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        if !(named || is_guid(t) || domain) {
+            return field(
+                "tenant",
+                format!("\"{t}\" is not a tenant; use \"common\" (any account), \"consumers\" (personal), \"organizations\" (work or school), or your directory's id or domain (contoso.onmicrosoft.com)."),
+            );
+        }
+        Ok(())
+    }
+}
+
 impl Default for OneDriveSettings {
     fn default() -> Self {
         Self {
@@ -504,6 +536,7 @@ impl Config {
         if let Err(e) = parse_duration(&raw.onedrive.cloud_confirm_within) {
             return Err(Error::config(format!("{file}: [onedrive], field `cloud_confirm_within`: {}.", e.message())));
         }
+        raw.onedrive.validate(&file)?;
         raw.secrets.validate(&file)?;
         let mut jobs = Vec::with_capacity(raw.jobs.len());
         for (i, rj) in raw.jobs.iter().enumerate() {
@@ -821,7 +854,7 @@ on_failure = true
 
 [onedrive]                    # used by "onedrive:" destinations and the "in the cloud" check
 tenant = "common"
-# client_id = "…"            # default: Nightjar's own public-client registration
+# client_id = "…"            # your app's Application (client) ID (README "Signing in to OneDrive")
 login_base_url = "https://login.microsoftonline.com"
 graph_base_url = "https://graph.microsoft.com/v1.0"
 "#;

@@ -290,6 +290,37 @@ pub fn set_enabled(text: &str, name: &str, enabled: bool) -> Result<String, Fiel
     Ok(doc.to_string())
 }
 
+/// Sets the OneDrive application (client) id and tenant under `[onedrive]`
+/// (made when missing), keeping the rest of the file. An empty id removes
+/// the key; the tenant `common` is written only when the key exists already.
+///
+/// # Errors
+/// When the text does not parse, or `[onedrive]` is not a table.
+pub fn set_onedrive_app(text: &str, client_id: Option<&str>, tenant: &str) -> Result<String, FieldError> {
+    let mut doc = parse_doc(text)?;
+    let od = sub_table(doc.as_table_mut(), "onedrive")?;
+    match client_id.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(id) => set(od, "client_id", id),
+        None => {
+            od.remove("client_id");
+        }
+    }
+    let tenant = tenant.trim();
+    let tenant = if tenant.is_empty() { "common" } else { tenant };
+    if tenant != "common" || od.contains_key("tenant") {
+        set(od, "tenant", tenant);
+    }
+    Ok(doc.to_string())
+}
+
+/// [`set_onedrive_app`] on the file at `path`, validated and written atomically.
+///
+/// # Errors
+/// As [`apply`]; a field error names `client_id` or `tenant`.
+pub fn save_onedrive_app(path: &Path, env: &ParseEnv, client_id: Option<&str>, tenant: &str) -> Result<Config, FieldError> {
+    apply(path, env, |text| set_onedrive_app(text, client_id, tenant))
+}
+
 /// Parses `text` as the config at `path` would be, turning an error into a
 /// [`FieldError`].
 ///
@@ -438,6 +469,33 @@ tenant = "common"
         // Saving an unchanged form changes nothing.
         let f = form(&c, "tgapp");
         assert_eq!(upsert_job(TEXT, Some("tgapp"), &f).unwrap(), TEXT);
+    }
+
+    #[test]
+    fn the_onedrive_app_is_set_in_place_and_checked() {
+        let id = "1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901";
+        let out = set_onedrive_app(TEXT, Some(id), "consumers").unwrap();
+        assert!(out.contains("# My backups") && out.contains("# the app"), "{out}");
+        let c = Config::parse(&out, None, &env()).unwrap();
+        assert_eq!((c.raw.onedrive.client_id.as_deref(), c.raw.onedrive.tenant.as_str()), (Some(id), "consumers"));
+        assert_eq!(c.jobs.len(), 1, "the jobs are kept");
+        // No [onedrive] table yet: one is made after the jobs.
+        let out = set_onedrive_app("[[job]]\nname = \"a\"\ndatabase = \"postgres://u@h/a\"\ndestination = \"/b\"\n", Some(id), "common").unwrap();
+        let c = Config::parse(&out, None, &env()).unwrap();
+        assert_eq!(c.raw.onedrive.client_id.as_deref(), Some(id), "{out}");
+        assert!(!out.contains("tenant"), "the default tenant is not written: {out}");
+        // An empty id removes the key.
+        let out = set_onedrive_app(&out, Some(""), "common").unwrap();
+        assert!(!out.contains("client_id"), "{out}");
+        // A wrong id or tenant is a field error (validated like the file).
+        let bad = set_onedrive_app(TEXT, Some("my app"), "common").unwrap();
+        let e = validate(&bad, Path::new("/c.toml"), &env()).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("client_id"), "{e}");
+        assert!(e.message.contains("Application (client) ID"), "{e}");
+        let bad = set_onedrive_app(TEXT, Some(id), "my company").unwrap();
+        assert_eq!(validate(&bad, Path::new("/c.toml"), &env()).unwrap_err().field.as_deref(), Some("tenant"));
+        let ok = set_onedrive_app(TEXT, Some(id), "contoso.onmicrosoft.com").unwrap();
+        validate(&ok, Path::new("/c.toml"), &env()).unwrap();
     }
 
     #[test]

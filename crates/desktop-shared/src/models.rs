@@ -197,8 +197,28 @@ pub struct SettingsView {
     pub onedrive_folders: Vec<String>,
     /// The Microsoft account signed in for `onedrive:` destinations.
     pub onedrive_account: Option<String>,
+    /// `[onedrive] client_id` (the user's own app registration), if set.
+    pub onedrive_client_id: Option<String>,
+    /// `[onedrive] tenant`.
+    pub onedrive_tenant: String,
+    /// Whether a sign-in can be tried: an application id is set (or the
+    /// sign-in service is not Microsoft's, as in demo mode).
+    pub onedrive_ready: bool,
+    /// The guide to registering the app (opened by "How to get one").
+    pub onedrive_guide: String,
     pub autostart: bool,
     pub keyring_off: bool,
+}
+
+/// A device-code sign-in's code, for the page to show.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceCodeView {
+    pub user_code: String,
+    pub verification_uri: String,
+    /// Microsoft's own sentence ("To sign in, use a web browser to open …").
+    pub message: String,
+    pub expires_in: u64,
 }
 
 /// What a restore will do, for the confirmation step.

@@ -27,6 +27,8 @@ pub struct TraySummary {
     pub paused: bool,
     /// The backup folder "Open backup folder" opens.
     pub folder: Option<std::path::PathBuf>,
+    /// No job yet (and the config file reads): the menu offers to set up.
+    pub not_set_up: bool,
 }
 
 /// "today 02:00", "yesterday 23:10", "tomorrow 00:00", "Nov 20 02:00".
@@ -93,6 +95,9 @@ pub fn cloud_line(c: &CloudCopy) -> CloudLine {
     CloudLine { state: c.state, at: at.to_rfc3339() }
 }
 
+/// The tray's status line (and tooltip) before the first job exists.
+pub const NOT_SET_UP: &str = "Not set up yet — open Nightjar to protect a database";
+
 /// The tray's line and icon from the cards.
 pub fn summarize(config: Option<&Config>, cards: &[JobCard], paused: bool, running: Option<&str>, now: DateTime<Utc>) -> TraySummary {
     let jobs: Vec<String> = cards.iter().map(|c| c.name.clone()).collect();
@@ -117,7 +122,7 @@ pub fn summarize(config: Option<&Config>, cards: &[JobCard], paused: bool, runni
     } else if config.is_none() {
         "The config file has an error — open Nightjar".to_string()
     } else if cards.is_empty() {
-        "No backup jobs yet — open Nightjar to add one".to_string()
+        NOT_SET_UP.to_string()
     } else {
         let last = cards.iter().filter_map(|c| c.last_run.as_ref()).max_by_key(|r| r.started_at);
         let mut line = match last {
@@ -142,7 +147,8 @@ pub fn summarize(config: Option<&Config>, cards: &[JobCard], paused: bool, runni
         }
         line
     };
-    TraySummary { line, icon, jobs, paused, folder }
+    let not_set_up = config.is_some() && cards.is_empty();
+    TraySummary { line, icon, jobs, paused, folder, not_set_up }
 }
 
 /// The tray summary for the app's current state.
@@ -185,7 +191,9 @@ mod tests {
         assert_eq!(s.icon, IconState::Failed);
         assert!(s.line.starts_with("tg is overdue") && s.line.ends_with("schedules paused"), "{}", s.line);
         let empty = Config::empty(None);
-        assert!(summarize(Some(&empty), &[], false, None, now).line.starts_with("No backup jobs yet"));
+        let s = summarize(Some(&empty), &[], false, None, now);
+        assert!(s.line.starts_with("Not set up yet") && s.not_set_up, "{}", s.line);
+        assert!(!summarize(None, &[], false, None, now).not_set_up, "a config error is not \"not set up\"");
     }
 
     #[test]

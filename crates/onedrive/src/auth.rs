@@ -191,6 +191,7 @@ impl Tokens {
         static REFRESH: Mutex<()> = Mutex::new(());
         let _one = REFRESH.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let rt = self.secrets.get(REFRESH_ACCOUNT)?.ok_or_else(not_signed_in)?;
+        self.cfg.check_client_id()?;
         let scope = self.cfg.scopes.clone();
         let form = [
             ("client_id", self.cfg.client_id.as_str()),
@@ -277,6 +278,7 @@ impl Tokens {
     /// # Errors
     /// Declined, expired, or a transport/keyring failure.
     pub fn login_device_code(&self, graph_base: &str, show: &mut dyn FnMut(&DeviceCode)) -> Result<Account> {
+        self.cfg.check_client_id()?;
         let resp = self
             .http
             .post(self.endpoint("devicecode"))
@@ -323,6 +325,7 @@ impl Tokens {
     /// # Errors
     /// Time-out, a refused or mismatched redirect, or a token failure.
     pub fn login_browser(&self, graph_base: &str, timeout: Duration, open: &mut dyn FnMut(&str)) -> Result<Account> {
+        self.cfg.check_client_id()?;
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::other("Could not open a local port for the sign-in redirect.").with_source(e))?;
         let port = listener.local_addr().map_err(|e| Error::other("local port").with_source(e))?.port();
         // `localhost` may resolve to ::1: listen there too when possible.

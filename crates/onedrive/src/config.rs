@@ -6,11 +6,15 @@ use std::time::Duration;
 use nightjar_core::config::OneDriveSettings;
 use rand::Rng as _;
 
-/// Nightjar's public-client application id, used when `[onedrive] client_id`
-/// is not set. **Placeholder**: the project must register its own app
-/// ("Mobile and desktop applications", redirect `http://localhost`, public
-/// client flows allowed) and put its id here; until then set `client_id`.
+/// The application id used when `[onedrive] client_id` is not set: a
+/// placeholder, never sent to Microsoft ([`GraphConfig::check_client_id`]).
+/// Each user registers a public-client app of their own (README "Signing in
+/// to OneDrive") and enters its id in Settings or the config file.
 pub const DEFAULT_CLIENT_ID: &str = "00000000-0000-0000-0000-000000000000";
+/// Microsoft's identity platform (the default `login_base_url`).
+pub const MICROSOFT_LOGIN: &str = "https://login.microsoftonline.com";
+/// Where the README's and Settings' guide to registering the app points.
+pub const APP_REGISTRATION_GUIDE: &str = "https://learn.microsoft.com/entra/identity-platform/quickstart-register-app";
 /// Delegated scopes (§1.3).
 pub const SCOPES: &str = "Files.ReadWrite offline_access User.Read";
 /// 320 KiB: fragments other than the last are a multiple of it.
@@ -95,9 +99,43 @@ impl GraphConfig {
         }
     }
 
+    /// Refuses the placeholder application id before anything is sent to
+    /// Microsoft: the sign-in would only fail there with a code the user
+    /// cannot act on. (A local stand-in of the service takes any id.)
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] saying how to set up an application id.
+    pub fn check_client_id(&self) -> nightjar_core::Result<()> {
+        let microsoft = self.login_base.trim_end_matches('/').eq_ignore_ascii_case(MICROSOFT_LOGIN);
+        if microsoft && self.client_id == DEFAULT_CLIENT_ID {
+            return Err(nightjar_core::Error::config(format!(
+                "Set up a OneDrive application id first: register a public-client app (redirect URI http://localhost, delegated permissions Files.ReadWrite and offline_access, see {APP_REGISTRATION_GUIDE}), then enter its Application (client) ID in Settings → OneDrive sign-in, or as `client_id` under [onedrive] in the config file."
+            )));
+        }
+        Ok(())
+    }
+
     /// The fragment size actually used.
     #[must_use]
     pub fn fragment(&self) -> usize {
         (self.fragment_size / FRAGMENT_UNIT).max(1) * FRAGMENT_UNIT
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_placeholder_id_is_refused_for_microsoft_only() {
+        let mut s = OneDriveSettings::default();
+        let e = GraphConfig::from_settings(&s).check_client_id().unwrap_err();
+        assert!(e.message().starts_with("Set up a OneDrive application id first"), "{}", e.message());
+        assert!(e.message().contains("http://localhost") && e.message().contains("Files.ReadWrite"), "{}", e.message());
+        s.client_id = Some("11111111-2222-3333-4444-555555555555".into());
+        GraphConfig::from_settings(&s).check_client_id().unwrap();
+        s.client_id = None;
+        s.login_base_url = "http://127.0.0.1:8080".into();
+        GraphConfig::from_settings(&s).check_client_id().unwrap();
     }
 }

@@ -91,7 +91,7 @@ pub fn menu_spec(s: &TraySummary) -> Vec<Option<Entry>> {
         None,
         backup,
         entry("Restore from file…", true, Some(Action::Restore)),
-        entry("Open Nightjar", true, Some(Action::Open)),
+        entry(if s.not_set_up { "Set up Nightjar…" } else { "Open Nightjar" }, true, Some(Action::Open)),
         None,
         entry(pause_label(s.paused), true, Some(Action::TogglePause)),
         entry("Open backup folder", s.folder.is_some(), Some(Action::OpenFolder)),
@@ -169,7 +169,14 @@ mod tests {
     use super::*;
 
     fn summary(jobs: &[&str], paused: bool) -> TraySummary {
-        TraySummary { line: "No backups yet".into(), icon: IconState::Idle, jobs: jobs.iter().map(|j| (*j).to_string()).collect(), paused, folder: None }
+        TraySummary {
+            line: "No backups yet".into(),
+            icon: IconState::Idle,
+            jobs: jobs.iter().map(|j| (*j).to_string()).collect(),
+            paused,
+            folder: None,
+            not_set_up: jobs.is_empty(),
+        }
     }
 
     #[test]
@@ -201,5 +208,6 @@ mod tests {
         assert_eq!(spec[6].as_ref().unwrap().label, "Resume schedules");
         let none = menu_spec(&summary(&[], false));
         assert!(!none[2].as_ref().unwrap().enabled, "no jobs: Backup now is disabled");
+        assert_eq!(none[4].as_ref().unwrap().label, "Set up Nightjar…", "no jobs: the window opens on setting up");
     }
 }

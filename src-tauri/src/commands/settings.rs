@@ -12,9 +12,10 @@ use nightjar_core::config_edit::{self, JobForm};
 use nightjar_core::runner::ONEDRIVE_ACCOUNT;
 use nightjar_core::schedule::Schedule;
 use nightjar_core::secrets::job_account;
+use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager as _, Runtime, State};
 
-use crate::models::{CmdResult, ConnectionCheck, JobSettings, SettingsView, UiError};
+use crate::models::{CmdResult, ConnectionCheck, DeviceCodeView, JobSettings, SettingsView, UiError};
 use crate::state::AppState;
 
 fn keyring_off() -> bool {
@@ -31,11 +32,16 @@ fn after_change<R: Runtime>(app: &AppHandle<R>, config: &Config) {
 /// whether one is stored.
 #[tauri::command]
 pub fn settings_get<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -> CmdResult<SettingsView> {
-    let (jobs, config_error) = match state.load_config() {
-        Ok(c) => (c.raw.jobs.iter().map(|j| JobSettings { form: JobForm::from_raw(j), password_stored: password_stored(&state, &j.name) }).collect(), None),
-        Err(e) => (Vec::new(), Some(e.message().to_string())),
+    let (jobs, config_error, onedrive) = match state.load_config() {
+        Ok(c) => (
+            c.raw.jobs.iter().map(|j| JobSettings { form: JobForm::from_raw(j), password_stored: password_stored(&state, &j.name) }).collect(),
+            None,
+            c.raw.onedrive,
+        ),
+        Err(e) => (Vec::new(), Some(e.message().to_string()), nightjar_core::config::OneDriveSettings::default()),
     };
     let onedrive_folders = onedrive_folders();
+    let onedrive_ready = nightjar_onedrive::GraphConfig::from_settings(&onedrive).check_client_id().is_ok();
     Ok(SettingsView {
         config_path: state.config_path.display().to_string(),
         config_error,
@@ -43,6 +49,10 @@ pub fn settings_get<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -
         system_timezone: nightjar_core::config::system_time_zone().name().to_string(),
         onedrive_folders,
         onedrive_account: state.secrets.get(ONEDRIVE_ACCOUNT).ok().flatten(),
+        onedrive_client_id: onedrive.client_id,
+        onedrive_tenant: onedrive.tenant,
+        onedrive_ready,
+        onedrive_guide: nightjar_onedrive::config::APP_REGISTRATION_GUIDE.to_string(),
         autostart: autostart_enabled(&app),
         keyring_off: keyring_off(),
     })
@@ -204,28 +214,82 @@ pub fn autostart_set<R: Runtime>(app: AppHandle<R>, enabled: bool) -> CmdResult<
     Ok(autostart_enabled(&app))
 }
 
+/// Saves the OneDrive application (client) id and tenant under `[onedrive]`.
+/// A field error names `client_id` or `tenant`.
+#[tauri::command]
+pub fn onedrive_app_save<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, client_id: Option<String>, tenant: String) -> CmdResult<()> {
+    let config = config_edit::save_onedrive_app(&state.config_path, &ParseEnv::from_system(), client_id.as_deref(), &tenant)?;
+    tracing::info!(tenant = %config.raw.onedrive.tenant, "OneDrive application saved from Settings");
+    after_change(&app, &config);
+    Ok(())
+}
+
+/// Opens the guide to registering a OneDrive application in the browser
+/// (a fixed address: the page cannot open others).
+#[tauri::command]
+pub fn open_onedrive_guide<R: Runtime>(app: AppHandle<R>) -> CmdResult<()> {
+    open_in_browser(&app, nightjar_onedrive::config::APP_REGISTRATION_GUIDE);
+    Ok(())
+}
+
+fn open_in_browser<R: Runtime>(app: &AppHandle<R>, url: &str) {
+    #[cfg(not(test))]
+    {
+        use tauri_plugin_opener::OpenerExt as _;
+        if let Err(e) = app.opener().open_url(url, None::<&str>) {
+            tracing::warn!("could not open the browser ({e}); open this address by hand: {url}");
+        }
+    }
+    #[cfg(test)]
+    let _ = (app, url);
+}
+
+fn graph_for<R: Runtime>(app: &AppHandle<R>) -> CmdResult<nightjar_onedrive::Graph> {
+    if keyring_off() {
+        return Err(UiError::new(ErrorKind::Secret, "The OneDrive sign-in is kept in the OS keyring, which is switched off (NIGHTJAR_KEYRING=off); unset it to sign in."));
+    }
+    let state = app.state::<AppState>();
+    let config = state.load_config()?;
+    let cfg = nightjar_onedrive::GraphConfig::from_settings(&config.raw.onedrive);
+    cfg.check_client_id().map_err(|e| UiError::from(e).at("client_id"))?;
+    Ok(nightjar_onedrive::Graph::new(cfg, state.secrets.clone())?)
+}
+
+/// Signs in with a code typed on any device (microsoft.com/devicelogin):
+/// the code goes to the page through `on_code` and the sign-in page opens
+/// in the browser; returns the account name once the user has signed in.
+#[tauri::command]
+pub async fn onedrive_sign_in_device<R: Runtime>(app: AppHandle<R>, on_code: Channel<DeviceCodeView>) -> CmdResult<String> {
+    let graph = graph_for(&app)?;
+    crate::commands::blocking(move || {
+        let account = graph.login_device_code(&mut |dc| {
+            tracing::info!("OneDrive sign-in: showing a device code");
+            let _ = on_code.send(DeviceCodeView {
+                user_code: dc.user_code.clone(),
+                verification_uri: dc.verification_uri.clone(),
+                message: dc.message.clone(),
+                expires_in: dc.expires_in,
+            });
+            if dc.verification_uri.starts_with("https://") {
+                open_in_browser(&app, &dc.verification_uri);
+            }
+        })?;
+        tracing::info!(account = %account.username, "signed in to OneDrive with a device code");
+        app.state::<crate::Link>().changed();
+        Ok(account.username)
+    })
+    .await
+}
+
 /// Signs in to Microsoft in the system browser (PKCE, loopback redirect).
 /// Returns the account name.
 #[tauri::command]
 pub async fn onedrive_sign_in<R: Runtime>(app: AppHandle<R>) -> CmdResult<String> {
-    if keyring_off() {
-        return Err(UiError::new(ErrorKind::Secret, "The OneDrive sign-in is kept in the OS keyring, which is switched off (NIGHTJAR_KEYRING=off); unset it to sign in."));
-    }
+    let graph = graph_for(&app)?;
     crate::commands::blocking(move || {
-        let state = app.state::<AppState>();
-        let config = state.load_config()?;
-        let graph = nightjar_onedrive::Graph::new(nightjar_onedrive::GraphConfig::from_settings(&config.raw.onedrive), state.secrets.clone())?;
         let account = graph.login_browser(Duration::from_secs(300), &mut |url| {
             tracing::info!("OneDrive sign-in: opening the browser");
-            #[cfg(not(test))]
-            {
-                use tauri_plugin_opener::OpenerExt as _;
-                if let Err(e) = app.opener().open_url(url, None::<&str>) {
-                    tracing::warn!("could not open the browser ({e}); open this address by hand: {url}");
-                }
-            }
-            #[cfg(test)]
-            let _ = url;
+            open_in_browser(&app, url);
         })?;
         tracing::info!(account = %account.username, "signed in to OneDrive");
         app.state::<crate::Link>().changed();
@@ -241,6 +305,36 @@ pub fn onedrive_sign_out(state: State<'_, AppState>) -> CmdResult<()> {
     let graph = nightjar_onedrive::Graph::new(nightjar_onedrive::GraphConfig::from_settings(&config.raw.onedrive), state.secrets.clone())?;
     graph.tokens().logout()?;
     Ok(())
+}
+
+/// The file that says the "start at login" offer was answered.
+fn offer_marker(state: &AppState) -> std::path::PathBuf {
+    state.data.root().join("autostart-offered")
+}
+
+/// Whether to offer "start at login" now: once, after the first good
+/// backup, unless it is on already.
+#[tauri::command]
+pub fn autostart_offer<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -> CmdResult<bool> {
+    if offer_marker(&state).exists() || autostart_enabled(&app) {
+        return Ok(false);
+    }
+    let filter = nightjar_core::history::RunFilter {
+        kind: Some(nightjar_core::history::RunKind::Backup),
+        status: Some(nightjar_core::model::RunStatus::Success),
+        limit: Some(1),
+        ..Default::default()
+    };
+    Ok(!state.history.runs(&filter)?.is_empty())
+}
+
+/// The answer to the offer: starts Nightjar at login when `enable`; either
+/// way the offer is not made again. Returns whether start at login is on.
+#[tauri::command]
+pub fn autostart_offer_answer<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, enable: bool) -> CmdResult<bool> {
+    nightjar_core::private::write_file(&offer_marker(&state), if enable { b"yes\n" } else { b"no\n" })
+        .map_err(|e| UiError::new(ErrorKind::Other, format!("The answer could not be saved in {} ({e}).", state.data.root().display())))?;
+    if enable { autostart_set(app, true) } else { Ok(autostart_enabled(&app)) }
 }
 
 /// Sends a sample notification so the user sees what failures look like.
