@@ -242,6 +242,10 @@ pub trait Probe {
     fn list_dir(&self, dir: &Path) -> Vec<String>;
     /// Whether `path` is a Unix socket.
     fn is_socket(&self, path: &Path) -> bool;
+    /// The path with symbolic links resolved (`/var/run` → `/run`).
+    fn canonical(&self, path: &Path) -> PathBuf {
+        path.to_path_buf()
+    }
     /// Whether a TCP connection to `host:port` opens.
     fn tcp_open(&self, host: &str, port: u16) -> bool;
     /// `docker ps --format '{{json .}}'`: its output, `Ok(None)` when Docker
@@ -375,19 +379,28 @@ fn socket_candidates(p: &dyn Probe, notes: &mut Vec<String>) -> Vec<Candidate> {
         }
         my_files.extend(["/var/run/mysqld/mysqld.sock", "/run/mysqld/mysqld.sock", "/tmp/mysql.sock", "/var/lib/mysql/mysql.sock"].map(PathBuf::from));
     }
+    // The same socket reached through a link (`/var/run` is `/run`) counts once.
+    let mut seen: BTreeSet<PathBuf> = out
+        .iter()
+        .filter_map(|c| match &c.endpoint {
+            Endpoint::Socket { path, port: Some(port) } => Some(p.canonical(&path.join(format!(".s.PGSQL.{port}")))),
+            _ => None,
+        })
+        .collect();
     for dir in pg_dirs {
         let mut names: Vec<String> = p.list_dir(&dir);
         names.sort();
         for n in names {
             if let Some(port) = pg_socket_port(&n)
                 && p.is_socket(&dir.join(&n))
+                && seen.insert(p.canonical(&dir.join(&n)))
             {
                 out.push(pg_socket(&dir, port));
             }
         }
     }
     for f in my_files {
-        if p.is_socket(&f) {
+        if p.is_socket(&f) && seen.insert(p.canonical(&f)) {
             out.push(Candidate {
                 kind: Engine::Mysql,
                 endpoint: Endpoint::Socket { path: f.clone(), port: None },
@@ -739,8 +752,10 @@ fn blank(id: &str, kind: Engine) -> Server {
     }
 }
 
-/// Fills the shown fields from the endpoints.
+/// Fills the shown fields from the endpoints (a port the server itself
+/// reported stays when no endpoint names one).
 fn describe(s: &mut Server) {
+    let reported = s.port;
     s.host = None;
     s.port = None;
     s.socket = None;
@@ -758,15 +773,14 @@ fn describe(s: &mut Server) {
             }
         }
     }
+    s.port = s.port.or(reported);
     let engine = crate::source::engine::engine_name(s.kind);
-    s.label = if let Some(c) = &s.docker_container {
-        format!("{engine} in the Docker container {c}")
-    } else if s.id.contains(":local:") {
-        format!("{engine} on this computer, port {}", s.port.unwrap_or(0))
-    } else if let Some(h) = &s.host {
-        format!("{engine} at {h}:{}", s.port.unwrap_or(0))
-    } else {
-        format!("{engine} on the socket {}", s.socket.clone().unwrap_or_default())
+    let local = s.host.as_deref().is_none_or(is_local);
+    s.label = match (&s.docker_container, local, s.port) {
+        (Some(c), _, _) => format!("{engine} in the Docker container {c}"),
+        (None, true, Some(port)) => format!("{engine} on this computer, port {port}"),
+        (None, true, None) => format!("{engine} on this computer, socket {}", s.socket.clone().unwrap_or_default()),
+        (None, false, port) => format!("{engine} at {}:{}", s.host.clone().unwrap_or_default(), port.unwrap_or(0)),
     };
 }
 
@@ -1028,6 +1042,9 @@ pub fn discover(ctx: &Context<'_>) -> Discovery {
         log_in(ctx, s, None);
     }
     let mut servers = merge_by_port(servers);
+    for s in &mut servers {
+        describe(s);
+    }
     propose(ctx, &mut servers);
     let onedrive_folder = ctx.defaults.onedrive_folders.first().map(|p| p.display().to_string());
     if onedrive_folder.is_none() {
@@ -1314,6 +1331,10 @@ impl Probe for SystemProbe {
 
     fn read_file(&self, path: &Path) -> Option<String> {
         std::fs::read_to_string(path).ok()
+    }
+
+    fn canonical(&self, path: &Path) -> PathBuf {
+        std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
     }
 
     fn list_dir(&self, dir: &Path) -> Vec<String> {
