@@ -230,7 +230,7 @@ pub enum Attempt {
 
 /// The side effects discovery needs.
 pub trait Probe {
-    /// An environment variable.
+    /// An environment variable (an empty one is `None`, except Nightjar's own).
     fn env(&self, name: &str) -> Option<String>;
     /// The user's home folder.
     fn home(&self) -> Option<PathBuf>;
@@ -1159,6 +1159,20 @@ pub fn protect(ctx: &Context<'_>, config_path: &Path, env: &ParseEnv, server: &S
         }
     }
     config_edit::save_job(config_path, env, None, &form).map_err(|e| Error::config(e.message))?;
+    // The proposed folder is new: made here (owner-only) so the first backup has somewhere to go.
+    if !crate::remote::is_remote(&form.destination) {
+        let dir = Path::new(&form.destination);
+        crate::private::create_dir_all(dir).map_err(|e| {
+            Error::new(
+                ErrorKind::Destination,
+                format!(
+                    "The job \"{}\" was saved, but its folder {} could not be made ({e}); create it or pick another folder in Settings.",
+                    form.name,
+                    dir.display()
+                ),
+            )
+        })?;
+    }
     if let (Some(via), Some(user)) = (&server.via, &server.login.user)
         && let Ok(Some(pw)) = ctx.secrets.get(&password_account(server.kind, via, user))
     {
@@ -1318,7 +1332,8 @@ impl SystemProbe {
 
 impl Probe for SystemProbe {
     fn env(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|v| !v.is_empty())
+        // Set but empty counts for Nightjar's own variables (`NIGHTJAR_DISCOVER_PORTS=""`: no ports).
+        std::env::var(name).ok().filter(|v| !v.is_empty() || name.starts_with("NIGHTJAR_"))
     }
 
     fn home(&self) -> Option<PathBuf> {
