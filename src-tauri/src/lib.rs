@@ -201,6 +201,7 @@ pub fn build_app<R: Runtime, F: FnOnce(&App<R>) + Send + 'static>(builder: tauri
     builder
         .manage(state)
         .manage(link)
+        .manage(commands::discover::DiscoverCache::default())
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::take_navigation,
@@ -235,6 +236,9 @@ pub fn build_app<R: Runtime, F: FnOnce(&App<R>) + Send + 'static>(builder: tauri
             commands::settings::onedrive_sign_out,
             commands::settings::send_test_notification,
             commands::logs::logs_tail,
+            commands::discover::discover,
+            commands::discover::discover_login,
+            commands::discover::protect,
         ])
         .setup(move |app| {
             setup(app);

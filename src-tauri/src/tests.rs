@@ -108,3 +108,16 @@ fn an_ipc_error_is_code_and_message() {
     let err = invoke(&f.webview, "set_paused", json!({ "paused": true })).unwrap_err();
     assert_eq!(err["code"], "other", "no tray process here: {err}");
 }
+
+#[test]
+fn discovery_commands_are_registered_with_the_page_s_argument_names() {
+    let f = fixture();
+    // Checked before any server is looked for: nothing on this machine is probed.
+    let e = invoke(&f.webview, "discover_login", json!({ "serverId": "postgres:local:5432", "user": "app", "password": "" })).unwrap_err();
+    assert_eq!((e["field"].as_str(), e["message"].as_str()), (Some("password"), Some("Type the password first.")), "{e}");
+    let e = invoke(&f.webview, "discover_login", json!({ "serverId": "postgres:local:5432", "user": " ", "password": "x" })).unwrap_err();
+    assert_eq!(e["field"], "user", "{e}");
+    // A missing argument is refused by name.
+    let e = invoke(&f.webview, "protect", json!({ "serverId": "x" })).unwrap_err();
+    assert!(e.to_string().contains("database"), "{e}");
+}

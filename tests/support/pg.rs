@@ -33,6 +33,7 @@ pub struct PgCluster {
     data: PathBuf,
     sock: PathBuf,
     log: PathBuf,
+    port: u16,
     watchdog: Mutex<Option<Child>>,
 }
 
@@ -114,6 +115,19 @@ impl PgCluster {
     /// is left for the caller to remove (unmount).
     #[must_use]
     pub fn start_with_data_in(parent: Option<&Path>) -> PgCluster {
+        Self::start_inner(parent, None)
+    }
+
+    /// A new cluster that also listens on TCP `127.0.0.1:<a free port>`,
+    /// where every role must give a password (scram): the socket (named
+    /// after that port) still lets `postgres` in without one.
+    #[must_use]
+    pub fn start_with_tcp() -> PgCluster {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free TCP port").port();
+        Self::start_inner(None, Some(port))
+    }
+
+    fn start_inner(parent: Option<&Path>, tcp_port: Option<u16>) -> PgCluster {
         let root = tempfile::Builder::new().prefix("nj-pg-").tempdir_in("/tmp").expect("create the cluster's temp dir").keep();
         let data = parent.map_or_else(|| root.join("data"), |p| p.join("pgdata"));
         let waldir = parent.map(|_| root.join("wal"));
@@ -134,7 +148,8 @@ impl PgCluster {
                 std::os::unix::fs::chown(p, Some(uid), Some(gid)).expect("chown the cluster dir to postgres");
             }
         }
-        let cluster = PgCluster { root, bin: bin_dir(), data, sock, log, watchdog: Mutex::new(None) };
+        let port = tcp_port.unwrap_or(PORT);
+        let cluster = PgCluster { root, bin: bin_dir(), data, sock, log, port, watchdog: Mutex::new(None) };
         cluster.start_watchdog();
         let mut initdb = cluster.as_server_user("initdb");
         initdb.args(["-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync", "-A", "trust", "-D"]).arg(&cluster.data);
@@ -145,21 +160,25 @@ impl PgCluster {
         assert!(out.status.success(), "initdb failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         let conf = format!(
             "\n# nightjar tests: socket only, in our own dir; speed over durability\n\
-             listen_addresses = ''\n\
+             listen_addresses = '{}'\n\
              unix_socket_directories = '{}'\n\
-             port = {PORT}\n\
+             port = {port}\n\
              fsync = off\n\
              full_page_writes = off\n\
              max_connections = 60\n\
              shared_buffers = 32MB\n\
              lc_messages = 'C'\n\
              password_encryption = 'scram-sha-256'\n",
+            if tcp_port.is_some() { "127.0.0.1" } else { "" },
             cluster.sock.display()
         );
         append(&cluster.data.join("postgresql.conf"), &conf);
         std::fs::write(
             cluster.data.join("pg_hba.conf"),
-            "# nightjar tests\nlocal all postgres trust\nlocal all all scram-sha-256\n",
+            format!(
+                "# nightjar tests\nlocal all postgres trust\nlocal all all scram-sha-256\n{}",
+                if tcp_port.is_some() { "host all all 127.0.0.1/32 scram-sha-256\n" } else { "" }
+            ),
         )
         .expect("write pg_hba.conf");
         cluster.start();
@@ -254,6 +273,12 @@ impl PgCluster {
         &self.sock
     }
 
+    /// The port: in the socket's name, and on TCP for [`PgCluster::start_with_tcp`].
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The directory of the PostgreSQL tools used by this cluster.
     #[must_use]
     pub fn bin(&self) -> &Path {
@@ -275,7 +300,8 @@ impl PgCluster {
     /// `postgres://user@/db?host=<sockdir>`.
     #[must_use]
     pub fn url_as(&self, user: &str, db: &str) -> String {
-        format!("postgres://{user}@/{db}?host={}", self.sock.display())
+        let port = if self.port == PORT { String::new() } else { format!("&port={}", self.port) };
+        format!("postgres://{user}@/{db}?host={}{port}", self.sock.display())
     }
 
     /// A `psql` command connected to `db` as `postgres` over the socket.
@@ -284,7 +310,7 @@ impl PgCluster {
         let mut c = Command::new(self.tool("psql"));
         c.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(&self.sock)
-            .args(["-p", &PORT.to_string(), "-U", "postgres", "-d", db])
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
             .env("PGCLIENTENCODING", "UTF8")
             .env("LC_MESSAGES", "C")
             .env_remove("PGPASSWORD")

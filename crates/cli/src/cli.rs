@@ -50,9 +50,24 @@ pub enum Command {
     /// Sign in to or out of OneDrive (Microsoft Graph), or show who is signed in.
     #[command(subcommand)]
     Onedrive(crate::onedrive::OneDriveCommand),
+    /// Find the database servers you can reach and their databases; --protect DB makes a job for one and backs it up.
+    Discover(DiscoverArgs),
     /// Run `nightjar run` as this user's service of the OS (systemd user unit, LaunchAgent, logon task).
     #[command(subcommand)]
     Service(crate::service::ServiceCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// Make the proposed job for this database (daily at 00:00, keep 7 days and the last 3) and run its first backup.
+    #[arg(long, value_name = "DB")]
+    pub protect: Option<String>,
+    /// The server of --protect, when several have a database of that name (the id `discover` prints).
+    #[arg(long, value_name = "ID", requires = "protect")]
+    pub server: Option<String>,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -24,10 +24,10 @@ use crate::cli::{BackupArgs, Cli, Command, HistoryArgs, ListArgs, PasswordComman
 use crate::output::{self, print_json, ProgressLine};
 
 /// Everything a command needs, built once.
-struct Ctx {
-    config_path: std::path::PathBuf,
-    env: ParseEnv,
-    engine: Engine,
+pub(crate) struct Ctx {
+    pub(crate) config_path: std::path::PathBuf,
+    pub(crate) env: ParseEnv,
+    pub(crate) engine: Engine,
 }
 
 impl Ctx {
@@ -36,7 +36,7 @@ impl Ctx {
     }
 
     /// The config; its destination settings go to the engine.
-    fn config(&self) -> Result<Config> {
+    pub(crate) fn config(&self) -> Result<Config> {
         let config = Config::load(&self.config_path, &self.env)?;
         self.engine.configure(&config);
         Ok(config)
@@ -44,12 +44,12 @@ impl Ctx {
 
     /// The config when it exists; an empty one when it does not (for
     /// commands that also work on ad-hoc folders).
-    fn config_or_empty(&self) -> Result<Config> {
+    pub(crate) fn config_or_empty(&self) -> Result<Config> {
         if self.config_path.exists() { self.config() } else { Ok(Config::empty(Some(self.config_path.clone()))) }
     }
 
     /// The history; a damaged one is moved aside (and that said on stderr).
-    fn history(&self) -> Result<&History> {
+    pub(crate) fn history(&self) -> Result<&History> {
         let first = self.engine.history_moved_aside().is_none();
         let history = self.engine.history()?;
         if first && let Some(m) = self.engine.history_moved_aside() {
@@ -84,12 +84,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let config = ctx.config_or_empty()?;
             crate::onedrive::run(&config.raw.onedrive, &config.raw.secrets, ctx.engine.secrets().clone(), c)
         }
+        Command::Discover(a) => crate::discover::run(&ctx, &a),
         Command::Service(_) => unreachable!("handled above"),
     }
 }
 
 /// Raised by SIGINT/SIGTERM/SIGHUP; a running backup stops cleanly.
-fn cancel_flag() -> Arc<AtomicBool> {
+pub(crate) fn cancel_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
     let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));

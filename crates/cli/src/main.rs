@@ -8,6 +8,7 @@
 mod cli;
 mod commands;
 mod daemon;
+mod discover;
 mod logging;
 mod onedrive;
 mod output;

@@ -31,6 +31,7 @@ pub mod clock;
 pub mod config;
 pub mod config_edit;
 pub mod db;
+pub mod discover;
 pub mod destination;
 pub mod engine;
 pub mod error;

@@ -4,6 +4,7 @@
 //! the tray process (see [`crate::link`]).
 
 pub mod dashboard;
+pub mod discover;
 pub mod history;
 pub mod logs;
 pub mod restore;

@@ -22,7 +22,7 @@ fn keyring_off() -> bool {
     std::env::var("NIGHTJAR_KEYRING").is_ok_and(|v| v == "off")
 }
 
-fn after_change<R: Runtime>(app: &AppHandle<R>, config: &Config) {
+pub(crate) fn after_change<R: Runtime>(app: &AppHandle<R>, config: &Config) {
     crate::install_onedrive(&app.state::<AppState>(), config);
     // The tray process reloads its scheduler, updates the tray and tells the page.
     app.state::<crate::Link>().changed();
