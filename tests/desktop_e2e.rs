@@ -520,7 +520,14 @@ fn first_run_finds_the_database_and_protects_it_in_one_click() {
         .env("NIGHTJAR_DISCOVER_SOCKETS", &pg.sock_dir().display().to_string())
         .env("PGUSER", "postgres")
         .env("GTK_THEME", "Adwaita");
+    let mut tray = Tray::start();
     let app = launcher.session(&desktop);
+
+    // The tray says there is nothing set up yet, and offers to set up.
+    let _ = tray.wait_registered(START);
+    let labels = tray.labels();
+    assert!(labels.first().is_some_and(|l| l.starts_with("Not set up yet")), "the tray's status line: {labels:?}");
+    assert!(labels.iter().any(|l| l == "Set up Nightjar…"), "{labels:?}");
 
     let _ = app.wait_for(&tid("dashboard-empty"), UI);
     let row = format!("{}[data-database=\"{db}\"]", tid("discover-db"));
@@ -552,6 +559,10 @@ fn first_run_finds_the_database_and_protects_it_in_one_click() {
     let file = check_history_backup(&runs[0], &dest, &job.name);
     assert!(result.contains(&*file.file_name().unwrap().to_string_lossy()), "{result}");
     assert!(!is_displayed(&app, "dashboard-empty"), "Get started is gone once a job exists");
+    let status = nightjar_tests::wait::until("the tray to say the last backup is ok", UI, || {
+        tray.labels().first().filter(|l| l.starts_with("Last backup")).cloned()
+    });
+    assert!(status.contains("ok"), "{status}");
 
     // "Start at login" is offered once, after the first good backup.
     let _ = app.wait_for(&tid("autostart-offer"), UI);

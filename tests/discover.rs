@@ -82,7 +82,7 @@ fn postgres_by_socket_and_tcp_is_one_server_and_protect_makes_the_job_and_a_back
     let onedrive = home(&nj).join("OneDrive");
     assert_eq!(found["onedriveFolder"], onedrive.display().to_string());
     assert_eq!(p["destination"], onedrive.join("Nightjar").join(&db).display().to_string());
-    assert_eq!((p["schedule"].as_str(), p["retention"]["keep_days"].as_u64(), p["retention"]["keep_last"].as_u64()), (Some("0 0 * * *"), Some(7), Some(3)));
+    assert_eq!((p["schedule"].as_str(), p["retention"]["keep_days"].as_u64(), p["retention"]["keep_last"].as_u64()), (Some("daily 00:00"), Some(7), Some(3)));
     assert_eq!(p["database"], pg.url(&db));
     assert_eq!(p["docker_container"], Value::Null);
 
@@ -100,7 +100,7 @@ fn postgres_by_socket_and_tcp_is_one_server_and_protect_makes_the_job_and_a_back
     let config = Config::load(&nj.config_path(), &ParseEnv::from_system()).unwrap();
     let job = config.job(&db).unwrap();
     assert_eq!((job.retention.keep_days, job.retention.keep_last), (7, 3));
-    assert_eq!(job.schedule.as_ref().map(|s| s.as_str().to_string()).as_deref(), Some("0 0 * * *"));
+    assert_eq!(job.schedule.as_ref().map(|s| s.as_str().to_string()).as_deref(), Some("daily 00:00"));
     // Now it shows as protected, and protecting it again is refused.
     let again = discover_json(&nj);
     assert_eq!(database(server(&again, &id), &db)["protectedBy"], serde_json::json!([db]));

@@ -64,7 +64,7 @@ pub const PORTS_ENV: &str = "NIGHTJAR_DISCOVER_PORTS";
 pub const DOCKER_ENV: &str = "NIGHTJAR_DISCOVER_DOCKER";
 
 /// The schedule of a proposed job: every day at 00:00.
-pub const PROPOSED_SCHEDULE: &str = "0 0 * * *";
+pub const PROPOSED_SCHEDULE: &str = "daily 00:00";
 
 const PG_PORT: u16 = 5432;
 const MY_PORT: u16 = 3306;

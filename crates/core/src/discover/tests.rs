@@ -148,7 +148,7 @@ fn the_proposal_is_daily_at_midnight_keeps_7_days_and_3_and_goes_to_onedrive() {
     let url = DbUrl::parse(&p.database).unwrap();
     assert_eq!((url.host.as_deref(), url.database.as_str(), url.params.get("port").map(String::as_str)), (Some("/run/postgresql"), "Shop DB", Some("5433")));
     assert_eq!(p.destination, "/home/me/OneDrive/Nightjar/shop-db");
-    assert_eq!(p.schedule.as_deref(), Some("0 0 * * *"));
+    assert_eq!(p.schedule.as_deref(), Some("daily 00:00"));
     assert_eq!(p.timezone.as_deref(), Some("Europe/Kyiv"));
     assert_eq!((p.retention.keep_days, p.retention.keep_last), (7, 3));
     assert_eq!(p.docker_container, None);
