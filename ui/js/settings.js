@@ -284,6 +284,7 @@ export function init() {
     try {
       await ipc.onedriveAppSave($('field-client_id').value.trim() || null, $('field-tenant').value.trim() || 'common');
       await load();
+      $('onedrive-message').textContent = '';
       show($('onedrive-app-saved'), 'Saved.');
     } catch (e) {
       const err = /** @type {any} */ (e);

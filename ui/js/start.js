@@ -44,8 +44,6 @@ async function look(again) {
   }
 }
 
-const KIND = { postgres: 'PostgreSQL', mysql: 'MySQL / MariaDB' };
-
 function render() {
   if (!found) return;
   const n = found.servers.length;
@@ -59,7 +57,8 @@ function render() {
 
 /** @param {ipc.FoundServer} s */
 function server(s) {
-  const title = `${KIND[s.kind] || s.kind} · ${s.label}`;
+  // The label names the engine: "PostgreSQL on this computer, port 5432".
+  const title = s.label;
   return h('section', { class: 'server', testid: 'discover-server', 'data-server': s.id, 'data-kind': s.kind, 'aria-label': title }, [
     h('h3', { text: title }),
     h('p', { class: 'muted small', text: `Found by ${s.foundBy.join(', ')}${s.dockerContainer ? ` (Docker container ${s.dockerContainer})` : ''}.` }),

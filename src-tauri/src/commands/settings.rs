@@ -260,8 +260,10 @@ fn graph_for<R: Runtime>(app: &AppHandle<R>) -> CmdResult<nightjar_onedrive::Gra
 /// in the browser; returns the account name once the user has signed in.
 #[tauri::command]
 pub async fn onedrive_sign_in_device<R: Runtime>(app: AppHandle<R>, on_code: Channel<DeviceCodeView>) -> CmdResult<String> {
-    let graph = graph_for(&app)?;
     crate::commands::blocking(move || {
+        // Built on the blocking thread: reqwest's blocking client may not
+        // be made (or dropped) on the async runtime.
+        let graph = graph_for(&app)?;
         let account = graph.login_device_code(&mut |dc| {
             tracing::info!("OneDrive sign-in: showing a device code");
             let _ = on_code.send(DeviceCodeView {
@@ -285,8 +287,8 @@ pub async fn onedrive_sign_in_device<R: Runtime>(app: AppHandle<R>, on_code: Cha
 /// Returns the account name.
 #[tauri::command]
 pub async fn onedrive_sign_in<R: Runtime>(app: AppHandle<R>) -> CmdResult<String> {
-    let graph = graph_for(&app)?;
     crate::commands::blocking(move || {
+        let graph = graph_for(&app)?;
         let account = graph.login_browser(Duration::from_secs(300), &mut |url| {
             tracing::info!("OneDrive sign-in: opening the browser");
             open_in_browser(&app, url);
