@@ -110,7 +110,7 @@ subcommands() {
     printf '.TP\n.I /usr/lib/systemd/user/nightjar.service\nThe scheduler as a systemd user service: systemctl --user enable --now nightjar.\n'
     printf '[SEE ALSO]\n/usr/share/doc/nightjar/README.md, /usr/share/doc/nightjar/nightjar-help.txt\n'
 } >"$gen/commands.h2m"
-help2man --no-info --section 1 --name "scheduled, verified database backups into a (OneDrive-synced) folder" \
+help2man --no-info --section 1 --name "scheduled, verified PostgreSQL and MySQL backups to a folder or OneDrive" \
     --include "$gen/commands.h2m" --output "$gen/nightjar.1" "$nj"
 gzip -9n "$gen/nightjar.1"
 man -l "$gen/nightjar.1.gz" >/dev/null 2>&1 || fail "the generated man page does not render (man -l $gen/nightjar.1.gz)."
