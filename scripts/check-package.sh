@@ -133,7 +133,7 @@ schedule = "daily 03:00"
 timezone = "UTC"
 TOML
 # A backup the user already has, under the name Nightjar gives its files.
-head -c 65536 /dev/urandom | zstd -q -o "$home/Backups/shop/shop_20260101T030000Z.sql.zst"
+head -c 65536 /dev/urandom | zstd -q -o "$home/Backups/shop/shop_2026-01-01_03-00-00_scheduled.sql.zst"
 # Only what a login session would have: nothing of this shell's NIGHTJAR_*.
 as_user() {
     env -i PATH=/usr/bin:/bin HOME="$home" USER="$(id -un)" LANG=C.UTF-8 \

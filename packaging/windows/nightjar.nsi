@@ -2,7 +2,7 @@
 ; scripts/check-windows.sh):
 ;
 ;   makensis -DVERSION=0.1.0 -DSRCDIR=<folder with the .exe files> \
-;            -DOUTFILE=<setup.exe> packaging/windows/nightjar.nsi
+;            -DOUTFILE=<setup.exe> [-DNOCOMPRESS] packaging/windows/nightjar.nsi
 ;
 ; Per user: no administrator rights, installed into
 ; %LOCALAPPDATA%\Programs\Nightjar, a Start-menu entry, "Start at login"
@@ -16,7 +16,12 @@
 ; A 64-bit installer for 64-bit programs (it also runs where there is no
 ; 32-bit Windows-on-Windows, like Debian's 64-bit-only Wine).
 Target amd64-unicode
-SetCompressor /SOLID lzma
+; -DNOCOMPRESS: a quick build for tests (LZMA takes minutes on debug builds).
+!ifdef NOCOMPRESS
+  SetCompress off
+!else
+  SetCompressor /SOLID lzma
+!endif
 
 !ifndef VERSION
   !error "Pass -DVERSION=<workspace version>"
