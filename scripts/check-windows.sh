@@ -2,7 +2,7 @@
 # The Windows lane, on this Linux machine (README "Windows"):
 #   1. installs Debian's Windows toolchain if missing: rustc-web, cargo-web,
 #      rust-web-src (the standard library's source), gcc-mingw-w64-x86-64
-#      (linker and C compiler) and wine64
+#      (linker and C compiler), wine64 and nsis (makensis)
 #   2. cross-builds nightjar.exe, nightjar-tray.exe and nightjar-desktop.exe
 #      for x86_64-pc-windows-gnu with Debian's
 #      rustc and a standard library built from that source (nothing is
@@ -11,6 +11,9 @@
 #      by the Linux build, a throwaway PostgreSQL for them, the in-workspace
 #      Graph fake, and a stand-in pg_dump.exe (Wine starts Linux programs but
 #      cannot wait for them, so the real pg_dump cannot be the child there)
+#   4. builds the installer dist/nightjar-setup-<version>.exe with Debian's
+#      makensis (packaging/windows/nightjar.nsi) from those programs, and
+#      installs and uninstalls it under Wine
 #
 #   scripts/check-windows.sh            everything
 #   scripts/check-windows.sh --no-build  reuse the last build (target/windows)
@@ -26,7 +29,7 @@ build=true
 for arg in "$@"; do
     case "$arg" in
         --no-build) build=false ;;
-        -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "check-windows: unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -44,7 +47,7 @@ exe_dir="$out/$target/debug"
 
 # --- 1. toolchain -----------------------------------------------------------
 step "Windows toolchain (Debian packages)"
-wanted=(rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 wine64)
+wanted=(rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 wine64 nsis)
 missing=()
 for pkg in "${wanted[@]}"; do
     if [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" != "install ok installed" ]]; then
@@ -417,5 +420,87 @@ grep -q "not running" "$work/quit.out" && fail "nightjar-tray.exe --quit said it
 for _ in $(seq 1 300); do pgrep -f 'nightjar-tray\.exe' >/dev/null || break; sleep 0.1; done
 pgrep -f 'nightjar-tray\.exe' >/dev/null && fail "nightjar-tray.exe still runs 30 s after --quit"
 ok "nightjar-desktop.exe --hidden started nightjar-tray.exe; --quit stopped it"
+
+# --- the installer (NSIS) ----------------------------------------------------
+step "the installer: makensis, then setup.exe /S and uninstall.exe /S"
+version=${v_linux#nightjar }
+mkdir -p "$root/dist"
+setup="$root/dist/nightjar-setup-$version.exe"
+rm -f "$setup"
+# The debug programs without their symbol tables, and no compression:
+# LZMA (the release default) takes minutes on them, this a second or two.
+payload="$work/payload"
+mkdir -p "$payload"
+for exe in nightjar.exe nightjar-tray.exe nightjar-desktop.exe; do
+    x86_64-w64-mingw32-strip -o "$payload/$exe" "$exe_dir/$exe"
+done
+cp "$exe_dir/WebView2Loader.dll" "$payload/"
+start=$(date +%s)
+makensis -V2 -DNOCOMPRESS -DVERSION="$version" -DSRCDIR="$payload" -DOUTFILE="$setup" packaging/windows/nightjar.nsi ||
+    fail "makensis could not build the installer"
+ok "$(basename "$setup") ($(du -h "$setup" | cut -f1), uncompressed) from the cross-built programs in $(($(date +%s) - start)) s"
+unset NIGHTJAR_DATA_DIR NIGHTJAR_CONFIG
+# No menu entries in this machine's desktop for the Wine shortcuts.
+export WINEDLLOVERRIDES="$WINEDLLOVERRIDES;winemenubuilder.exe=d"
+# The installed programs run from their own folder: give Wine the
+# ProcessPrng shim system-wide (see above).
+cp "$bin/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
+winvar() { "$wine" cmd /c echo "%$1%" 2>/dev/null | tr -d '\r'; }
+unixpath() { "$wine" winepath -u "$1" 2>/dev/null | tr -d '\r'; }
+appdata=$(unixpath "$(winvar APPDATA)")
+localappdata=$(unixpath "$(winvar LOCALAPPDATA)")
+profile=$(unixpath "$(winvar USERPROFILE)")
+[[ -d "$appdata" && -d "$localappdata" && -d "$profile" ]] || fail "could not find the Wine user's folders ($appdata, $localappdata, $profile)"
+appdata=${appdata%/} localappdata=${localappdata%/} profile=${profile%/}
+instdir="$localappdata/Programs/Nightjar"
+shortcut="$appdata/Microsoft/Windows/Start Menu/Programs/Nightjar.lnk"
+# The user's things where Nightjar keeps them (directories' ProjectDirs:
+# %APPDATA%\Nightjar\nightjar\{config,data}) and a backup of theirs.
+mkdir -p "$appdata/Nightjar/nightjar/config" "$appdata/Nightjar/nightjar/data/logs" "$profile/Backups/shop"
+printf '[[job]]\nname = "shop"\n' >"$appdata/Nightjar/nightjar/config/config.toml"
+head -c 4096 /dev/urandom >"$appdata/Nightjar/nightjar/data/history.sqlite3"
+printf 'a log line\n' >"$appdata/Nightjar/nightjar/data/logs/nightjar.log"
+cp "$win_backups/${wb[0]}" "$profile/Backups/shop/"
+user_files=("$appdata/Nightjar/nightjar/config/config.toml" "$appdata/Nightjar/nightjar/data/history.sqlite3"
+    "$appdata/Nightjar/nightjar/data/logs/nightjar.log" "$profile/Backups/shop/${wb[0]}")
+sha256sum "${user_files[@]}" >"$work/user-files.sums"
+
+# fixme+shell: Wine's shortcut property store is a stub that logs the call.
+WINEDEBUG=fixme+shell timeout 120 "$wine" "$setup" /S >"$work/setup.out" 2>&1 || fail "setup.exe /S failed: $(tr -d '\r' <"$work/setup.out" | tail -n 3)"
+for f in nightjar.exe nightjar-tray.exe nightjar-desktop.exe WebView2Loader.dll uninstall.exe; do
+    [[ -f "$instdir/$f" ]] || fail "setup.exe /S did not install $f into $instdir"
+done
+cmp -s "$instdir/nightjar.exe" "$payload/nightjar.exe" || fail "the installed nightjar.exe is not the one built"
+[[ -f "$shortcut" ]] || fail "no Start-menu shortcut at $shortcut"
+# Toasts need the AppUserModelID on the shortcut. Wine 8 accepts the value
+# but does not store it (its IPropertyStore::SetValue is a stub): there,
+# the installer's call reaching it is what can be checked.
+if python3 -c 'import sys; sys.exit(0 if "app.nightjar.desktop".encode("utf-16-le") in open(sys.argv[1], "rb").read() else 1)' "$shortcut"; then
+    aumid="with the AppUserModelID app.nightjar.desktop"
+elif grep -q 'propertystore_SetValue' "$work/setup.out"; then
+    aumid="AppUserModelID set; Wine does not store it"
+else
+    fail "the installer did not set the AppUserModelID on the shortcut: $(tr -d '\r' <"$work/setup.out" | tail -n 3)"
+fi
+run_key='HKCU\Software\Microsoft\Windows\CurrentVersion\Run'
+uninstall_key='HKCU\Software\Microsoft\Windows\CurrentVersion\Uninstall\Nightjar'
+run_value=$("$wine" reg query "$run_key" /v Nightjar 2>/dev/null | tr -d '\r' | grep -i 'Nightjar') || fail "no Run value Nightjar (start at login)"
+grep -qi 'Programs\\Nightjar\\nightjar-desktop.exe" --hidden' <<<"$run_value" || fail "the Run value does not start nightjar-desktop.exe --hidden: $run_value"
+"$wine" reg query "$uninstall_key" /v DisplayVersion 2>/dev/null | tr -d '\r' | grep -qF "$version" ||
+    fail "no Add/Remove Programs entry with version $version"
+v_installed=$("$wine" "$instdir/nightjar.exe" --version 2>/dev/null | tr -d '\r')
+[[ "$v_installed" == "$v_linux" ]] || fail "the installed nightjar.exe says '$v_installed', expected '$v_linux'"
+ok "installed per user into %LOCALAPPDATA%\\Programs\\Nightjar; Start-menu shortcut ($aumid); Run value $(sed 's/.*REG_SZ[[:space:]]*//' <<<"$run_value"); Add/Remove Programs entry; $v_installed"
+
+# The uninstaller copies itself to %TEMP% and returns at once: wait for the
+# copy to finish its work.
+timeout 60 "$wine" "$instdir/uninstall.exe" /S >"$work/uninstall.out" 2>&1 || fail "uninstall.exe /S failed: $(tr -d '\r' <"$work/uninstall.out" | tail -n 3)"
+for _ in $(seq 1 300); do [[ -e "$instdir" ]] || break; sleep 0.1; done
+[[ -e "$instdir" ]] && fail "the uninstaller left $instdir: $(ls -A "$instdir")"
+[[ -e "$shortcut" ]] && fail "the uninstaller left the Start-menu shortcut"
+"$wine" reg query "$run_key" /v Nightjar >/dev/null 2>&1 && fail "the uninstaller left the Run value (start at login)"
+"$wine" reg query "$uninstall_key" >/dev/null 2>&1 && fail "the uninstaller left the Add/Remove Programs entry"
+sha256sum -c --quiet "$work/user-files.sums" || fail "the uninstaller changed or removed the user's config, history, logs or backups"
+ok "uninstall.exe /S removed the programs, the shortcut, the Run value and its entry; the config, history, logs and backups stay"
 
 printf '\nWindows checks passed\n'

@@ -2,7 +2,8 @@
 # Installs what Nightjar needs to build, run and test on Debian/Ubuntu, and
 # nothing that is already there. Safe to run again; quick when all is present.
 #
-#   scripts/install-deps.sh             build + database + test tools, cargo-nextest
+#   scripts/install-deps.sh             build + database + test + packaging tools,
+#                                       cargo-nextest, tauri-driver, cargo-deb
 #   scripts/install-deps.sh --app-only  build + database tools (no test tools, no nextest)
 #
 # Runs as root, or as a user with sudo (only apt-get is run through sudo).
@@ -30,7 +31,9 @@ db_pkgs=(postgresql postgresql-contrib postgresql-client zstd gzip mariadb-serve
 # Headless desktop tests. Deliberately no dbus-x11: with it, GLib autolaunches
 # session buses that outlive the app (see docs on the desktop smoke test).
 test_pkgs=(xvfb xauth dbus webkit2gtk-driver gnome-keyring keyutils imagemagick procps
-    python3 python3-dbus-next)
+    python3 python3-dbus-next
+    # scripts/package.sh: the man page from --help, dpkg-shlibdeps for the .deb's depends
+    help2man dpkg-dev)
 
 # Fail fast on the one thing apt cannot provide.
 if ! command -v cargo >/dev/null 2>&1; then
@@ -88,5 +91,13 @@ if ! $app_only; then
     else
         echo "install-deps: installing tauri-driver"
         cargo install tauri-driver --locked </dev/null
+    fi
+    # Builds the .deb (scripts/package.sh). Pinned: CI packages the debug
+    # build, which cargo-deb 3.x accepts (with a warning) and may refuse later.
+    if cargo deb --version 2>/dev/null | grep -q ' 3\.'; then
+        echo "install-deps: cargo-deb already installed"
+    else
+        echo "install-deps: installing cargo-deb"
+        cargo install cargo-deb --version '^3.8' --locked </dev/null
     fi
 fi

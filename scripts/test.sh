@@ -8,7 +8,11 @@
 #   4. unit + integration tests (nextest, else cargo test), then doc tests
 #   5. the Windows lane (scripts/check-windows.sh): cross-build for Windows
 #      with Debian's toolchain, then the Windows programs under Wine
-#   6. desktop tests under Xvfb: smoke test, then the E2E tests (WebDriver, tray
+#   6. packages: the .deb of the debug programs built in step 2
+#      (scripts/package.sh --debug --no-build), installed, run, removed and
+#      purged on this machine (scripts/check-package.sh); the Windows
+#      installer is checked in step 5
+#   7. desktop tests under Xvfb: smoke test, then the E2E tests (WebDriver, tray
 #      over D-Bus, notifications, keyring)
 # Works from any directory.
 set -euo pipefail
@@ -20,13 +24,13 @@ step() {
     printf '\n==> %s\n' "$*"
 }
 
-step "1/6 dependencies (scripts/install-deps.sh)"
+step "1/7 dependencies (scripts/install-deps.sh)"
 scripts/install-deps.sh
 
-step "2/6 build (cargo build --workspace --locked --all-targets)"
+step "2/7 build (cargo build --workspace --locked --all-targets)"
 cargo build --workspace --locked --all-targets
 
-step "3/6 GUI-free check (nightjar-core, nightjar-cli, nightjar-desktop-shared, nightjar-tray)"
+step "3/7 GUI-free check (nightjar-core, nightjar-cli, nightjar-desktop-shared, nightjar-tray)"
 # `cargo tree -i tauri` exits 101 with "package ID specification `tauri` did not
 # match any packages" when tauri is absent from the package's graph. Any other
 # failure must not count as a pass, so we check the message, and we also grep
@@ -79,7 +83,7 @@ no_tray() {
 no_tray nightjar-desktop
 no_tray nightjar-desktop-shared
 
-step "4/6 tests"
+step "4/7 tests"
 if cargo nextest --version >/dev/null 2>&1; then
     # nextest does not run doc tests; run them first so the last summary
     # printed is nextest's.
@@ -90,10 +94,14 @@ else
     cargo test --workspace --locked --no-fail-fast
 fi
 
-step "5/6 Windows lane (scripts/check-windows.sh)"
+step "5/7 Windows lane (scripts/check-windows.sh)"
 scripts/check-windows.sh
 
-step "6/6 desktop tests (tests/desktop/smoke.sh, tests/desktop/e2e.sh)"
+step "6/7 packages (scripts/package.sh --debug --no-build, scripts/check-package.sh)"
+scripts/package.sh --debug --no-build
+scripts/check-package.sh
+
+step "7/7 desktop tests (tests/desktop/smoke.sh, tests/desktop/e2e.sh)"
 tests/desktop/smoke.sh
 tests/desktop/e2e.sh
 
