@@ -54,11 +54,31 @@ logged() { cat "$log" "$work"/data/logs/* 2>/dev/null || true; }
 # Whether it logged a line matching the extended regex $1.
 said() { grep -qsE "$1" "$log" "$work"/data/logs/*; }
 
-"$wine" "$exe" --hidden >"$log" 2>&1 &
-pid=$!
+# Wine's own start-up (wineserver, its desktop process with the
+# notification area) happens with the first program of the prefix; do it
+# with a program of Wine's, so the tray process is not the one racing it.
+"$wine" cmd.exe /c exit 0 >/dev/null 2>&1 || true
+
+start_tray() {
+    "$wine" "$exe" --hidden >"$log" 2>&1 &
+    pid=$!
+}
+start_tray
+started_again=false
 for ((i = 0; i < 1200; i++)); do
     said "listening for the window" && break
-    kill -0 "$pid" 2>/dev/null || fail "nightjar-tray.exe --hidden exited before listening on its pipe: $(logged | tail -n 3 | tr '\n' ' ')"
+    if ! kill -0 "$pid" 2>/dev/null; then
+        # Gone without a word: Wine did not run the program at all (seen
+        # once under load, with an empty log). Once more; a program that
+        # ran and failed has logged why, and that fails at once.
+        if [[ "$started_again" == false && -z "$(logged)" ]]; then
+            echo "nightjar-tray.exe --hidden: Wine exited without running it; starting it again" >&2
+            started_again=true
+            start_tray
+            continue
+        fi
+        fail "nightjar-tray.exe --hidden exited before listening on its pipe: $(logged | tail -n 3 | tr '\n' ' ')"
+    fi
     sleep 0.1
 done
 said "listening for the window" || fail "nightjar-tray.exe --hidden did not listen on its pipe within 120 s."
