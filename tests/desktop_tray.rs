@@ -329,6 +329,31 @@ fn backup_now_says_busy_while_another_process_holds_the_job() {
     assert_eq!(tray.wait_exit(START).code(), Some(0));
 }
 
+/// The desktop session ends (its session bus goes away, as at logout): the
+/// tray process quits cleanly instead of running on with no tray.
+#[test]
+fn the_tray_process_quits_when_its_desktop_session_ends() {
+    let nj = Nightjar::new();
+    let (stub, _) = window_stub(&nj);
+    let mut bus = Command::new("dbus-daemon")
+        .args(["--session", "--nofork", "--print-address=1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a session bus (dbus-daemon, package dbus)");
+    let mut address = String::new();
+    BufReader::new(bus.stdout.take().unwrap()).read_line(&mut address).expect("the bus's address");
+    let log = nj.scratch().join("tray.log");
+    let child = command(&nj, &stub, &["--hidden"], &log).env("DBUS_SESSION_BUS_ADDRESS", address.trim()).spawn().expect("start nightjar-tray");
+    let mut tray = Tray { child, log, token: String::new() };
+    until("the tray to be on the session bus", START, || tray.log().contains("tray ready").then_some(()));
+    let _ = bus.kill();
+    let _ = bus.wait();
+    assert_eq!(tray.wait_exit(START).code(), Some(0), "a clean exit once the session is gone");
+    assert!(tray.log().contains("the desktop session ended"), "the log says why it quit:\n{}", tray.log());
+    assert!(!nj.data_dir().join("desktop.sock").exists(), "its socket is gone with it");
+}
+
 /// Speaks the protocol by hand: one JSON line out, the reply lines back.
 struct Raw {
     stream: UnixStream,

@@ -100,6 +100,35 @@ impl ksni::Tray for NightjarTray {
     }
 }
 
+/// Quits the tray process when its desktop session ends, seen as the
+/// session bus it started on going away (ksni keeps waiting on a closed
+/// connection, and the process would run on with no tray and no session).
+/// A connection of its own that only listens: it reads nothing but the
+/// disconnection.
+fn watch_session_bus(host: Weak<Host>) {
+    let spawned = std::thread::Builder::new().name("session-bus".into()).spawn(move || {
+        let conn = match dbus::blocking::Connection::new_session() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("the session bus cannot be watched ({e}); logging out will not stop Nightjar");
+                return;
+            }
+        };
+        while conn.process(std::time::Duration::from_secs(3600)).is_ok() {
+            if host.strong_count() == 0 {
+                return;
+            }
+        }
+        if let Some(host) = host.upgrade() {
+            tracing::info!("the desktop session ended (its session bus went away); Nightjar quits");
+            host.quit();
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("the session bus cannot be watched ({e}); logging out will not stop Nightjar");
+    }
+}
+
 /// The running tray.
 pub struct TrayHandle(ksni::blocking::Handle<NightjarTray>);
 
@@ -112,6 +141,7 @@ impl TrayHandle {
         let tray = NightjarTray { host: Arc::downgrade(host), summary: host.summary() };
         // Without a tray host yet (a panel still starting) the item waits for one.
         let handle = tray.assume_sni_available(true).spawn()?;
+        watch_session_bus(Arc::downgrade(host));
         Ok(Self(handle))
     }
 
