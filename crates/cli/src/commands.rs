@@ -313,7 +313,7 @@ fn pause(ctx: &Ctx, until: Option<&str>) -> Result<ExitCode> {
     };
     nightjar_core::state::StateFile::in_dir(ctx.data().root()).save(&nightjar_core::state::ScheduleState { paused: true, resume_at })?;
     match resume_at {
-        Some(t) => eprintln!("Schedules paused until {}.", t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")),
+        Some(t) => eprintln!("Schedules paused until {}.", crate::output::local(t)),
         None => eprintln!("Schedules paused until `nightjar resume`."),
     }
     Ok(ExitCode::SUCCESS)
@@ -352,7 +352,7 @@ fn status_cmd(ctx: &Ctx, json: bool) -> Result<ExitCode> {
         }));
     } else {
         if paused.is_paused(now) {
-            let until = paused.resume_at.map_or_else(|| "until `nightjar resume`".to_string(), |t| format!("until {}", t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")));
+            let until = paused.resume_at.map_or_else(|| "until `nightjar resume`".to_string(), |t| format!("until {}", crate::output::local(t)));
             println!("Schedules are PAUSED {until}.");
         }
         for m in &moved_aside {
@@ -545,19 +545,15 @@ fn restore(ctx: &Ctx, a: &crate::cli::RestoreArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string()
-}
-
 fn print_plan(plan: &RestorePlan, origin: Option<&str>) {
     let i = &plan.inspection;
-    let modified = if origin.is_some() { String::new() } else { i.modified.map(|m| format!(", modified {}", local_time(m))).unwrap_or_default() };
+    let modified = if origin.is_some() { String::new() } else { i.modified.map(|m| format!(", modified {}", crate::output::local(m))).unwrap_or_default() };
     let shown = origin.map_or_else(|| i.path.display().to_string(), str::to_string);
     eprintln!("Restore plan");
     eprintln!("  file:          {shown} ({}{modified})", output::size(i.size));
     eprintln!("  content:       {}", i.describe());
     let checksum = match (&i.manifest, plan.has_manifest) {
-        (Some(m), true) => format!("manifest found (backup of \"{}\" taken {}); the sha256 will be checked", m.database, local_time(m.finished_at)),
+        (Some(m), true) => format!("manifest found (backup of \"{}\" taken {}); the sha256 will be checked", m.database, crate::output::local(m.finished_at)),
         _ => "no manifest: the sha256 cannot be checked (decompression and format are still checked)".into(),
     };
     eprintln!("  checksum:      {checksum}");

@@ -4,7 +4,8 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::Mutex;
 
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use nightjar_core::catalog::BackupEntry;
 use nightjar_core::config::Job;
 use nightjar_core::model::{RunStatus, Trigger};
@@ -30,8 +31,20 @@ fn secs(ms: u64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
 }
 
-fn local(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S").to_string()
+/// A time in the zone `tz`, saying which ("2026-12-07 00:00:00 EET").
+pub fn at(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z").to_string()
+}
+
+/// A time in this computer's zone, saying which.
+pub fn local(t: DateTime<Utc>) -> String {
+    at(t, nightjar_core::config::system_time_zone())
+}
+
+/// The zone a job's times are shown in: its own (the system's when its
+/// name does not parse, which a loaded config never has).
+fn zone(name: &str) -> Tz {
+    name.parse().unwrap_or_else(|_| nightjar_core::config::system_time_zone())
 }
 
 /// One job's record in `nightjar backup --json`: the finished backup, or
@@ -159,6 +172,7 @@ pub fn print_status(config: &Path, statuses: &[JobStatus], empty: bool, cloud: &
         return;
     }
     for s in statuses {
+        let tz = zone(&s.timezone);
         let state = match (s.enabled, s.stale) {
             (false, _) => " (disabled)",
             (true, true) => " — STALE: no good backup within its deadline",
@@ -172,15 +186,15 @@ pub fn print_status(config: &Path, statuses: &[JobStatus], empty: bool, cloud: &
                     (None, Some(sz)) => format!(", {}", size(sz)),
                     _ => String::new(),
                 };
-                println!("  last run:    {} {}{detail}", local(r.started_at), r.status);
+                println!("  last run:    {} {}{detail}", at(r.started_at, tz), r.status);
             }
             None => println!("  last run:    never"),
         }
         if let Some(ok) = &s.last_success {
-            println!("  last good:   {}", local(ok.started_at));
+            println!("  last good:   {}", at(ok.started_at, tz));
         }
         match (&s.schedule, s.next_runs.first()) {
-            (Some(sch), Some(next)) => println!("  next run:    {} ({sch}, {})", local(*next), s.timezone),
+            (Some(sch), Some(next)) => println!("  next run:    {} ({sch}, {})", at(*next, tz), s.timezone),
             (Some(sch), None) => println!("  schedule:    {sch} (not active)"),
             (None, _) => println!("  schedule:    none (manual only)"),
         }
@@ -196,9 +210,9 @@ pub fn print_status(config: &Path, statuses: &[JobStatus], empty: bool, cloud: &
         }
         if let Some(c) = cloud.get(&s.job) {
             let line = match c.state {
-                CloudState::InCloud => format!("yes, OneDrive holds the last good backup (confirmed {})", local(c.confirmed_at.unwrap_or(c.since))),
-                CloudState::Pending => format!("not yet: waiting for the OneDrive client to upload the last good backup (written {})", local(c.since)),
-                CloudState::Late => format!("NO: the last good backup (written {}) has not reached OneDrive; check the OneDrive client", local(c.since)),
+                CloudState::InCloud => format!("yes, OneDrive holds the last good backup (confirmed {})", at(c.confirmed_at.unwrap_or(c.since), tz)),
+                CloudState::Pending => format!("not yet: waiting for the OneDrive client to upload the last good backup (written {})", at(c.since, tz)),
+                CloudState::Late => format!("NO: the last good backup (written {}) has not reached OneDrive; check the OneDrive client", at(c.since, tz)),
                 CloudState::Gone => "unknown: the last good backup was removed before OneDrive had it".to_string(),
             };
             println!("  in cloud:    {line}");
