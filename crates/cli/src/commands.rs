@@ -183,6 +183,11 @@ fn backup(ctx: &Ctx, a: BackupArgs) -> Result<ExitCode> {
     };
     let cancel = cancel_flag();
     let progress = ProgressLine::new(!a.json && std::io::stderr().is_terminal());
+    for (job, _) in &work {
+        if let Ok(Some(size)) = history.last_success(&job.name, RunKind::Backup).map(|r| r.and_then(|r| r.size)) {
+            progress.expect(&job.name, size);
+        }
+    }
     let runner = ctx.engine.runner(&progress, &cancel)?;
     let several = work.len() > 1;
     let mut records: Vec<output::BackupRecord> = Vec::new();
@@ -502,7 +507,7 @@ fn restore(ctx: &Ctx, a: &crate::cli::RestoreArgs) -> Result<ExitCode> {
     let safety_dir = a.safety_dir.clone().unwrap_or(file_dir);
     let target = db_target(ctx, a.db.as_deref(), a.job.as_deref(), &safety_dir)?;
     let cancel = cancel_flag();
-    let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal());
+    let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal(), &file.to_string_lossy());
     let restorer = ctx.engine.restorer(&progress, &cancel)?;
     if remote {
         // The `[onedrive]` settings, when there is a config.
@@ -641,7 +646,7 @@ fn verify(ctx: &Ctx, a: &crate::cli::VerifyArgs) -> Result<ExitCode> {
         };
     }
     let cancel = cancel_flag();
-    let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal());
+    let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal(), &file.to_string_lossy());
     let restorer = ctx.engine.restorer(&progress, &cancel)?;
     if remote {
         // The `[onedrive]` settings, when there is a config.
@@ -711,33 +716,40 @@ fn kept(ctx: &Ctx, cmd: crate::cli::KeptCommand) -> Result<ExitCode> {
     }
 }
 
-/// The progress line of restores and verifies: bytes of the file read
-/// against its size; the safety backup's dump shows as a backup does.
+/// The progress bar of restores and verifies: the file read against its
+/// size (when it is a local file), with the rate and an ETA; the safety
+/// backup's dump shows as a backup does.
 struct RestoreProgress {
     backup: ProgressLine,
-    enabled: bool,
-    shown: std::sync::Mutex<bool>,
+    bar: indicatif::ProgressBar,
+    /// The backup file's size, when known.
+    total: Option<u64>,
+    started: std::sync::atomic::AtomicBool,
 }
 
 impl RestoreProgress {
-    fn new(enabled: bool) -> Self {
-        Self { backup: ProgressLine::new(enabled), enabled, shown: std::sync::Mutex::new(false) }
+    fn new(enabled: bool, file: &str) -> Self {
+        let total = std::fs::metadata(file).ok().filter(std::fs::Metadata::is_file).map(|m| m.len()).filter(|n| *n > 0);
+        Self { backup: ProgressLine::new(enabled), bar: output::bar(enabled), total, started: std::sync::atomic::AtomicBool::new(false) }
     }
 
     fn clear(&self) {
         self.backup.clear();
-        let mut shown = self.shown.lock().expect("progress lock");
-        if *shown {
-            eprint!("\r\x1b[2K");
-            *shown = false;
-        }
+        self.bar.finish_and_clear();
+        self.started.store(false, Ordering::SeqCst);
     }
 }
 
 impl RunObserver for RestoreProgress {
     fn stage(&self, job: &str, stage: Stage) {
-        self.clear();
-        self.backup.stage(job, stage);
+        if matches!(stage, Stage::Validating | Stage::Restoring) {
+            self.backup.clear();
+            self.bar.set_message(format!("{job}: {}", stage.label()));
+        } else {
+            self.bar.finish_and_clear();
+            self.started.store(false, Ordering::SeqCst);
+            self.backup.stage(job, stage);
+        }
     }
 
     fn progress(&self, job: &str, p: &Progress) {
@@ -745,25 +757,23 @@ impl RunObserver for RestoreProgress {
             self.backup.progress(job, p);
             return;
         }
-        if self.enabled {
-            eprint!(
-                "\r\x1b[2K{job}: {}: {} of the file read, {} of data, {}/s, {:.0} s",
-                p.stage.label(),
-                output::size(p.bytes_in),
-                output::size(p.bytes_out),
-                output::size(p.rate() as u64),
-                p.elapsed.as_secs_f64()
-            );
-            *self.shown.lock().expect("progress lock") = true;
+        if !self.started.swap(true, Ordering::SeqCst) {
+            self.bar.reset();
+            self.bar.set_style(output::bar_style(self.total.is_some()));
+            match self.total {
+                Some(n) => self.bar.set_length(n),
+                None => self.bar.enable_steady_tick(std::time::Duration::from_millis(200)),
+            }
         }
+        self.bar.set_message(format!("{job}: {} ({} of data)", p.stage.label(), output::size(p.bytes_out)));
+        self.bar.set_position(p.bytes_in);
     }
 
     fn warning(&self, job: &str, message: &str) {
-        self.clear();
-        self.backup.warning(job, message);
+        self.bar.suspend(|| self.backup.warning(job, message));
     }
 
     fn event(&self, e: &nightjar_core::observer::Event) {
-        self.backup.event(e);
+        self.bar.suspend(|| self.backup.event(e));
     }
 }

@@ -2,10 +2,12 @@
 
 use std::io::Write as _;
 use std::path::Path;
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nightjar_core::catalog::BackupEntry;
 use nightjar_core::config::Job;
 use nightjar_core::model::{RunStatus, Trigger};
@@ -253,54 +255,95 @@ pub fn print_stats(stats: &[JobStats]) {
     }
 }
 
-/// A one-line progress display on a terminal's stderr.
+/// A progress bar on a terminal's stderr (indicatif): the stage, bytes
+/// written, rate, and, when the job has a good backup to compare with, how
+/// far along this one is against its size with an ETA; a spinner with the
+/// bytes otherwise.
 pub struct ProgressLine {
-    enabled: bool,
-    shown: Mutex<bool>,
+    bar: ProgressBar,
+    /// The last good backup's size per job (what this run is measured against).
+    expected: Mutex<HashMap<String, u64>>,
+    /// The job the bar shows now.
+    showing: Mutex<Option<String>>,
+}
+
+/// A bar drawn on stderr when `enabled` (a terminal, no `--json`), hidden otherwise.
+pub fn bar(enabled: bool) -> ProgressBar {
+    let target = if enabled { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+    ProgressBar::with_draw_target(None, target)
+}
+
+/// The bar's look: against a known total (with an ETA), or a spinner.
+pub fn bar_style(total_known: bool) -> ProgressStyle {
+    let template = if total_known {
+        "{msg} [{wide_bar}] {binary_bytes}/{binary_total_bytes} · {binary_bytes_per_sec} · ETA {eta}"
+    } else {
+        "{spinner} {msg} · {binary_bytes} · {binary_bytes_per_sec} · {elapsed}"
+    };
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ")
 }
 
 impl ProgressLine {
     pub fn new(enabled: bool) -> Self {
-        Self { enabled, shown: Mutex::new(false) }
+        Self { bar: bar(enabled), expected: Mutex::new(HashMap::new()), showing: Mutex::new(None) }
+    }
+
+    /// The size of `job`'s last good backup: the bar shows this run against it.
+    pub fn expect(&self, job: &str, bytes: u64) {
+        if bytes > 0 {
+            self.expected.lock().expect("progress lock").insert(job.to_string(), bytes);
+        }
+    }
+
+    /// Starts showing `job` when the bar shows another (or none).
+    fn show(&self, job: &str) {
+        let mut showing = self.showing.lock().expect("progress lock");
+        if showing.as_deref() == Some(job) {
+            return;
+        }
+        *showing = Some(job.to_string());
+        let total = self.expected.lock().expect("progress lock").get(job).copied();
+        self.bar.reset();
+        self.bar.set_style(bar_style(total.is_some()));
+        self.bar.set_length(total.unwrap_or(0));
+        if total.is_none() {
+            self.bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        } else {
+            self.bar.disable_steady_tick();
+        }
     }
 
     pub fn clear(&self) {
-        let mut shown = self.shown.lock().expect("progress lock");
-        if *shown {
-            eprint!("\r\x1b[2K");
-            *shown = false;
-        }
+        self.bar.finish_and_clear();
+        *self.showing.lock().expect("progress lock") = None;
     }
 }
 
 impl RunObserver for ProgressLine {
     fn stage(&self, job: &str, stage: Stage) {
-        if self.enabled {
-            eprint!("\r\x1b[2K{job}: {}…", stage.label());
-            *self.shown.lock().expect("progress lock") = true;
-        }
+        self.show(job);
+        self.bar.set_message(format!("{job}: {}", stage.label()));
     }
 
     fn progress(&self, job: &str, p: &Progress) {
-        if self.enabled {
-            eprint!(
-                "\r\x1b[2K{job}: {} dumped, {} written, {}/s, {:.0} s",
-                size(p.bytes_in),
-                size(p.bytes_out),
-                size(p.rate() as u64),
-                p.elapsed.as_secs_f64()
-            );
-            *self.shown.lock().expect("progress lock") = true;
+        self.show(job);
+        // Bigger than the last backup: the total grows with it.
+        if let Some(len) = self.bar.length()
+            && len > 0
+            && p.bytes_out > len
+        {
+            self.bar.set_length(p.bytes_out + p.bytes_out / 20);
         }
+        self.bar.set_message(format!("{job}: {} ({} dumped)", p.stage.label(), size(p.bytes_in)));
+        self.bar.set_position(p.bytes_out);
     }
 
     fn warning(&self, job: &str, message: &str) {
-        self.clear();
-        eprintln!("nightjar: {job}: warning: {message}");
+        self.bar.suspend(|| eprintln!("nightjar: {job}: warning: {message}"));
     }
 
     /// Run events go to the log (stderr with `-v`), as `nightjar run` logs them.
     fn event(&self, e: &nightjar_core::observer::Event) {
-        nightjar_core::observer::log_event(e);
+        self.bar.suspend(|| nightjar_core::observer::log_event(e));
     }
 }
