@@ -243,7 +243,7 @@ pub fn print_stats(stats: &[JobStats]) {
     }
     for s in stats {
         println!(
-            "{}: {} runs, {} ok, {} failed, {} in successful backups, oldest {}, newest {}",
+            "{}: {} runs, {} ok, {} failed, {} in successful backups (pruned ones included), oldest {}, newest {}",
             s.job,
             s.runs,
             s.successes,
