@@ -27,7 +27,9 @@ done
 build_pkgs=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev
     libxdo-dev build-essential pkg-config libzstd-dev)
 # Dump/restore tools and local servers for the integration tests.
-db_pkgs=(postgresql postgresql-contrib postgresql-client zstd gzip mariadb-server mariadb-client)
+db_pkgs=(postgresql postgresql-contrib postgresql-client zstd gzip mariadb-server mariadb-client
+    # stock decryption of encrypted backups (tests/encryption.rs, README "Encryption")
+    age)
 # Headless desktop tests. Deliberately no dbus-x11: with it, GLib autolaunches
 # session buses that outlive the app (see docs on the desktop smoke test).
 test_pkgs=(xvfb xauth dbus webkit2gtk-driver gnome-keyring keyutils imagemagick procps

@@ -34,6 +34,9 @@ pub enum Command {
     /// Store or remove a database password in the OS keyring.
     #[command(subcommand)]
     Password(PasswordCommand),
+    /// Make, import, export or list the age keys that encrypt a job's backups.
+    #[command(subcommand)]
+    Key(crate::key::KeyCommand),
     /// Restore a backup into a database: checked first, safety backup, then an all-or-nothing swap.
     Restore(RestoreArgs),
     /// Check a backup file (checksum, full decompression), optionally by a test restore.
@@ -235,6 +238,9 @@ pub struct RestoreArgs {
     /// Restore a file this Nightjar did not make (no manifest, another installation's, or changed since): it runs as SQL with the rights of the role the restore connects as.
     #[arg(long)]
     pub trust_file: bool,
+    /// An age identity file that opens an encrypted backup (besides the keys kept for the job).
+    #[arg(long, value_name = "KEYFILE")]
+    pub identity: Option<PathBuf>,
     /// Print the finished record as JSON.
     #[arg(long)]
     pub json: bool,
@@ -257,6 +263,9 @@ pub struct VerifyArgs {
     /// Test-restore a file this Nightjar did not make: it runs as SQL with the rights of the role the test restore connects as.
     #[arg(long, requires = "restore_test")]
     pub trust_file: bool,
+    /// An age identity file that opens an encrypted backup (besides the keys kept for its job).
+    #[arg(long, value_name = "KEYFILE")]
+    pub identity: Option<PathBuf>,
     /// Print the finished record as JSON.
     #[arg(long)]
     pub json: bool,

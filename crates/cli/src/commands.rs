@@ -74,6 +74,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(a) => status_cmd(&ctx, a.json),
         Command::History(a) => history(&ctx, &a),
         Command::Password(p) => password(&ctx, p),
+        Command::Key(k) => crate::key::run(&ctx, k),
         Command::Restore(a) => restore(&ctx, &a),
         Command::Verify(a) => verify(&ctx, &a),
         Command::Kept(k) => kept(&ctx, k),
@@ -401,7 +402,7 @@ fn password(ctx: &Ctx, cmd: PasswordCommand) -> Result<ExitCode> {
 }
 
 /// Where secrets are kept: "the OS keyring" or the credentials file.
-fn store_name(ctx: &Ctx) -> String {
+pub(crate) fn store_name(ctx: &Ctx) -> String {
     match config::SecretsSettings::load(&ctx.config_path) {
         Ok(s) if s.store == config::SecretStoreKind::File => s.file_path(&ctx.config_path, ctx.env.home.as_deref()).display().to_string(),
         _ => "the OS keyring".to_string(),
@@ -521,6 +522,8 @@ fn restore(ctx: &Ctx, a: &crate::cli::RestoreArgs) -> Result<ExitCode> {
         password_account: target.account.clone(),
         origin: None,
         trust_file: a.trust_file,
+        identity: a.identity.clone(),
+        keys: None,
     };
     let planned = restorer.plan_from(&file.to_string_lossy(), &target.job, &opts);
     progress.clear();
@@ -643,8 +646,11 @@ fn verify(ctx: &Ctx, a: &crate::cli::VerifyArgs) -> Result<ExitCode> {
             password_account: target.account,
             origin: None,
             trust_file: a.trust_file,
+            identity: None,
+            keys: None,
         };
     }
+    opts.identity.clone_from(&a.identity);
     let cancel = cancel_flag();
     let progress = RestoreProgress::new(!a.json && std::io::stderr().is_terminal(), &file.to_string_lossy());
     let restorer = ctx.engine.restorer(&progress, &cancel)?;

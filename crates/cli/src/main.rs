@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod daemon;
 mod discover;
+mod key;
 mod logging;
 mod onedrive;
 mod output;

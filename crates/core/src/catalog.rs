@@ -36,6 +36,8 @@ pub struct BackupEntry {
     pub format: Format,
     /// Compression from the name.
     pub compression: Compression,
+    /// Encrypted with age (the name ends with `.age`).
+    pub encrypted: bool,
     /// sha256 from the manifest.
     pub sha256: Option<String>,
     /// True when the manifest's size matches the file (a cheap sanity check).
@@ -79,6 +81,7 @@ fn entries_for(dest: &dyn Destination, files: &[StoredFile], job: &str, tz: Tz) 
             trigger: parsed.trigger,
             format: parsed.format,
             compression: parsed.compression,
+            encrypted: parsed.encrypted,
             size_matches: m.size == f.size,
             sha256: Some(m.sha256),
         });

@@ -189,6 +189,20 @@ pub struct RawJob {
     /// `[job.notify]`.
     #[serde(default)]
     pub notify: NotifySettings,
+    /// `[job.encryption]`: encrypt backups with age (absent: not encrypted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionSettings>,
+}
+
+/// `[job.encryption]` as written: age recipients (X25519 public keys,
+/// `age1…`), or a passphrase kept in the keyring.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionSettings {
+    /// X25519 public keys; any matching identity decrypts.
+    pub recipients: Vec<String>,
+    /// Encrypt to the passphrase kept in the keyring (age's scrypt recipient) instead.
+    pub passphrase: bool,
 }
 
 fn default_format() -> Format {
@@ -431,6 +445,8 @@ pub struct Job {
     pub retention: RetentionPolicy,
     /// Notification flags.
     pub notify: NotifySettings,
+    /// age encryption of the stored file (None: stored as compressed).
+    pub encryption: Option<crate::crypt::EncryptionSpec>,
 }
 
 impl Job {
@@ -664,6 +680,7 @@ impl Job {
             verify_every: 0,
             retention: RetentionPolicy { keep_days: 0, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 },
             notify: NotifySettings::default(),
+            encryption: None,
         };
         Ok(job)
     }
@@ -745,6 +762,14 @@ fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'stat
             }
         }
     }
+    let encryption = match &rj.encryption {
+        Some(e) => Some(crate::crypt::validate(
+            &e.recipients,
+            e.passphrase,
+            &rj.name,
+        )?),
+        None => None,
+    };
     Ok(Job {
         name: rj.name.clone(),
         db,
@@ -769,6 +794,7 @@ fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'stat
         verify_every: rj.verify_every,
         retention: rj.retention.clone(),
         notify: rj.notify.clone(),
+        encryption,
     })
 }
 
@@ -851,6 +877,10 @@ keep_last = 0              # 0: no count limit
 [job.notify]
 on_success = false
 on_failure = true
+
+# [job.encryption]           # encrypt backups with age: <name>.<ext>.age (README "Encryption")
+# recipients = ["age1..."]   # X25519 public keys (`nightjar key new --job tgapp`); any matching identity decrypts
+# passphrase = false         # or true: a passphrase kept in the keyring (scrypt recipient)
 
 [onedrive]                    # used by "onedrive:" destinations and the "in the cloud" check
 tenant = "common"
@@ -957,6 +987,9 @@ graph_base_url = "https://graph.microsoft.com/v1.0"
             (format!("{base}{base}"), &["appears twice"]),
             ("[[job]\nname=1".into(), &["/etc/nj.toml", "line 1"]),
             ("[other]\nx = 1\n".into(), &["/etc/nj.toml", "other"]),
+            (format!("{base}[job.encryption]\nrecipients = [\"age1nope\"]\n"), &["job \"tg\"", "`encryption.recipients`", "not an age recipient", "\"age1\""]),
+            (format!("{base}[job.encryption]\n"), &["`encryption.recipients`", "nightjar key new --job tg"]),
+            (format!("{base}[job.encryption]\nrecipent = []\n"), &["recipent", "line 6"]),
         ];
         for (text, needles) in cases {
             let e = err(text);
@@ -966,6 +999,26 @@ graph_base_url = "https://graph.microsoft.com/v1.0"
             // (The `[secrets]` section's name may be listed among the allowed ones.)
             assert!(!e.replace("`secrets`", "").contains("secret"), "{e}");
         }
+    }
+
+    #[test]
+    fn encryption_section_parses_and_round_trips() {
+        let (_, public) = crate::crypt::generate_identity();
+        let text = format!(
+            "[[job]]\nname = \"tg\"\ndatabase = \"postgres://u@h/db\"\ndestination = \"/b\"\n[job.encryption]\nrecipients = [\"{public}\"]\n"
+        );
+        let c = Config::parse(&text, None, &env()).unwrap();
+        let e = c.jobs[0].encryption.as_ref().unwrap();
+        assert_eq!((e.recipients.clone(), e.passphrase), (vec![public], false));
+        let again = Config::parse(&Config::to_toml(&c.raw).unwrap(), None, &env()).unwrap();
+        assert_eq!(again.raw, c.raw);
+        let c = Config::parse("[[job]]\nname = \"tg\"\ndatabase = \"postgres://u@h/db\"\ndestination = \"/b\"\n[job.encryption]\npassphrase = true\n", None, &env()).unwrap();
+        assert!(c.jobs[0].encryption.as_ref().unwrap().passphrase);
+        assert!(
+            Config::parse(PRODUCT_EXAMPLE, None, &env()).unwrap().jobs[0]
+                .encryption
+                .is_none()
+        );
     }
 
     #[test]

@@ -290,6 +290,63 @@ pub fn set_enabled(text: &str, name: &str, enabled: bool) -> Result<String, Fiel
     Ok(doc.to_string())
 }
 
+/// Adds `recipient` to `[job.encryption] recipients` of the job called
+/// `name` (the table is made when missing; a recipient already listed is
+/// not added twice), or, with `recipient` = `None`, sets `passphrase = true`
+/// (and removes `recipients`, which age cannot mix with a passphrase).
+///
+/// # Errors
+/// The text is not TOML, or there is no such job.
+pub fn set_encryption(
+    text: &str,
+    name: &str,
+    recipient: Option<&str>,
+) -> Result<String, FieldError> {
+    let mut doc = parse_doc(text)?;
+    let jobs = jobs_mut(&mut doc)?;
+    let t = find_job(jobs, name).ok_or_else(|| {
+        FieldError::general(format!(
+            "There is no job \"{name}\" in the config file; add it first."
+        ))
+    })?;
+    let enc = sub_table(t, "encryption")?;
+    match recipient {
+        Some(r) => {
+            if !enc.contains_key("recipients") {
+                enc.insert("recipients", Item::Value(Value::Array(Array::new())));
+            }
+            let list = enc["recipients"].as_array_mut().ok_or_else(|| FieldError {
+                field: Some("encryption.recipients".into()),
+                message: "`recipients` is not a list; fix it in a text editor first.".into(),
+            })?;
+            if !list.iter().any(|v| v.as_str() == Some(r)) {
+                list.push(r);
+            }
+            if enc.get("passphrase").and_then(Item::as_bool) == Some(true) {
+                set(enc, "passphrase", false);
+            }
+        }
+        None => {
+            enc.remove("recipients");
+            set(enc, "passphrase", true);
+        }
+    }
+    Ok(doc.to_string())
+}
+
+/// [`set_encryption`] on the file at `path`, validated and written atomically.
+///
+/// # Errors
+/// As [`apply`].
+pub fn save_encryption(
+    path: &Path,
+    env: &ParseEnv,
+    name: &str,
+    recipient: Option<&str>,
+) -> Result<Config, FieldError> {
+    apply(path, env, |text| set_encryption(text, name, recipient))
+}
+
 /// Sets the OneDrive application (client) id and tenant under `[onedrive]`
 /// (made when missing), keeping the rest of the file. An empty id removes
 /// the key; the tenant `common` is written only when the key exists already.
@@ -518,6 +575,46 @@ tenant = "common"
         assert!(out.contains("# My backups"));
         let out = set_enabled(&out, "billing", false).unwrap();
         assert!(!Config::parse(&out, None, &env()).unwrap().jobs[0].enabled);
+    }
+
+    #[test]
+    fn encryption_is_added_in_place_keeping_comments() {
+        let (_, a) = crate::crypt::generate_identity();
+        let (_, b) = crate::crypt::generate_identity();
+        let out = set_encryption(TEXT, "tgapp", Some(&a)).unwrap();
+        let out = set_encryption(&out, "tgapp", Some(&b)).unwrap();
+        let out = set_encryption(&out, "tgapp", Some(&a)).unwrap();
+        for line in TEXT.lines().filter(|l| l.contains('#')) {
+            assert!(out.contains(line), "comment kept: {line}\n{out}");
+        }
+        let c = Config::parse(&out, None, &env()).unwrap();
+        let j = c.jobs.iter().find(|j| j.name == "tgapp").unwrap();
+        assert_eq!(j.encryption.as_ref().unwrap().recipients, vec![a, b]);
+        let out = set_encryption(&out, "tgapp", None).unwrap();
+        let c = Config::parse(&out, None, &env()).unwrap();
+        let e = c
+            .jobs
+            .iter()
+            .find(|j| j.name == "tgapp")
+            .unwrap()
+            .encryption
+            .clone()
+            .unwrap();
+        assert!(e.passphrase && e.recipients.is_empty());
+        assert!(set_encryption(TEXT, "nope", None).is_err());
+        // A settings-form save keeps the section it does not show.
+        let f = form(&c, "tgapp");
+        let saved = upsert_job(&out, Some("tgapp"), &f).unwrap();
+        assert!(
+            Config::parse(&saved, None, &env())
+                .unwrap()
+                .jobs
+                .iter()
+                .find(|j| j.name == "tgapp")
+                .unwrap()
+                .encryption
+                .is_some()
+        );
     }
 
     #[test]

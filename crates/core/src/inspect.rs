@@ -122,6 +122,13 @@ pub struct Inspection {
     pub manifest: Option<Manifest>,
     /// A `<file>.json` that exists but is not a readable Nightjar manifest.
     pub manifest_problem: Option<String>,
+    /// The file is age-encrypted (what is above is of what it decrypts to).
+    pub encrypted: bool,
+    /// An encrypted file no given key opens: what to do (one sentence).
+    pub key_problem: Option<String>,
+    /// The keys it was opened with (every later read decrypts with them).
+    #[serde(skip)]
+    pub keys: Option<std::sync::Arc<crate::crypt::Keys>>,
 }
 
 impl Inspection {
@@ -137,6 +144,12 @@ impl Inspection {
         self.content.format()
     }
 
+    /// The keys to decrypt it with, when it is encrypted.
+    #[must_use]
+    pub fn keys(&self) -> Option<&crate::crypt::Keys> {
+        self.keys.as_deref().filter(|_| self.encrypted)
+    }
+
     /// "a PostgreSQL plain SQL dump, zstd-compressed, from PostgreSQL 15.20".
     #[must_use]
     pub fn describe(&self) -> String {
@@ -144,6 +157,9 @@ impl Inspection {
         match self.compression {
             Compression::None => {}
             c => s.push_str(&format!(", {c}-compressed")),
+        }
+        if self.encrypted {
+            s.push_str(", age-encrypted");
         }
         if let Some(v) = &self.header.server_version {
             let engine = match self.engine() {
@@ -331,6 +347,25 @@ pub fn decoder<'a, R: Read + 'a>(inner: R, compression: Compression) -> io::Resu
     })
 }
 
+/// A reader of what `inner` (the stored file) holds: decrypted with `keys`
+/// when given (a chunk that fails authentication, or a cut file, is a read
+/// error of kind `InvalidData`).
+///
+/// # Errors
+/// When no key opens it, or its header is damaged.
+pub fn decrypting<'a, R: Read + 'a>(
+    inner: R,
+    keys: Option<&crate::crypt::Keys>,
+) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match keys {
+        Some(k) => Box::new(
+            k.decrypt(inner)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?,
+        ),
+        None => Box::new(inner),
+    })
+}
+
 /// Reads up to `limit` bytes (fewer only at the end of the stream).
 fn read_up_to(r: &mut dyn Read, limit: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; limit];
@@ -392,25 +427,104 @@ fn read_manifest(file: &Path) -> (Option<Manifest>, Option<String>) {
 /// or cannot be read. A file that is not a backup is *not* an error here:
 /// see [`Inspection::content`].
 pub fn inspect(path: &Path) -> Result<Inspection> {
+    inspect_with(path, None)
+}
+
+/// [`inspect`], decrypting an age-encrypted file with `keys`. Without a
+/// key that opens it, [`Inspection::key_problem`] says what to do.
+///
+/// # Errors
+/// As [`inspect`].
+pub fn inspect_with(
+    path: &Path,
+    keys: Option<std::sync::Arc<crate::crypt::Keys>>,
+) -> Result<Inspection> {
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let meta = std::fs::metadata(&abs).map_err(|e| open_error(&abs, &e))?;
     if meta.is_dir() {
         return Err(Error::new(ErrorKind::InvalidBackup, format!("{} is a folder, not a backup file; pick a file inside it.", abs.display())));
     }
     let modified = meta.modified().ok().map(DateTime::<Utc>::from);
-    let magic = {
+    let (manifest, manifest_problem) = read_manifest(&abs);
+    let encrypted = {
         let mut f = File::open(&abs).map_err(|e| open_error(&abs, &e))?;
-        read_up_to(&mut f, 4).map_err(|e| open_error(&abs, &e))?
+        crate::crypt::is_age(
+            &read_up_to(&mut f, crate::crypt::AGE_MAGIC.len()).map_err(|e| open_error(&abs, &e))?,
+        )
+    };
+    let mut inspection = Inspection {
+        path: abs.clone(),
+        size: meta.len(),
+        modified,
+        compression: Compression::None,
+        content: Content::Unknown,
+        header: Header::default(),
+        decode_problem: None,
+        manifest,
+        manifest_problem,
+        encrypted,
+        key_problem: None,
+        keys,
+    };
+    let keys = inspection.keys.clone().filter(|_| encrypted);
+    let open = || -> io::Result<Box<dyn Read>> { decrypting(File::open(&abs)?, keys.as_deref()) };
+    if encrypted {
+        let no_key = || {
+            Some(crate::crypt::no_key_message(
+                &abs,
+                inspection.manifest.as_ref(),
+            ))
+        };
+        match keys
+            .as_deref()
+            .map(|k| k.decrypt(File::open(&abs).map_err(age::DecryptError::Io)?))
+            .transpose()
+        {
+            Ok(Some(_)) => {}
+            Ok(None) | Err(age::DecryptError::NoMatchingKeys) => {
+                inspection.key_problem = no_key();
+                return Ok(inspection);
+            }
+            Err(e) => {
+                inspection.decode_problem =
+                    Some(format!("its age encryption header is damaged ({e})"));
+                return Ok(inspection);
+            }
+        }
+    }
+    let magic = open().and_then(|mut r| read_up_to(&mut *r, 4));
+    let magic = match magic {
+        Ok(m) => m,
+        Err(e) if encrypted => {
+            inspection.decode_problem =
+                Some(format!("its encrypted data cannot be decrypted ({e})"));
+            return Ok(inspection);
+        }
+        Err(e) => return Err(open_error(&abs, &e)),
     };
     let compression = detect_compression(&magic);
-    let (manifest, manifest_problem) = read_manifest(&abs);
-    let f = File::open(&abs).map_err(|e| open_error(&abs, &e))?;
-    let (head, decode_problem) = match decoder(f, compression).and_then(|mut d| read_up_to(&mut *d, HEAD_BYTES)) {
+    let (head, decode_problem) = match open()
+        .and_then(|f| decoder(f, compression))
+        .and_then(|mut d| read_up_to(&mut *d, HEAD_BYTES))
+    {
         Ok(h) => (h, None),
-        Err(e) => (Vec::new(), Some(format!("its {compression} data cannot be decompressed ({e})"))),
+        Err(e) => (
+            Vec::new(),
+            Some(format!(
+                "its {compression} data cannot be decompressed ({e})"
+            )),
+        ),
     };
-    let (content, header) = if decode_problem.is_some() { (Content::Unknown, Header::default()) } else { sniff(&head) };
-    Ok(Inspection { path: abs, size: meta.len(), modified, compression, content, header, decode_problem, manifest, manifest_problem })
+    let (content, header) = if decode_problem.is_some() {
+        (Content::Unknown, Header::default())
+    } else {
+        sniff(&head)
+    };
+    inspection.compression = compression;
+    inspection.content = content;
+    inspection.header = header;
+    inspection.decode_problem = decode_problem;
+    Ok(inspection)
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod config_edit;
+pub mod crypt;
 pub mod db;
 pub mod discover;
 pub mod destination;
@@ -64,6 +65,8 @@ pub(crate) mod pipeline;
 pub(crate) mod platform;
 pub(crate) mod wake;
 
+/// The age crate, for front ends handling keys.
+pub use age;
 pub use config::{Config, DestinationSpec, Job};
 pub use destination::Destination;
 pub use engine::{Engine, EngineBuilder, RunContext};

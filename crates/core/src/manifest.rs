@@ -92,8 +92,9 @@ pub struct Manifest {
     pub compression: Compression,
     /// Compression level.
     pub compression_level: i32,
-    /// "none" (encryption comes later).
-    pub encryption: String,
+    /// `"none"`, or `{"kind": "age", "recipients": [...], "passphrase": false}`
+    /// (public keys only, never a secret).
+    pub encryption: ManifestEncryption,
     /// Why the backup was taken.
     pub trigger: Trigger,
     /// The job's time zone (the file name's stamp is in it).
@@ -109,6 +110,85 @@ pub struct Manifest {
     /// installation's key, lower-case hex (see the module documentation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hmac: Option<String>,
+}
+
+/// How the stored file is encrypted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ManifestEncryption {
+    /// Not encrypted (written as `"none"`).
+    #[default]
+    None,
+    /// age, to these X25519 recipients (public keys) or to a passphrase.
+    Age {
+        /// The recipients' public keys (`age1…`); empty in passphrase mode.
+        recipients: Vec<String>,
+        /// Encrypted to a passphrase (age's scrypt recipient).
+        passphrase: bool,
+    },
+}
+
+impl ManifestEncryption {
+    /// What a job's `[job.encryption]` writes.
+    #[must_use]
+    pub fn of(spec: Option<&crate::crypt::EncryptionSpec>) -> Self {
+        spec.map_or(Self::None, |s| Self::Age {
+            recipients: s.recipients.clone(),
+            passphrase: s.passphrase,
+        })
+    }
+
+    /// True when encrypted.
+    #[must_use]
+    pub fn is_encrypted(&self) -> bool {
+        !matches!(self, Self::None)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum EncryptionWire {
+    Text(String),
+    Object {
+        kind: String,
+        #[serde(default)]
+        recipients: Vec<String>,
+        #[serde(default)]
+        passphrase: bool,
+    },
+}
+
+impl Serialize for ManifestEncryption {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::None => EncryptionWire::Text("none".into()),
+            Self::Age {
+                recipients,
+                passphrase,
+            } => EncryptionWire::Object {
+                kind: "age".into(),
+                recipients: recipients.clone(),
+                passphrase: *passphrase,
+            },
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ManifestEncryption {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match EncryptionWire::deserialize(d)? {
+            EncryptionWire::Text(t) if t == "none" => Ok(Self::None),
+            EncryptionWire::Object {
+                kind,
+                recipients,
+                passphrase,
+            } if kind == "age" => Ok(Self::Age {
+                recipients,
+                passphrase,
+            }),
+            _ => Err(serde::de::Error::custom("unknown encryption")),
+        }
+    }
 }
 
 impl Manifest {
@@ -403,7 +483,7 @@ mod tests {
             format: Format::Plain,
             compression: Compression::Zstd,
             compression_level: 3,
-            encryption: "none".into(),
+            encryption: ManifestEncryption::None,
             trigger: Trigger::Manual,
             timezone: "UTC".into(),
             selection: crate::config::Selection::default(),

@@ -1,5 +1,6 @@
-//! Backup file names: `<job>_<YYYY-MM-DD_HH-mm-ss>[_<trigger>].<ext>` in the
-//! job's time zone, plus the sidecar manifest `<file>.json`.
+//! Backup file names: `<job>_<YYYY-MM-DD_HH-mm-ss>[_<trigger>].<ext>[.age]` in
+//! the job's time zone (`.age`: encrypted, see [`crate::crypt`]), plus the
+//! sidecar manifest `<file>.json`.
 //!
 //! Scheduled runs carry no trigger suffix; every other trigger does. Parsing
 //! is strict: only names this exact scheme produces for the given job are
@@ -78,6 +79,8 @@ pub struct ParsedName {
     pub format: Format,
     /// The compression from the extension.
     pub compression: Compression,
+    /// Encrypted with age (the name ends with `.age`).
+    pub encrypted: bool,
 }
 
 /// Parses `name` as a backup of `job` written in time zone `tz`.
@@ -105,8 +108,18 @@ pub fn parse_backup_file_name(job: &str, name: &str, tz: Tz) -> Option<ParsedNam
         }
         None => (Trigger::Scheduled, rest.strip_prefix('.')?),
     };
+    let (ext, encrypted) = match ext.strip_suffix(crate::crypt::AGE_SUFFIX) {
+        Some(e) => (e, true),
+        None => (ext, false),
+    };
     let (format, compression) = parse_extension(ext)?;
-    Some(ParsedName { taken_at, trigger, format, compression })
+    Some(ParsedName {
+        taken_at,
+        trigger,
+        format,
+        compression,
+        encrypted,
+    })
 }
 
 /// Parses an extension such as `sql.zst` or `dump`.
@@ -139,7 +152,35 @@ mod tests {
         let m = backup_file_name("tg_app", at, tz, Trigger::PreRestore, Format::Custom, Compression::None);
         assert_eq!(m, "tg_app_2026-03-02_00-00-05_pre-restore.dump");
         let p = parse_backup_file_name("tg_app", &m, tz).unwrap();
-        assert_eq!((p.trigger, p.format, p.compression), (Trigger::PreRestore, Format::Custom, Compression::None));
+        assert_eq!(
+            (p.trigger, p.format, p.compression),
+            (Trigger::PreRestore, Format::Custom, Compression::None)
+        );
+        assert!(!p.encrypted);
+    }
+
+    #[test]
+    fn encrypted_names_are_recognised() {
+        let tz = Tz::UTC;
+        let p = parse_backup_file_name("tgapp", "tgapp_2026-03-02_00-00-05_manual.sql.zst.age", tz)
+            .unwrap();
+        assert_eq!(
+            (p.trigger, p.format, p.compression, p.encrypted),
+            (Trigger::Manual, Format::Plain, Compression::Zstd, true)
+        );
+        let p = parse_backup_file_name("tgapp", "tgapp_2026-03-02_00-00-05.dump.age", tz).unwrap();
+        assert_eq!(
+            (p.format, p.compression, p.encrypted),
+            (Format::Custom, Compression::None, true)
+        );
+        for n in [
+            "tgapp_2026-03-02_00-00-05.sql.zst.age.json",
+            "tgapp_2026-03-02_00-00-05.sql.zst.age.partial",
+            "tgapp_2026-03-02_00-00-05.age",
+            "tgapp_2026-03-02_00-00-05.sql.age.age",
+        ] {
+            assert_eq!(parse_backup_file_name("tgapp", n, tz), None, "{n}");
+        }
     }
 
     #[test]

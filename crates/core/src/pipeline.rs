@@ -1,4 +1,9 @@
-//! The streaming pipeline: dump bytes → compress → sha256 + size → sink.
+//! The streaming pipeline: dump bytes → compress → (encrypt) → sha256 + size → sink.
+//!
+//! With `[job.encryption]`, the compressed stream goes through an age
+//! [`age::stream::StreamWriter`] (64 KiB authenticated chunks) before it is
+//! hashed and stored, so the sha256 is of what is stored and no plaintext
+//! ever reaches the destination.
 //!
 //! Nothing is buffered beyond fixed-size buffers (the read buffer, the
 //! encoder's window and its worker queues, the sink's write buffer), so memory
@@ -64,10 +69,61 @@ pub fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// What the compressor writes into: the hashed sink, through age when encrypting.
+enum Stored<W: Write> {
+    Clear(HashingWriter<W>),
+    /// The writer, and the bytes given to it (age does not expose its
+    /// sink; its output is that plus 16 bytes per 64 KiB chunk and the header).
+    Age(age::stream::StreamWriter<HashingWriter<W>>, u64),
+}
+
+impl<W: Write> Stored<W> {
+    fn new(hashing: HashingWriter<W>, encryptor: Option<age::Encryptor>) -> io::Result<Self> {
+        Ok(match encryptor {
+            Some(e) => Stored::Age(e.wrap_output(hashing)?, 0),
+            None => Stored::Clear(hashing),
+        })
+    }
+
+    fn written(&self) -> u64 {
+        match self {
+            Stored::Clear(h) => h.written(),
+            Stored::Age(_, n) => *n,
+        }
+    }
+
+    /// Writes age's last chunk (when encrypting) and returns the hashed sink.
+    fn finish(self) -> io::Result<HashingWriter<W>> {
+        match self {
+            Stored::Clear(h) => Ok(h),
+            Stored::Age(a, _) => a.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Stored<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stored::Clear(h) => h.write(buf),
+            Stored::Age(a, count) => {
+                let n = a.write(buf)?;
+                *count += n as u64;
+                Ok(n)
+            }
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stored::Clear(h) => h.flush(),
+            Stored::Age(a, _) => a.flush(),
+        }
+    }
+}
+
 enum Encoder<W: Write> {
-    Zstd(zstd::stream::write::Encoder<'static, HashingWriter<W>>),
-    Gzip(flate2::write::GzEncoder<HashingWriter<W>>),
-    Plain(HashingWriter<W>),
+    Zstd(zstd::stream::write::Encoder<'static, Stored<W>>),
+    Gzip(flate2::write::GzEncoder<Stored<W>>),
+    Plain(Stored<W>),
 }
 
 /// Compression settings for one run.
@@ -117,22 +173,24 @@ pub enum PipelineError {
     Cancelled,
 }
 
-/// Streams `source` through compression into `sink` and returns the sink
-/// with the figures. Checks `cancel` between buffers and reports progress to
-/// `observer` at most every 200 ms.
+/// Streams `source` through compression (and `encryptor`, when given) into
+/// `sink` and returns the sink with the figures. Checks `cancel` between
+/// buffers and reports progress to `observer` at most every 200 ms.
 ///
 /// # Errors
 /// [`PipelineError`] saying which side failed.
+#[allow(clippy::too_many_arguments)] // one call site; each is a distinct input of the run
 pub fn run<R: Read, W: Write>(
     mut source: R,
     sink: W,
     opts: CompressOptions,
+    encryptor: Option<age::Encryptor>,
     observer: &dyn RunObserver,
     job: &str,
     started: Instant,
     cancel: &AtomicBool,
 ) -> Result<(W, PipelineOutput), PipelineError> {
-    let hashing = HashingWriter::new(sink);
+    let hashing = Stored::new(HashingWriter::new(sink), encryptor).map_err(PipelineError::Write)?;
     let mut enc = match opts.compression {
         Compression::Zstd => {
             let mut e = zstd::stream::write::Encoder::new(hashing, opts.level).map_err(PipelineError::Write)?;
@@ -178,11 +236,12 @@ pub fn run<R: Read, W: Write>(
             observer.progress(job, &Progress { stage: Stage::Dumping, bytes_in, bytes_out, elapsed: started.elapsed() });
         }
     }
-    let hashing = match enc {
+    let stored = match enc {
         Encoder::Zstd(e) => e.finish().map_err(PipelineError::Write)?,
         Encoder::Gzip(e) => e.finish().map_err(PipelineError::Write)?,
         Encoder::Plain(e) => e,
     };
+    let hashing = stored.finish().map_err(PipelineError::Write)?;
     let (sink, bytes_out, sha256) = hashing.into_parts();
     observer.progress(job, &Progress { stage: Stage::Dumping, bytes_in, bytes_out, elapsed: started.elapsed() });
     Ok((sink, PipelineOutput { bytes_in, bytes_out, sha256 }))
@@ -217,7 +276,21 @@ mod tests {
     fn roundtrip(c: Compression, level: i32, threads: u32) {
         let data: Vec<u8> = (0..3_000_000u32).flat_map(|i| format!("row {i}\t{}\n", i % 97).into_bytes()).collect();
         let cancel = AtomicBool::new(false);
-        let (out, fig) = run(&data[..], Vec::new(), CompressOptions { compression: c, level, threads }, &NoopObserver, "t", Instant::now(), &cancel).unwrap();
+        let (out, fig) = run(
+            &data[..],
+            Vec::new(),
+            CompressOptions {
+                compression: c,
+                level,
+                threads,
+            },
+            None,
+            &NoopObserver,
+            "t",
+            Instant::now(),
+            &cancel,
+        )
+        .unwrap();
         assert_eq!(fig.bytes_in, data.len() as u64);
         assert_eq!(fig.bytes_out, out.len() as u64);
         assert_eq!(fig.sha256, sha256_of(&out[..]).unwrap().1);
@@ -248,7 +321,21 @@ mod tests {
     fn zstd_frames_carry_a_checksum() {
         let cancel = AtomicBool::new(false);
         let data = vec![7u8; 100_000];
-        let (mut out, _) = run(&data[..], Vec::new(), CompressOptions { compression: Compression::Zstd, level: 3, threads: 0 }, &NoopObserver, "t", Instant::now(), &cancel).unwrap();
+        let (mut out, _) = run(
+            &data[..],
+            Vec::new(),
+            CompressOptions {
+                compression: Compression::Zstd,
+                level: 3,
+                threads: 0,
+            },
+            None,
+            &NoopObserver,
+            "t",
+            Instant::now(),
+            &cancel,
+        )
+        .unwrap();
         // Frame header descriptor: bit 2 is Content_Checksum_flag.
         assert_ne!(out[4] & 0b100, 0);
         let last = out.len() - 1;
@@ -257,9 +344,71 @@ mod tests {
     }
 
     #[test]
+    fn encrypted_output_is_age_of_the_compressed_stream_and_hashed_as_stored() {
+        let cancel = AtomicBool::new(false);
+        let data: Vec<u8> = (0..500_000u32)
+            .flat_map(|i| format!("row {i}\n").into_bytes())
+            .collect();
+        let id = age::x25519::Identity::generate();
+        let enc = age::Encryptor::with_recipients(std::iter::once(
+            &id.to_public() as &dyn age::Recipient
+        ))
+        .unwrap();
+        let opts = CompressOptions {
+            compression: Compression::Zstd,
+            level: 3,
+            threads: 0,
+        };
+        let (mut out, fig) = run(
+            &data[..],
+            Vec::new(),
+            opts,
+            Some(enc),
+            &NoopObserver,
+            "t",
+            Instant::now(),
+            &cancel,
+        )
+        .unwrap();
+        assert!(crate::crypt::is_age(&out));
+        assert_eq!(fig.bytes_out, out.len() as u64);
+        assert_eq!(fig.sha256, sha256_of(&out[..]).unwrap().1);
+        assert!(!out.windows(8).any(|w| w == b"row 1234"), "no plaintext");
+        let decrypt = |bytes: &[u8], id: &age::x25519::Identity| -> io::Result<Vec<u8>> {
+            let d = age::Decryptor::new(bytes).map_err(io::Error::other)?;
+            let mut r = d
+                .decrypt(std::iter::once(id as &dyn age::Identity))
+                .map_err(io::Error::other)?;
+            let mut v = Vec::new();
+            r.read_to_end(&mut v)?;
+            Ok(v)
+        };
+        assert!(zstd::stream::decode_all(&decrypt(&out, &id).unwrap()[..]).unwrap() == data);
+        // Another key, a cut file, a flipped byte: refused.
+        assert!(decrypt(&out, &age::x25519::Identity::generate()).is_err());
+        assert!(decrypt(&out[..out.len() - 100], &id).is_err());
+        let mid = out.len() / 2;
+        out[mid] ^= 1;
+        assert!(decrypt(&out, &id).is_err());
+    }
+
+    #[test]
     fn cancel_stops_the_pipeline() {
         let cancel = AtomicBool::new(true);
-        let r = run(&[1u8; 10][..], Vec::new(), CompressOptions { compression: Compression::None, level: 0, threads: 0 }, &NoopObserver, "t", Instant::now(), &cancel);
+        let r = run(
+            &[1u8; 10][..],
+            Vec::new(),
+            CompressOptions {
+                compression: Compression::None,
+                level: 0,
+                threads: 0,
+            },
+            None,
+            &NoopObserver,
+            "t",
+            Instant::now(),
+            &cancel,
+        );
         assert!(matches!(r, Err(PipelineError::Cancelled)));
     }
 }

@@ -314,7 +314,7 @@ mod tests {
             format: Format::Plain,
             compression: Compression::None,
             compression_level: 0,
-            encryption: "none".into(),
+            encryption: crate::manifest::ManifestEncryption::None,
             trigger: Trigger::Manual,
             timezone: "UTC".into(),
             selection: crate::config::Selection::default(),

@@ -253,6 +253,43 @@ impl Restorer<'_> {
         Ok(self.report(plan, job, done))
     }
 
+    /// The keys that may open `file` when it is age-encrypted: those kept
+    /// for the job named in its manifest and for `jobs`, and the identity
+    /// file `identity`. `None` for a file that is not encrypted (the secret
+    /// store is then not asked).
+    ///
+    /// # Errors
+    /// An identity file that cannot be read.
+    pub fn keys_for(
+        &self,
+        file: &Path,
+        jobs: &[&str],
+        identity: Option<&Path>,
+    ) -> Result<Option<std::sync::Arc<crate::crypt::Keys>>> {
+        let Ok(insp) = crate::inspect::inspect(file) else {
+            return Ok(None);
+        };
+        if !insp.encrypted {
+            return Ok(None);
+        }
+        let mut names: Vec<&str> = insp
+            .manifest
+            .as_ref()
+            .map(|m| m.job.as_str())
+            .into_iter()
+            .collect();
+        for j in jobs {
+            if !names.contains(j) {
+                names.push(j);
+            }
+        }
+        Ok(Some(std::sync::Arc::new(crate::crypt::Keys::load(
+            self.secrets,
+            &names,
+            identity,
+        )?)))
+    }
+
     /// One restore per job at a time.
     fn restore_lock(&self, job: &Job) -> Result<JobLock> {
         JobLock::try_acquire(&self.data.lock_dir(), &format!("{}.restore", job.name)).map_err(|e| {

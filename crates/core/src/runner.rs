@@ -194,6 +194,8 @@ struct Ready {
     keyring_unreachable: bool,
     /// The credentials file, when the config keeps secrets in one.
     secrets_file: Option<std::path::PathBuf>,
+    /// The encryptor of `[job.encryption]` (set up before the dump starts).
+    encryptor: Option<age::Encryptor>,
 }
 
 impl Ready {
@@ -409,7 +411,11 @@ impl Runner<'_> {
             name: String::new(),
             keyring_unreachable: password.is_none() && keyring_failed.load(Ordering::Relaxed),
             secrets_file: self.secrets.file(),
+            encryptor: None,
         };
+        if let Some(spec) = &job.encryption {
+            ready.encryptor = Some(crate::crypt::encryptor(spec, self.secrets, &job.name)?);
+        }
         ready.tool = Some(engine::prepare(job, password).map_err(|e| ready.explain(job, e))?);
         // Two runs in the same second (manual right after scheduled) get
         // distinct names: wait for the next second rather than stamping a
@@ -418,7 +424,17 @@ impl Runner<'_> {
         let mut at = started_at;
         let mut tries = 0;
         ready.name = loop {
-            let n = backup_file_name(&job.name, at, job.timezone, opts.trigger, job.format, job.compression);
+            let mut n = backup_file_name(
+                &job.name,
+                at,
+                job.timezone,
+                opts.trigger,
+                job.format,
+                job.compression,
+            );
+            if job.encryption.is_some() {
+                n.push_str(crate::crypt::AGE_SUFFIX);
+            }
             if !taken(&n) {
                 break n;
             }
@@ -436,7 +452,15 @@ impl Runner<'_> {
     /// Stage 2, dump: the dump tool's output streams through compression
     /// and the checksum into a pending file (invisible under its name);
     /// only a clean exit that wrote something counts.
-    fn dump(&self, job: &Job, opts: &BackupOptions, dest: &dyn Destination, ready: Ready, t0: Instant) -> Result<Dumped> {
+    fn dump(
+        &self,
+        job: &Job,
+        opts: &BackupOptions,
+        dest: &dyn Destination,
+        mut ready: Ready,
+        t0: Instant,
+    ) -> Result<Dumped> {
+        let encryptor = ready.encryptor.take();
         let prepared = ready.tool.as_ref().expect("prepared");
         let name = &ready.name;
         let pending = dest.create(name)?;
@@ -450,7 +474,16 @@ impl Runner<'_> {
             threads: opts.threads.unwrap_or_else(CompressOptions::default_threads),
         };
         let piped = crate::source::child::with_cancel_watch(child.id(), self.cancel, || {
-            pipeline::run(&mut child, pending, copts, self.observer, &job.name, t0, self.cancel)
+            pipeline::run(
+                &mut child,
+                pending,
+                copts,
+                encryptor,
+                self.observer,
+                &job.name,
+                t0,
+                self.cancel,
+            )
         });
         let piped = match piped {
             Ok(_) if self.cancel.load(Ordering::Relaxed) => Err(PipelineError::Cancelled),
@@ -519,7 +552,7 @@ impl Runner<'_> {
             format: job.format,
             compression: job.compression,
             compression_level: job.compression_level,
-            encryption: "none".into(),
+            encryption: crate::manifest::ManifestEncryption::of(job.encryption.as_ref()),
             trigger: opts.trigger,
             timezone: job.timezone.name().to_string(),
             selection: job.selection.clone(),

@@ -82,7 +82,7 @@ fn manifest(name: &str, data: &[u8], started_at: chrono::DateTime<Utc>) -> Vec<u
         format: Format::Plain,
         compression: Compression::Zstd,
         compression_level: 3,
-        encryption: "none".into(),
+        encryption: nightjar_core::manifest::ManifestEncryption::None,
         trigger: Trigger::Scheduled,
         timezone: "UTC".into(),
         selection: nightjar_core::config::Selection::default(),

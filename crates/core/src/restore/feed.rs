@@ -232,6 +232,7 @@ const IN_FLIGHT: usize = 4;
 fn produce(
     path: &Path,
     compression: Compression,
+    keys: Option<&crate::crypt::Keys>,
     file_bytes: &AtomicU64,
     full: &std::sync::mpsc::SyncSender<Vec<u8>>,
     empty: &std::sync::mpsc::Receiver<Vec<u8>>,
@@ -241,7 +242,9 @@ fn produce(
     let failed = AtomicBool::new(false);
     let mut source = Source { file, hasher: Sha256::new(), bytes: file_bytes, failed: &failed };
     {
-        let mut dec = decoder(&mut source, compression).map_err(StreamError::Decode)?;
+        let decrypted =
+            crate::inspect::decrypting(&mut source, keys).map_err(StreamError::Decode)?;
+        let mut dec = decoder(decrypted, compression).map_err(StreamError::Decode)?;
         let mut spare = (0..IN_FLIGHT).map(|_| vec![0u8; BUF]).collect::<Vec<_>>();
         loop {
             if cancel.load(Ordering::Relaxed) {
@@ -292,6 +295,7 @@ fn produce(
 pub(crate) fn stream_file(
     path: &Path,
     compression: Compression,
+    keys: Option<&crate::crypt::Keys>,
     sink: &mut dyn Write,
     progress: &mut dyn FnMut(u64, u64),
     cancel: &AtomicBool,
@@ -305,7 +309,17 @@ pub(crate) fn stream_file(
             .spawn_scoped(scope, {
                 let file_bytes = &file_bytes;
                 // Owns both channel ends: they close when it returns.
-                move || produce(path, compression, file_bytes, &full_tx, &empty_rx, cancel)
+                move || {
+                    produce(
+                        path,
+                        compression,
+                        keys,
+                        file_bytes,
+                        &full_tx,
+                        &empty_rx,
+                        cancel,
+                    )
+                }
             })
             .map_err(StreamError::Read)?;
         let mut data_bytes = 0u64;
@@ -361,7 +375,7 @@ mod tests {
     fn stream(path: &Path, c: Compression) -> Result<(Streamed, Vec<u8>), StreamError> {
         let mut out = Vec::new();
         let cancel = AtomicBool::new(false);
-        let s = stream_file(path, c, &mut out, &mut |_, _| {}, &cancel)?;
+        let s = stream_file(path, c, None, &mut out, &mut |_, _| {}, &cancel)?;
         Ok((s, out))
     }
 
@@ -427,7 +441,14 @@ mod tests {
         let p = dir.path().join("big");
         std::fs::write(&p, vec![b'x'; 4 << 20]).unwrap();
         let cancel = AtomicBool::new(false);
-        let r = stream_file(&p, Compression::None, &mut child, &mut |_, _| {}, &cancel);
+        let r = stream_file(
+            &p,
+            Compression::None,
+            None,
+            &mut child,
+            &mut |_, _| {},
+            &cancel,
+        );
         assert!(matches!(r, Err(StreamError::Write(_))), "{r:?}");
         let f = child.finish().unwrap_err();
         assert_eq!(f.code, Some(3));
@@ -437,11 +458,33 @@ mod tests {
         c.args(["-c", "head -c 10 >/dev/null; printf 'a\\n;b\\nc\\n'"]);
         let mut child = FeedChild::spawn(c, Stdout::CountEntries).unwrap();
         let mut sink = LenientSink::new(&mut child);
-        let s = stream_file(&p, Compression::None, &mut sink, &mut |_, _| {}, &cancel).unwrap();
-        assert_eq!(s.data_bytes, 4 << 20, "the whole file is read even after the child stopped");
+        let s = stream_file(
+            &p,
+            Compression::None,
+            None,
+            &mut sink,
+            &mut |_, _| {},
+            &cancel,
+        )
+        .unwrap();
+        assert_eq!(
+            s.data_bytes,
+            4 << 20,
+            "the whole file is read even after the child stopped"
+        );
         assert_eq!(child.finish().unwrap(), 2);
 
         cancel.store(true, Ordering::Relaxed);
-        assert!(matches!(stream_file(&p, Compression::None, &mut Vec::new(), &mut |_, _| {}, &cancel), Err(StreamError::Cancelled)));
+        assert!(matches!(
+            stream_file(
+                &p,
+                Compression::None,
+                None,
+                &mut Vec::new(),
+                &mut |_, _| {},
+                &cancel
+            ),
+            Err(StreamError::Cancelled)
+        ));
     }
 }

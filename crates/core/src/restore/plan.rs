@@ -39,11 +39,27 @@ pub struct RestoreOptions {
     /// The user acknowledged restoring a file this Nightjar did not make
     /// (see [`crate::trust`]); without it such a file is refused.
     pub trust_file: bool,
+    /// An age identity file that may open an encrypted backup (`--identity`),
+    /// besides the keys kept for the job.
+    pub identity: Option<PathBuf>,
+    /// The keys an encrypted backup is opened with (filled by
+    /// [`Restorer::prepare`] from the secret store and `identity`).
+    pub keys: Option<std::sync::Arc<crate::crypt::Keys>>,
 }
 
 impl Default for RestoreOptions {
     fn default() -> Self {
-        Self { as_new: None, safety_backup: true, terminate_connections: true, password: None, password_account: None, origin: None, trust_file: false }
+        Self {
+            as_new: None,
+            safety_backup: true,
+            terminate_connections: true,
+            password: None,
+            password_account: None,
+            origin: None,
+            trust_file: false,
+            identity: None,
+            keys: None,
+        }
     }
 }
 
@@ -129,6 +145,9 @@ impl RestorePlan {
 /// cluster dump) or [`ErrorKind::Config`] (MySQL targets).
 pub fn check_restorable(insp: &Inspection, engine: Engine, database: &str) -> Result<()> {
     let path = insp.path.display();
+    if let Some(p) = &insp.key_problem {
+        return Err(Error::config(p.clone()));
+    }
     if let Some(p) = &insp.decode_problem {
         return Err(invalid(format!("{path} cannot be restored: {p}, so the file is damaged; pick another backup.")));
     }
@@ -165,7 +184,7 @@ pub fn check_restorable(insp: &Inspection, engine: Engine, database: &str) -> Re
 /// The file cannot be read, is not restorable into `target` (see
 /// [`check_restorable`]), or `options.as_new` is not a usable name.
 pub fn plan_restore(file: &Path, target: &DbUrl, options: &RestoreOptions) -> Result<RestorePlan> {
-    let insp = inspect::inspect(file)?;
+    let insp = inspect::inspect_with(file, options.keys.clone())?;
     check_restorable(&insp, target.engine, &target.database)?;
     let (mode, database) = match &options.as_new {
         Some(name) => {
@@ -301,7 +320,7 @@ impl Restorer<'_> {
     /// a file this Nightjar did not make, or the server state forbids it.
     pub(super) fn confirm(&self, plan: &RestorePlan, job: &Job, opts: &RestoreOptions, server: &DbServer) -> Result<Confirmed> {
         let file = &plan.inspection.path;
-        let insp = inspect::inspect(file)?;
+        let insp = inspect::inspect_with(file, plan.inspection.keys.clone())?;
         validate::check_head(&insp, Some(job.db.engine), Some(&plan.database))?;
         if insp.size != plan.inspection.size {
             return Err(invalid(changed_since_plan(file)));
@@ -325,6 +344,7 @@ impl Restorer<'_> {
                 pg_restore: job.docker_container.is_none().then(|| server.pg_restore()).flatten(),
                 tool_dir: job.tool_dir.clone(),
                 docker_container: job.docker_container.clone(),
+                keys: plan.inspection.keys.clone(),
             };
             validate::validate(file, &vopts, self.observer, &job.name, self.cancel)?;
             return Err(refusal);
@@ -364,6 +384,16 @@ impl Restorer<'_> {
     /// The file is not restorable there, or the server cannot be reached.
     pub fn prepare(&self, file: &Path, job: &Job, opts: &RestoreOptions) -> Result<RestorePlan> {
         let started_at = self.clock.now();
+        let keyed;
+        let opts = if opts.keys.is_none() {
+            keyed = RestoreOptions {
+                keys: self.keys_for(file, &[job.name.as_str()], opts.identity.as_deref())?,
+                ..opts.clone()
+            };
+            &keyed
+        } else {
+            opts
+        };
         let result = (|| {
             let mut plan = plan_restore(file, &job.db, opts)?;
             plan.job = job.name.clone();

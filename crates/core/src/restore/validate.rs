@@ -67,6 +67,8 @@ pub struct ValidateOptions {
     pub tool_dir: Option<PathBuf>,
     /// Run `pg_restore` in this container instead.
     pub docker_container: Option<String>,
+    /// The keys an encrypted file is opened with.
+    pub keys: Option<std::sync::Arc<crate::crypt::Keys>>,
 }
 
 /// Finds the `pg_restore` to read archives with, and wraps it for a container.
@@ -108,7 +110,7 @@ fn pg_restore_command(opts: &ValidateOptions, args: &[String]) -> Result<Command
 /// [`ErrorKind::Tool`] when `pg_restore` is missing; [`ErrorKind::Interrupted`].
 pub fn validate(file: &Path, opts: &ValidateOptions, observer: &dyn RunObserver, label: &str, cancel: &AtomicBool) -> Result<Validation> {
     let t0 = Instant::now();
-    let insp = inspect::inspect(file)?;
+    let insp = inspect::inspect_with(file, opts.keys.clone())?;
     let path = insp.path.display().to_string();
     check_head(&insp, opts.engine, opts.database.as_deref())?;
     observer.stage(label, Stage::Validating);
@@ -185,6 +187,9 @@ pub fn validate(file: &Path, opts: &ValidateOptions, observer: &dyn RunObserver,
 /// [`ErrorKind::InvalidBackup`] naming the file and what to do.
 pub(crate) fn check_head(insp: &Inspection, engine: Option<Engine>, database: Option<&str>) -> Result<()> {
     let path = insp.path.display().to_string();
+    if let Some(p) = &insp.key_problem {
+        return Err(Error::config(p.clone()));
+    }
     match engine {
         Some(engine) => check_restorable(insp, engine, database.unwrap_or("?"))?,
         None => {
@@ -262,12 +267,32 @@ pub(crate) fn read_error(insp: &Inspection, e: &std::io::Error) -> Error {
 
 /// The file's compressed data is damaged (truncated, corrupted).
 pub(crate) fn decode_error(insp: &Inspection, e: &std::io::Error) -> Error {
-    invalid(format!("{} is truncated or corrupted (its {} data fails to decompress: {e}); pick another backup.", insp.path.display(), insp.compression))
+    if insp.encrypted {
+        // age authenticates every 64 KiB chunk and marks the last one: a
+        // changed byte or a cut file fails here, before its data is used.
+        return invalid(format!(
+            "{} is truncated or corrupted (its encrypted data fails age's authentication: {e}); pick another backup.",
+            insp.path.display()
+        ));
+    }
+    invalid(format!(
+        "{} is truncated or corrupted (its {} data fails to decompress: {e}); pick another backup.",
+        insp.path.display(),
+        insp.compression
+    ))
 }
 
 fn inspect_stream(insp: &Inspection, sink: &mut dyn std::io::Write, report: &mut dyn FnMut(u64, u64), cancel: &AtomicBool) -> Result<Streamed> {
     let path = insp.path.display();
-    feed::stream_file(&insp.path, insp.compression, sink, report, cancel).map_err(|e| match e {
+    feed::stream_file(
+        &insp.path,
+        insp.compression,
+        insp.keys(),
+        sink,
+        report,
+        cancel,
+    )
+    .map_err(|e| match e {
         StreamError::Read(e) => read_error(insp, &e),
         StreamError::Decode(e) => decode_error(insp, &e),
         StreamError::Write(e) => Error::other(format!("Checking {path} failed ({e}).")),

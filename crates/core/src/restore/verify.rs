@@ -66,6 +66,12 @@ pub struct VerifyOptions {
     /// The user acknowledged test-restoring a file this Nightjar did not
     /// make (see [`crate::trust`]); a plain check never needs it.
     pub trust_file: bool,
+    /// An age identity file that may open an encrypted backup (`--identity`),
+    /// besides the keys kept for the job.
+    pub identity: Option<PathBuf>,
+    /// The keys an encrypted backup is opened with (filled by
+    /// [`Restorer::verify`] from the secret store and `identity`).
+    pub keys: Option<std::sync::Arc<crate::crypt::Keys>>,
 }
 
 /// The finished record of a verify (`nightjar verify --json`).
@@ -113,8 +119,22 @@ impl Restorer<'_> {
     pub fn verify(&self, file: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
         let started_at = self.clock.now();
         let t0 = Instant::now();
-        let insp = inspect::inspect(file).ok();
-        let path = insp.as_ref().map_or_else(|| std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()), |i| i.path.clone());
+        let keyed;
+        let opts = if opts.keys.is_none() {
+            let jobs: Vec<&str> = opts.restore_test.iter().map(|j| j.name.as_str()).collect();
+            keyed = VerifyOptions {
+                keys: self.keys_for(file, &jobs, opts.identity.as_deref())?,
+                ..opts.clone()
+            };
+            &keyed
+        } else {
+            opts
+        };
+        let insp = inspect::inspect_with(file, opts.keys.clone()).ok();
+        let path = insp.as_ref().map_or_else(
+            || std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()),
+            |i| i.path.clone(),
+        );
         // A local copy of a remote backup is recorded (and looked up) by its origin.
         let shown = opts.origin.as_ref().map_or_else(|| path.clone(), PathBuf::from);
         let path_text = shown.display().to_string();
@@ -192,10 +212,17 @@ impl Restorer<'_> {
                     pg_restore: job.docker_container.is_none().then(|| server.pg_restore()).flatten(),
                     tool_dir: job.tool_dir.clone(),
                     docker_container: job.docker_container.clone(),
+                    keys: opts.keys.clone(),
                 };
                 (Some((server, job)), v)
             }
-            None => (None, ValidateOptions::default()),
+            None => (
+                None,
+                ValidateOptions {
+                    keys: opts.keys.clone(),
+                    ..ValidateOptions::default()
+                },
+            ),
         };
         let validation = validate(path, &vopts, self.observer, label, self.cancel)?;
         let name = validation.inspection.name();
