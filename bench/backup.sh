@@ -21,7 +21,8 @@
 #   VARIANTS="A B C D E D100"   which runs, in round order. Also available: Bs (B plus
 #                       `sync f`, i.e. with the fsync nightjar does), DtN (nightjar with
 #                       --threads N, the hidden zstd worker-thread flag), D100tN (the same
-#                       on the ~100 MB database)
+#                       on the ~100 MB database), J and Jage (a config job without and
+#                       with [job.encryption] to one age recipient; needs age-keygen)
 #   THREADS_SWEEP=1     shorthand: append Dt0 Dt1 Dt2 to VARIANTS
 #   CLUSTER_DIR=bench/out/cluster
 #   QUIET_WAIT=1200     seconds to wait at most for a quiet machine (0: do not wait)
@@ -117,8 +118,33 @@ URL1G="postgres://postgres@/bench1g?host=$CLUSTER_DIR"
 URL100M="postgres://postgres@/bench100m?host=$CLUSTER_DIR"
 PGDUMP="'$PGBIN/pg_dump' -Fp -h '$CLUSTER_DIR' -U postgres bench1g"
 
+# Jobs for the J (a job) and Jage (the same job, age-encrypted) variants: the
+# same database, destination and settings; only [job.encryption] differs.
+JOBS="$OUT/jobs.toml"
+if [[ " $VARIANTS " == *" Jage "* || " $VARIANTS " == *" J "* ]]; then
+    command -v age-keygen >/dev/null || { log "age-keygen is missing: apt install age"; exit 2; }
+    rm -f "$OUT/age-key.txt"
+    age-keygen -o "$OUT/age-key.txt" 2>/dev/null
+    recipient="$(age-keygen -y "$OUT/age-key.txt")"
+    cat >"$JOBS" <<TOML
+[[job]]
+name = "plain"
+database = "$URL1G"
+destination = "$RUN/dest"
+
+[[job]]
+name = "aged"
+database = "$URL1G"
+destination = "$RUN/dest"
+
+[job.encryption]
+recipients = ["$recipient"]
+TOML
+fi
+
 pipeline() { # pipeline LABEL: prints the shell command of that variant
     local nj="NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$RUN/none.toml' '$NIGHTJAR' backup"
+    local njobs="NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$JOBS' '$NIGHTJAR' backup"
     case "$1" in
         A) echo "$PGDUMP > /dev/null" ;;
         B) echo "$PGDUMP | zstd -3 -T0 -q > '$RUN/b.sql.zst'" ;;
@@ -127,6 +153,8 @@ pipeline() { # pipeline LABEL: prints the shell command of that variant
         D) echo "$nj --db '$URL1G' --dest '$RUN/dest' --json > '$RUN/record.json'" ;;
         E) echo "$nj --db '$URL1G' --dest '$RUN/dest' --compress gzip --json > '$RUN/record.json'" ;;
         D100) echo "$nj --db '$URL100M' --dest '$RUN/dest' --json > '$RUN/record.json'" ;;
+        J) echo "$njobs --job plain --json > '$RUN/record.json'" ;;
+        Jage) echo "$njobs --job aged --json > '$RUN/record.json'" ;;
         Dt[0-9]*) echo "$nj --db '$URL1G' --dest '$RUN/dest' --threads ${1#Dt} --json > '$RUN/record.json'" ;;
         D100t[0-9]*) echo "$nj --db '$URL100M' --dest '$RUN/dest' --threads ${1#D100t} --json > '$RUN/record.json'" ;;
         *) log "unknown variant $1"; exit 2 ;;

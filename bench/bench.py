@@ -161,6 +161,8 @@ DESCR = {
     "D": "`nightjar backup` (zstd, default level 3)",
     "E": "`nightjar backup --compress gzip`",
     "D100": "`nightjar backup` (zstd) on the ~100 MB database",
+    "J": "`nightjar backup --job plain` (a job: zstd, no encryption)",
+    "Jage": "`nightjar backup --job aged` (the same job, `[job.encryption]` to one age recipient)",
     "Bs": "`pg_dump -Fp | zstd -3 -T0 > f && sync f` (B plus the fsync nightjar does)",
     "O": "`nightjar backup --dest onedrive:/…` to the local Graph fake (spooled to an unlinked temp file)",
     "Os": "the same with `staging = true` (spooled to a staging file, resumable after a crash)",
