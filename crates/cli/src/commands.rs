@@ -764,12 +764,7 @@ impl RunObserver for RestoreProgress {
             return;
         }
         if !self.started.swap(true, Ordering::SeqCst) {
-            self.bar.reset();
-            self.bar.set_style(output::bar_style(self.total.is_some()));
-            match self.total {
-                Some(n) => self.bar.set_length(n),
-                None => self.bar.enable_steady_tick(std::time::Duration::from_millis(200)),
-            }
+            output::restart(&self.bar, self.total);
         }
         self.bar.set_message(format!("{job}: {} ({} of data)", p.stage.label(), output::size(p.bytes_out)));
         self.bar.set_position(p.bytes_in);

@@ -273,8 +273,21 @@ pub fn bar(enabled: bool) -> ProgressBar {
     ProgressBar::with_draw_target(None, target)
 }
 
+/// Starts `bar` over: against `total` (a bar with an ETA), or a spinner
+/// ticking on its own when the total is not known.
+pub fn restart(bar: &ProgressBar, total: Option<u64>) {
+    bar.reset();
+    bar.set_style(bar_style(total.is_some()));
+    bar.set_length(total.unwrap_or(0));
+    if total.is_none() {
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    } else {
+        bar.disable_steady_tick();
+    }
+}
+
 /// The bar's look: against a known total (with an ETA), or a spinner.
-pub fn bar_style(total_known: bool) -> ProgressStyle {
+fn bar_style(total_known: bool) -> ProgressStyle {
     let template = if total_known {
         "{msg} [{wide_bar}] {binary_bytes}/{binary_total_bytes} · {binary_bytes_per_sec} · ETA {eta}"
     } else {
@@ -302,15 +315,7 @@ impl ProgressLine {
             return;
         }
         *showing = Some(job.to_string());
-        let total = self.expected.lock().expect("progress lock").get(job).copied();
-        self.bar.reset();
-        self.bar.set_style(bar_style(total.is_some()));
-        self.bar.set_length(total.unwrap_or(0));
-        if total.is_none() {
-            self.bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        } else {
-            self.bar.disable_steady_tick();
-        }
+        restart(&self.bar, self.expected.lock().expect("progress lock").get(job).copied());
     }
 
     pub fn clear(&self) {

@@ -353,15 +353,9 @@ pub fn decoder<'a, R: Read + 'a>(inner: R, compression: Compression) -> io::Resu
 ///
 /// # Errors
 /// When no key opens it, or its header is damaged.
-pub fn decrypting<'a, R: Read + 'a>(
-    inner: R,
-    keys: Option<&crate::crypt::Keys>,
-) -> io::Result<Box<dyn Read + 'a>> {
+pub fn decrypting<'a, R: Read + 'a>(inner: R, keys: Option<&crate::crypt::Keys>) -> io::Result<Box<dyn Read + 'a>> {
     Ok(match keys {
-        Some(k) => Box::new(
-            k.decrypt(inner)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?,
-        ),
+        Some(k) => Box::new(k.decrypt(inner).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?),
         None => Box::new(inner),
     })
 }
@@ -435,10 +429,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
 ///
 /// # Errors
 /// As [`inspect`].
-pub fn inspect_with(
-    path: &Path,
-    keys: Option<std::sync::Arc<crate::crypt::Keys>>,
-) -> Result<Inspection> {
+pub fn inspect_with(path: &Path, keys: Option<std::sync::Arc<crate::crypt::Keys>>) -> Result<Inspection> {
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let meta = std::fs::metadata(&abs).map_err(|e| open_error(&abs, &e))?;
     if meta.is_dir() {
@@ -448,9 +439,7 @@ pub fn inspect_with(
     let (manifest, manifest_problem) = read_manifest(&abs);
     let encrypted = {
         let mut f = File::open(&abs).map_err(|e| open_error(&abs, &e))?;
-        crate::crypt::is_age(
-            &read_up_to(&mut f, crate::crypt::AGE_MAGIC.len()).map_err(|e| open_error(&abs, &e))?,
-        )
+        crate::crypt::is_age(&read_up_to(&mut f, crate::crypt::AGE_MAGIC.len()).map_err(|e| open_error(&abs, &e))?)
     };
     let mut inspection = Inspection {
         path: abs.clone(),
@@ -467,59 +456,41 @@ pub fn inspect_with(
         keys,
     };
     let keys = inspection.keys.clone().filter(|_| encrypted);
-    let open = || -> io::Result<Box<dyn Read>> { decrypting(File::open(&abs)?, keys.as_deref()) };
-    if encrypted {
-        let no_key = || {
-            Some(crate::crypt::no_key_message(
-                &abs,
-                inspection.manifest.as_ref(),
-            ))
-        };
-        match keys
-            .as_deref()
-            .map(|k| k.decrypt(File::open(&abs).map_err(age::DecryptError::Io)?))
-            .transpose()
-        {
-            Ok(Some(_)) => {}
-            Ok(None) | Err(age::DecryptError::NoMatchingKeys) => {
-                inspection.key_problem = no_key();
+    let file = File::open(&abs).map_err(|e| open_error(&abs, &e))?;
+    // What the file holds, opened once: decrypted when encrypted (one key
+    // check, and one scrypt in passphrase mode).
+    let mut plain: Box<dyn Read> = match keys.as_deref() {
+        Some(k) => match k.decrypt(file) {
+            Ok(r) => Box::new(r),
+            Err(age::DecryptError::NoMatchingKeys) => {
+                inspection.key_problem = Some(crate::crypt::no_key_message(&abs, inspection.manifest.as_ref()));
                 return Ok(inspection);
             }
             Err(e) => {
-                inspection.decode_problem =
-                    Some(format!("its age encryption header is damaged ({e})"));
+                inspection.decode_problem = Some(format!("its age encryption header is damaged ({e})"));
                 return Ok(inspection);
             }
+        },
+        None if encrypted => {
+            inspection.key_problem = Some(crate::crypt::no_key_message(&abs, inspection.manifest.as_ref()));
+            return Ok(inspection);
         }
-    }
-    let magic = open().and_then(|mut r| read_up_to(&mut *r, 4));
-    let magic = match magic {
+        None => Box::new(file),
+    };
+    let magic = match read_up_to(&mut *plain, 4) {
         Ok(m) => m,
         Err(e) if encrypted => {
-            inspection.decode_problem =
-                Some(format!("its encrypted data cannot be decrypted ({e})"));
+            inspection.decode_problem = Some(format!("its encrypted data cannot be decrypted ({e})"));
             return Ok(inspection);
         }
         Err(e) => return Err(open_error(&abs, &e)),
     };
     let compression = detect_compression(&magic);
-    let (head, decode_problem) = match open()
-        .and_then(|f| decoder(f, compression))
-        .and_then(|mut d| read_up_to(&mut *d, HEAD_BYTES))
-    {
+    let (head, decode_problem) = match decoder(io::Cursor::new(magic).chain(plain), compression).and_then(|mut d| read_up_to(&mut *d, HEAD_BYTES)) {
         Ok(h) => (h, None),
-        Err(e) => (
-            Vec::new(),
-            Some(format!(
-                "its {compression} data cannot be decompressed ({e})"
-            )),
-        ),
+        Err(e) => (Vec::new(), Some(format!("its {compression} data cannot be decompressed ({e})"))),
     };
-    let (content, header) = if decode_problem.is_some() {
-        (Content::Unknown, Header::default())
-    } else {
-        sniff(&head)
-    };
+    let (content, header) = if decode_problem.is_some() { (Content::Unknown, Header::default()) } else { sniff(&head) };
     inspection.compression = compression;
     inspection.content = content;
     inspection.header = header;

@@ -276,21 +276,7 @@ mod tests {
     fn roundtrip(c: Compression, level: i32, threads: u32) {
         let data: Vec<u8> = (0..3_000_000u32).flat_map(|i| format!("row {i}\t{}\n", i % 97).into_bytes()).collect();
         let cancel = AtomicBool::new(false);
-        let (out, fig) = run(
-            &data[..],
-            Vec::new(),
-            CompressOptions {
-                compression: c,
-                level,
-                threads,
-            },
-            None,
-            &NoopObserver,
-            "t",
-            Instant::now(),
-            &cancel,
-        )
-        .unwrap();
+        let (out, fig) = run(&data[..], Vec::new(), CompressOptions { compression: c, level, threads }, None, &NoopObserver, "t", Instant::now(), &cancel).unwrap();
         assert_eq!(fig.bytes_in, data.len() as u64);
         assert_eq!(fig.bytes_out, out.len() as u64);
         assert_eq!(fig.sha256, sha256_of(&out[..]).unwrap().1);
@@ -321,21 +307,7 @@ mod tests {
     fn zstd_frames_carry_a_checksum() {
         let cancel = AtomicBool::new(false);
         let data = vec![7u8; 100_000];
-        let (mut out, _) = run(
-            &data[..],
-            Vec::new(),
-            CompressOptions {
-                compression: Compression::Zstd,
-                level: 3,
-                threads: 0,
-            },
-            None,
-            &NoopObserver,
-            "t",
-            Instant::now(),
-            &cancel,
-        )
-        .unwrap();
+        let (mut out, _) = run(&data[..], Vec::new(), CompressOptions { compression: Compression::Zstd, level: 3, threads: 0 }, None, &NoopObserver, "t", Instant::now(), &cancel).unwrap();
         // Frame header descriptor: bit 2 is Content_Checksum_flag.
         assert_ne!(out[4] & 0b100, 0);
         let last = out.len() - 1;

@@ -33,12 +33,16 @@ fn defaults() -> Defaults {
     Defaults::system(folders)
 }
 
-/// Runs discovery with the config's jobs and the app's secret store.
-fn run_discovery(state: &AppState) -> CmdResult<Discovery> {
+/// Calls `f` with a discovery context: the config's jobs, the app's secret store.
+fn with_context<T>(state: &AppState, f: impl FnOnce(&discover::Context<'_>) -> T) -> CmdResult<T> {
     let config = state.load_config()?;
     let defaults = defaults();
-    let ctx = discover::Context { probe: &SystemProbe, secrets: state.secrets.as_ref(), config: &config, defaults: &defaults };
-    Ok(discover::discover(&ctx))
+    Ok(f(&discover::Context { probe: &SystemProbe, secrets: state.secrets.as_ref(), config: &config, defaults: &defaults }))
+}
+
+/// Runs discovery with the config's jobs and the app's secret store.
+fn run_discovery(state: &AppState) -> CmdResult<Discovery> {
+    with_context(state, discover::discover)
 }
 
 fn remember<R: Runtime>(app: &AppHandle<R>, servers: &[Server]) {
@@ -95,11 +99,7 @@ pub async fn discover_login<R: Runtime>(app: AppHandle<R>, server_id: String, us
     }
     crate::commands::blocking(move || {
         let server = server(&app, &server_id)?;
-        let state = app.state::<AppState>();
-        let config = state.load_config()?;
-        let defaults = defaults();
-        let ctx = discover::Context { probe: &SystemProbe, secrets: state.secrets.as_ref(), config: &config, defaults: &defaults };
-        let updated = discover::discover_login(&ctx, &server, &user, &password).map_err(|e| {
+        let updated = with_context(&app.state::<AppState>(), |ctx| discover::discover_login(ctx, &server, &user, &password))?.map_err(|e| {
             let field = if e.kind() == ErrorKind::Auth || e.message().contains("password") { "password" } else { "user" };
             UiError::from(e).at(field)
         })?;
@@ -117,10 +117,7 @@ pub async fn protect<R: Runtime>(app: AppHandle<R>, server_id: String, database:
     crate::commands::blocking(move || {
         let mut server = server(&app, &server_id)?;
         let state = app.state::<AppState>();
-        let config = state.load_config()?;
-        let defaults = defaults();
-        let ctx = discover::Context { probe: &SystemProbe, secrets: state.secrets.as_ref(), config: &config, defaults: &defaults };
-        let form = discover::protect(&ctx, &state.config_path, &ParseEnv::from_system(), &server, &database)?;
+        let form = with_context(&state, |ctx| discover::protect(ctx, &state.config_path, &ParseEnv::from_system(), &server, &database))??;
         if let Some(d) = server.databases.iter_mut().find(|d| d.name == database) {
             d.protected_by.push(form.name.clone());
         }

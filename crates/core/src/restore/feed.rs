@@ -242,8 +242,7 @@ fn produce(
     let failed = AtomicBool::new(false);
     let mut source = Source { file, hasher: Sha256::new(), bytes: file_bytes, failed: &failed };
     {
-        let decrypted =
-            crate::inspect::decrypting(&mut source, keys).map_err(StreamError::Decode)?;
+        let decrypted = crate::inspect::decrypting(&mut source, keys).map_err(StreamError::Decode)?;
         let mut dec = decoder(decrypted, compression).map_err(StreamError::Decode)?;
         let mut spare = (0..IN_FLIGHT).map(|_| vec![0u8; BUF]).collect::<Vec<_>>();
         loop {
@@ -309,17 +308,7 @@ pub(crate) fn stream_file(
             .spawn_scoped(scope, {
                 let file_bytes = &file_bytes;
                 // Owns both channel ends: they close when it returns.
-                move || {
-                    produce(
-                        path,
-                        compression,
-                        keys,
-                        file_bytes,
-                        &full_tx,
-                        &empty_rx,
-                        cancel,
-                    )
-                }
+                move || produce(path, compression, keys, file_bytes, &full_tx, &empty_rx, cancel)
             })
             .map_err(StreamError::Read)?;
         let mut data_bytes = 0u64;
@@ -441,14 +430,7 @@ mod tests {
         let p = dir.path().join("big");
         std::fs::write(&p, vec![b'x'; 4 << 20]).unwrap();
         let cancel = AtomicBool::new(false);
-        let r = stream_file(
-            &p,
-            Compression::None,
-            None,
-            &mut child,
-            &mut |_, _| {},
-            &cancel,
-        );
+        let r = stream_file(&p, Compression::None, None, &mut child, &mut |_, _| {}, &cancel);
         assert!(matches!(r, Err(StreamError::Write(_))), "{r:?}");
         let f = child.finish().unwrap_err();
         assert_eq!(f.code, Some(3));
@@ -458,33 +440,11 @@ mod tests {
         c.args(["-c", "head -c 10 >/dev/null; printf 'a\\n;b\\nc\\n'"]);
         let mut child = FeedChild::spawn(c, Stdout::CountEntries).unwrap();
         let mut sink = LenientSink::new(&mut child);
-        let s = stream_file(
-            &p,
-            Compression::None,
-            None,
-            &mut sink,
-            &mut |_, _| {},
-            &cancel,
-        )
-        .unwrap();
-        assert_eq!(
-            s.data_bytes,
-            4 << 20,
-            "the whole file is read even after the child stopped"
-        );
+        let s = stream_file(&p, Compression::None, None, &mut sink, &mut |_, _| {}, &cancel).unwrap();
+        assert_eq!(s.data_bytes, 4 << 20, "the whole file is read even after the child stopped");
         assert_eq!(child.finish().unwrap(), 2);
 
         cancel.store(true, Ordering::Relaxed);
-        assert!(matches!(
-            stream_file(
-                &p,
-                Compression::None,
-                None,
-                &mut Vec::new(),
-                &mut |_, _| {},
-                &cancel
-            ),
-            Err(StreamError::Cancelled)
-        ));
+        assert!(matches!(stream_file(&p, Compression::None, None, &mut Vec::new(), &mut |_, _| {}, &cancel), Err(StreamError::Cancelled)));
     }
 }

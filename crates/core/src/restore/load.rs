@@ -128,44 +128,18 @@ impl Restorer<'_> {
                     let key = guard::restrict_key().map_err(StreamError::Write)?;
                     guarded.get_mut().write_all(format!("\\restrict {key}\n").as_bytes()).map_err(StreamError::Write)?;
                 }
-                let r = feed::stream_file(
-                    &insp.path,
-                    insp.compression,
-                    insp.keys(),
-                    &mut guarded,
-                    &mut report,
-                    self.cancel,
-                );
-                refusal = guarded
-                    .finish()
-                    .err()
-                    .map(|r| refused_command(server, insp, &r));
+                let r = feed::stream_file(&insp.path, insp.compression, insp.keys(), &mut guarded, &mut report, self.cancel);
+                refusal = guarded.finish().err().map(|r| refused_command(server, insp, &r));
                 r
             }
             Guard::Mysql => {
                 let mut guarded = mysql::DumpGuard::new(&mut child);
-                let r = feed::stream_file(
-                    &insp.path,
-                    insp.compression,
-                    insp.keys(),
-                    &mut guarded,
-                    &mut report,
-                    self.cancel,
-                )
-                .and_then(|s| guarded.finish().map(|()| s).map_err(StreamError::Write));
-                refusal = guarded
-                    .refused()
-                    .map(|r| validate::switches_database(insp, &r.0));
+                let r = feed::stream_file(&insp.path, insp.compression, insp.keys(), &mut guarded, &mut report, self.cancel)
+                    .and_then(|s| guarded.finish().map(|()| s).map_err(StreamError::Write));
+                refusal = guarded.refused().map(|r| validate::switches_database(insp, &r.0));
                 r
             }
-            Guard::None => feed::stream_file(
-                &insp.path,
-                insp.compression,
-                insp.keys(),
-                &mut child,
-                &mut report,
-                self.cancel,
-            ),
+            Guard::None => feed::stream_file(&insp.path, insp.compression, insp.keys(), &mut child, &mut report, self.cancel),
         });
         let stop = |mut child: FeedChild| {
             child.kill();
