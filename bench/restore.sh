@@ -13,6 +13,8 @@
 #   R4  nightjar restore f.dump.zst --as-new t         (the whole restore, checks included)
 #   R5  nightjar verify f.sql.zst                      (the checks alone: one read of the file)
 #   R5c nightjar verify f.dump.zst
+#   R2e nightjar restore f.sql.zst.age --as-new t      (R2's dump, age-encrypted; VARIANTS="R2 R2e ...")
+#   R4e nightjar restore f.dump.zst.age --as-new t     (R4's dump, age-encrypted)
 # in this order every round; the restored database is dropped (and `sync` run) after every
 # run, outside the timed part. Measurement as in bench/backup.sh (bench/bench.py run): wall
 # time, CPU of every client-side process (bash, createdb, zstd, psql/pg_restore, nightjar and
@@ -131,9 +133,46 @@ fi
 # The base build gets a copy of the data folder (history, installation key): it then knows
 # both backups as its own, as this build does, and restores them without --trust-file.
 if [[ -n "$BASE" ]]; then cp -a "$WORK/data/." "$WORK/data-base/"; fi
-T_BACKUPS=$SECONDS
 
 dbsize() { "$PGBIN/psql" -X -At "${PG[@]}" -d "$1" -c "SELECT pg_database_size(current_database())"; }
+
+# R2e/R4e: the same two dumps from a config job with [job.encryption] to one age recipient
+# (the key made here with age-keygen; the restores pass it with --identity).
+PLAINE="" CUSTOME=""
+if [[ " $VARIANTS " == *" R2e "* || " $VARIANTS " == *" R4e "* ]]; then
+    command -v age-keygen >/dev/null || { log "age-keygen is missing: apt install age"; exit 2; }
+    mkdir -p "$WORK/plaine" "$WORK/custome"
+    age-keygen -o "$WORK/age-key.txt" 2>/dev/null
+    recipient="$(age-keygen -y "$WORK/age-key.txt")"
+    cat >"$WORK/jobs.toml" <<TOML
+[[job]]
+name = "plaine"
+database = "$URL"
+destination = "$WORK/plaine"
+
+[job.encryption]
+recipients = ["$recipient"]
+
+[[job]]
+name = "custome"
+database = "$URL"
+destination = "$WORK/custome"
+format = "custom"
+
+[job.encryption]
+recipients = ["$recipient"]
+TOML
+    log "nightjar backup of $DB: plain and custom format (zstd), age-encrypted"
+    JOBENV="NIGHTJAR_DATA_DIR='$WORK/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$WORK/jobs.toml'"
+    eval "$JOBENV '$NIGHTJAR' backup --job plaine --json" >"$WORK/plaine.json"
+    eval "$JOBENV '$NIGHTJAR' backup --job custome --json" >"$WORK/custome.json"
+    PLAINE="$(find "$WORK/plaine" -type f -name '*.sql.zst.age' | head -n 1)"
+    CUSTOME="$(find "$WORK/custome" -type f -name '*.dump.zst.age' | head -n 1)"
+    if [[ -z "$PLAINE" || -z "$CUSTOME" ]]; then
+        log "no .sql.zst.age / .dump.zst.age backup found under $WORK"; exit 1
+    fi
+fi
+T_BACKUPS=$SECONDS
 
 # --- machine ------------------------------------------------------------------------------
 {
@@ -167,6 +206,8 @@ pipeline() { # pipeline LABEL: prints the shell command of that variant
         R4b) echo "$base restore '$CUSTOM' --db '$NURL' --as-new '$NEW' --no-safety-backup --yes --json > '$WORK/record.json'" ;;
         R3) echo "$createdb && zstd -dc -q '$CUSTOM' | '$PGBIN/pg_restore' --exit-on-error -h '$CLUSTER_DIR' -U postgres -d '$NEW'" ;;
         R4) echo "$nj restore '$CUSTOM' --db '$NURL' --as-new '$NEW' --no-safety-backup --yes --json > '$WORK/record.json'" ;;
+        R2e) echo "$nj restore '$PLAINE' --db '$NURL' --as-new '$NEW' --identity '$WORK/age-key.txt' --no-safety-backup --yes --json > '$WORK/record.json'" ;;
+        R4e) echo "$nj restore '$CUSTOME' --db '$NURL' --as-new '$NEW' --identity '$WORK/age-key.txt' --no-safety-backup --yes --json > '$WORK/record.json'" ;;
         R5) echo "$nj verify '$PLAIN' --json > '$WORK/record.json'" ;;
         R5c) echo "$nj verify '$CUSTOM' --json > '$WORK/record.json'" ;;
         *) log "unknown variant $1"; exit 2 ;;

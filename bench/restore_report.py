@@ -22,6 +22,8 @@ DESCR = {
     "R4": "`nightjar restore f.dump.zst --as-new t` (the whole restore, checks included)",
     "R2b": "`nightjar restore f.sql.zst --as-new t`, the BASE build",
     "R4b": "`nightjar restore f.dump.zst --as-new t`, the BASE build",
+    "R2e": "`nightjar restore f.sql.zst.age --as-new t` (R2's dump, age-encrypted)",
+    "R4e": "`nightjar restore f.dump.zst.age --as-new t` (R4's dump, age-encrypted)",
     "R5": "`nightjar verify f.sql.zst` (the checks alone, no load)",
     "R5c": "`nightjar verify f.dump.zst` (the checks alone, no load)",
 }
@@ -97,6 +99,16 @@ def main():
         vs = f"{fmt(v)} s ({fmt(100 * v / a, 0)} % of nightjar's time)" if v is not None else "–"
         met = "**yes**" if r <= TARGET else f"**no**, by {100 * (r - TARGET):.1f} points ({100 * (r - 1):.1f} % slower)"
         out.append(f"| {name} | {r:.3f} × ({fmt(a)} s vs {fmt(b)} s) | {fmt(p, 3)} × | {met} | {vs} |")
+    if "R2e" in by or "R4e" in by:
+        out.append("")
+        out.append("### Encrypted against unencrypted (target 1.05 ×)\n")
+        out.append("| format | encrypted ÷ unencrypted (medians) | paired | met? | peak RSS MiB (encrypted) |")
+        out.append("|---|---:|---:|---|---:|")
+        for enc, clear, name in [("R2e", "R2", "plain"), ("R4e", "R4", "custom")]:
+            if enc in by and clear in by:
+                a, b = med(enc, "wall_s"), med(clear, "wall_s")
+                met = "**yes**" if a / b <= 1.05 else "**no**"
+                out.append(f"| {name} | {a / b:.3f} × ({fmt(a)} s vs {fmt(b)} s) | {fmt(paired(enc, clear), 3)} × | {met} | {fmt(med(enc, 'nightjar_rss_mib'), 1)} |")
     if "R2b" in by or "R4b" in by:
         out.append("")
         out.append("### This build against the BASE build\n")

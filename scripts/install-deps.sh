@@ -34,6 +34,8 @@ db_pkgs=(postgresql postgresql-contrib postgresql-client zstd gzip mariadb-serve
 # session buses that outlive the app (see docs on the desktop smoke test).
 test_pkgs=(xvfb xauth dbus webkit2gtk-driver gnome-keyring keyutils imagemagick procps
     python3 python3-dbus-next
+    # answers the window's native save dialog in the E2E tests (tests/support/desktop.rs)
+    xdotool
     # scripts/package.sh: the man page from --help, dpkg-shlibdeps for the .deb's depends
     help2man dpkg-dev)
 

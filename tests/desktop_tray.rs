@@ -552,7 +552,7 @@ fn a_restore_with_a_wrong_typed_confirmation_is_refused_and_the_database_untouch
     assert_eq!(report["status"], "success", "{report}");
     pg.psql(&db, "CREATE TABLE after_backup (x int); INSERT INTO after_backup VALUES (1);");
     let restores = || nj.history(None).iter().filter(|r| r["kind"] == "restore").count();
-    let request = |as_new: Option<&str>| RestoreRequest { file: file.clone(), job: Some("confirmjob".into()), as_new: as_new.map(str::to_string), safety_backup: false, trust_file: false };
+    let request = |as_new: Option<&str>| RestoreRequest { file: file.clone(), job: Some("confirmjob".into()), as_new: as_new.map(str::to_string), safety_backup: false, trust_file: false, identity: None };
 
     for (as_new, confirm) in [(None, "postgres"), (None, ""), (None, &format!("{db}x")[..]), (Some(&format!("{db}_copy")[..]), &db[..])] {
         let err = window.call(Op::Restore { request: request(as_new), confirm: confirm.to_string() }, None).expect_err("a wrong confirmation is refused");

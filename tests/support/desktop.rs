@@ -413,6 +413,47 @@ pub fn x11_close_windows(pid: u32) -> bool {
         .success()
 }
 
+/// Answers the app's native file dialog whose title starts with `title` as a
+/// person does with the keyboard: selects the name field, types `path` and
+/// presses Enter, or presses Escape (cancel) when `path` is `None`. The
+/// dialog is GTK's own window in the app's process, so it is driven through
+/// the X server (xdotool, XTEST), not WebDriver.
+pub fn answer_file_dialog(title: &str, path: Option<&Path>, timeout: Duration) {
+    let xdotool = |args: &[&str]| {
+        let out = Command::new("xdotool").args(args).output().expect("run xdotool (apt xdotool; scripts/install-deps.sh installs it)");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let deadline = Instant::now() + timeout;
+    let id = loop {
+        let (_, out) = xdotool(&["search", "--onlyvisible", "--name", &format!("^{title}")]);
+        if let Some(id) = out.lines().next() {
+            break id.to_string();
+        }
+        assert!(Instant::now() < deadline, "no file dialog titled {title:?} appeared within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // No window manager: give the dialog the keyboard focus ourselves, and
+    // let GTK finish laying it out (the name field takes focus when shown).
+    let _ = xdotool(&["windowfocus", "--sync", &id]);
+    std::thread::sleep(Duration::from_millis(700));
+    match path {
+        Some(p) => {
+            let _ = xdotool(&["key", "--clearmodifiers", "ctrl+a"]);
+            let _ = xdotool(&["type", "--delay", "15", &p.display().to_string()]);
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = xdotool(&["key", "Return"]);
+        }
+        None => {
+            let _ = xdotool(&["key", "Escape"]);
+        }
+    }
+    // The dialog goes away once answered.
+    until(&format!("the file dialog {title:?} to close"), timeout, || {
+        let (_, out) = xdotool(&["search", "--onlyvisible", "--name", &format!("^{title}")]);
+        (!out.lines().any(|l| l == id)).then_some(())
+    });
+}
+
 /// `tests/desktop/<name>`.
 #[must_use]
 pub fn helper_script(name: &str) -> PathBuf {

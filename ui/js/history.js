@@ -29,7 +29,11 @@ function row(r) {
     ]),
     h('td', { testid: 'history-duration', class: 'nowrap', text: duration(r.duration_ms) }),
     h('td', { testid: 'history-size', class: 'nowrap', text: size(r.size) }),
-    h('td', { testid: 'history-file', class: 'path one-line', title: r.file || '', text: r.file ? basename(r.file) : '—' }),
+    h('td', { testid: 'history-file', class: 'path one-line', title: r.file || '' }, [
+      h('span', { text: r.file ? basename(r.file) : '—' }),
+      // An age-encrypted backup (`….age`): restoring it needs the job's key.
+      r.file && r.file.endsWith('.age') ? h('span', { class: 'badge encrypted', testid: 'history-encrypted', title: 'Encrypted with age: restoring it needs the job’s key', text: 'encrypted' }) : null,
+    ]),
     h('td', { testid: 'history-destination', class: 'path one-line', title: r.destination, text: basename(r.destination.replace(/[\\/]+$/, '')) || r.destination }),
     h('td', { testid: 'history-verified', text: r.verified_at ? `yes, ${stamp(r.verified_at)}` : 'no' }),
     h('td', { class: 'row-actions' }, hasFile ? [

@@ -95,7 +95,9 @@ export const deleteBackup = (id) => call('delete_backup', { id });
 
 /** @returns {Promise<string|null>} */
 export const pickBackupFile = () => call('pick_backup_file');
-/** @param {{file: string, job: (string|null), asNew: (string|null), safetyBackup: boolean}} request */
+/** @returns {Promise<string|null>} */
+export const pickKeyFile = () => call('pick_key_file');
+/** @param {{file: string, job: (string|null), asNew: (string|null), safetyBackup: boolean, identity: (string|null)}} request */
 export const restorePlan = (request) => call('restore_plan', { request });
 /** @param {{file: string, job: (string|null), asNew: (string|null), safetyBackup: boolean}} request @param {string} confirm @param {(e: ProgressEvent) => void} onEvent */
 export const restoreRun = (request, confirm, onEvent) => call('restore_run', { request, confirm, onProgress: channel(onEvent) });
@@ -115,6 +117,11 @@ export const passwordDelete = (job) => call('password_delete', { job });
 export const testConnection = (form) => call('test_connection', { form });
 /** @param {string} schedule @param {string|null} timezone @returns {Promise<string[]>} */
 export const schedulePreview = (schedule, timezone) => call('schedule_preview', { schedule, timezone, count: 3 });
+/** Makes a job's key after its recovery file is saved (save dialog); null when the dialog was cancelled.
+ * @param {string} job @returns {Promise<{public: string, recoveryFile: string}|null>} */
+export const encryptionNewKey = (job) => call('encryption_new_key', { job });
+/** @param {string} job @param {string} passphrase @param {string} again */
+export const encryptionPassphrase = (job, passphrase, again) => call('encryption_passphrase', { job, passphrase, again });
 /** @returns {Promise<string|null>} */
 export const pickFolder = () => call('pick_folder');
 /** @param {boolean} enabled @returns {Promise<boolean>} */

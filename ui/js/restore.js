@@ -17,6 +17,7 @@ function request() {
     safetyBackup: $('restore-safety').checked,
     // Only a plan that says the file is not ours shows (and sends) the box.
     trustFile: !$('restore-trust-row').hidden && $('restore-trust').checked,
+    identity: $('restore-identity').value.trim() || null,
   };
 }
 
@@ -24,7 +25,7 @@ function clearResult() {
   show($('restore-result'), '');
   show($('restore-error'), '');
   show($('restore-plan-error'), '');
-  for (const f of ['file', 'job', 'confirm']) show($(`error-${f}`), '');
+  for (const f of ['file', 'job', 'confirm', 'identity']) show($(`error-${f}`), '');
 }
 
 /** Any change to the inputs invalidates the plan. */
@@ -46,6 +47,8 @@ function updateStart() {
 
 /** @param {any} e */
 function fieldError(e) {
+  // An encrypted backup no kept key opens: ask for its key file.
+  if (e.field === 'identity') { $('restore-identity-row').hidden = false; $('restore-identity').focus(); }
   if (e.field && $(`error-${e.field}`)) show($(`error-${e.field}`), e.message);
   else show($('restore-plan-error'), e.message);
 }
@@ -58,7 +61,13 @@ export function init() {
     $('restore-safety').disabled = $('restore-as-new').checked;
     invalidate();
   });
-  for (const id of ['restore-file', 'restore-job', 'restore-new-name', 'restore-safety']) $(id).addEventListener('change', invalidate);
+  for (const id of ['restore-file', 'restore-job', 'restore-new-name', 'restore-safety', 'restore-identity']) $(id).addEventListener('change', invalidate);
+  $('restore-identity-browse').addEventListener('click', async () => {
+    try {
+      const key = await ipc.pickKeyFile();
+      if (key) { $('restore-identity').value = key; invalidate(); await check(); }
+    } catch (e) { fieldError(e); }
+  });
   $('restore-confirm-input').addEventListener('input', updateStart);
   $('restore-trust').addEventListener('change', updateStart);
   $('restore-start').addEventListener('click', () => start());
@@ -118,6 +127,9 @@ function render(p) {
   $('plan-size').textContent = size(p.size);
   $('plan-date').textContent = stamp(p.takenAt);
   $('plan-checksum').textContent = p.checksum;
+  $('plan-encryption-label').hidden = !p.encrypted;
+  $('plan-encryption').hidden = !p.encrypted;
+  $('plan-encryption').textContent = p.keyNote || '';
   $('plan-origin').textContent = p.originMessage;
   $('restore-trust-text').textContent = p.originMessage;
   $('restore-trust').checked = false;

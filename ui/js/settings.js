@@ -13,13 +13,15 @@ let editing = null;
 let previewTimer = 0;
 
 const FIELDS = ['name', 'database', 'docker_container', 'destination', 'schedule', 'timezone', 'format', 'compression',
-  'tables', 'exclude_tables', 'schemas', 'exclude_schemas', 'keep_days', 'keep_last', 'daily', 'weekly', 'monthly', 'yearly', 'password'];
+  'tables', 'exclude_tables', 'schemas', 'exclude_schemas', 'keep_days', 'keep_last', 'daily', 'weekly', 'monthly', 'yearly', 'password',
+  'passphrase', 'passphrase_again', 'encryption'];
 const RETENTION = ['keep_days', 'keep_last', 'daily', 'weekly', 'monthly', 'yearly'];
 
 function clearErrors() {
   for (const f of FIELDS) { const el = $(`error-${f}`); if (el) show(el, ''); }
   show($('job-form-error'), '');
   show($('job-saved'), '');
+  show($('encryption-result'), '');
 }
 
 /** Shows an error next to its field (or under the form). @param {any} e */
@@ -162,6 +164,36 @@ function passwordState(name) {
   $('password-delete').hidden = !stored;
 }
 
+/** The Encryption part of the form: what the job's backups are encrypted to, and which keys this keyring holds.
+ * @param {string|null} name */
+function encryptionState(name) {
+  const j = name && data.jobs.find((/** @type {any} */ x) => x.form.name === name);
+  const e = j ? j.encryption : null;
+  const list = $('encryption-recipients');
+  list.hidden = true;
+  list.replaceChildren();
+  $('encryption-new-key').disabled = !j;
+  $('encryption-use-passphrase').disabled = !j;
+  $('encryption-new-key').textContent = e && e.mode === 'keys' ? 'Make a new key…' : 'Encrypt with a new key…';
+  $('encryption-use-passphrase').textContent = e && e.mode === 'passphrase' ? 'Change the passphrase…' : 'Use a passphrase…';
+  let text;
+  if (!j) text = 'Save the job first; then its backups can be encrypted here.';
+  else if (e.mode === 'off') text = 'Backups are not encrypted: anyone who can open the backup folder can read them.';
+  else if (e.mode === 'passphrase') {
+    text = e.passphraseKept
+      ? 'Backups are encrypted with age to a passphrase kept in the keyring.'
+      : 'Backups are encrypted to a passphrase, but none is kept in this keyring: set it again, or backups fail.';
+  } else {
+    text = `Backups are encrypted with age to ${e.recipients.length === 1 ? 'this public key' : `these ${e.recipients.length} public keys`}.`;
+    list.hidden = false;
+    list.replaceChildren(...e.recipients.map((/** @type {string} */ r) => h('li', { testid: 'encryption-recipient' }, [
+      h('code', { text: r }),
+      h('span', { class: 'muted small', text: e.kept.includes(r) ? ' key kept in the keyring' : ' key not on this computer (restores need its recovery file)' }),
+    ])));
+  }
+  $('encryption-state').textContent = text;
+}
+
 /** Opens the form for a job, or for a new one. @param {string|null} name */
 function edit(name) {
   editing = name;
@@ -176,6 +208,8 @@ function edit(name) {
   });
   $('field-password').value = '';
   passwordState(name);
+  encryptionState(name);
+  $('encryption-passphrase-form').hidden = true;
   $('job-form-title').textContent = name ? `Edit “${name}”` : 'New job';
   $('test-connection-result').hidden = true;
   $('job-form').hidden = false;
@@ -198,6 +232,7 @@ async function save() {
     await load();
     $('job-form-title').textContent = `Edit “${form.name}”`;
     passwordState(form.name);
+    encryptionState(form.name);
     show($('job-saved'), 'Saved.');
   } catch (e) {
     showError(e);
@@ -211,7 +246,7 @@ function jobItem(j) {
   const f = j.form;
   const n = f.name;
   return h('li', { testid: `settings-job-${n}`, class: 'job-item' }, [
-    h('div', {}, [h('strong', { text: n }), h('div', { class: 'muted small', text: `${f.database} → ${f.destination}` }), h('div', { class: 'muted small', text: f.schedule ? `${f.schedule}${f.timezone ? `, ${f.timezone}` : ''}` : 'manual only' })]),
+    h('div', {}, [h('strong', { text: n }), h('div', { class: 'muted small', text: `${f.database} → ${f.destination}` }), h('div', { class: 'muted small', text: `${f.schedule ? `${f.schedule}${f.timezone ? `, ${f.timezone}` : ''}` : 'manual only'}${j.encryption.mode === 'off' ? '' : ' · encrypted'}` })]),
     h('label', { class: 'check' }, [
       h('input', { type: 'checkbox', testid: `settings-enabled-${n}`, checked: f.enabled, onchange: async (/** @type {Event} */ ev) => {
         try { await ipc.jobSetEnabled(n, /** @type {HTMLInputElement} */ (ev.target).checked); await load(); } catch (e) { toast(/** @type {any} */ (e).message); }
@@ -253,6 +288,46 @@ export function init() {
   $('password-delete').addEventListener('click', async () => {
     if (!editing) return;
     try { await ipc.passwordDelete(editing); await load(); passwordState(editing); } catch (e) { showError(e); }
+  });
+  $('encryption-new-key').addEventListener('click', async () => {
+    if (!editing) return;
+    const job = editing;
+    clearErrors();
+    $('encryption-new-key').disabled = true;
+    try {
+      const key = await ipc.encryptionNewKey(job);
+      await load();
+      encryptionState(job);
+      if (key) {
+        show($('encryption-result'), `From the next backup, encrypted to ${key.public}. The recovery file is ${key.recoveryFile}: keep a copy away from this computer, the backups cannot be read without it.`);
+      } else {
+        showError({ field: 'encryption', message: 'Nothing changed: a key is only made once its recovery file is saved.' });
+      }
+    } catch (e) {
+      showError(e);
+    } finally {
+      $('encryption-new-key').disabled = false;
+    }
+  });
+  $('encryption-use-passphrase').addEventListener('click', () => {
+    $('encryption-passphrase-form').hidden = false;
+    $('field-passphrase').focus();
+  });
+  $('encryption-passphrase-save').addEventListener('click', async () => {
+    if (!editing) return;
+    const job = editing;
+    clearErrors();
+    try {
+      await ipc.encryptionPassphrase(job, $('field-passphrase').value, $('field-passphrase_again').value);
+      $('field-passphrase').value = '';
+      $('field-passphrase_again').value = '';
+      $('encryption-passphrase-form').hidden = true;
+      await load();
+      encryptionState(job);
+      show($('encryption-result'), 'From the next backup, encrypted to the passphrase. Keep a copy of it somewhere safe: the backups cannot be read without it.');
+    } catch (e) {
+      showError(e);
+    }
   });
   $('test-connection').addEventListener('click', async () => {
     clearErrors();

@@ -2,13 +2,13 @@
 //! `nightjar_core::crypt`). Secret keys stay in the secret store; only
 //! recipients (public keys) go into the config file.
 
-use std::io::{IsTerminal as _, Read as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::io::{IsTerminal as _, Read as _};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use nightjar_core::age::secrecy::ExposeSecret as _;
-use nightjar_core::{Error, ErrorKind, Result, config_edit, crypt};
+use nightjar_core::{Error, ErrorKind, Result, crypt};
 
 use crate::commands::Ctx;
 
@@ -81,29 +81,8 @@ pub(crate) fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<ExitCode> {
 }
 
 fn new(ctx: &Ctx, a: &NewArgs) -> Result<ExitCode> {
-    ctx.config()?.job(&a.job)?;
-    if let Some(out) = &a.out {
-        refuse_existing(out)?;
-    }
-    let (secret, public) = crypt::generate_identity();
-    let identity: nightjar_core::age::x25519::Identity = secret
-        .expose_secret()
-        .parse()
-        .map_err(|e: &str| Error::other(format!("The new key is unusable ({e}).")))?;
     let store = ctx.engine.secrets();
-    // The recovery file first: a key that cannot be saved is not used.
-    if let Some(out) = &a.out {
-        write_private(out, &crypt::identity_file_text(&a.job, &secret, &public))?;
-    }
-    let n = crypt::store_identity(store.as_ref(), &a.job, &identity)?;
-    config_edit::save_encryption(&ctx.config_path, &ctx.env, &a.job, Some(&public)).map_err(
-        |e| {
-            Error::config(format!(
-                "The key is kept but the config was not changed: {}",
-                e.message
-            ))
-        },
-    )?;
+    let crypt::NewKey { slot: n, public } = crypt::new_job_key(store.as_ref(), &ctx.config_path, &ctx.env, &a.job, a.out.as_deref())?;
     println!("{public}");
     eprintln!(
         "Made key {n} of job \"{}\" (kept in {}); its backups are now encrypted to {public}.",
@@ -144,7 +123,7 @@ fn import(ctx: &Ctx, a: &ImportArgs) -> Result<ExitCode> {
 }
 
 fn export(ctx: &Ctx, a: &ExportArgs) -> Result<ExitCode> {
-    refuse_existing(&a.out)?;
+    crypt::refuse_existing(&a.out)?;
     let kept = crypt::stored_identities(ctx.engine.secrets().as_ref(), &a.job)?;
     if kept.is_empty() {
         return Err(Error::not_found(format!(
@@ -163,7 +142,7 @@ fn export(ctx: &Ctx, a: &ExportArgs) -> Result<ExitCode> {
             id.to_string().expose_secret()
         ));
     }
-    write_private(&a.out, &text)?;
+    crypt::write_private(&a.out, &text)?;
     eprintln!(
         "Wrote {} key(s) of job \"{}\" to {}.",
         kept.len(),
@@ -219,51 +198,10 @@ fn passphrase(ctx: &Ctx, job: &str) -> Result<ExitCode> {
         })?;
         s.lines().next().unwrap_or("").to_string()
     };
-    if p.chars().count() < 12 {
-        return Err(Error::new(
-            ErrorKind::Config,
-            "The passphrase is shorter than 12 characters; choose a longer one, nothing was changed.",
-        ));
-    }
-    ctx.engine
-        .secrets()
-        .set(&crypt::passphrase_account(job), &p)?;
-    config_edit::save_encryption(&ctx.config_path, &ctx.env, job, None).map_err(|e| {
-        Error::config(format!(
-            "The passphrase is kept but the config was not changed: {}",
-            e.message
-        ))
-    })?;
+    crypt::set_job_passphrase(ctx.engine.secrets().as_ref(), &ctx.config_path, &ctx.env, job, &p)?;
     eprintln!(
         "Job \"{job}\" now encrypts its backups to the passphrase kept in {}; keep a copy of it somewhere safe.",
         crate::commands::store_name(ctx)
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn refuse_existing(path: &Path) -> Result<()> {
-    if path.exists() {
-        return Err(Error::config(format!(
-            "{} exists already; name a new file, nothing was written.",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    let mut f = nightjar_core::private::create_new_file(path).map_err(|e| {
-        Error::config(format!(
-            "{} could not be written ({e}); check the folder.",
-            path.display()
-        ))
-    })?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| {
-            Error::config(format!(
-                "{} could not be written ({e}); check the disk.",
-                path.display()
-            ))
-        })
 }

@@ -191,6 +191,121 @@ pub fn store_identity(
     Ok(n)
 }
 
+/// The minimum length of an encryption passphrase, in characters.
+pub const MIN_PASSPHRASE_CHARS: usize = 12;
+
+/// A key made by [`new_job_key`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKey {
+    /// Its keyring slot (`age:<job>:<n>`).
+    pub slot: u32,
+    /// Its recipient (public key, `age1…`), now listed in the job's config.
+    pub public: String,
+}
+
+/// Makes a new identity for `job`: writes the recovery file `recovery`
+/// first (owner-only, never over an existing file; a key that cannot be
+/// saved is not used), keeps the identity in `store`, then adds its
+/// recipient to `[job.encryption]` of the config at `config_path` (edited
+/// in place, comments kept). From the next run the job's backups are
+/// encrypted to it; earlier keys stay kept, so older backups stay readable.
+///
+/// # Errors
+/// [`ErrorKind::Config`]: no such job, the recovery file exists or cannot
+/// be written, or the config cannot be changed; the store's error.
+pub fn new_job_key(
+    store: &dyn SecretStore,
+    config_path: &Path,
+    env: &crate::config::ParseEnv,
+    job: &str,
+    recovery: Option<&Path>,
+) -> Result<NewKey> {
+    crate::config::Config::load(config_path, env)?.job(job)?;
+    if let Some(out) = recovery {
+        refuse_existing(out)?;
+    }
+    let (secret, public) = generate_identity();
+    let identity = age::x25519::Identity::from_str(secret.expose_secret())
+        .map_err(|e| Error::other(format!("The new key is unusable ({e}).")))?;
+    if let Some(out) = recovery {
+        write_private(out, &identity_file_text(job, &secret, &public))?;
+    }
+    let slot = store_identity(store, job, &identity)?;
+    crate::config_edit::save_encryption(config_path, env, job, Some(&public)).map_err(|e| {
+        Error::config(format!(
+            "The key is kept but the config was not changed: {}",
+            e.message
+        ))
+    })?;
+    Ok(NewKey { slot, public })
+}
+
+/// Encrypts `job`'s backups to `passphrase` from the next run: the
+/// passphrase is kept in `store`, the config says `passphrase = true`.
+///
+/// # Errors
+/// [`ErrorKind::Config`]: shorter than [`MIN_PASSPHRASE_CHARS`], no such
+/// job, or the config cannot be changed; the store's error.
+pub fn set_job_passphrase(
+    store: &dyn SecretStore,
+    config_path: &Path,
+    env: &crate::config::ParseEnv,
+    job: &str,
+    passphrase: &str,
+) -> Result<()> {
+    crate::config::Config::load(config_path, env)?.job(job)?;
+    if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
+        return Err(Error::config(format!(
+            "The passphrase is shorter than {MIN_PASSPHRASE_CHARS} characters; choose a longer one, nothing was changed."
+        )));
+    }
+    store.set(&passphrase_account(job), passphrase)?;
+    crate::config_edit::save_encryption(config_path, env, job, None).map_err(|e| {
+        Error::config(format!(
+            "The passphrase is kept but the config was not changed: {}",
+            e.message
+        ))
+    })?;
+    Ok(())
+}
+
+/// Refuses to write over `path`.
+///
+/// # Errors
+/// [`ErrorKind::Config`] when it exists.
+pub fn refuse_existing(path: &Path) -> Result<()> {
+    if path.exists() {
+        return Err(Error::config(format!(
+            "{} exists already; name a new file, nothing was written.",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Writes `text` to the new owner-only file `path` (a key file), synced.
+///
+/// # Errors
+/// [`ErrorKind::Config`] when it exists or cannot be written.
+pub fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut f = crate::private::create_new_file(path).map_err(|e| {
+        Error::config(format!(
+            "{} could not be written ({e}); check the folder.",
+            path.display()
+        ))
+    })?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| {
+            let _ = std::fs::remove_file(path);
+            Error::config(format!(
+                "{} could not be written ({e}); check the disk.",
+                path.display()
+            ))
+        })
+}
+
 /// The encryptor of a job's backups.
 ///
 /// # Errors
@@ -432,5 +547,77 @@ mod tests {
             .set(&passphrase_account("tg"), "correct horse")
             .unwrap();
         assert!(encryptor(&spec, &store, "tg").is_ok());
+    }
+
+    fn config_with_job(dir: &Path) -> std::path::PathBuf {
+        let path = dir.join("nightjar.toml");
+        std::fs::write(
+            &path,
+            "# my jobs\n[[job]]\nname = \"tg\"\ndatabase = \"postgres://u@localhost/tg\"\ndestination = \"/tmp/b\" # here\n",
+        )
+        .unwrap();
+        path
+    }
+
+    fn env() -> crate::config::ParseEnv {
+        crate::config::ParseEnv {
+            home: None,
+            system_tz: chrono_tz::Tz::UTC,
+        }
+    }
+
+    #[test]
+    fn a_new_key_is_saved_first_then_kept_then_listed_in_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with_job(dir.path());
+        let store = crate::secrets::MemorySecrets::default();
+        let out = dir.path().join("key.txt");
+        let key = new_job_key(&store, &config, &env(), "tg", Some(&out)).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(text.contains(&key.public) && text.contains("AGE-SECRET-KEY-1"));
+        let kept = stored_identities(&store, "tg").unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].1.to_public().to_string(), key.public);
+        let cfg = std::fs::read_to_string(&config).unwrap();
+        assert!(cfg.contains("# my jobs") && cfg.contains("# here"), "comments kept:\n{cfg}");
+        let loaded = crate::config::Config::load(&config, &env()).unwrap();
+        let spec = loaded.job("tg").unwrap().encryption.clone().unwrap();
+        assert_eq!(spec.recipients, vec![key.public.clone()]);
+        // A second key: both kept and both listed (old backups stay readable).
+        let second = new_job_key(&store, &config, &env(), "tg", None).unwrap();
+        assert_eq!(second.slot, 2);
+        let loaded = crate::config::Config::load(&config, &env()).unwrap();
+        assert_eq!(loaded.job("tg").unwrap().encryption.clone().unwrap().recipients, vec![key.public, second.public]);
+    }
+
+    #[test]
+    fn a_recovery_file_that_exists_or_an_unknown_job_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with_job(dir.path());
+        let before = std::fs::read_to_string(&config).unwrap();
+        let store = crate::secrets::MemorySecrets::default();
+        let out = dir.path().join("key.txt");
+        std::fs::write(&out, "mine").unwrap();
+        let e = new_job_key(&store, &config, &env(), "tg", Some(&out)).unwrap_err();
+        assert!(e.message().contains("exists already"), "{e}");
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "mine", "never written over");
+        assert!(new_job_key(&store, &config, &env(), "nope", None).is_err());
+        assert!(stored_identities(&store, "tg").unwrap().is_empty(), "no key kept");
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), before, "the config unchanged");
+    }
+
+    #[test]
+    fn a_passphrase_is_long_enough_kept_and_switches_the_job_to_passphrase_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with_job(dir.path());
+        let store = crate::secrets::MemorySecrets::default();
+        let e = set_job_passphrase(&store, &config, &env(), "tg", "short").unwrap_err();
+        assert!(e.message().contains("12 characters"), "{e}");
+        assert!(store.get(&passphrase_account("tg")).unwrap().is_none());
+        set_job_passphrase(&store, &config, &env(), "tg", "correct horse battery").unwrap();
+        assert_eq!(store.get(&passphrase_account("tg")).unwrap().as_deref(), Some("correct horse battery"));
+        let loaded = crate::config::Config::load(&config, &env()).unwrap();
+        assert!(loaded.job("tg").unwrap().encryption.clone().unwrap().passphrase);
+        assert!(!std::fs::read_to_string(&config).unwrap().contains("correct horse"), "never in the config");
     }
 }

@@ -38,8 +38,38 @@ pub fn options(req: &RestoreRequest) -> RestoreOptions {
         as_new: req.as_new.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
         safety_backup: req.safety_backup,
         trust_file: req.trust_file,
+        identity: identity(req),
         ..RestoreOptions::default()
     }
+}
+
+/// The key file of a request, when one was chosen.
+fn identity(req: &RestoreRequest) -> Option<PathBuf> {
+    req.identity.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from)
+}
+
+/// An encrypted backup that no kept key (nor the chosen key file) opens, or
+/// a key file that cannot be read: the window asks for the key file.
+fn key_error(req: &RestoreRequest, e: nightjar_core::Error) -> UiError {
+    let key_file = identity(req);
+    let names_key_file = key_file.as_ref().is_some_and(|k| e.message().contains(&k.display().to_string()));
+    if e.kind() != ErrorKind::Config || !(e.message().contains(" is encrypted ") || names_key_file) {
+        return UiError::from(e);
+    }
+    if names_key_file && !e.message().contains(" is encrypted ") {
+        return UiError::from(e).at("identity");
+    }
+    let manifest = nightjar_core::inspect::inspect(Path::new(req.file.trim())).ok().and_then(|i| i.manifest);
+    let to = match manifest.map(|m| m.encryption) {
+        Some(nightjar_core::manifest::ManifestEncryption::Age { passphrase: true, .. }) => "with a passphrase that is not kept here (set it in Settings → Encryption)".to_string(),
+        Some(nightjar_core::manifest::ManifestEncryption::Age { recipients, .. }) if !recipients.is_empty() => format!("for {}", recipients.join(", ")),
+        _ => "with age".to_string(),
+    };
+    let message = match key_file {
+        Some(k) => format!("This backup is encrypted {to}, and {} does not open it; choose the key file saved when its key was made.", k.display()),
+        None => format!("This backup is encrypted {to}, and no key kept here opens it; choose its key file (the recovery file saved when the key was made)."),
+    };
+    UiError::new(ErrorKind::Config, message).at("identity")
 }
 
 /// What a restore of the request would do (probes the server; changes
@@ -58,7 +88,7 @@ pub fn prepare(state: &AppState, req: &RestoreRequest, observer: &dyn RunObserve
     let job = target_job(state, &config, &file, req.job.as_deref())?.clone();
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let restorer = state.engine.restorer(observer, &cancel)?;
-    let (plan, backup) = restorer.plan_from(req.file.trim(), &job, &options(req))?;
+    let (plan, backup) = restorer.plan_from(req.file.trim(), &job, &options(req)).map_err(|e| key_error(req, e))?;
     Ok((plan, job, backup))
 }
 

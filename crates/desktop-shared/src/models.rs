@@ -158,6 +158,10 @@ pub struct RestoreRequest {
     /// "I trust this file": restore a file this Nightjar did not make.
     #[serde(default)]
     pub trust_file: bool,
+    /// An age identity file (the recovery file) for an encrypted backup
+    /// whose key is not in the keyring.
+    #[serde(default)]
+    pub identity: Option<String>,
 }
 
 /// One job's outcome of "Backup now".
@@ -183,6 +187,32 @@ pub struct JobSettings {
     pub form: JobForm,
     /// A password is stored in the keyring (the password itself never leaves the shell).
     pub password_stored: bool,
+    /// `[job.encryption]` and which of its keys this keyring holds.
+    pub encryption: EncryptionView,
+}
+
+/// A job's encryption as Settings shows it: public keys only, never a secret.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptionView {
+    /// `off`, `keys` (age recipients) or `passphrase`.
+    pub mode: String,
+    /// The recipients (`age1…`) the job encrypts to.
+    pub recipients: Vec<String>,
+    /// The recipients whose key is kept in this keyring.
+    pub kept: Vec<String>,
+    /// Passphrase mode: the passphrase is kept in this keyring.
+    pub passphrase_kept: bool,
+}
+
+/// What "Encrypt with a new key" made.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewKeyView {
+    /// The new recipient (public key), now in the config.
+    pub public: String,
+    /// The recovery file written.
+    pub recovery_file: String,
 }
 
 /// The Settings view's data.
@@ -249,6 +279,10 @@ pub struct RestorePlanView {
     pub origin: nightjar_core::trust::FileOrigin,
     /// The sentence saying which case applies and what it means.
     pub origin_message: String,
+    /// The file is age-encrypted.
+    pub encrypted: bool,
+    /// How it will be decrypted, when it is encrypted.
+    pub key_note: Option<String>,
 }
 
 /// The tail of the log file.

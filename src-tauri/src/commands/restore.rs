@@ -24,7 +24,7 @@ pub async fn pick_backup_file<R: Runtime>(app: AppHandle<R>) -> CmdResult<Option
                 .dialog()
                 .file()
                 .set_title("Choose a backup to restore")
-                .add_filter("Nightjar backups", &["zst", "gz", "sql", "dump"])
+                .add_filter("Nightjar backups", &["zst", "gz", "sql", "dump", "age"])
                 .add_filter("All files", &["*"])
                 .blocking_pick_file();
             Ok(picked.and_then(|p| p.into_path().ok()).map(|p| p.display().to_string()))
@@ -38,7 +38,26 @@ pub async fn pick_backup_file<R: Runtime>(app: AppHandle<R>) -> CmdResult<Option
     .await
 }
 
-fn view(plan: &RestorePlan) -> RestorePlanView {
+/// Native file picker for the key file (age identity) of an encrypted backup.
+#[tauri::command]
+pub async fn pick_key_file<R: Runtime>(app: AppHandle<R>) -> CmdResult<Option<String>> {
+    crate::commands::blocking(move || {
+        #[cfg(not(test))]
+        {
+            use tauri_plugin_dialog::DialogExt as _;
+            let picked = app.dialog().file().set_title("Choose the key file of the encrypted backup").blocking_pick_file();
+            Ok(picked.and_then(|p| p.into_path().ok()).map(|p| p.display().to_string()))
+        }
+        #[cfg(test)]
+        {
+            let _ = app;
+            Ok(None)
+        }
+    })
+    .await
+}
+
+fn view(plan: &RestorePlan, identity: Option<&str>) -> RestorePlanView {
     let i = &plan.inspection;
     let checksum = match (plan.has_manifest, &i.manifest) {
         (true, Some(_)) => "Will be checked against the manifest (sha256) before anything changes.".to_string(),
@@ -64,6 +83,18 @@ fn view(plan: &RestorePlan) -> RestorePlanView {
         warnings: plan.warnings.clone(),
         origin: plan.trust.as_ref().map_or(FileOrigin::NotOurs, |t| t.origin),
         origin_message: plan.trust.as_ref().map(|t| t.message.clone()).unwrap_or_default(),
+        encrypted: i.encrypted,
+        key_note: i.encrypted.then(|| key_note(i, identity)),
+    }
+}
+
+/// How an encrypted backup will be opened.
+fn key_note(i: &nightjar_core::inspect::Inspection, identity: Option<&str>) -> String {
+    let passphrase = matches!(i.manifest.as_ref().map(|m| &m.encryption), Some(nightjar_core::manifest::ManifestEncryption::Age { passphrase: true, .. }));
+    match identity.map(str::trim).filter(|k| !k.is_empty()) {
+        Some(k) => format!("Encrypted with age; opened with the key file {k}."),
+        None if passphrase => "Encrypted with age; the passphrase was found in the keyring.".to_string(),
+        None => "Encrypted with age; the key was found in the keyring.".to_string(),
     }
 }
 
@@ -73,7 +104,7 @@ pub async fn restore_plan<R: Runtime>(app: AppHandle<R>, request: RestoreRequest
     // On a blocking thread: the plan asks the server (psql).
     crate::commands::blocking(move || {
         let (plan, _, _) = nightjar_desktop_shared::lookup::prepare(&app.state::<AppState>(), &request, &nightjar_core::observer::NoopObserver)?;
-        Ok(view(&plan))
+        Ok(view(&plan, request.identity.as_deref()))
     })
     .await
 }

@@ -9,13 +9,14 @@ use chrono::Utc;
 use nightjar_core::ErrorKind;
 use nightjar_core::config::{Config, ParseEnv};
 use nightjar_core::config_edit::{self, JobForm};
+use nightjar_core::crypt;
 use nightjar_core::runner::ONEDRIVE_ACCOUNT;
 use nightjar_core::schedule::Schedule;
 use nightjar_core::secrets::job_account;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager as _, Runtime, State};
 
-use crate::models::{CmdResult, ConnectionCheck, DeviceCodeView, JobSettings, SettingsView, UiError};
+use crate::models::{CmdResult, ConnectionCheck, DeviceCodeView, EncryptionView, JobSettings, NewKeyView, SettingsView, UiError};
 use crate::state::AppState;
 
 fn keyring_off() -> bool {
@@ -34,7 +35,7 @@ pub(crate) fn after_change<R: Runtime>(app: &AppHandle<R>, config: &Config) {
 pub fn settings_get<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -> CmdResult<SettingsView> {
     let (jobs, config_error, onedrive) = match state.load_config() {
         Ok(c) => (
-            c.raw.jobs.iter().map(|j| JobSettings { form: JobForm::from_raw(j), password_stored: password_stored(&state, &j.name) }).collect(),
+            c.raw.jobs.iter().map(|j| JobSettings { form: JobForm::from_raw(j), password_stored: password_stored(&state, &j.name), encryption: encryption_view(&state, j) }).collect(),
             None,
             c.raw.onedrive,
         ),
@@ -66,6 +67,69 @@ pub fn onedrive_folders() -> Vec<String> {
 
 fn password_stored(state: &AppState, job: &str) -> bool {
     state.secrets.get(&job_account(job)).ok().flatten().is_some()
+}
+
+/// A job's `[job.encryption]` and which of its keys this keyring holds.
+fn encryption_view(state: &AppState, job: &nightjar_core::config::RawJob) -> EncryptionView {
+    let Some(e) = &job.encryption else {
+        return EncryptionView { mode: "off".into(), ..EncryptionView::default() };
+    };
+    let store = state.secrets.as_ref();
+    let kept: Vec<String> = crypt::stored_identities(store, &job.name).unwrap_or_default().iter().map(|(_, id)| id.to_public().to_string()).collect();
+    EncryptionView {
+        mode: if e.passphrase { "passphrase" } else { "keys" }.into(),
+        recipients: e.recipients.clone(),
+        kept: e.recipients.iter().filter(|r| kept.contains(r)).cloned().collect(),
+        passphrase_kept: e.passphrase && store.get(&crypt::passphrase_account(&job.name)).ok().flatten().is_some(),
+    }
+}
+
+/// "Encrypt with a new key": the save dialog asks where the recovery file
+/// goes, then the key is made, written there, kept in the keyring and its
+/// public key added to the job ([`crypt::new_job_key`]). A cancelled dialog
+/// changes nothing (`None`): no key is used that was not saved first.
+#[tauri::command]
+pub async fn encryption_new_key<R: Runtime>(app: AppHandle<R>, job: String) -> CmdResult<Option<NewKeyView>> {
+    crate::commands::blocking(move || {
+        let Some(path) = save_recovery_dialog(&app, &job) else { return Ok(None) };
+        let state = app.state::<AppState>();
+        let key = crypt::new_job_key(state.secrets.as_ref(), &state.config_path, &ParseEnv::from_system(), &job, Some(&path)).map_err(|e| UiError::from(e).at("encryption"))?;
+        tracing::info!(job, recipient = %key.public, "new encryption key made from Settings");
+        after_change(&app, &state.load_config()?);
+        Ok(Some(NewKeyView { public: key.public, recovery_file: path.display().to_string() }))
+    })
+    .await
+}
+
+/// Native save dialog for a job's recovery file.
+fn save_recovery_dialog<R: Runtime>(app: &AppHandle<R>, job: &str) -> Option<std::path::PathBuf> {
+    #[cfg(not(test))]
+    {
+        use tauri_plugin_dialog::DialogExt as _;
+        let mut dialog = app.dialog().file().set_title(format!("Save the recovery key of \"{job}\"")).set_file_name(format!("nightjar-{job}-key.txt"));
+        if let Ok(docs) = app.path().document_dir() {
+            dialog = dialog.set_directory(docs);
+        }
+        dialog.blocking_save_file().and_then(|p| p.into_path().ok())
+    }
+    #[cfg(test)]
+    {
+        let _ = (app, job);
+        None
+    }
+}
+
+/// "Encrypt with a passphrase": typed twice; kept in the keyring
+/// ([`crypt::set_job_passphrase`]).
+#[tauri::command]
+pub fn encryption_passphrase<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, job: String, passphrase: String, again: String) -> CmdResult<()> {
+    if passphrase != again {
+        return Err(UiError::new(ErrorKind::Config, "The two passphrases differ; type the same one twice. Nothing was changed.").at("passphrase_again"));
+    }
+    crypt::set_job_passphrase(state.secrets.as_ref(), &state.config_path, &ParseEnv::from_system(), &job, &passphrase).map_err(|e| UiError::from(e).at("passphrase"))?;
+    tracing::info!(job, "encryption passphrase set from Settings");
+    after_change(&app, &state.load_config()?);
+    Ok(())
 }
 
 /// Adds (`original` = null) or changes a job. A field error names the TOML key.
