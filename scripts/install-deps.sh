@@ -53,6 +53,10 @@ fi
 wanted=("${build_pkgs[@]}" "${db_pkgs[@]}")
 if ! $app_only; then
     wanted+=("${test_pkgs[@]}")
+    # npm (for axe-core, below): Debian's, unless Node.js with its npm is here already.
+    if ! command -v npm >/dev/null 2>&1; then
+        wanted+=(nodejs npm)
+    fi
 fi
 
 missing=()
@@ -95,6 +99,16 @@ if ! $app_only; then
     else
         echo "install-deps: installing tauri-driver"
         cargo install tauri-driver --locked </dev/null
+    fi
+    # axe-core, the accessibility checker the desktop E2E tests inject into
+    # every view (tests/desktop/package.json, pinned by its lock file).
+    e2e_tools="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/desktop"
+    axe_version=$(sed -n 's/.*"axe-core": "\(.*\)".*/\1/p' "$e2e_tools/package.json")
+    if grep -qs "\"version\": \"$axe_version\"" "$e2e_tools/node_modules/axe-core/package.json"; then
+        echo "install-deps: axe-core already installed"
+    else
+        echo "install-deps: installing axe-core (npm ci in tests/desktop)"
+        npm ci --prefix "$e2e_tools" --no-audit --no-fund </dev/null
     fi
     # Builds the .deb (scripts/package.sh). Pinned: CI packages the debug
     # build, which cargo-deb 3.x accepts (with a warning) and may refuse later.

@@ -17,11 +17,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nightjar_core::config::{Config, ParseEnv};
+use nightjar_tests::a11y::serious_violations;
 use nightjar_tests::backup::{check_finished_backup, job_toml, manifest};
 use nightjar_tests::desktop::{answer_file_dialog, x11_close_windows, x11_windows, AppLauncher, AppSession, DesktopSession, Tray, TRAY_READY};
 use nightjar_tests::fixture::{build_plain_table, fresh_sample, SAMPLE_TABLES};
 use nightjar_tests::nightjar::{str_field, u64_field};
-use nightjar_tests::webdriver::Session;
+use nightjar_tests::webdriver::{Session, KEY_ENTER, KEY_TAB};
 use nightjar_tests::restore::integrity_test;
 use nightjar_tests::{procs, sha256sum, unique, Nightjar, PgCluster, Snapshot};
 use serde_json::{json, Value};
@@ -772,5 +773,153 @@ fn encryption_from_settings_with_the_recovery_file_saved() {
     app.click_css(&tid("restore-plan-button"), UI);
     let note = text_when(&app, "plan-encryption", "the plan's encryption line", |t| t.contains("key file"));
     assert!(note.contains(&other.display().to_string()), "{note}");
+    app.close();
+}
+
+/// axe-core's serious and critical violations on what the window shows now,
+/// each prefixed with `where`.
+fn axe(app: &AppSession, place: &str) -> Vec<String> {
+    let t = std::time::Instant::now();
+    let found: Vec<String> = serious_violations(app).into_iter().map(|v| format!("{place}: {v}")).collect();
+    eprintln!("axe-core on {place}: {} serious or critical violation(s), {:.1} s", found.len(), t.elapsed().as_secs_f64());
+    found
+}
+
+/// Every view, light and dark, passes axe-core (WCAG 2.1 A/AA and best
+/// practices) with no serious or critical violation: the first run's "Get
+/// started" with a found database, then, with a job, a good and a failed
+/// backup, the Dashboard, History, Restore with a plan shown, Settings with
+/// the job form open, and Logs.
+#[test]
+#[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
+fn every_view_passes_axe_core_in_light_and_dark() {
+    let desktop = DesktopSession::get();
+    let pg = PgCluster::shared();
+    let db = pg.fresh_db("e2e_axe");
+    build_plain_table(pg, &db, 500, 100, None);
+    let nj = Nightjar::new();
+    let _ = std::fs::remove_file(nj.config_path());
+    let home = nj.scratch().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir_all(&dest).unwrap();
+    let job = "axe";
+    let mut found = Vec::new();
+
+    for theme in ["Adwaita", "Adwaita:dark"] {
+        let launcher = AppLauncher::new(&nj)
+            .env("HOME", &home.display().to_string())
+            .env("NIGHTJAR_DISCOVER_SOCKETS", &pg.sock_dir().display().to_string())
+            .env("PGUSER", "postgres")
+            .env("GTK_THEME", theme);
+        let app = launcher.session(&desktop);
+        let dark = theme.ends_with(":dark");
+        let place = |view: &str| format!("{} {view}", if dark { "dark" } else { "light" });
+
+        if !nj.config_path().exists() {
+            // The first run: Get started, with the database found.
+            let _ = app.wait_for(&tid("dashboard-empty"), UI);
+            let _ = app.wait_for(&format!("{}[data-database=\"{db}\"]", tid("discover-db")), RUN);
+            found.extend(axe(&app, &place("first run")));
+            add_job(&app, job, &pg.url(&db), &dest, None);
+            go(&app, "dashboard");
+            app.click_css(&tid(&format!("backup-now-{job}")), UI);
+            let _ = text_when(&app, &format!("backup-result-{job}"), "the backup's result", |t| t.starts_with("Backup finished"));
+            // A failed run too, so its marks are on the pages.
+            let _ = pg.psql("postgres", &format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS false"));
+            app.click_css(&tid(&format!("backup-now-{job}")), UI);
+            let _ = text_when(&app, &format!("backup-error-{job}"), "the failure", |t| t.starts_with("Backup failed"));
+            let _ = pg.psql("postgres", &format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS true"));
+        }
+
+        go(&app, "dashboard");
+        let _ = app.wait_for(&tid(&format!("job-card-{job}")), UI);
+        found.extend(axe(&app, &place("dashboard")));
+
+        go(&app, "history");
+        let _ = history_cell(&app, job, "success", "history-size");
+        found.extend(axe(&app, &place("history")));
+
+        let row = format!("{}[data-job=\"{job}\"][data-status=\"success\"]", tid("history-row"));
+        app.click_css(&format!("{row} {}", tid("history-restore")), UI);
+        let _ = app.wait_for(&tid("restore-plan"), RUN);
+        let _ = text_when(&app, "plan-file", "the plan's file", |_| true);
+        found.extend(axe(&app, &place("restore with a plan")));
+
+        go(&app, "settings");
+        app.click_css(&tid(&format!("settings-edit-{job}")), UI);
+        let _ = app.wait_for(&tid("job-form"), UI);
+        found.extend(axe(&app, &place("settings with the job form")));
+
+        go(&app, "logs");
+        let _ = text_when(&app, "logs-text", "the log", |t| t.contains(job));
+        found.extend(axe(&app, &place("logs")));
+        app.close();
+    }
+    assert!(found.is_empty(), "axe-core found {} serious or critical violation(s):\n{}", found.len(), found.join("\n"));
+}
+
+/// The focused element's test id (or tag) and whether its focus is drawn:
+/// an outline that is not `none` or of zero width.
+fn focus(app: &AppSession) -> (String, bool) {
+    let v = app.execute(
+        "const e = document.activeElement; if (!e || e === document.body) return ['body', false]; \
+         const s = getComputedStyle(e); \
+         return [e.dataset.testid || e.id || e.tagName.toLowerCase(), s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0];",
+        &[],
+    );
+    (v[0].as_str().unwrap_or("").to_string(), v[1].as_bool() == Some(true))
+}
+
+/// Presses Tab until `id` has the focus, checking that every element the
+/// focus passes draws it visibly.
+fn tab_to(app: &AppSession, id: &str) {
+    for _ in 0..60 {
+        app.keys(KEY_TAB);
+        let (at, drawn) = focus(app);
+        assert!(drawn, "the keyboard focus on {at} is not visible");
+        if at == id {
+            return;
+        }
+    }
+    panic!("Tab never reached {id}");
+}
+
+/// A restore with the keyboard alone, the focus visible at every step: Tab
+/// to Restore in the navigation, Enter; Tab to the file field, type the path,
+/// Enter shows the plan and puts the focus in the confirmation field; type
+/// the database's name, Enter restores, and the data is back.
+#[test]
+#[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
+fn a_restore_with_the_keyboard_alone() {
+    let desktop = DesktopSession::get();
+    let pg = PgCluster::shared();
+    let db = fresh_sample(pg, "e2e_keys");
+    let before = Snapshot::take(pg, &db);
+    let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir_all(&dest).unwrap();
+    let job = "keys";
+    nj.write_config(&job_toml(job, &pg.url(&db), &dest, ""));
+    let out = nj.cmd(["backup", "--job", job, "--json"]).run().assert_success();
+    let file = str_field(&out.json(), "file").to_string();
+    let _ = pg.psql(&db, "DELETE FROM app.users; DROP TABLE public.settings;");
+
+    let app = AppLauncher::new(&nj).env("GTK_THEME", "Adwaita").session(&desktop);
+    let _ = app.wait_for(&tid(&format!("job-card-{job}")), UI);
+    tab_to(&app, "nav-restore");
+    app.keys(KEY_ENTER);
+    let _ = app.wait_for(&tid("view-restore"), UI);
+    tab_to(&app, "restore-file");
+    app.keys(&file);
+    app.keys(KEY_ENTER);
+    let _ = app.wait_for(&tid("restore-plan"), RUN);
+    let _ = text_when(&app, "restore-confirm-hint", "the confirmation hint", |t| t.contains(&db));
+    app.poll("the focus in the confirmation field", UI, || (focus(&app).0 == "restore-confirm-input").then_some(()));
+    assert!(focus(&app).1, "the confirmation field's focus is visible");
+    app.keys(&db);
+    app.keys(KEY_ENTER);
+    let done = text_when(&app, "restore-result", "the restore's result", |t| t.starts_with("Restore finished"));
+    before.assert_same(&Snapshot::take(pg, &db), &format!("restored with the keyboard alone ({done})"));
     app.close();
 }

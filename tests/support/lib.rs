@@ -6,6 +6,7 @@
 //! Unix socket in their own temp dir, so tests are hermetic and can run in
 //! parallel with each other and with any PostgreSQL the machine runs.
 
+pub mod a11y;
 pub mod backup;
 pub mod compare;
 pub mod desktop;

@@ -354,6 +354,27 @@ impl Session {
         self.must("POST", "/execute/sync", Some(&json!({"script": script, "args": args})))
     }
 
+    /// Presses the keys of `text` one after another on whatever has the
+    /// focus, as a keyboard does (WebDriver actions): each char is pressed
+    /// and let go; [`KEY_TAB`], [`KEY_ENTER`] and the like are keys.
+    #[track_caller]
+    pub fn keys(&self, text: &str) {
+        let mut actions = Vec::new();
+        for c in text.chars() {
+            actions.push(json!({"type": "keyDown", "value": c.to_string()}));
+            actions.push(json!({"type": "keyUp", "value": c.to_string()}));
+        }
+        self.must("POST", "/actions", Some(&json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})));
+        let _ = self.call("DELETE", "/actions", None);
+    }
+
+    /// Runs `script` asynchronously: its last argument is the callback that
+    /// returns the result (WebDriver "execute async").
+    #[track_caller]
+    pub fn execute_async(&self, script: &str, args: &[Value]) -> Value {
+        self.must("POST", "/execute/async", Some(&json!({"script": script, "args": args})))
+    }
+
     /// A PNG of the page, after a short settle (a screenshot taken right
     /// after a DOM change can show the previous frame).
     #[track_caller]
@@ -378,6 +399,11 @@ impl Drop for Session {
         }
     }
 }
+
+/// The Tab key, for [`Session::keys`].
+pub const KEY_TAB: &str = "\u{E004}";
+/// The Enter key, for [`Session::keys`].
+pub const KEY_ENTER: &str = "\u{E007}";
 
 /// Standard base64 (with or without padding, whitespace ignored).
 #[must_use]

@@ -120,7 +120,7 @@ function database(s, d) {
   ]);
   const button = d.protectedBy.length || s.login.how !== 'works'
     ? null
-    : h('button', { type: 'button', class: 'primary', testid: 'protect', 'aria-label': `Protect the database ${d.name}`, text: 'Protect this database' });
+    : h('button', { type: 'button', class: 'primary', testid: 'protect', 'aria-label': `Protect this database: ${d.name}`, text: 'Protect this database' });
   if (button) {
     button.addEventListener('click', async () => {
       show(error, '');
