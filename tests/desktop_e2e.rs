@@ -921,5 +921,327 @@ fn a_restore_with_the_keyboard_alone() {
     app.keys(KEY_ENTER);
     let done = text_when(&app, "restore-result", "the restore's result", |t| t.starts_with("Restore finished"));
     before.assert_same(&Snapshot::take(pg, &db), &format!("restored with the keyboard alone ({done})"));
+/// The bars of the chart `testid` as the page draws them, left to right.
+fn chart_bars(app: &AppSession, testid: &str, count: usize) -> Vec<Value> {
+    let script = "const svg = document.querySelector(arguments[0]); \
+                  if (!svg || svg.getAttribute('data-runs') !== String(arguments[1])) return null; \
+                  return [...svg.querySelectorAll('g.bar')].map(g => ({ id: Number(g.getAttribute('data-run-id')), status: g.getAttribute('data-status'), \
+                    size: g.getAttribute('data-size'), duration: g.getAttribute('data-duration-ms'), title: g.querySelector('title').textContent }));";
+    app.poll(&format!("{testid} to draw {count} bars"), RUN, || {
+        let v = app.execute(script, &[json!(tid(testid)), json!(count)]);
+        v.as_array().cloned()
+    })
+}
+
+/// Checks bars against `nightjar history --json` backup rows (newest first, as printed).
+#[track_caller]
+fn assert_bars_match(bars: &[Value], rows: &[Value]) {
+    let oldest_first: Vec<&Value> = rows.iter().rev().collect();
+    assert_eq!(bars.len(), oldest_first.len(), "one bar per run: {bars:?}");
+    for (bar, row) in bars.iter().zip(oldest_first) {
+        assert_eq!(bar["id"].as_i64(), row["id"].as_i64(), "bars in the history's order, oldest left: {bar} / {row}");
+        assert_eq!(bar["status"], row["status"], "{bar} / {row}");
+        let size = row["size"].as_u64().map(|s| s.to_string()).unwrap_or_default();
+        assert_eq!(bar["size"].as_str(), Some(size.as_str()), "the bar's size is the recorded size: {bar} / {row}");
+        let ms = row["duration_ms"].as_u64().map(|s| s.to_string()).unwrap_or_default();
+        assert_eq!(bar["duration"].as_str(), Some(ms.as_str()), "the bar's duration is the recorded one: {bar} / {row}");
+        let title = bar["title"].as_str().unwrap_or_default();
+        if row["status"] == "success" {
+            let sizes = shown_sizes(u64_field(row, "size"));
+            assert!(sizes.iter().any(|s| title.contains(s.as_str())), "the hover text shows the size {sizes:?}: {title}");
+            let durations = shown_durations(u64_field(row, "duration_ms"));
+            assert!(durations.iter().any(|d| title.contains(d.as_str())), "the hover text shows the duration {durations:?}: {title}");
+        } else {
+            assert!(title.contains("failed"), "the hover text says the run failed: {title}");
+        }
+    }
+}
+
+/// The day cells of the strip `testid`, keyed by day.
+fn chart_days(app: &AppSession, testid: &str) -> std::collections::BTreeMap<String, Value> {
+    let script = "const svg = document.querySelector(arguments[0]); if (!svg) return null; \
+                  return [...svg.querySelectorAll('rect.day')].map(r => ({ day: r.getAttribute('data-day'), state: r.getAttribute('data-state'), \
+                    runs: Number(r.getAttribute('data-runs')), good: Number(r.getAttribute('data-good')), failed: Number(r.getAttribute('data-failed')), \
+                    missed: Number(r.getAttribute('data-missed')) }));";
+    let cells = app.poll(&format!("{testid} to draw its days"), RUN, || app.execute(script, &[json!(tid(testid))]).as_array().cloned());
+    assert_eq!(cells.len(), 30, "thirty days: {cells:?}");
+    cells.into_iter().map(|c| (str_field(&c, "day").to_string(), c)).collect()
+}
+
+/// The strip against the runs: each day with runs (in the job's zone) is good
+/// when one of them succeeded (a daily slot spans the day), else failed;
+/// days before the first run have nothing to judge.
+#[track_caller]
+fn assert_days_match<Z: chrono::TimeZone>(days: &std::collections::BTreeMap<String, Value>, rows: &[Value], zone: &Z) {
+    let day_of = |r: &Value| chrono::DateTime::parse_from_rfc3339(str_field(r, "started_at")).unwrap().with_timezone(zone).date_naive().to_string();
+    let mut by_day: std::collections::BTreeMap<String, Vec<&Value>> = std::collections::BTreeMap::new();
+    for r in rows {
+        by_day.entry(day_of(r)).or_default().push(r);
+    }
+    for (day, runs) in &by_day {
+        let cell = days.get(day).unwrap_or_else(|| panic!("the strip has the day {day}: {days:?}"));
+        let good = runs.iter().any(|r| r["status"] == "success");
+        assert_eq!(cell["state"].as_str(), Some(if good { "good" } else { "failed" }), "{day}: {cell}");
+        assert_eq!(cell["runs"].as_u64(), Some(runs.len() as u64), "{day}: {cell}");
+        assert_eq!((cell["good"].as_u64(), cell["failed"].as_u64()), (Some(u64::from(good)), Some(u64::from(!good))), "{day}: one daily slot: {cell}");
+    }
+    let first = by_day.keys().next().expect("runs");
+    for (day, cell) in days.range(..first.clone()) {
+        assert_eq!(cell["state"].as_str(), Some("none"), "before the first backup nothing is judged ({day}): {cell}");
+    }
+}
+
+/// The Dashboard's pictures against the history: real backups of two jobs
+/// (one run of "shop" fails while its database is renamed away; "broken"
+/// names a database that does not exist), then per job the bars (one per
+/// run, oldest left, size, duration and status as `nightjar history --json`
+/// records them) and the 30-day strip (the day of the runs, in the job's
+/// zone, good or failed; nothing judged before the first backup); History's
+/// chart over its filter. Screenshots light and dark.
+#[test]
+#[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
+fn dashboard_and_history_charts_show_the_runs_of_the_history() {
+    let desktop = DesktopSession::get();
+    let pg = PgCluster::shared();
+    let db = fresh_sample(pg, "e2e_charts");
+    let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir_all(&dest).unwrap();
+    // No catch-up: the app's own scheduler would otherwise add a run for the failed job as it starts.
+    let every = "schedule = \"daily 00:00\"\ncatch_up = \"skip\"";
+    let kyiv = job_toml("shop", &pg.url(&db), &dest, every).replace("timezone = \"UTC\"", "timezone = \"Europe/Kyiv\"");
+    let broken = job_toml("broken", &pg.url(&unique("e2e_absent")), &dest, every);
+    nj.write_config(&format!("{kyiv}\n{broken}"));
+
+    // Real runs: shop good, shop failed (its database renamed away), shop good twice; broken failed.
+    let _ = nj.run(["backup", "--job", "shop"]).assert_success();
+    let away = format!("{db}_away");
+    let _ = pg.psql("postgres", &format!("ALTER DATABASE \"{db}\" RENAME TO \"{away}\""));
+    let _ = nj.run(["backup", "--job", "shop"]).assert_failure();
+    let _ = pg.psql("postgres", &format!("ALTER DATABASE \"{away}\" RENAME TO \"{db}\""));
+    let _ = pg.psql(&db, "CREATE TABLE public.grown AS SELECT g AS n, md5(g::text) AS h FROM generate_series(1, 20000) g");
+    for _ in 0..2 {
+        let _ = nj.run(["backup", "--job", "shop"]).assert_success();
+    }
+    let _ = nj.run(["backup", "--job", "broken"]).assert_failure();
+    let shop: Vec<Value> = nj.history(Some("shop")).into_iter().filter(|r| r["kind"] == "backup").collect();
+    let bad: Vec<Value> = nj.history(Some("broken")).into_iter().filter(|r| r["kind"] == "backup").collect();
+    assert_eq!((shop.len(), bad.len()), (4, 1), "{shop:?} {bad:?}");
+    assert_eq!(shop.iter().filter(|r| r["status"] == "failed").count(), 1, "{shop:?}");
+    assert!(u64_field(&shop[0], "size") > u64_field(&shop[3], "size"), "the database grew, so did its backup");
+
+    let launcher = AppLauncher::new(&nj).env("GTK_THEME", "Adwaita");
+    let app = launcher.session(&desktop);
+    go(&app, "dashboard");
+    assert_bars_match(&chart_bars(&app, "chart-runs-shop", 4), &shop);
+    assert_bars_match(&chart_bars(&app, "chart-runs-broken", 1), &bad);
+    assert_days_match(&chart_days(&app, "chart-days-shop"), &shop, &job_in_config(&nj, "shop").timezone);
+    assert_days_match(&chart_days(&app, "chart-days-broken"), &bad, &chrono::Utc);
+    let label = app.attribute(&app.wait_for(&tid("chart-runs-shop"), UI), "aria-label").unwrap_or_default();
+    assert!(label.contains("4 runs, 3 good, 1 failed"), "the chart's accessible summary: {label}");
+    shoot(&desktop, &app, "dashboard-charts-light", Some("job-cards"));
+
+    // History: the same chart over the filter.
+    go(&app, "history");
+    let all: Vec<Value> = nj.history(None).into_iter().filter(|r| r["kind"] == "backup").collect();
+    assert_bars_match(&chart_bars(&app, "history-chart-bars", all.len()), &all);
+    shoot(&desktop, &app, "history-chart", None);
+    select(&app, "history-filter-job", "shop");
+    assert_bars_match(&chart_bars(&app, "history-chart-bars", 4), &shop);
+    let caption = text_when(&app, "history-chart-caption", "the chart's caption", |t| t.contains("shop"));
+    assert!(caption.contains("4 runs"), "{caption}");
+    select(&app, "history-filter-status", "failed");
+    let failed: Vec<Value> = shop.iter().filter(|r| r["status"] == "failed").cloned().collect();
+    assert_bars_match(&chart_bars(&app, "history-chart-bars", 1), &failed);
+    app.close();
+
+    let dark = AppLauncher::new(&nj).env("GTK_THEME", "Adwaita:dark");
+    let app = dark.session(&desktop);
+    go(&app, "dashboard");
+    let _ = chart_bars(&app, "chart-runs-shop", 4);
+    shoot(&desktop, &app, "dashboard-charts-dark", Some("job-cards"));
+    app.close();
+}
+
+/// The value of the input `id`, read in the page.
+fn value_of(app: &AppSession, id: &str) -> String {
+    app.property(&app.wait_for(&tid(id), UI), "value").as_str().unwrap_or_default().to_string()
+}
+
+/// Waits until the input `id` holds a value that `pred` accepts (a field the page fills after an answer from the shell).
+fn value_when(app: &AppSession, id: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    app.poll(what, UI, || Some(value_of(app, id)).filter(|v| pred(v)))
+}
+
+/// Settings → a job: the connection as fields kept in step with the URL
+/// both ways; the run settings (compression level, tool folder, catch-up,
+/// retries, stale after, test-restores) with the config file's field
+/// errors (nothing written), then saved in place with the file's comments
+/// kept, shown again after a reload, and acted on by `nightjar status`.
+#[test]
+#[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
+fn every_job_setting_from_the_window_reaches_the_file_and_the_cli() {
+    let desktop = DesktopSession::get();
+    let pg = PgCluster::shared();
+    let db = pg.fresh_db("e2e_more");
+    build_plain_table(pg, &db, 500, 100, None);
+    let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir_all(&dest).unwrap();
+    let job = "more";
+    let url = pg.url(&db);
+    nj.write_config(&format!("# my jobs, by hand\n{}", job_toml(job, &url, &dest, "schedule = \"daily 03:00\"  # at night")));
+    let _ = nj.run(["backup", "--job", job]).assert_success();
+
+    let launcher = AppLauncher::new(&nj).env("GTK_THEME", "Adwaita");
+    let app = launcher.session(&desktop);
+    go(&app, "settings");
+    app.click_css(&tid(&format!("settings-edit-{job}")), UI);
+    let _ = app.wait_for(&tid("job-form"), UI);
+
+    // The URL as fields: the socket folder, the user, the database.
+    let sock = pg.sock_dir().display().to_string();
+    assert_eq!(value_when(&app, "field-conn_socket", "the socket field", |v| !v.is_empty()), sock);
+    assert_eq!(value_of(&app, "field-conn_user"), "postgres");
+    assert_eq!(value_of(&app, "field-conn_database"), db);
+    assert_eq!(value_of(&app, "field-conn_engine"), "postgres");
+    assert_eq!(value_of(&app, "field-conn_host"), "");
+    // A field changes the URL...
+    fill(&app, "field-conn_user", "someone");
+    let changed = value_when(&app, "field-database", "the URL to follow the user field", |v| v.contains("someone@"));
+    assert!(changed.contains(&db) && changed.contains("host=") && changed.contains(&db), "{changed}");
+    // ... and the URL changes the fields; a URL that does not parse is the URL field's error.
+    fill(&app, "field-database", "postgres://app@db.example.com:6543/sales");
+    let _ = value_when(&app, "field-conn_host", "the host field to follow the URL", |v| v == "db.example.com");
+    assert_eq!((value_of(&app, "field-conn_port"), value_of(&app, "field-conn_user"), value_of(&app, "field-conn_database")), ("6543".into(), "app".into(), "sales".into()));
+    assert_eq!(value_of(&app, "field-conn_socket"), "");
+    fill(&app, "field-database", "ftp://nowhere/x");
+    let err = text_when(&app, "error-database", "the URL's error", |_| true);
+    assert!(err.contains("not supported"), "{err}");
+    fill(&app, "field-database", &url);
+    let _ = value_when(&app, "field-conn_socket", "the socket field again", |v| v == sock);
+    shoot(&desktop, &app, "settings-connection-light", Some("job-form"));
+
+    // The config file's own checks, next to their fields; nothing written.
+    let before = std::fs::read_to_string(nj.config_path()).unwrap();
+    for (field, bad, says) in [("retries", "11", "0 to 10"), ("compression_level", "40", "1 to 19"), ("stale_after", "soon", "26h")] {
+        let good = value_of(&app, &format!("field-{field}"));
+        fill(&app, &format!("field-{field}"), bad);
+        app.click_css(&tid("job-save"), UI);
+        let e = text_when(&app, &format!("error-{field}"), &format!("the {field} error"), |_| true);
+        assert!(e.contains(says), "{field} = {bad}: {e}");
+        assert_eq!(std::fs::read_to_string(nj.config_path()).unwrap(), before, "nothing written after a {field} error");
+        fill(&app, &format!("field-{field}"), &good);
+    }
+
+    // Saved in place.
+    fill(&app, "field-compression_level", "9");
+    fill(&app, "field-tool_dir", &pg.bin().display().to_string());
+    select(&app, "field-catch_up", "skip");
+    fill(&app, "field-retries", "5");
+    fill(&app, "field-stale_after", "30h");
+    fill(&app, "field-verify_every", "3");
+    app.click_css(&tid("job-save"), UI);
+    assert_eq!(text_when(&app, "job-saved", "the job saved", |t| t.contains("Saved")), "Saved.");
+    let text = std::fs::read_to_string(nj.config_path()).unwrap();
+    assert!(text.starts_with("# my jobs, by hand") && text.contains("# at night"), "the comments are kept:\n{text}");
+    let j = job_in_config(&nj, job);
+    assert_eq!((j.compression_level, j.catch_up, j.retries, j.verify_every), (9, nightjar_core::config::CatchUpPolicy::Skip, 5, 3), "{text}");
+    assert_eq!((j.stale_after, j.tool_dir.as_deref()), (Some(chrono::Duration::hours(30)), Some(pg.bin())), "{text}");
+    assert_eq!(j.db.database, db);
+    shoot(&desktop, &app, "settings-more-light", Some("run-settings"));
+    app.close();
+
+    // The CLI acts on them: the stale deadline is the good backup + 30 h, the tool is the one in the folder.
+    let status = nj.run(["status", "--json"]).assert_success().json();
+    let st = &status["jobs"][0];
+    let good = chrono::DateTime::parse_from_rfc3339(str_field(&st["last_success"], "started_at")).unwrap();
+    let deadline = chrono::DateTime::parse_from_rfc3339(str_field(st, "stale_deadline")).unwrap();
+    assert_eq!(deadline - good, chrono::Duration::hours(30), "{st}");
+    assert!(str_field(&st["tool"], "found").contains(&pg.bin().display().to_string()), "the tool from the folder: {st}");
+    let _ = nj.run(["backup", "--job", job]).assert_success();
+    let last = nj.history(Some(job));
+    assert_eq!(str_field(&last[0], "status"), "success", "{last:?}");
+
+    // Reopened, the form shows what the file says.
+    let app = launcher.session(&desktop);
+    go(&app, "settings");
+    app.click_css(&tid(&format!("settings-edit-{job}")), UI);
+    let _ = app.wait_for(&tid("job-form"), UI);
+    assert_eq!(value_when(&app, "field-retries", "the retries", |v| v == "5"), "5");
+    assert_eq!((value_of(&app, "field-compression_level"), value_of(&app, "field-catch_up"), value_of(&app, "field-stale_after"), value_of(&app, "field-verify_every")), ("9".into(), "skip".into(), "30h".into(), "3".into()));
+    assert_eq!(value_of(&app, "field-tool_dir"), pg.bin().display().to_string());
+    app.close();
+}
+
+/// The names of the folders the OneDrive browser lists once it shows `path`
+/// (panics with the browser's error when it shows one).
+fn browser_folders(app: &AppSession, path: &str) -> Vec<String> {
+    let script = "const p = document.querySelector(arguments[0]); if (!p || p.textContent !== arguments[1]) return null; \
+                  const err = document.querySelector(arguments[4]); if (err && !err.hidden) return { error: err.textContent }; \
+                  const items = [...document.querySelectorAll(arguments[2] + ' li')]; \
+                  if (!items.length || items.some(li => li.textContent === 'Listing…')) return null; \
+                  return { names: [...document.querySelectorAll(arguments[3])].map(b => b.getAttribute('data-name')) };";
+    let args = [json!(tid("onedrive-browser-path")), json!(path), json!(tid("onedrive-browser-folders")), json!(tid("onedrive-browser-folder")), json!(tid("onedrive-browser-error"))];
+    let v = app.poll(&format!("the OneDrive browser to list {path}"), RUN, || Some(app.execute(script, &args)).filter(|v| !v.is_null()));
+    if let Some(e) = v.get("error") {
+        panic!("the OneDrive browser at {path} says: {e}");
+    }
+    v["names"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(String::from)).collect()).unwrap_or_default()
+}
+
+/// Settings → a job's destination chosen from the signed-in account's
+/// OneDrive folders (the local stand-in of Microsoft Graph): the folders are
+/// listed (not the files), opened, gone up from, and the one chosen is saved
+/// as the job's `onedrive:` destination in the file, comments kept.
+#[test]
+#[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
+fn the_onedrive_destination_is_chosen_from_the_account_folders() {
+    use nightjar_onedrive_fake::FakeGraph;
+    let desktop = DesktopSession::get();
+    let fake = FakeGraph::start();
+    for dir in ["Backups/shop", "Backups/crm", "Archive"] {
+        fake.mkdir(dir);
+    }
+    fake.put_file("Backups/readme.txt", b"not a folder");
+    let nj = Nightjar::new();
+    let job = "cloud";
+    nj.write_config(&format!(
+        "# mine\n[onedrive]\nclient_id = \"1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901\"\ntenant = \"consumers\"\nlogin_base_url = \"{}\"\ngraph_base_url = \"{}\"\n\n{}",
+        fake.login_base(),
+        fake.graph_base(),
+        job_toml(job, "postgres://u@localhost/cloud", &nj.scratch().join("local"), "")
+    ));
+    let launcher = AppLauncher::new(&nj).env("GTK_THEME", "Adwaita");
+    let app = launcher.session(&desktop);
+    go(&app, "settings");
+    app.click_css(&tid(&format!("settings-edit-{job}")), UI);
+    let _ = app.wait_for(&tid("job-form"), UI);
+
+    // Not signed in yet: the browser says so.
+    app.click_css(&tid("onedrive-browse"), UI);
+    let why = text_when(&app, "onedrive-browser-error", "why nothing is listed", |_| true);
+    assert!(why.to_lowercase().contains("sign"), "{why}");
+
+    app.click_css(&tid("onedrive-sign-in-code"), UI);
+    let _ = text_when(&app, "onedrive-message", "the signed-in account", |t| t.starts_with("Signed in as"));
+    app.click_css(&tid("onedrive-browse"), UI);
+    assert_eq!(browser_folders(&app, "/"), ["Archive", "Backups"], "the top's folders, sorted");
+    app.click_css(&format!("{}[data-name=\"Backups\"]", tid("onedrive-browser-folder")), UI);
+    assert_eq!(browser_folders(&app, "/Backups"), ["crm", "shop"], "folders only, not readme.txt");
+    shoot(&desktop, &app, "settings-onedrive-browse-light", Some("field-destination"));
+    app.click_css(&tid("onedrive-browser-up"), UI);
+    assert_eq!(browser_folders(&app, "/"), ["Archive", "Backups"]);
+    app.click_css(&format!("{}[data-name=\"Backups\"]", tid("onedrive-browser-folder")), UI);
+    let _ = browser_folders(&app, "/Backups");
+    app.click_css(&format!("{}[data-name=\"shop\"]", tid("onedrive-browser-folder")), UI);
+    assert!(browser_folders(&app, "/Backups/shop").is_empty());
+    app.click_css(&tid("onedrive-browser-use"), UI);
+    assert_eq!(value_of(&app, "field-destination"), "onedrive:/Backups/shop");
+    app.click_css(&tid("job-save"), UI);
+    let _ = text_when(&app, "job-saved", "the job saved", |t| t.contains("Saved"));
+    let text = std::fs::read_to_string(nj.config_path()).unwrap();
+    assert!(text.starts_with("# mine") && text.contains("destination = \"onedrive:/Backups/shop\""), "{text}");
+    assert!(job_in_config(&nj, job).destination_is_remote(), "an onedrive: destination");
     app.close();
 }

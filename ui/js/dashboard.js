@@ -5,6 +5,7 @@
 
 import * as ipc from './ipc.js';
 import * as start from './start.js';
+import { runBars, dayStrip, legend } from './charts.js';
 import { $, h, show, size, duration, when, basename, progressText, navigate, toast } from './util.js';
 
 /** Jobs this page started, so global progress events for them are ignored. */
@@ -82,8 +83,20 @@ function cloudText(c) {
   }
 }
 
-/** @param {ipc.JobCard} j */
-function card(j) {
+/** The job's pictures: its last backups as bars, its last days as a strip. @param {string} id @param {import('./charts.js').JobChart|undefined} c */
+function charts(id, c) {
+  if (!c) return null;
+  return h('div', { class: 'charts', testid: `job-charts-${id}` }, [
+    h('p', { class: 'chart-label small muted', text: c.runs.length ? `Last ${c.runs.length} backup${c.runs.length === 1 ? '' : 's'} (height: size; red: failed)` : 'No backup yet.' }),
+    runBars(c.runs, `chart-runs-${id}`, `Last backups of ${id}`),
+    h('p', { class: 'chart-label small muted', text: c.schedule ? `Last ${c.days.length} days, by schedule slot (${c.timezone})` : `Last ${c.days.length} days (manual only, ${c.timezone})` }),
+    dayStrip(c.days, `chart-days-${id}`, c.timezone),
+    legend(),
+  ]);
+}
+
+/** @param {ipc.JobCard} j @param {import('./charts.js').JobChart} [chart] */
+function card(j, chart) {
   const id = j.name;
   const outcome = outcomes.get(id);
   const status = j.running ? 'running' : j.stale ? 'stale' : j.lastRun ? j.lastRun.status : 'none';
@@ -99,6 +112,7 @@ function card(j) {
     ...j.health.map((msg, i) => h('p', { class: 'warn', testid: i === 0 ? `job-health-${id}` : undefined, text: msg })),
     j.cloud ? h('p', { class: j.cloud.state === 'late' ? 'warn' : 'muted', testid: `job-cloud-${id}`, text: cloudText(j.cloud) }) : null,
     j.stale ? h('p', { class: 'warn', testid: `job-stale-${id}`, text: 'No good backup within the expected time: check the last error, then run a backup.' }) : null,
+    charts(id, chart),
     h('div', { class: 'progress', testid: `progress-${id}`, hidden: !j.running }, [
       h('span', { testid: `progress-stage-${id}`, text: j.running ? 'running' : '' }), ' · ',
       h('span', { testid: `progress-bytes-${id}` }), ' · ',
@@ -116,7 +130,9 @@ function card(j) {
 }
 
 export async function load() {
-  const o = await ipc.overview();
+  // The charts are drawn when they can be read; a broken config already says so in the banner.
+  const [o, chartList] = await Promise.all([ipc.overview(), ipc.jobCharts().catch(() => [])]);
+  const byJob = new Map(chartList.map((c) => [c.job, c]));
   paused = o.paused;
   show($('banner-error'), o.configError ? `${o.configError} Fix the file in Settings or a text editor.` : '');
   $('schedules-toggle').textContent = paused ? 'Resume schedules' : 'Pause schedules';
@@ -134,7 +150,7 @@ export async function load() {
   show($('dashboard-onedrive'), o.onedriveFolders.length ? `OneDrive folder found: ${o.onedriveFolders[0]}. Backups go into it, so they reach the cloud too.` : '');
   $('backup-all').hidden = o.jobs.length < 2;
   const cards = $('job-cards');
-  cards.replaceChildren(...o.jobs.map(card));
+  cards.replaceChildren(...o.jobs.map((j) => card(j, byJob.get(j.name))));
 }
 
 /** Shows one progress event on the job's card. @param {ipc.ProgressEvent} e */

@@ -3,6 +3,10 @@
 
 import * as ipc from './ipc.js';
 import { $, h, show, size, duration, stamp, when, basename, navigate } from './util.js';
+import { runBars } from './charts.js';
+
+/** Bars in the History's chart: the newest runs of the filter. */
+const CHART_RUNS = 60;
 
 export function init() {
   for (const id of ['history-filter-job', 'history-filter-kind', 'history-filter-status', 'history-filter-trigger']) {
@@ -97,6 +101,20 @@ function statsRow(s) {
   ]);
 }
 
+/**
+ * The size chart over the current filter: its newest runs, oldest on the left.
+ * @param {ipc.RunRecord[]} runs newest first @param {{job?: string, kind?: string, status?: string, trigger?: string}} filter
+ */
+function drawChart(runs, filter) {
+  const shown = runs.slice(0, CHART_RUNS).reverse();
+  const bars = shown.map((r) => ({ id: r.id, startedAt: r.started_at, status: r.status, trigger: r.trigger, size: r.size, durationMs: r.duration_ms, error: r.error }));
+  const what = [filter.job || 'all jobs', filter.kind, filter.status, filter.trigger].filter(Boolean).join(', ');
+  const fig = $('history-chart');
+  fig.hidden = !runs.length;
+  $('history-chart-caption').textContent = runs.length > shown.length ? `Size of the newest ${shown.length} of ${runs.length} runs (${what}); red: failed` : `Size of ${shown.length === 1 ? 'the run' : `the ${shown.length} runs`} (${what}); red: failed`;
+  $('history-chart-svg').replaceChildren(runBars(bars, 'history-chart-bars', `Runs of ${what}`));
+}
+
 export async function load(clearMessage = true) {
   if (clearMessage) message('');
   const filter = {
@@ -113,6 +131,7 @@ export async function load(clearMessage = true) {
   sel.value = chosen;
   $('history-stats').querySelector('tbody').replaceChildren(...stats.map(statsRow));
   $('history-table').querySelector('tbody').replaceChildren(...runs.map(row));
+  drawChart(runs, filter);
   const filtered = Boolean(filter.job || filter.kind || filter.status || filter.trigger);
   show($('history-empty'), runs.length ? '' : filtered ? 'No run matches these filters.' : 'No runs yet. Run a backup from the Dashboard and it shows up here.');
 }

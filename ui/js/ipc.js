@@ -76,6 +76,8 @@ export const appInfo = () => call('app_info');
 export const takeNavigation = () => call('take_navigation');
 /** @returns {Promise<Overview>} */
 export const overview = () => call('overview');
+/** Per job, the last backups and the last days (see charts.js). @returns {Promise<import('./charts.js').JobChart[]>} */
+export const jobCharts = () => call('job_charts');
 /** @param {string|null} job @param {(e: ProgressEvent) => void} onEvent @returns {Promise<BackupOutcome[]>} */
 export const backupNow = (job, onEvent) => call('backup_now', { job, onProgress: channel(onEvent) });
 /** @param {string} job */
@@ -122,6 +124,16 @@ export const schedulePreview = (schedule, timezone) => call('schedule_preview', 
 export const encryptionNewKey = (job) => call('encryption_new_key', { job });
 /** @param {string} job @param {string} passphrase @param {string} again */
 export const encryptionPassphrase = (job, passphrase, again) => call('encryption_passphrase', { job, passphrase, again });
+/**
+ * @typedef {{ engine: ('postgres'|'mysql'), host: string, port: (number|null), user: string, database: string, socket: string,
+ *   params: Record<string, string> }} ConnectionParts
+ */
+/** The fields of a connection URL. @param {string} url @returns {Promise<ConnectionParts>} */
+export const connectionSplit = (url) => call('connection_split', { url });
+/** The connection URL of the fields. @param {ConnectionParts} parts @returns {Promise<string>} */
+export const connectionJoin = (parts) => call('connection_join', { parts });
+/** The folders in a folder of the signed-in OneDrive ("" is the top). @param {string} path @returns {Promise<string[]>} */
+export const onedriveBrowse = (path) => call('onedrive_browse', { path });
 /** @returns {Promise<string|null>} */
 export const pickFolder = () => call('pick_folder');
 /** @param {boolean} enabled @returns {Promise<boolean>} */

@@ -5,6 +5,7 @@
 
 import * as ipc from './ipc.js';
 import { $, h, show, when, toast } from './util.js';
+import { MORE_FIELDS, initMore, fillMore, collectMore } from './jobform-more.js';
 
 /** @type {any} */
 let data = null;
@@ -18,7 +19,7 @@ const FIELDS = ['name', 'database', 'docker_container', 'destination', 'schedule
 const RETENTION = ['keep_days', 'keep_last', 'daily', 'weekly', 'monthly', 'yearly'];
 
 function clearErrors() {
-  for (const f of FIELDS) { const el = $(`error-${f}`); if (el) show(el, ''); }
+  for (const f of [...FIELDS, ...MORE_FIELDS]) { const el = $(`error-${f}`); if (el) show(el, ''); }
   show($('job-form-error'), '');
   show($('job-saved'), '');
   show($('encryption-result'), '');
@@ -119,6 +120,7 @@ function fill(f) {
   if (p.day) $('field-schedule-day').value = p.day;
   showPresetFields();
   preview();
+  fillMore(f);
 }
 
 /** The form as the shell expects it (keys are the TOML keys), or null after showing an error. */
@@ -134,8 +136,11 @@ function collect() {
     }
     retention[k] = n;
   }
+  const more = collectMore(showError);
+  if (!more) return null;
   const opt = (/** @type {string} */ v) => v.trim() || null;
   return {
+    ...more,
     name: $('field-name').value.trim(),
     database: $('field-database').value.trim(),
     docker_container: opt($('field-docker_container').value),
@@ -205,6 +210,7 @@ function edit(name) {
     format: 'plain', compression: 'zstd', tables: [], exclude_tables: [], schemas: [], exclude_schemas: [], enabled: true,
     retention: { keep_days: 7, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 },
     notify: { on_success: false, on_failure: true, on_stale: true },
+    compression_level: null, tool_dir: null, catch_up: 'once', retries: 2, stale_after: null, verify_every: 0,
   });
   $('field-password').value = '';
   passwordState(name);
@@ -262,6 +268,7 @@ function jobItem(j) {
 }
 
 export function init() {
+  initMore();
   $('settings-add-job').addEventListener('click', () => edit(null));
   $('job-form').addEventListener('submit', (/** @type {Event} */ ev) => { ev.preventDefault(); save(); });
   $('job-cancel').addEventListener('click', () => { $('job-form').hidden = true; editing = null; });

@@ -214,8 +214,11 @@ fn default_compression() -> Compression {
 fn yes() -> bool {
     true
 }
+/// `retries` when the file does not say.
+pub const DEFAULT_RETRIES: u32 = 2;
+
 fn default_retries() -> u32 {
-    2
+    DEFAULT_RETRIES
 }
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
 fn is_zero(n: &u32) -> bool {
@@ -233,6 +236,18 @@ pub enum CatchUpPolicy {
     Skip,
     /// Run once only when the job is stale.
     IfStale,
+}
+
+impl CatchUpPolicy {
+    /// The value as written in the config file.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CatchUpPolicy::Once => "once",
+            CatchUpPolicy::Skip => "skip",
+            CatchUpPolicy::IfStale => "if-stale",
+        }
+    }
 }
 
 /// Parses "90m", "26h", "3d", "1w" into a duration.

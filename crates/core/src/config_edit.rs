@@ -14,7 +14,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, Value};
 
-use crate::config::{Config, NotifySettings, ParseEnv};
+use crate::config::{CatchUpPolicy, Config, NotifySettings, ParseEnv};
 use crate::model::{Compression, Format};
 use crate::retention::RetentionPolicy;
 
@@ -58,6 +58,64 @@ pub struct JobForm {
     pub retention: RetentionPolicy,
     /// `[job.notify]`.
     pub notify: NotifySettings,
+    /// How it runs: compression level, tools, catch-up, retries, staleness, test-restores.
+    #[serde(flatten, default)]
+    pub run: RunSettings,
+}
+
+/// The keys of a job that say how it runs (a form's "How it runs" part).
+/// Keys are the TOML keys; each default is the config file's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunSettings {
+    /// `compression_level` (empty: the compression's default, zstd 3, gzip 6).
+    pub compression_level: Option<i32>,
+    /// `tool_dir`: the folder holding the dump tools (empty: found on this computer).
+    pub tool_dir: Option<String>,
+    /// `catch_up`: `once`, `skip` or `if-stale`.
+    pub catch_up: CatchUpPolicy,
+    /// `retries` of a failed scheduled run (0 to 10).
+    pub retries: u32,
+    /// `stale_after` ("26h", "3d"; empty: one schedule interval plus a margin).
+    pub stale_after: Option<String>,
+    /// `verify_every`: test-restore every Nth scheduled backup (0: never).
+    pub verify_every: u32,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self { compression_level: None, tool_dir: None, catch_up: CatchUpPolicy::Once, retries: crate::config::DEFAULT_RETRIES, stale_after: None, verify_every: 0 }
+    }
+}
+
+impl RunSettings {
+    fn from_raw(j: &crate::config::RawJob) -> Self {
+        Self {
+            compression_level: j.compression_level,
+            tool_dir: j.tool_dir.as_ref().map(|p| p.display().to_string()),
+            catch_up: j.catch_up,
+            retries: j.retries,
+            stale_after: j.stale_after.clone(),
+            verify_every: j.verify_every,
+        }
+    }
+}
+
+/// Writes the run settings into a job table: a key already in the file is
+/// kept and set, a default is not added.
+fn fill_run(t: &mut Table, r: &RunSettings) {
+    let d = RunSettings::default();
+    match r.compression_level {
+        Some(l) => set(t, "compression_level", i64::from(l)),
+        None => {
+            t.remove("compression_level");
+        }
+    }
+    set_opt(t, "tool_dir", r.tool_dir.as_deref());
+    set_if(t, "catch_up", r.catch_up.as_str(), r.catch_up == d.catch_up);
+    set_if(t, "retries", i64::from(r.retries), r.retries == d.retries);
+    set_opt(t, "stale_after", r.stale_after.as_deref());
+    set_if(t, "verify_every", i64::from(r.verify_every), r.verify_every == d.verify_every);
 }
 
 impl JobForm {
@@ -80,6 +138,7 @@ impl JobForm {
             enabled: j.enabled,
             retention: j.retention.clone(),
             notify: j.notify.clone(),
+            run: RunSettings::from_raw(j),
         }
     }
 }
@@ -206,6 +265,7 @@ fn fill(t: &mut Table, f: &JobForm, new: bool) -> Result<(), FieldError> {
         }
     }
     set_if(t, "enabled", f.enabled, f.enabled);
+    fill_run(t, &f.run);
     let r = &f.retention;
     let d = RetentionPolicy::default();
     let n = &f.notify;
@@ -477,6 +537,114 @@ pub fn save_job(path: &Path, env: &ParseEnv, original: Option<&str>, form: &JobF
     apply(path, env, |text| upsert_job(text, original, form))
 }
 
+// ---- the connection as fields ------------------------------------------
+
+/// A job's connection as separate fields, the form's other way to write its
+/// `database` URL; [`split_connection`] and [`join_connection`] keep the two
+/// in step, with the URL parser the config file uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConnectionParts {
+    /// `postgres` or `mysql` (MariaDB too).
+    pub engine: crate::model::Engine,
+    /// Host name or address (empty: this computer, through the socket).
+    pub host: String,
+    /// TCP port (empty: the engine's default).
+    pub port: Option<u16>,
+    /// Login (empty: the user running Nightjar).
+    pub user: String,
+    /// Database name.
+    pub database: String,
+    /// A PostgreSQL socket folder or a MySQL/MariaDB socket file (empty: none).
+    pub socket: String,
+    /// Other URL parameters (`sslmode`, ...), kept as they are.
+    pub params: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for ConnectionParts {
+    fn default() -> Self {
+        Self { engine: crate::model::Engine::Postgres, host: String::new(), port: None, user: String::new(), database: String::new(), socket: String::new(), params: std::collections::BTreeMap::new() }
+    }
+}
+
+fn url_error(e: &crate::Error) -> FieldError {
+    let m = e.message();
+    let mut short: String = m.chars().take(1).flat_map(char::to_uppercase).chain(m.chars().skip(1)).collect();
+    if !short.ends_with('.') {
+        short.push('.');
+    }
+    FieldError { field: Some("database".into()), message: short }
+}
+
+/// The fields of a `database` URL.
+///
+/// # Errors
+/// A field error on `database` when the URL does not parse or holds a password.
+pub fn split_connection(url: &str) -> Result<ConnectionParts, FieldError> {
+    let db = crate::db::DbUrl::parse(url).map_err(|e| url_error(&e))?;
+    if db.has_password() {
+        return Err(FieldError { field: Some("database".into()), message: "Passwords never go in the URL: remove it and type it in the Password field, which keeps it in the keyring.".into() });
+    }
+    let mut params = db.params.clone();
+    let (host, socket) = match (db.engine, db.host.clone().unwrap_or_default()) {
+        (crate::model::Engine::Postgres, h) if h.starts_with('/') => (String::new(), h),
+        (crate::model::Engine::Mysql, h) => (h, params.remove("socket").unwrap_or_default()),
+        (_, h) => (h, String::new()),
+    };
+    Ok(ConnectionParts { engine: db.engine, host, port: db.port, user: db.user.clone().unwrap_or_default(), database: db.database.clone(), socket, params })
+}
+
+/// The `database` URL of the fields, checked by the parser the config file uses.
+///
+/// # Errors
+/// A field error on the field at fault (`conn_database`, `conn_host`), or on
+/// `database` when the result does not parse.
+pub fn join_connection(p: &ConnectionParts) -> Result<String, FieldError> {
+    use crate::db::enc;
+    let at = |field: &str, message: &str| FieldError { field: Some(field.into()), message: message.into() };
+    let (host, socket, database) = (p.host.trim(), p.socket.trim(), p.database.trim());
+    if database.is_empty() {
+        return Err(at("conn_database", "Type the database's name."));
+    }
+    if host.contains(['/', '@', '?', '#', ' ']) {
+        return Err(at("conn_host", "A host is a name or an address (a socket goes in the Socket field)."));
+    }
+    let scheme = match p.engine {
+        crate::model::Engine::Postgres => "postgres",
+        crate::model::Engine::Mysql => "mysql",
+    };
+    let mut url = format!("{scheme}://");
+    if !p.user.trim().is_empty() {
+        url.push_str(&enc(p.user.trim()));
+        url.push('@');
+    }
+    let host = if host.is_empty() && p.port.is_some() && socket.is_empty() { "localhost" } else { host };
+    if host.contains(':') {
+        url.push_str(&format!("[{host}]"));
+    } else {
+        url.push_str(host);
+    }
+    if let Some(port) = p.port {
+        url.push_str(&format!(":{port}"));
+    }
+    url.push('/');
+    url.push_str(&enc(database));
+    let mut query: Vec<String> = Vec::new();
+    if !socket.is_empty() {
+        let key = if p.engine == crate::model::Engine::Postgres { "host" } else { "socket" };
+        query.push(format!("{key}={}", enc(socket)));
+    }
+    for (k, v) in &p.params {
+        query.push(format!("{}={}", enc(k), enc(v)));
+    }
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(&query.join("&"));
+    }
+    crate::db::DbUrl::parse(&url).map_err(|e| url_error(&e))?;
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -618,6 +786,71 @@ tenant = "common"
     }
 
     #[test]
+    fn run_settings_are_written_in_place_only_when_set_and_checked_like_the_file() {
+        let c = Config::parse(TEXT, None, &env()).unwrap();
+        let mut f = form(&c, "tgapp");
+        assert_eq!(f.run, RunSettings::default(), "nothing in the file: the file's defaults");
+        f.run = RunSettings { compression_level: Some(9), tool_dir: Some("/usr/lib/postgresql/17/bin".into()), catch_up: CatchUpPolicy::IfStale, retries: 4, stale_after: Some("30h".into()), verify_every: 7 };
+        let out = upsert_job(TEXT, Some("tgapp"), &f).unwrap();
+        for line in TEXT.lines().filter(|l| l.contains('#')) {
+            assert!(out.contains(line), "comment kept: {line}\n{out}");
+        }
+        let again = Config::parse(&out, None, &env()).unwrap();
+        let j = &again.jobs[0];
+        assert_eq!((j.compression_level, j.catch_up, j.retries, j.verify_every), (9, CatchUpPolicy::IfStale, 4, 7));
+        assert_eq!((j.stale_after, j.tool_dir.as_deref()), (Some(chrono::Duration::hours(30)), Some(Path::new("/usr/lib/postgresql/17/bin"))));
+        assert!(out.contains("catch_up = \"if-stale\"") && out.contains("stale_after = \"30h\""), "{out}");
+        assert_eq!(form(&again, "tgapp").run, f.run, "read back as saved");
+        // Back to the defaults: the keys set to a default stay, the optional ones go.
+        let mut back = form(&again, "tgapp");
+        back.run = RunSettings::default();
+        let out = upsert_job(&out, Some("tgapp"), &back).unwrap();
+        assert!(!out.contains("compression_level") && !out.contains("tool_dir") && !out.contains("stale_after"), "{out}");
+        assert!(out.contains("retries = 2") && out.contains("catch_up = \"once\""), "{out}");
+        // Bad values: the same field errors as the file.
+        for (run, field, says) in [
+            (RunSettings { compression_level: Some(40), ..RunSettings::default() }, "compression_level", "1 to 19"),
+            (RunSettings { retries: 11, ..RunSettings::default() }, "retries", "0 to 10"),
+            (RunSettings { stale_after: Some("soon".into()), ..RunSettings::default() }, "stale_after", "26h"),
+        ] {
+            let mut bad = form(&c, "tgapp");
+            bad.run = run;
+            let e = validate(&upsert_job(TEXT, Some("tgapp"), &bad).unwrap(), Path::new("/c.toml"), &env()).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{e:?}");
+            assert!(e.message.contains(says), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn the_connection_splits_into_fields_and_joins_back() {
+        use crate::db::DbUrl;
+        for url in [
+            "postgres://tgapp@localhost:5432/tgapp",
+            "postgres://app@/shop?host=/var/run/postgresql",
+            "postgresql://u@db.example.com/big%20db?sslmode=require",
+            "postgres:///local",
+            "mysql://root@localhost/shop?socket=/run/mysqld/mysqld.sock",
+            "mysql://app@[::1]:3307/shop",
+        ] {
+            let parts = split_connection(url).unwrap();
+            let joined = join_connection(&parts).unwrap();
+            assert_eq!(DbUrl::parse(&joined).unwrap(), DbUrl::parse(url).unwrap(), "{url} -> {parts:?} -> {joined}");
+            assert_eq!(split_connection(&joined).unwrap(), parts, "{joined}");
+        }
+        let p = split_connection("postgres://app@/shop?host=/var/run/postgresql").unwrap();
+        assert_eq!((p.host.as_str(), p.socket.as_str(), p.user.as_str(), p.database.as_str()), ("", "/var/run/postgresql", "app", "shop"));
+        let m = split_connection("mysql://root@localhost/shop?socket=/run/mysqld/mysqld.sock").unwrap();
+        assert_eq!((m.engine, m.host.as_str(), m.socket.as_str()), (crate::model::Engine::Mysql, "localhost", "/run/mysqld/mysqld.sock"));
+        let fields = ConnectionParts { host: "db".into(), port: Some(5433), user: "me".into(), database: "sales".into(), ..ConnectionParts::default() };
+        assert_eq!(join_connection(&fields).unwrap(), "postgres://me@db:5433/sales");
+        assert_eq!(join_connection(&ConnectionParts { database: String::new(), ..fields.clone() }).unwrap_err().field.as_deref(), Some("conn_database"));
+        assert_eq!(join_connection(&ConnectionParts { host: "/tmp".into(), ..fields }).unwrap_err().field.as_deref(), Some("conn_host"));
+        let e = split_connection("postgres://me:secret@db/sales").unwrap_err();
+        assert!(e.field.as_deref() == Some("database") && !e.message.contains("secret"), "{e:?}");
+        assert_eq!(split_connection("http://x/y").unwrap_err().field.as_deref(), Some("database"));
+    }
+
+    #[test]
     fn first_job_in_an_empty_file() {
         let f = JobForm {
             name: "a".into(),
@@ -635,6 +868,7 @@ tenant = "common"
             enabled: true,
             retention: RetentionPolicy::default(),
             notify: NotifySettings::default(),
+            run: RunSettings::default(),
         };
         let out = upsert_job("", None, &f).unwrap();
         let c = Config::parse(&out, None, &env()).unwrap();

@@ -53,7 +53,8 @@ impl fmt::Debug for DbUrl {
 
 const NO_HOST: &str = "nightjar-no-host.invalid";
 
-fn enc(s: &str) -> String {
+/// Percent-encodes `s` for a URL's user, path or query value.
+pub(crate) fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
 }
 

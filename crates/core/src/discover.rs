@@ -961,6 +961,7 @@ fn placeholder() -> JobForm {
         enabled: true,
         retention: RetentionPolicy::default(),
         notify: NotifySettings::default(),
+        run: config_edit::RunSettings::default(),
     }
 }
 

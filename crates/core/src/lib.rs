@@ -27,6 +27,7 @@
 // The front: what front ends use.
 pub mod backups;
 pub mod catalog;
+pub mod charts;
 pub mod clock;
 pub mod config;
 pub mod config_edit;

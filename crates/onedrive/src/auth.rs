@@ -190,34 +190,39 @@ impl Tokens {
         // the stored token, and each must read the newest one.
         static REFRESH: Mutex<()> = Mutex::new(());
         let _one = REFRESH.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let rt = self.secrets.get(REFRESH_ACCOUNT)?.ok_or_else(not_signed_in)?;
+        let mut rt = self.secrets.get(REFRESH_ACCOUNT)?.ok_or_else(not_signed_in)?;
         self.cfg.check_client_id()?;
         let scope = self.cfg.scopes.clone();
-        let form = [
-            ("client_id", self.cfg.client_id.as_str()),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", rt.as_str()),
-            ("scope", scope.as_str()),
-        ];
         let mut attempt = 0u32;
+        let mut took_newer = false;
         loop {
             attempt += 1;
+            let form = [
+                ("client_id", self.cfg.client_id.as_str()),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.as_str()),
+                ("scope", scope.as_str()),
+            ];
             match self.token_request(&form) {
                 Ok(TokenOutcome::Ok(tr)) => {
                     self.store(&tr)?;
                     return Ok(tr);
                 }
-                Ok(TokenOutcome::Err(e)) if e.needs_user() => {
-                    // The stored token is left as it is: only a new sign-in replaces it.
-                    let account = self.secrets.get(USER_ACCOUNT).ok().flatten();
-                    let detail = match e.aadsts() {
-                        Some(700_082) => " (it was not used for 90 days)".to_string(),
-                        Some(c) => format!(" (AADSTS{c})"),
-                        None => format!(" ({})", e.error),
-                    };
-                    tracing::warn!(error = %e.error, codes = ?e.error_codes, "OneDrive token refresh refused: {}", e.error_description.as_deref().unwrap_or(""));
-                    return Err(sign_in_expired(account.as_deref(), &detail));
+                Ok(TokenOutcome::Err(e)) if e.needs_user() && !took_newer => {
+                    // Another process (the tray, the window, the CLI) may have
+                    // refreshed in the meantime and stored the token that
+                    // replaces this one: try that one, once.
+                    match self.secrets.get(REFRESH_ACCOUNT).ok().flatten() {
+                        Some(newer) if newer != rt => {
+                            tracing::info!("OneDrive token refresh refused; another Nightjar process stored a newer sign-in, using it");
+                            rt = newer;
+                            took_newer = true;
+                            attempt = 0;
+                        }
+                        _ => return Err(self.refused(&e)),
+                    }
                 }
+                Ok(TokenOutcome::Err(e)) if e.needs_user() => return Err(self.refused(&e)),
                 Ok(TokenOutcome::Err(e)) if attempt >= self.cfg.retry.max_tries => {
                     return Err(Error::new(
                         ErrorKind::Auth,
@@ -228,6 +233,19 @@ impl Tokens {
                 _ => std::thread::sleep(self.cfg.retry.backoff(attempt)),
             }
         }
+    }
+
+    /// The error of a refresh Microsoft refused: the user must sign in again.
+    /// The stored token is left as it is: only a new sign-in replaces it.
+    fn refused(&self, e: &OAuthError) -> Error {
+        let account = self.secrets.get(USER_ACCOUNT).ok().flatten();
+        let detail = match e.aadsts() {
+            Some(700_082) => " (it was not used for 90 days)".to_string(),
+            Some(c) => format!(" (AADSTS{c})"),
+            None => format!(" ({})", e.error),
+        };
+        tracing::warn!(error = %e.error, codes = ?e.error_codes, "OneDrive token refresh refused: {}", e.error_description.as_deref().unwrap_or(""));
+        sign_in_expired(account.as_deref(), &detail)
     }
 
     /// Replaces the stored refresh token (before the access token is used).

@@ -65,6 +65,19 @@ fn overview_now(state: &AppState, running: &[String]) -> CmdResult<Overview> {
     })
 }
 
+/// Per job, the last runs as bars and the last days as a strip of slots (the Dashboard's charts).
+#[tauri::command]
+pub async fn job_charts<R: Runtime>(app: AppHandle<R>) -> CmdResult<Vec<nightjar_core::charts::JobChart>> {
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        let paused = StateFile::in_dir(state.data.root()).load().is_paused(Utc::now());
+        let config = state.load_config()?;
+        let clock = nightjar_core::clock::SystemClock;
+        Ok(config.jobs.iter().map(|j| nightjar_core::charts::job_chart(&state.history, j, paused, &clock)).collect::<nightjar_core::Result<Vec<_>>>()?)
+    })
+    .await
+}
+
 /// "Backup now" from the page: one job or all, progress through `on_progress`.
 /// The tray process runs it, so closing the window does not stop it.
 #[tauri::command]

@@ -219,6 +219,18 @@ pub async fn test_connection<R: Runtime>(app: AppHandle<R>, form: JobForm) -> Cm
     .await
 }
 
+/// The fields of a connection URL (the job form's "Connection" fields).
+#[tauri::command]
+pub fn connection_split(url: String) -> CmdResult<config_edit::ConnectionParts> {
+    Ok(config_edit::split_connection(&url)?)
+}
+
+/// The connection URL of the fields, checked as the config file would be.
+#[tauri::command]
+pub fn connection_join(parts: config_edit::ConnectionParts) -> CmdResult<String> {
+    Ok(config_edit::join_connection(&parts)?)
+}
+
 /// The next `count` run times (RFC 3339) of a schedule in a time zone.
 #[tauri::command]
 pub fn schedule_preview(schedule: String, timezone: Option<String>, count: Option<usize>) -> CmdResult<Vec<String>> {
@@ -286,6 +298,21 @@ pub fn onedrive_app_save<R: Runtime>(app: AppHandle<R>, state: State<'_, AppStat
     tracing::info!(tenant = %config.raw.onedrive.tenant, "OneDrive application saved from Settings");
     after_change(&app, &config);
     Ok(())
+}
+
+/// The folders in `path` of the signed-in OneDrive account, sorted (the
+/// destination's folder browser); `""` is the drive's top.
+#[tauri::command]
+pub async fn onedrive_browse<R: Runtime>(app: AppHandle<R>, path: String) -> CmdResult<Vec<String>> {
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        let settings = state.load_config()?.raw.onedrive;
+        let graph = nightjar_onedrive::graph::Graph::new(nightjar_onedrive::GraphConfig::from_settings(&settings), state.secrets.clone())?;
+        let mut names: Vec<String> = graph.children(path.trim_matches('/'))?.into_iter().filter(|i| i.folder.is_some()).map(|i| i.name).collect();
+        names.sort_by_key(|n| n.to_lowercase());
+        Ok(names)
+    })
+    .await
 }
 
 /// Opens the guide to registering a OneDrive application in the browser
