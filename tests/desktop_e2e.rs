@@ -921,6 +921,9 @@ fn a_restore_with_the_keyboard_alone() {
     app.keys(KEY_ENTER);
     let done = text_when(&app, "restore-result", "the restore's result", |t| t.starts_with("Restore finished"));
     before.assert_same(&Snapshot::take(pg, &db), &format!("restored with the keyboard alone ({done})"));
+    app.close();
+}
+
 /// The bars of the chart `testid` as the page draws them, left to right.
 fn chart_bars(app: &AppSession, testid: &str, count: usize) -> Vec<Value> {
     let script = "const svg = document.querySelector(arguments[0]); \
