@@ -1248,3 +1248,76 @@ fn the_onedrive_destination_is_chosen_from_the_account_folders() {
     assert!(job_in_config(&nj, job).destination_is_remote(), "an onedrive: destination");
     app.close();
 }
+
+#[test]
+#[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
+fn alerts_are_added_tested_edited_and_removed_from_settings() {
+    use nightjar_tests::receivers::HttpReceiver;
+    let desktop = DesktopSession::get();
+    let http = HttpReceiver::start();
+    let nj = Nightjar::new();
+    nj.write_config("# my settings\n");
+    let launcher = AppLauncher::new(&nj);
+    let app = launcher.session(&desktop);
+    go(&app, "settings");
+    let _ = text_when(&app, "alerts-empty", "no alerts yet", |t| t == "No alerts yet.");
+
+    // A webhook: a bad URL is refused next to its field, nothing written.
+    app.click_css(&tid("alerts-add"), UI);
+    let _ = app.wait_for(&tid("alert-form"), UI);
+    fill(&app, "alert-name", "team-hook");
+    select(&app, "alert-kind", "webhook");
+    fill(&app, "alert-url", "ftp://nowhere");
+    app.click_css(&tid("alert-save"), UI);
+    let err = text_when(&app, "alert-error-url", "the URL's error", |_| true);
+    assert!(err.contains("is not an http"), "{err}");
+    assert!(!std::fs::read_to_string(nj.config_path()).unwrap().contains("[[alert]]"));
+    fill(&app, "alert-url", &http.url("/hook"));
+    app.click_css(&tid("alert-save"), UI);
+    let _ = text_when(&app, "alert-saved", "saved", |t| t == "Saved.");
+
+    // A Telegram alert with its bot token, stored write-only.
+    app.click_css(&tid("alerts-add"), UI);
+    fill(&app, "alert-name", "tg");
+    select(&app, "alert-kind", "telegram");
+    fill(&app, "alert-chat_id", "-100777");
+    fill(&app, "alert-api_base_url", &http.url("/tgapi"));
+    fill(&app, "alert-secret", "777:E2E-BOT-TOKEN");
+    app.click_css(&tid("alert-save"), UI);
+    let _ = text_when(&app, "alert-saved", "saved", |t| t == "Saved.");
+    let state = text_when(&app, "alert-secret-state", "the secret state", |t| t.contains("stored in the keyring"));
+    assert!(state.starts_with("A secret is stored"), "{state}");
+    let text = std::fs::read_to_string(nj.config_path()).unwrap();
+    assert!(text.starts_with("# my settings"), "{text}");
+    assert!(!text.contains("E2E-BOT-TOKEN"), "the token is not in the config: {text}");
+    let cfg = Config::load(&nj.config_path(), &ParseEnv::from_system()).unwrap();
+    let names: Vec<&str> = cfg.raw.alerts.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["team-hook", "tg"]);
+
+    // "Send test" on each reaches its receiver.
+    app.click_css(&tid("alert-test-team-hook"), UI);
+    let _ = text_when(&app, "alert-test-result-team-hook", "the hook's test", |t| t == "Delivered.");
+    let hook = http.wait_for("/hook", 1, UI);
+    assert_eq!(hook[0].json()["event"], "test");
+    app.click_css(&tid("alert-test-tg"), UI);
+    let _ = text_when(&app, "alert-test-result-tg", "the Telegram test", |t| t == "Delivered.");
+    let tg = http.wait_for("/tgapi", 1, UI);
+    assert_eq!(tg[0].path, "/tgapi/bot777:E2E-BOT-TOKEN/sendMessage", "the stored token is what is used");
+    assert_eq!(tg[0].json()["chat_id"], "-100777");
+    let last = text_when(&app, "alert-last-tg", "the last delivery", |t| t.starts_with("delivered"));
+    assert!(last.contains("(test)"), "{last}");
+
+    // Edit: the hook becomes a Slack one; remove the Telegram alert.
+    app.click_css(&tid("alert-edit-team-hook"), UI);
+    select(&app, "alert-format", "slack");
+    app.click_css(&tid("alert-save"), UI);
+    let _ = text_when(&app, "alert-saved", "saved", |t| t == "Saved.");
+    app.click_css(&tid("alert-delete-tg"), UI);
+    let _ = app.wait_text(&tid("alerts-list"), UI, "tg removed from the list", |t| !t.contains("telegram"));
+    let cfg = Config::load(&nj.config_path(), &ParseEnv::from_system()).unwrap();
+    assert_eq!(cfg.raw.alerts.len(), 1);
+    assert_eq!(cfg.raw.alerts[0].format, Some(nightjar_core::alerts::WebhookFormat::Slack));
+    shoot(&desktop, &app, "settings-alerts-light", Some("alerts-list"));
+    assert!(!launcher.log().contains("E2E-BOT-TOKEN"), "the token is not in the app's log");
+    app.close();
+}

@@ -121,3 +121,23 @@ fn discovery_commands_are_registered_with_the_page_s_argument_names() {
     let e = invoke(&f.webview, "protect", json!({ "serverId": "x" })).unwrap_err();
     assert!(e.to_string().contains("database"), "{e}");
 }
+
+#[test]
+fn alerts_are_saved_with_field_errors_and_their_secret_is_never_sent_back() {
+    let f = fixture();
+    let bad = json!({ "name": "mail", "kind": "email", "smtp": "smtp://relay:25", "tls": "none", "from": "not an address", "to": ["ops@example.com"] });
+    let err = invoke(&f.webview, "alert_save", json!({ "original": null, "alert": bad })).unwrap_err();
+    assert_eq!((&err["code"], &err["field"]), (&json!("config"), &json!("from")), "{err}");
+    assert_eq!(std::fs::read_to_string(&f.config).unwrap(), CONFIG, "nothing written");
+    let tg = json!({ "name": "tg-chat", "kind": "telegram", "chat_id": "-100", "jobs": ["tg"] });
+    invoke(&f.webview, "alert_save", json!({ "original": null, "alert": tg })).unwrap();
+    assert_eq!(invoke(&f.webview, "alert_secret_set", json!({ "name": "tg-chat", "secret": "123:bot-secret" })).unwrap(), json!(true));
+    let list = invoke(&f.webview, "alerts_get", json!({})).unwrap();
+    assert_eq!(list[0]["alert"]["chat_id"], "-100");
+    assert_eq!((&list[0]["secretStored"], &list[0]["secretLabel"]), (&json!(true), &json!("the bot token")), "{list}");
+    assert!(!list.to_string().contains("bot-secret"), "{list}");
+    let text = std::fs::read_to_string(&f.config).unwrap();
+    assert!(text.contains("# mine") && text.contains("[[alert]]") && !text.contains("bot-secret"), "{text}");
+    invoke(&f.webview, "alert_delete", json!({ "name": "tg-chat" })).unwrap();
+    assert_eq!(invoke(&f.webview, "alerts_get", json!({})).unwrap(), json!([]));
+}

@@ -16,6 +16,7 @@ pub mod mariadb;
 pub mod my_sample;
 pub mod nightjar;
 pub mod pg;
+pub mod receivers;
 pub mod procs;
 pub mod restore;
 pub mod wait;

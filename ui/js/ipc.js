@@ -105,6 +105,15 @@ export const restorePlan = (request) => call('restore_plan', { request });
 export const restoreRun = (request, confirm, onEvent) => call('restore_run', { request, confirm, onProgress: channel(onEvent) });
 
 export const settingsGet = () => call('settings_get');
+export const alertsGet = () => call('alerts_get');
+/** @param {string|null} original @param {object} alert */
+export const alertSave = (original, alert) => call('alert_save', { original, alert });
+/** @param {string} name */
+export const alertDelete = (name) => call('alert_delete', { name });
+/** @param {string} name @param {string} secret @returns {Promise<boolean>} */
+export const alertSecretSet = (name, secret) => call('alert_secret_set', { name, secret });
+/** @param {string} name @returns {Promise<{alert: string, kind: string, delivered: boolean, error: (string|null)}>} */
+export const alertTest = (name) => call('alert_test', { name });
 /** @param {string|null} original @param {object} form */
 export const jobSave = (original, form) => call('job_save', { original, form });
 /** @param {string} name */

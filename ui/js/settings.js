@@ -4,6 +4,7 @@
 // notification, OneDrive application id, tenant and sign-in (browser or code).
 
 import * as ipc from './ipc.js';
+import * as alertsView from './alerts.js';
 import { $, h, show, when, toast } from './util.js';
 import { MORE_FIELDS, initMore, fillMore, collectMore } from './jobform-more.js';
 
@@ -269,6 +270,7 @@ function jobItem(j) {
 
 export function init() {
   initMore();
+  alertsView.init();
   $('settings-add-job').addEventListener('click', () => edit(null));
   $('job-form').addEventListener('submit', (/** @type {Event} */ ev) => { ev.preventDefault(); save(); });
   $('job-cancel').addEventListener('click', () => { $('job-form').hidden = true; editing = null; });
@@ -440,4 +442,5 @@ export async function load() {
     : data.onedriveReady ? 'Not signed in.' : 'Not signed in. Set up an application id first (steps above), then sign in.';
   $('onedrive-sign-out').hidden = !data.onedriveAccount;
   $('onedrive-sign-in').textContent = data.onedriveAccount ? 'Sign in again' : 'Sign in with Microsoft';
+  await alertsView.load();
 }

@@ -37,6 +37,9 @@ pub enum Command {
     /// Make, import, export or list the age keys that encrypt a job's backups.
     #[command(subcommand)]
     Key(crate::key::KeyCommand),
+    /// Alerts by email, webhook, Telegram or ping: send a test, store a secret, list them.
+    #[command(subcommand)]
+    Alert(crate::alert::AlertCommand),
     /// Restore a backup into a database: checked first, safety backup, then an all-or-nothing swap.
     Restore(RestoreArgs),
     /// Check a backup file (checksum, full decompression), optionally by a test restore.

@@ -67,25 +67,44 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let store = Arc::new(secrets::ConfiguredSecrets::new(config_path.clone()));
     let engine = nightjar_onedrive::install(Engine::builder(DataDir::from_env()).secrets(store)).build();
     let ctx = Ctx { config_path, env: ParseEnv::from_system(), engine };
-    match cli.command {
-        Command::Backup(a) => backup(&ctx, a),
-        Command::List(a) => list(&ctx, &a),
-        Command::Prune(a) => prune(&ctx, &a),
-        Command::Status(a) => status_cmd(&ctx, a.json),
-        Command::History(a) => history(&ctx, &a),
-        Command::Password(p) => password(&ctx, p),
-        Command::Key(k) => crate::key::run(&ctx, k),
-        Command::Restore(a) => restore(&ctx, &a),
-        Command::Verify(a) => verify(&ctx, &a),
-        Command::Kept(k) => kept(&ctx, k),
+    let one_shot = !matches!(cli.command, Command::Run);
+    let result = dispatch(&ctx, cli.command);
+    // Alerts a one-shot command raised (a failed backup, the pings) get a
+    // short, bounded time to go out; the rest stay queued for the next
+    // Nightjar process. The daemon stops at once (its queue waits too).
+    if one_shot {
+        ctx.engine.alerts().flush(alert_flush_bound());
+    }
+    result
+}
+
+/// How long a one-shot command waits for its alerts before it exits:
+/// `NIGHTJAR_ALERT_FLUSH_SECS`, else 10 seconds.
+fn alert_flush_bound() -> std::time::Duration {
+    std::time::Duration::from_secs(std::env::var("NIGHTJAR_ALERT_FLUSH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(10))
+}
+
+fn dispatch(ctx: &Ctx, command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Backup(a) => backup(ctx, a),
+        Command::List(a) => list(ctx, &a),
+        Command::Prune(a) => prune(ctx, &a),
+        Command::Status(a) => status_cmd(ctx, a.json),
+        Command::History(a) => history(ctx, &a),
+        Command::Password(p) => password(ctx, p),
+        Command::Key(k) => crate::key::run(ctx, k),
+        Command::Alert(c) => crate::alert::run(ctx, c),
+        Command::Restore(a) => restore(ctx, &a),
+        Command::Verify(a) => verify(ctx, &a),
+        Command::Kept(k) => kept(ctx, k),
         Command::Run => crate::daemon::run(&ctx.engine, &|| Config::load(&ctx.config_path, &ctx.env), ctx.config_path.clone()),
-        Command::Pause(a) => pause(&ctx, a.until.as_deref()),
-        Command::Resume => resume(&ctx),
+        Command::Pause(a) => pause(ctx, a.until.as_deref()),
+        Command::Resume => resume(ctx),
         Command::Onedrive(c) => {
             let config = ctx.config_or_empty()?;
             crate::onedrive::run(&config.raw.onedrive, &config.raw.secrets, ctx.engine.secrets().clone(), c)
         }
-        Command::Discover(a) => crate::discover::run(&ctx, &a),
+        Command::Discover(a) => crate::discover::run(ctx, &a),
         Command::Service(_) => unreachable!("handled above"),
     }
 }
@@ -182,6 +201,10 @@ fn backup(ctx: &Ctx, a: BackupArgs) -> Result<ExitCode> {
             return Err(e);
         }
     };
+    // Alerts earlier processes left queued go out alongside this run.
+    if !ctx.engine.alerts().specs().is_empty() {
+        ctx.engine.alerts().start();
+    }
     let cancel = cancel_flag();
     let progress = ProgressLine::new(!a.json && std::io::stderr().is_terminal());
     for (job, _) in &work {
@@ -346,6 +369,7 @@ fn status_cmd(ctx: &Ctx, json: bool) -> Result<ExitCode> {
             cloud.insert(st.job.clone(), c);
         }
     }
+    let alerts = crate::alert::statuses(&config.raw.alerts, ctx.data());
     if json {
         print_json(&serde_json::json!({
             "config": ctx.config_path,
@@ -355,6 +379,7 @@ fn status_cmd(ctx: &Ctx, json: bool) -> Result<ExitCode> {
             "jobs": statuses,
             "cloud": cloud,
             "history_moved_aside": moved_aside,
+            "alerts": alerts,
         }));
     } else {
         if paused.is_paused(now) {
@@ -365,6 +390,10 @@ fn status_cmd(ctx: &Ctx, json: bool) -> Result<ExitCode> {
             println!("{}", m.message());
         }
         output::print_status(&ctx.config_path, &statuses, config.jobs.is_empty(), &cloud);
+        if !alerts.is_empty() {
+            println!();
+            crate::alert::print_alerts(&alerts);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@
 //! Failures print one line on stderr; `--json` prints one JSON document on
 //! stdout.
 
+mod alert;
 mod cli;
 mod commands;
 mod daemon;

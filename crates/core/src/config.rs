@@ -38,6 +38,9 @@ pub struct RawConfig {
     /// Where secrets are kept (`[secrets]`).
     #[serde(default, skip_serializing_if = "SecretsSettings::is_default")]
     pub secrets: SecretsSettings,
+    /// Alerts by email, webhook, Telegram or ping (`[[alert]]`).
+    #[serde(default, rename = "alert", skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<crate::alerts::AlertSpec>,
 }
 
 /// `[secrets]`: where database passwords, the OneDrive sign-in and the
@@ -583,6 +586,7 @@ impl Config {
             }
             jobs.push(job);
         }
+        crate::alerts::validate(&raw.alerts, &raw.jobs, &file)?;
         Ok(Self { origin: origin.map(Path::to_path_buf), raw, jobs })
     }
 

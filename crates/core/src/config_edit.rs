@@ -645,6 +645,121 @@ pub fn join_connection(p: &ConnectionParts) -> Result<String, FieldError> {
     Ok(url)
 }
 
+fn alerts_mut(doc: &mut DocumentMut) -> Result<&mut ArrayOfTables, FieldError> {
+    if !doc.contains_key("alert") {
+        doc.insert("alert", Item::ArrayOfTables(ArrayOfTables::new()));
+    }
+    doc["alert"].as_array_of_tables_mut().ok_or_else(|| FieldError::general("The config file's `alert` entry is not a list of [[alert]] tables; fix it in a text editor first."))
+}
+
+fn set_list(t: &mut Table, key: &str, items: &[String]) {
+    let items: Vec<String> = items.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    if items.is_empty() {
+        t.remove(key);
+    } else {
+        set(t, key, list(&items));
+    }
+}
+
+/// Writes the fields of `a` into the `[[alert]]` table `t`; fields the
+/// alert's kind does not use are removed.
+fn fill_alert(t: &mut Table, a: &crate::alerts::AlertSpec) {
+    use crate::alerts::AlertKind;
+    set(t, "name", a.name.trim());
+    set(t, "kind", a.kind.as_str());
+    let events: Vec<String> = a.events.iter().map(|e| e.as_str().to_string()).collect();
+    set_list(t, "events", &events);
+    set_list(t, "jobs", &a.jobs);
+    set_opt(t, "remind_every", a.remind_every.as_deref());
+    let email = a.kind == AlertKind::Email;
+    set_opt(t, "smtp", a.smtp.as_deref().filter(|_| email));
+    set_opt(t, "tls", a.tls.filter(|_| email).map(|x| match x {
+        crate::alerts::SmtpTls::Starttls => "starttls",
+        crate::alerts::SmtpTls::Tls => "tls",
+        crate::alerts::SmtpTls::None => "none",
+    }));
+    set_opt(t, "from", a.from.as_deref().filter(|_| email));
+    set_list(t, "to", if email { &a.to } else { &[] });
+    set_opt(t, "url", a.url.as_deref().filter(|_| matches!(a.kind, AlertKind::Webhook | AlertKind::Ping)));
+    set_opt(t, "format", a.format.filter(|_| a.kind == AlertKind::Webhook).map(|f| match f {
+        crate::alerts::WebhookFormat::Json => "json",
+        crate::alerts::WebhookFormat::Slack => "slack",
+        crate::alerts::WebhookFormat::Discord => "discord",
+        crate::alerts::WebhookFormat::Teams => "teams",
+    }));
+    let tg = a.kind == AlertKind::Telegram;
+    set_opt(t, "chat_id", a.chat_id.as_deref().filter(|_| tg));
+    set_opt(t, "api_base_url", a.api_base_url.as_deref().filter(|_| tg));
+}
+
+/// Adds the alert `a` to `text` (`original` = `None`) or changes the one
+/// called `original`, keeping comments and layout.
+///
+/// # Errors
+/// The text is not TOML, or there is no alert called `original`.
+pub fn upsert_alert(text: &str, original: Option<&str>, a: &crate::alerts::AlertSpec) -> Result<String, FieldError> {
+    let mut doc = parse_doc(text)?;
+    // Comments at the end of the file (all of a file of comments only) stay
+    // above a table added after them.
+    let trailing = if original.is_none() { doc.trailing().as_str().unwrap_or("").to_string() } else { String::new() };
+    if !trailing.trim().is_empty() {
+        doc.set_trailing("");
+    }
+    let alerts = alerts_mut(&mut doc)?;
+    match original {
+        Some(name) => {
+            let t = alerts
+                .iter_mut()
+                .find(|t| t.get("name").and_then(Item::as_str) == Some(name))
+                .ok_or_else(|| FieldError::general(format!("There is no alert \"{name}\" in the config file any more; reload the settings.")))?;
+            fill_alert(t, a);
+        }
+        None => {
+            let mut t = Table::new();
+            fill_alert(&mut t, a);
+            if !trailing.trim().is_empty() {
+                t.decor_mut().set_prefix(trailing);
+            }
+            alerts.push(t);
+        }
+    }
+    Ok(doc.to_string())
+}
+
+/// Removes the alert called `name` from `text`.
+///
+/// # Errors
+/// The text is not TOML, or there is no such alert.
+pub fn delete_alert(text: &str, name: &str) -> Result<String, FieldError> {
+    let mut doc = parse_doc(text)?;
+    let alerts = alerts_mut(&mut doc)?;
+    let index = alerts
+        .iter()
+        .position(|t| t.get("name").and_then(Item::as_str) == Some(name))
+        .ok_or_else(|| FieldError::general(format!("There is no alert \"{name}\" in the config file any more; reload the settings.")))?;
+    alerts.remove(index);
+    if alerts.is_empty() {
+        doc.remove("alert");
+    }
+    Ok(doc.to_string())
+}
+
+/// Adds or changes one alert in the file at `path` (see [`upsert_alert`]).
+///
+/// # Errors
+/// As [`apply`]; a field error names the TOML key.
+pub fn save_alert(path: &Path, env: &ParseEnv, original: Option<&str>, a: &crate::alerts::AlertSpec) -> Result<Config, FieldError> {
+    if original != Some(a.name.trim()) {
+        let existing = read(path)?;
+        if let Ok(c) = Config::parse(&existing, Some(path), env)
+            && c.raw.alerts.iter().any(|x| x.name == a.name.trim())
+        {
+            return Err(FieldError { field: Some("name".into()), message: format!("An alert called \"{}\" already exists; pick another name.", a.name.trim()) });
+        }
+    }
+    apply(path, env, |text| upsert_alert(text, original, a))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,6 +836,32 @@ tenant = "common"
         assert_eq!(validate(&bad, Path::new("/c.toml"), &env()).unwrap_err().field.as_deref(), Some("tenant"));
         let ok = set_onedrive_app(TEXT, Some(id), "contoso.onmicrosoft.com").unwrap();
         validate(&ok, Path::new("/c.toml"), &env()).unwrap();
+    }
+
+    #[test]
+    fn alerts_are_added_edited_and_deleted_in_place() {
+        use crate::alerts::{AlertKind, AlertSpec, EventKind};
+        let text = "# my config\n[[job]]\nname = \"app\"\ndatabase = \"postgres://u@h/app\"\ndestination = \"/b\"\n\n# team alerts\n[[alert]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://h/x\"  # the team hook\n";
+        let mut tg = AlertSpec::new("tg", AlertKind::Telegram);
+        tg.chat_id = Some("-100".into());
+        tg.events = vec![EventKind::Failure, EventKind::Recovery];
+        let added = upsert_alert(text, None, &tg).unwrap();
+        let c = Config::parse(&added, None, &env()).unwrap();
+        assert_eq!(c.raw.alerts.len(), 2);
+        assert_eq!(c.raw.alerts[1], tg);
+        assert!(added.contains("# team alerts") && added.contains("# the team hook"), "{added}");
+        let mut hook = c.raw.alerts[0].clone();
+        hook.format = Some(crate::alerts::WebhookFormat::Slack);
+        let edited = upsert_alert(&added, Some("hook"), &hook).unwrap();
+        assert!(edited.contains("url = \"http://h/x\"  # the team hook"), "{edited}");
+        assert!(edited.contains("format = \"slack\""), "{edited}");
+        let gone = delete_alert(&edited, "tg").unwrap();
+        let c = Config::parse(&gone, None, &env()).unwrap();
+        assert_eq!(c.raw.alerts, vec![hook]);
+        assert!(delete_alert(&gone, "tg").is_err());
+        let first = upsert_alert("# my settings\n", None, &tg).unwrap();
+        assert!(first.starts_with("# my settings\n"), "{first}");
+        assert_eq!(Config::parse(&first, None, &env()).unwrap().raw.alerts, vec![tg]);
     }
 
     #[test]

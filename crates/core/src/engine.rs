@@ -107,6 +107,27 @@ pub struct RunContext<'a> {
     pub cancel: &'a AtomicBool,
 }
 
+impl RunContext<'_> {
+    /// Tells the observer `e` and acts on it for the alerts (queued, sent
+    /// off the run's thread). A run's end carries its history id.
+    pub fn emit(&self, e: &crate::observer::Event) {
+        use crate::observer::Event;
+        self.observer.event(e);
+        if self.engine.alerts.specs().is_empty() {
+            return;
+        }
+        let run_id = match e {
+            Event::RunFinished { job, .. } | Event::RunFailed { job, .. } => self
+                .history
+                .runs(&crate::history::RunFilter { job: Some(job.clone()), kind: Some(crate::history::RunKind::Backup), limit: Some(1), ..Default::default() })
+                .ok()
+                .and_then(|r| r.first().map(|r| r.id)),
+            _ => None,
+        };
+        self.engine.alerts.on_event(e, run_id);
+    }
+}
+
 /// `Runner` and `Restorer` are views of a [`RunContext`]: `self.history`,
 /// `self.data`, ... read through to it.
 macro_rules! view_of_run_context {
@@ -132,6 +153,7 @@ pub struct Engine {
     openers: BTreeMap<String, Arc<dyn OpenDestination>>,
     settings: RwLock<Arc<DestinationSettings>>,
     tasks: Vec<Arc<dyn BackgroundTask>>,
+    alerts: crate::alerts::Alerts,
 }
 
 impl std::fmt::Debug for Engine {
@@ -153,6 +175,7 @@ pub struct EngineBuilder {
     openers: BTreeMap<String, Arc<dyn OpenDestination>>,
     settings: DestinationSettings,
     tasks: Vec<Arc<dyn BackgroundTask>>,
+    alert_transport: Option<Arc<dyn crate::alerts::Transport>>,
 }
 
 impl EngineBuilder {
@@ -201,6 +224,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Sends alerts through `transport` (default: SMTP and HTTP,
+    /// [`crate::alerts::NetTransport`]).
+    #[must_use]
+    pub fn alert_transport(mut self, transport: Arc<dyn crate::alerts::Transport>) -> Self {
+        self.alert_transport = Some(transport);
+        self
+    }
+
     /// The engine.
     #[must_use]
     pub fn build(self) -> Engine {
@@ -210,12 +241,17 @@ impl EngineBuilder {
             let _ = history.set(h);
             let _ = moved_aside.set(None);
         }
+        let secrets: Arc<dyn SecretStore> = self.secrets.unwrap_or_else(|| Arc::from(crate::secrets::default_store()));
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let transport = self.alert_transport.unwrap_or_else(|| Arc::new(crate::alerts::NetTransport));
+        let alerts = crate::alerts::Alerts::new(&self.data, secrets.clone(), clock.clone(), transport);
         Engine {
             data: self.data,
             history,
             moved_aside,
-            secrets: self.secrets.unwrap_or_else(|| Arc::from(crate::secrets::default_store())),
-            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            secrets,
+            clock,
+            alerts,
             openers: self.openers,
             settings: RwLock::new(Arc::new(self.settings)),
             tasks: self.tasks,
@@ -227,7 +263,7 @@ impl Engine {
     /// A builder for the engine working in `data`.
     #[must_use]
     pub fn builder(data: DataDir) -> EngineBuilder {
-        EngineBuilder { data, history: None, secrets: None, clock: None, openers: BTreeMap::new(), settings: DestinationSettings::default(), tasks: Vec::new() }
+        EngineBuilder { data, history: None, secrets: None, clock: None, openers: BTreeMap::new(), settings: DestinationSettings::default(), tasks: Vec::new(), alert_transport: None }
     }
 
     /// The data folder.
@@ -279,12 +315,14 @@ impl Engine {
         self.moved_aside.get().and_then(Option::as_ref)
     }
 
-    /// Takes the destination and `[secrets]` settings of `config` (called on
-    /// every config (re)load; the scheduler service does it itself).
+    /// Takes the destination, `[secrets]` and `[[alert]]` settings of
+    /// `config` (called on every config (re)load; the scheduler service does
+    /// it itself).
     pub fn configure(&self, config: &Config) {
         if let Some(path) = &config.origin {
             self.secrets.configure(&config.raw.secrets, path);
         }
+        self.alerts.configure(&config.raw.alerts);
         let settings = DestinationSettings { onedrive: config.raw.onedrive.clone() };
         let mut current = self.settings.write().unwrap_or_else(PoisonError::into_inner);
         if **current != settings {
@@ -333,6 +371,12 @@ impl Engine {
                 job.name
             ))
         })
+    }
+
+    /// The alerts (email, webhook, Telegram, ping) of this process.
+    #[must_use]
+    pub fn alerts(&self) -> &crate::alerts::Alerts {
+        &self.alerts
     }
 
     /// The background tasks.

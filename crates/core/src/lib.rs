@@ -25,6 +25,7 @@
 //! below the first group are the engine's own.
 
 // The front: what front ends use.
+pub mod alerts;
 pub mod backups;
 pub mod catalog;
 pub mod charts;

@@ -241,10 +241,10 @@ impl Runner<'_> {
     pub fn run(&self, job: &Job, opts: &BackupOptions) -> RunEnd {
         let name = job.name.clone();
         let trigger = opts.trigger;
-        self.observer.event(&Event::RunStarted { job: name.clone(), trigger });
+        self.emit(&Event::RunStarted { job: name.clone(), trigger });
         match self.attempt(job, opts) {
             Ok(report) => {
-                self.observer.event(&Event::RunFinished {
+                self.emit(&Event::RunFinished {
                     job: name,
                     trigger,
                     file: report.file.clone(),
@@ -254,7 +254,7 @@ impl Runner<'_> {
                 RunEnd::Done(Box::new(report))
             }
             Err(Stop::Skipped(reason, error)) => {
-                self.observer.event(&Event::RunSkipped { job: name, trigger, reason, message: error.message().to_string() });
+                self.emit(&Event::RunSkipped { job: name, trigger, reason, message: error.message().to_string() });
                 RunEnd::Skipped { reason, error }
             }
             Err(Stop::Failed(error)) => {
@@ -262,7 +262,7 @@ impl Runner<'_> {
                     .attempt
                     .filter(|&n| error.kind() != ErrorKind::Interrupted && n < job.retries && !self.cancel.load(Ordering::SeqCst))
                     .map(|n| self.clock.now() + crate::scheduler::retry_backoff(n + 1));
-                self.observer.event(&Event::RunFailed { job: name, trigger, message: error.message().to_string(), retry_at });
+                self.emit(&Event::RunFailed { job: name, trigger, message: error.message().to_string(), retry_at });
                 RunEnd::Failed { error, retry_at }
             }
         }
@@ -380,7 +380,7 @@ impl Runner<'_> {
         self.observer.stage(&job.name, Stage::Preparing);
         if let Err(e) = dest.prepare() {
             if matches!(e.kind(), ErrorKind::Auth | ErrorKind::AuthExpired) && matches!(job.destination, DestinationSpec::OneDrive(_)) {
-                self.observer.event(&Event::OneDriveSignInExpired {
+                self.emit(&Event::OneDriveSignInExpired {
                     job: job.name.clone(),
                     account: self.secrets.get(ONEDRIVE_ACCOUNT).ok().flatten(),
                     message: e.message().to_string(),
@@ -397,7 +397,7 @@ impl Runner<'_> {
                 dest.location()
             );
             self.observer.warning(&job.name, &message);
-            self.observer.event(&Event::HealthWarning { job: job.name.clone(), message });
+            self.emit(&Event::HealthWarning { job: job.name.clone(), message });
         }
         let files = dest.list()?;
         for stale in catalog::stale_partials(&files, &job.name, job.timezone) {

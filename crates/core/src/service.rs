@@ -116,7 +116,7 @@ impl<'a> Service<'a> {
         let runner = self.runner();
         for job in config.jobs.iter().filter(|j| j.enabled && j.schedule.is_some()) {
             for e in runner.check(job) {
-                self.observer.event(&e);
+                self.emit(&e);
             }
         }
     }
@@ -157,12 +157,12 @@ impl<'a> Service<'a> {
         let result = restorer.verify_address(file, &opts);
         match result {
             Ok(_) => tracing::info!(job = %job.name, file, "test restore passed; the backup is marked verified"),
-            Err(e) => self.observer.event(&Event::RunFailed {
-                job: job.name.clone(),
-                trigger: crate::model::Trigger::Scheduled,
-                message: format!("The test restore of {file} failed: {}", e.message()),
-                retry_at: None,
-            }),
+            Err(e) => {
+                let message = format!("The test restore of {file} failed: {}", e.message());
+                // The backup itself is fine: a verify-failed alert, not a failure one.
+                self.engine.alerts().problem(crate::alerts::EventKind::VerifyFailed, Some(&job.name), &message, Some(file));
+                self.observer.event(&Event::RunFailed { job: job.name.clone(), trigger: crate::model::Trigger::Scheduled, message, retry_at: None });
+            }
         }
     }
 
@@ -173,9 +173,9 @@ impl<'a> Service<'a> {
             let is = is_stale(job, &facts, first_seen, now);
             if is && stale.insert(job.name.clone()) {
                 let deadline = stale_deadline(job, facts.last_success, first_seen).unwrap_or(now);
-                self.observer.event(&Event::JobStale { job: job.name.clone(), last_success: facts.last_success, deadline });
+                self.emit(&Event::JobStale { job: job.name.clone(), last_success: facts.last_success, deadline });
             } else if !is && stale.remove(&job.name) {
-                self.observer.event(&Event::JobRecovered { job: job.name.clone() });
+                self.emit(&Event::JobRecovered { job: job.name.clone() });
             }
         }
     }
@@ -186,6 +186,8 @@ impl<'a> Service<'a> {
     /// Only when the configuration cannot be loaded at start.
     pub fn run(&self) -> Result<()> {
         let mut config = self.load()?;
+        // Alerts earlier processes left queued go out now.
+        self.engine.alerts().start();
         crate::wake::watch_resume(self.control.wake.clone(), self.control.shutdown.clone());
         let mut config_mtime = mtime(&self.config_path);
         let state_file = StateFile::in_dir(self.data.root());
@@ -198,7 +200,7 @@ impl<'a> Service<'a> {
         let mut was_paused = state_file.load().is_paused(now);
         let mut queue: Vec<(Due, u32)> = Vec::new();
         if was_paused {
-            self.observer.event(&Event::SchedulesPaused { resume_at: state_file.load().resume_at });
+            self.emit(&Event::SchedulesPaused { resume_at: state_file.load().resume_at });
         } else {
             queue.extend(planner.on_start(&config.jobs, &|j| self.facts(j), now).into_iter().map(|d| (d, 0)));
         }
@@ -213,11 +215,16 @@ impl<'a> Service<'a> {
                 match self.load() {
                     Ok(c) => {
                         tracing::info!(jobs = c.jobs.len(), "configuration reloaded");
+                        self.engine.alerts().resolved(crate::alerts::EventKind::ConfigError, None, "The config file loads again; the new settings are in use.");
                         config = c;
                         planner.retain(&config.jobs);
                         self.health_check(&config);
                     }
-                    Err(e) => tracing::error!("the configuration was not reloaded, the previous one stays in use: {e}"),
+                    Err(e) => {
+                        tracing::error!("the configuration was not reloaded, the previous one stays in use: {e}");
+                        let message = format!("The edited config file does not load, so the previous settings stay in use: {}", e.message());
+                        self.engine.alerts().problem(crate::alerts::EventKind::ConfigError, None, &message, None);
+                    }
                 }
             }
             let now = self.clock.now();
@@ -226,9 +233,9 @@ impl<'a> Service<'a> {
             if is_paused != was_paused {
                 was_paused = is_paused;
                 if is_paused {
-                    self.observer.event(&Event::SchedulesPaused { resume_at: paused.resume_at });
+                    self.emit(&Event::SchedulesPaused { resume_at: paused.resume_at });
                 } else {
-                    self.observer.event(&Event::SchedulesResumed);
+                    self.emit(&Event::SchedulesResumed);
                     self.control.wake.store(true, Ordering::SeqCst);
                 }
             }

@@ -43,6 +43,10 @@ pub const TRACK_WINDOW: Duration = Duration::days(7);
 /// The state file in the data folder.
 pub const STATE_FILE: &str = "onedrive-refresh.json";
 
+/// A sign-in whose refreshes keep failing raises a `sign-in-expiring`
+/// alert this many days before its 90-day end.
+pub const SIGN_IN_WARN_DAYS: i64 = 14;
+
 /// When the sign-in was last refreshed (kept in the data folder).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshState {
@@ -140,7 +144,7 @@ impl OneDriveUpkeep {
             jobs.push(String::new());
         }
         for job in jobs {
-            ctx.observer.event(&Event::OneDriveSignInExpired { job, account: account.clone(), message: message.to_string() });
+            ctx.emit(&Event::OneDriveSignInExpired { job, account: account.clone(), message: message.to_string() });
         }
     }
 
@@ -170,6 +174,20 @@ impl OneDriveUpkeep {
             Err(e) => {
                 self.pace.lock().unwrap_or_else(PoisonError::into_inner).refresh_retry_at = Some(now + REFRESH_RETRY);
                 tracing::warn!("the OneDrive sign-in could not be refreshed, trying again in an hour: {}", e.detailed());
+                // Refreshes keep failing and the 90-day window is closing: say
+                // so before it ends (an alert; one per incident).
+                if let Some(last) = state.last_refresh {
+                    let ends = last + Duration::days(90);
+                    let left = (ends - now).num_days();
+                    if left <= SIGN_IN_WARN_DAYS {
+                        let message = format!(
+                            "The OneDrive sign-in ends in {left} day(s), on {}, unless a refresh succeeds (the last one failed: {}); check the network, or sign in again with `nightjar onedrive login`.",
+                            ends.format("%Y-%m-%d"),
+                            e.message().trim_end_matches('.')
+                        );
+                        ctx.engine.alerts().problem(nightjar_core::alerts::EventKind::SignInExpiring, None, &message, None);
+                    }
+                }
             }
         }
     }
@@ -222,7 +240,7 @@ impl OneDriveUpkeep {
                         _ => "OneDrive does not have it".to_string(),
                     };
                     let local = c.since.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M");
-                    ctx.observer.event(&Event::NotInCloud {
+                    ctx.emit(&Event::NotInCloud {
                         job: c.job.clone(),
                         file: c.file.clone(),
                         message: format!(

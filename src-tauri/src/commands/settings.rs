@@ -450,3 +450,87 @@ mod tests {
         assert_eq!(schedule_preview("daily 00:00".into(), Some("Mars/Base".into()), None).unwrap_err().field.as_deref(), Some("timezone"));
     }
 }
+
+/// One alert as the Settings' Alerts section shows it: the `[[alert]]`
+/// table, whether its secret is stored (never the secret) and its last delivery.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertView {
+    /// The `[[alert]]` table.
+    pub alert: nightjar_core::alerts::AlertSpec,
+    /// What its keyring entry holds ("the bot token").
+    pub secret_label: &'static str,
+    /// Whether that is stored.
+    pub secret_stored: bool,
+    /// Its last delivery attempt.
+    pub last_delivery: Option<nightjar_core::alerts::Delivery>,
+}
+
+/// The alerts of the config, for the Settings' Alerts section.
+#[tauri::command]
+pub fn alerts_get(state: State<'_, AppState>) -> CmdResult<Vec<AlertView>> {
+    let config = state.load_config()?;
+    let (deliveries, _) = nightjar_core::alerts::last_deliveries(state.engine.data());
+    Ok(config
+        .raw
+        .alerts
+        .into_iter()
+        .map(|a| AlertView {
+            secret_label: a.kind.secret_label(),
+            secret_stored: state.secrets.get(&a.account()).ok().flatten().is_some(),
+            last_delivery: deliveries.get(&a.name).cloned(),
+            alert: a,
+        })
+        .collect())
+}
+
+/// Adds (`original` = null) or changes an alert, comments in the file kept.
+#[tauri::command]
+pub fn alert_save<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, original: Option<String>, alert: nightjar_core::alerts::AlertSpec) -> CmdResult<()> {
+    let config = config_edit::save_alert(&state.config_path, &ParseEnv::from_system(), original.as_deref(), &alert)?;
+    tracing::info!(alert = %alert.name, "alert saved from Settings");
+    // A renamed alert keeps its secret.
+    if let Some(old) = original.as_deref().filter(|o| *o != alert.name.trim())
+        && let Ok(Some(s)) = state.secrets.get(&nightjar_core::alerts::account(old))
+        && state.secrets.set(&alert.account(), &s).is_ok()
+    {
+        let _ = state.secrets.delete(&nightjar_core::alerts::account(old));
+    }
+    after_change(&app, &config);
+    Ok(())
+}
+
+/// Removes an alert and its secret.
+#[tauri::command]
+pub fn alert_delete<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, name: String) -> CmdResult<()> {
+    let config = config_edit::apply(&state.config_path, &ParseEnv::from_system(), |t| config_edit::delete_alert(t, &name))?;
+    let _ = state.secrets.delete(&nightjar_core::alerts::account(&name));
+    tracing::info!(alert = %name, "alert deleted from Settings");
+    after_change(&app, &config);
+    Ok(())
+}
+
+/// Stores an alert's secret (SMTP password, bot token, webhook URL) in the
+/// keyring; returns whether one is stored now (it is never sent back).
+#[tauri::command]
+pub fn alert_secret_set(state: State<'_, AppState>, name: String, secret: String) -> CmdResult<bool> {
+    if secret.trim().is_empty() {
+        return Err(UiError::new(ErrorKind::Config, "Type the secret first.").at("secret"));
+    }
+    state.secrets.set(&nightjar_core::alerts::account(&name), secret.trim()).map_err(|e| UiError::from(e).at("secret"))?;
+    tracing::info!(alert = %name, "alert secret stored in the keyring");
+    Ok(true)
+}
+
+/// Sends a test message through one alert now ("Send test").
+#[tauri::command]
+pub async fn alert_test<R: Runtime>(app: AppHandle<R>, name: String) -> CmdResult<nightjar_core::alerts::TestResult> {
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        let config = state.load_config()?;
+        state.engine.configure(&config);
+        let mut results = state.engine.alerts().test(Some(&name))?;
+        results.pop().ok_or_else(|| UiError::new(ErrorKind::Other, "The test did not run."))
+    })
+    .await
+}

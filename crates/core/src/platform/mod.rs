@@ -95,6 +95,19 @@ pub struct DiskSpace {
     pub used: u64,
 }
 
+/// This computer's name, for alerts (`host`): the kernel's node name on
+/// Unix, `COMPUTERNAME` on Windows.
+#[must_use]
+pub fn host_name() -> Option<String> {
+    #[cfg(unix)]
+    let name = rustix::system::uname().nodename().to_str().ok().map(str::to_string);
+    #[cfg(windows)]
+    let name = std::env::var("COMPUTERNAME").ok();
+    #[cfg(not(any(unix, windows)))]
+    let name = std::env::var("HOSTNAME").ok();
+    name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty())
+}
+
 /// The room on the file system of `dir`, or `None` where the OS cannot say.
 ///
 /// # Errors
