@@ -22,7 +22,10 @@
 #                       `sync f`, i.e. with the fsync nightjar does), DtN (nightjar with
 #                       --threads N, the hidden zstd worker-thread flag), D100tN (the same
 #                       on the ~100 MB database), J and Jage (a config job without and
-#                       with [job.encryption] to one age recipient; needs age-keygen)
+#                       with [job.encryption] to one age recipient; needs age-keygen), S
+#                       (nightjar backup --dest s3://… to a local S3 server: moto's server mode,
+#                       tests/support/moto_s3.py, started by this script; needs moto, which
+#                       scripts/install-deps.sh installs; compare it with D of the same rounds)
 #   THREADS_SWEEP=1     shorthand: append Dt0 Dt1 Dt2 to VARIANTS
 #   CLUSTER_DIR=bench/out/cluster
 #   QUIET_WAIT=1200     seconds to wait at most for a quiet machine (0: do not wait)
@@ -82,7 +85,10 @@ renice_server() { # renice_server N: the postmaster and every process it started
     pm="$(head -n 1 "$CLUSTER_DIR/data/postmaster.pid")"
     renice -n "$1" -p "$pm" $(pgrep -P "$pm") >/dev/null
 }
+MOTO_IN=""
 stop_cluster() {
+    # EOF on its stdin stops the S3 server.
+    if [[ -n "$MOTO_IN" ]]; then exec {MOTO_IN}>&-; fi
     if [[ "$NICE" != 0 ]]; then renice_server 0 || true; fi
     if [[ "$was_running" == 0 && "${KEEP_CLUSTER:-0}" != 1 ]]; then
         "$HERE/make-db.sh" stop "$CLUSTER_DIR" >/dev/null || true
@@ -142,6 +148,22 @@ recipients = ["$recipient"]
 TOML
 fi
 
+# The local S3 server of the S variant (in memory; the same machine, as the
+# PostgreSQL server is) and a config whose [s3] section points at it.
+S3CONF="$OUT/s3.toml"
+S3ENV=""
+if [[ " $VARIANTS " == *" S "* ]]; then
+    python3 -c 'import moto.server' 2>/dev/null || { log "moto is missing: scripts/install-deps.sh installs it"; exit 2; }
+    rm -f "$OUT/moto.json"
+    exec {MOTO_IN}> >(exec python3 "$ROOT/tests/support/moto_s3.py" nightjar-bench >"$OUT/moto.json")
+    for _ in $(seq 1 300); do [[ -s "$OUT/moto.json" ]] && break; sleep 0.1; done
+    [[ -s "$OUT/moto.json" ]] || { log "the S3 server did not start"; exit 2; }
+    s3port="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$OUT/moto.json")"
+    printf '[s3]\nendpoint = "http://127.0.0.1:%s"\npath_style = true\n' "$s3port" >"$S3CONF"
+    S3ENV="AWS_ACCESS_KEY_ID=nightjar-test AWS_SECRET_ACCESS_KEY=nightjar-test-secret"
+    echo "- S3 server: moto $(python3 -c 'import moto; print(moto.__version__)') server mode on 127.0.0.1:$s3port (in memory)" >>"$MACHINE"
+fi
+
 pipeline() { # pipeline LABEL: prints the shell command of that variant
     local nj="NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$RUN/none.toml' '$NIGHTJAR' backup"
     local njobs="NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$JOBS' '$NIGHTJAR' backup"
@@ -155,6 +177,7 @@ pipeline() { # pipeline LABEL: prints the shell command of that variant
         D100) echo "$nj --db '$URL100M' --dest '$RUN/dest' --json > '$RUN/record.json'" ;;
         J) echo "$njobs --job plain --json > '$RUN/record.json'" ;;
         Jage) echo "$njobs --job aged --json > '$RUN/record.json'" ;;
+        S) echo "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$S3CONF' '$NIGHTJAR' backup --db '$URL1G' --dest 's3://nightjar-bench/run' --json > '$RUN/record.json'" ;;
         Dt[0-9]*) echo "$nj --db '$URL1G' --dest '$RUN/dest' --threads ${1#Dt} --json > '$RUN/record.json'" ;;
         D100t[0-9]*) echo "$nj --db '$URL100M' --dest '$RUN/dest' --threads ${1#D100t} --json > '$RUN/record.json'" ;;
         *) log "unknown variant $1"; exit 2 ;;
@@ -163,6 +186,7 @@ pipeline() { # pipeline LABEL: prints the shell command of that variant
 outputs() { # the files a variant writes
     case "$1" in
         A) ;;
+        S) echo "--record $RUN/record.json" ;;
         B | Bs) echo "$RUN/b.sql.zst" ;;
         C) echo "$RUN/c.sql.gz" ;;
         *) echo "$RUN/dest" ;;
@@ -187,6 +211,10 @@ for ((round = 0; round <= ROUNDS; round++)); do
         nice -n "$NICE" "$HERE/bench.py" run "$v" "$round" "$CSV" -- bash -c "set -o pipefail; $(pipeline "$v")"
         # shellcheck disable=SC2046
         "$HERE/bench.py" set-size "$CSV" "$v" "$round" $(outputs "$v")
+        if [[ "$v" == S ]]; then # the server keeps objects in memory: drop this run's
+            f="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["file"])' "$RUN/record.json")"
+            bash -c "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$S3CONF' '$NIGHTJAR' delete '$f' --force" >/dev/null
+        fi
         if ((round == 0)) && [[ "$v" == B ]]; then
             plain="$(zstd -dc "$RUN/b.sql.zst" | wc -c)"
             echo "- plain SQL dump of bench1g: $((plain / 1048576)) MiB" >>"$MACHINE"

@@ -36,6 +36,8 @@ test_pkgs=(xvfb xauth dbus webkit2gtk-driver gnome-keyring keyutils imagemagick 
     python3 python3-dbus-next
     # answers the window's native save dialog in the E2E tests (tests/support/desktop.rs)
     xdotool
+    # pip for the local S3 server of tests/s3.rs (moto, below)
+    python3-pip
     # scripts/package.sh: the man page from --help, dpkg-shlibdeps for the .deb's depends
     help2man dpkg-dev)
 
@@ -109,6 +111,16 @@ if ! $app_only; then
     else
         echo "install-deps: installing axe-core (npm ci in tests/desktop)"
         npm ci --prefix "$e2e_tools" --no-audit --no-fund </dev/null
+    fi
+    # The local S3-compatible server of tests/s3.rs: moto's server mode
+    # (tests/support/moto_s3.py), from PyPI. --user: Debian's python3 is
+    # externally managed, and the tests run as this user.
+    if python3 -c 'import moto.server, boto3' >/dev/null 2>&1; then
+        echo "install-deps: moto already installed"
+    else
+        echo "install-deps: installing moto[server]"
+        python3 -m pip install --user --quiet 'moto[server]>=5.1,<6' </dev/null \
+            || python3 -m pip install --user --quiet --break-system-packages 'moto[server]>=5.1,<6' </dev/null
     fi
     # Builds the .deb (scripts/package.sh). Pinned: CI packages the debug
     # build, which cargo-deb 3.x accepts (with a warning) and may refuse later.

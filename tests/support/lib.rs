@@ -19,6 +19,7 @@ pub mod pg;
 pub mod receivers;
 pub mod procs;
 pub mod restore;
+pub mod s3;
 pub mod wait;
 pub mod webdriver;
 

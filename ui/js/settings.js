@@ -16,8 +16,8 @@ let previewTimer = 0;
 
 const FIELDS = ['name', 'database', 'docker_container', 'destination', 'schedule', 'timezone', 'format', 'compression',
   'tables', 'exclude_tables', 'schemas', 'exclude_schemas', 'keep_days', 'keep_last', 'daily', 'weekly', 'monthly', 'yearly', 'password',
-  'passphrase', 'passphrase_again', 'encryption'];
-const RETENTION = ['keep_days', 'keep_last', 'daily', 'weekly', 'monthly', 'yearly'];
+  'passphrase', 'passphrase_again', 'encryption', 'max_backups'];
+const RETENTION = ['keep_days', 'keep_last', 'daily', 'weekly', 'monthly', 'yearly', 'max_backups'];
 
 function clearErrors() {
   for (const f of [...FIELDS, ...MORE_FIELDS]) { const el = $(`error-${f}`); if (el) show(el, ''); }
@@ -110,7 +110,7 @@ function fill(f) {
   $('field-schemas').value = joinList(f.schemas);
   $('field-exclude_schemas').value = joinList(f.exclude_schemas);
   $('field-enabled').checked = f.enabled;
-  for (const k of RETENTION) $(`field-${k}`).value = String(f.retention[k]);
+  for (const k of RETENTION) $(`field-${k}`).value = String(f.retention[k] ?? 0);
   $('field-on_success').checked = f.notify.on_success;
   $('field-on_failure').checked = f.notify.on_failure;
   $('field-on_stale').checked = f.notify.on_stale;
@@ -209,7 +209,7 @@ function edit(name) {
   fill(j ? j.form : {
     name: '', database: '', docker_container: null, destination: first ? `${first}/Backups/` : '', schedule: 'daily 00:00', timezone: null,
     format: 'plain', compression: 'zstd', tables: [], exclude_tables: [], schemas: [], exclude_schemas: [], enabled: true,
-    retention: { keep_days: 7, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 },
+    retention: { keep_days: 7, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0, max_backups: 0 },
     notify: { on_success: false, on_failure: true, on_stale: true },
     compression_level: null, tool_dir: null, catch_up: 'once', retries: 2, stale_after: null, verify_every: 0,
   });

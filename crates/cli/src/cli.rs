@@ -44,6 +44,10 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Check a backup file (checksum, full decompression), optionally by a test restore.
     Verify(VerifyArgs),
+    /// Delete one backup and its manifest (a path, onedrive:/… or s3://…); a job's newest good backup needs --force.
+    Delete(DeleteArgs),
+    /// Save a copy of a backup (and its manifest) from any destination, checked against the manifest on arrival.
+    Download(DownloadArgs),
     /// List or drop the databases restores kept (`<db>__before_restore_<stamp>`).
     #[command(subcommand)]
     Kept(KeptCommand),
@@ -188,6 +192,32 @@ pub struct HistoryArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The backup: a path, `onedrive:/folder/file` or `s3://bucket/prefix/file`.
+    #[arg(value_name = "ADDRESS")]
+    pub address: String,
+    /// Delete it even when it is the newest good backup of its job.
+    #[arg(long)]
+    pub force: bool,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// The backup: a path, `onedrive:/folder/file` or `s3://bucket/prefix/file`.
+    #[arg(value_name = "ADDRESS")]
+    pub address: String,
+    /// Where to save it: a file path, or a folder (the backup keeps its name). Never overwritten.
+    #[arg(long, value_name = "PATH")]
+    pub out: std::path::PathBuf,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum PasswordCommand {
     /// Store a password (read from stdin, or prompted without echo on a terminal).
@@ -199,11 +229,17 @@ pub enum PasswordCommand {
 #[derive(Debug, Args)]
 pub struct PasswordTarget {
     /// The job whose database password this is.
-    #[arg(long, value_name = "NAME", conflicts_with = "db", required_unless_present = "db")]
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["db", "s3"], required_unless_present_any = ["db", "s3"])]
     pub job: Option<String>,
     /// An ad-hoc database URL (for `backup --db`).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "s3")]
     pub db: Option<String>,
+    /// The S3 secret access key of `s3://` destinations (with --access-key-id when setting it).
+    #[arg(long)]
+    pub s3: bool,
+    /// With --s3: the access key id that goes with the secret.
+    #[arg(long, value_name = "ID", requires = "s3")]
+    pub access_key_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

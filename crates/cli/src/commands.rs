@@ -65,7 +65,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     let config_path = config::config_path(cli.config.as_deref());
     let store = Arc::new(secrets::ConfiguredSecrets::new(config_path.clone()));
-    let engine = nightjar_onedrive::install(Engine::builder(DataDir::from_env()).secrets(store)).build();
+    let engine = nightjar_s3::install(nightjar_onedrive::install(Engine::builder(DataDir::from_env()).secrets(store))).build();
     let ctx = Ctx { config_path, env: ParseEnv::from_system(), engine };
     let one_shot = !matches!(cli.command, Command::Run);
     let result = dispatch(&ctx, cli.command);
@@ -97,6 +97,8 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Restore(a) => restore(ctx, &a),
         Command::Verify(a) => verify(ctx, &a),
         Command::Kept(k) => kept(ctx, k),
+        Command::Delete(a) => delete(ctx, &a),
+        Command::Download(a) => download(ctx, &a),
         Command::Run => crate::daemon::run(&ctx.engine, &|| Config::load(&ctx.config_path, &ctx.env), ctx.config_path.clone()),
         Command::Pause(a) => pause(ctx, a.until.as_deref()),
         Command::Resume => resume(ctx),
@@ -107,6 +109,42 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Discover(a) => crate::discover::run(ctx, &a),
         Command::Service(_) => unreachable!("handled above"),
     }
+}
+
+/// `nightjar delete ADDRESS [--force]`.
+fn delete(ctx: &Ctx, a: &crate::cli::DeleteArgs) -> Result<ExitCode> {
+    ctx.config_or_empty()?;
+    let address = a.address.trim();
+    if !a.force
+        && let Some(job) = ctx.engine.newest_good_of(address)?
+    {
+        return Err(Error::new(
+            ErrorKind::NeedsConfirmation,
+            format!("{address} is the newest good backup of job \"{job}\"; add --force to delete it anyway (nothing was deleted)."),
+        ));
+    }
+    ctx.engine.delete_backup(address)?;
+    if a.json {
+        print_json(&serde_json::json!({ "deleted": address, "forced": a.force }));
+    } else {
+        eprintln!("Deleted {address} and its manifest.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `nightjar download ADDRESS --out PATH`.
+fn download(ctx: &Ctx, a: &crate::cli::DownloadArgs) -> Result<ExitCode> {
+    ctx.config_or_empty()?;
+    let out = if a.out.is_absolute() { a.out.clone() } else { std::env::current_dir().map_or_else(|_| a.out.clone(), |c| c.join(&a.out)) };
+    let cancel = cancel_flag();
+    let d = ctx.engine.download_backup(a.address.trim(), &out, &cancel)?;
+    if a.json {
+        print_json(&d);
+    } else {
+        let how = if d.checked { "size and sha256 match its manifest" } else { "no manifest came with it, so it was not checked" };
+        eprintln!("Saved {} to {} ({} bytes; {how}).", d.file, d.saved_to.display(), d.size);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Raised by SIGINT/SIGTERM/SIGHUP; a running backup stops cleanly.
@@ -123,7 +161,7 @@ pub(crate) fn cancel_flag() -> Arc<AtomicBool> {
 /// is one) so it can be opened.
 fn dest_spec(ctx: &Ctx, dest: &Path) -> Result<DestinationSpec> {
     let text = dest.to_string_lossy();
-    if text.trim_start().starts_with("onedrive:") {
+    if text.trim_start().starts_with("onedrive:") || text.trim_start().starts_with("s3://") {
         ctx.config_or_empty()?;
         return DestinationSpec::parse(&text, None).map_err(|e| Error::config(format!("--dest: {}.", e.message())));
     }
@@ -308,7 +346,7 @@ fn prune(ctx: &Ctx, a: &PruneArgs) -> Result<ExitCode> {
         if a.keep_days.is_none() && a.keep_last.is_none() {
             return Err(Error::config("prune --dest needs --keep-days N and/or --keep-last N (a job's policy comes with --job)."));
         }
-        let policy = RetentionPolicy { keep_days: a.keep_days.unwrap_or(0), keep_last: a.keep_last.unwrap_or(0), daily: 0, weekly: 0, monthly: 0, yearly: 0 };
+        let policy = RetentionPolicy { keep_days: a.keep_days.unwrap_or(0), keep_last: a.keep_last.unwrap_or(0), daily: 0, weekly: 0, monthly: 0, yearly: 0, max_backups: 0 };
         runner.prune_folder(&dest_spec(ctx, dir)?, &policy, ctx.env.system_tz, a.dry_run)?
     } else {
         let config = ctx.config()?;
@@ -416,6 +454,9 @@ fn password(ctx: &Ctx, cmd: PasswordCommand) -> Result<ExitCode> {
         PasswordCommand::Set(t) => (t, true),
         PasswordCommand::Delete(t) => (t, false),
     };
+    if target.s3 {
+        return s3_credentials(ctx, target, set);
+    }
     let account = account_for(ctx, target)?;
     let store = ctx.engine.secrets();
     if set {
@@ -436,6 +477,32 @@ pub(crate) fn store_name(ctx: &Ctx) -> String {
         Ok(s) if s.store == config::SecretStoreKind::File => s.file_path(&ctx.config_path, ctx.env.home.as_deref()).display().to_string(),
         _ => "the OS keyring".to_string(),
     }
+}
+
+/// `password set --s3 --access-key-id ID` (the secret from stdin or a
+/// prompt) and `password delete --s3`: the key pair `s3://` destinations
+/// use when the AWS_* environment variables are not set.
+fn s3_credentials(ctx: &Ctx, target: &PasswordTarget, set: bool) -> Result<ExitCode> {
+    use nightjar_s3::{ACCESS_KEY_ACCOUNT, SECRET_KEY_ACCOUNT};
+    let store = ctx.engine.secrets();
+    if set {
+        let Some(id) = target.access_key_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
+            return Err(Error::config("Give the access key id with --access-key-id ID; the secret access key is then read from stdin or prompted for."));
+        };
+        let secret = read_password("the S3 secret access key")?;
+        store.set(SECRET_KEY_ACCOUNT, &secret)?;
+        store.set(ACCESS_KEY_ACCOUNT, id)?;
+        eprintln!("Stored the S3 access key {id} and its secret in {}.", store_name(ctx));
+    } else {
+        let had = store.delete(SECRET_KEY_ACCOUNT)?;
+        let had = store.delete(ACCESS_KEY_ACCOUNT)? || had;
+        if had {
+            eprintln!("Removed the S3 access key from {}.", store_name(ctx));
+        } else {
+            eprintln!("No S3 access key was stored.");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn describe_account(account: &str) -> String {

@@ -10,7 +10,12 @@
 //!   address (plan, confirmation in between, then the run).
 //! - [`Restorer::verify_address`]: a check (and test restore) of an address.
 //! - [`Engine::delete_backup`]: the file and its manifest, through the
-//!   destination's own delete.
+//!   destination's own delete; [`Engine::newest_good_of`] says when that
+//!   would remove a job's newest good backup (`nightjar delete` refuses
+//!   it without `--force`).
+//! - [`Engine::download_backup`]: a copy (and its manifest) saved where the
+//!   user asks, checked against the manifest on arrival; a partial copy is
+//!   removed on failure.
 
 use std::path::{Path, PathBuf};
 
@@ -132,7 +137,140 @@ fn with_origin(opts: &RestoreOptions, file: &BackupFile) -> RestoreOptions {
     opts
 }
 
+/// A backup saved by [`Engine::download_backup`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Download {
+    /// The backup's address.
+    pub file: String,
+    /// Where the copy is.
+    pub saved_to: PathBuf,
+    /// Its manifest beside it (`<copy>.json`), when the backup had one.
+    pub manifest: Option<PathBuf>,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256 of the copy.
+    pub sha256: String,
+    /// True when the size and sha256 were checked against the manifest.
+    pub checked: bool,
+}
+
+/// Removes the partial download unless disarmed.
+struct PartialGuard(Option<PathBuf>);
+
+impl Drop for PartialGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 impl Engine {
+    /// The job whose newest good backup (manifest present, size matching)
+    /// is the one at `address`, if any.
+    ///
+    /// # Errors
+    /// The address names no file or its destination cannot be listed.
+    pub fn newest_good_of(&self, address: &str) -> Result<Option<String>> {
+        let (spec, name) = split(address)?;
+        let dest = self.open_destination(&spec)?;
+        let all = crate::catalog::all_backups(dest.as_ref())?;
+        let Some(job) = all.iter().find(|e| e.name == name).map(|e| e.job.clone()) else { return Ok(None) };
+        let newest = all.iter().find(|e| e.job == job && e.size_matches).map(|e| e.name.as_str());
+        Ok((newest == Some(name.as_str())).then_some(job))
+    }
+
+    /// Saves a copy of the backup at `address` (any destination) to `out`
+    /// (a file path, or a folder to put it in under its own name), with
+    /// its manifest beside it; size and sha256 are checked against the
+    /// manifest before the copy gets its name. Never overwrites; a partial
+    /// copy is removed on any failure.
+    ///
+    /// # Errors
+    /// The address names no backup, `out` exists, the download fails, is
+    /// cancelled or does not match the manifest ([`crate::ErrorKind::InvalidBackup`]).
+    pub fn download_backup(&self, address: &str, out: &Path, cancel: &std::sync::atomic::AtomicBool) -> Result<Download> {
+        use sha2::Digest as _;
+        use std::io::{Read as _, Write as _};
+        let (spec, name) = split(address)?;
+        let dest = self.open_destination(&spec)?;
+        let origin = dest.full_name(&name);
+        let target = if out.is_dir() { out.join(&name) } else { out.to_path_buf() };
+        if target.exists() {
+            return Err(Error::config(format!("{} already exists; choose another --out, or move that file first (nothing was downloaded).", target.display())));
+        }
+        let files = dest.list()?;
+        let Some(file) = files.iter().find(|f| f.name == name) else {
+            return Err(Error::not_found(format!("{origin} does not exist; `nightjar list --job NAME` shows the backups there.")));
+        };
+        let manifest_name = format!("{name}{MANIFEST_SUFFIX}");
+        let manifest_bytes = match files.iter().find(|f| f.name == manifest_name) {
+            Some(_) => {
+                let mut b = Vec::new();
+                dest.open(&manifest_name)?.take(64 * 1024).read_to_end(&mut b).map_err(|e| Error::destination(format!("The manifest of {origin} could not be read ({e}); try again.")))?;
+                Some(b)
+            }
+            None => None,
+        };
+        let manifest = manifest_bytes.as_deref().and_then(crate::manifest::Manifest::parse).filter(|m| m.file == name);
+        let partial = PathBuf::from(format!("{}{}", target.display(), crate::names::PARTIAL_SUFFIX));
+        let write_err = |e: std::io::Error| Error::other(format!("The copy could not be written to {} ({e}); check that folder and its free space (nothing was kept).", partial.display())).with_source(e);
+        let mut f = crate::private::create_new_file(&partial).map_err(write_err)?;
+        let mut guard = PartialGuard(Some(partial.clone()));
+        let mut src = dest.open(&name)?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0u64;
+        loop {
+            if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(Error::new(crate::ErrorKind::Interrupted, format!("The download of {origin} was stopped; nothing was kept.")));
+            }
+            let n = match src.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Err(Error::new(crate::ErrorKind::InvalidBackup, format!("{origin} arrived damaged ({e}); nothing was kept.")));
+                }
+                Err(e) => return Err(Error::destination(format!("{origin} could not be downloaded ({e}); check the connection and try again (nothing was kept).")).with_source(e)),
+            };
+            f.write_all(&buf[..n]).map_err(write_err)?;
+            hasher.update(&buf[..n]);
+            got += n as u64;
+        }
+        f.sync_all().map_err(write_err)?;
+        drop(f);
+        let sha256 = crate::pipeline::hex(&hasher.finalize());
+        if let Some(m) = &manifest
+            && (m.size != got || !m.sha256.eq_ignore_ascii_case(&sha256))
+        {
+            return Err(Error::new(
+                crate::ErrorKind::InvalidBackup,
+                format!("{origin} does not match its manifest ({got} bytes, sha256 {sha256}; the manifest says {} bytes, {}), so it is damaged or was changed; nothing was kept, pick another backup.", m.size, m.sha256),
+            ));
+        }
+        let _ = file;
+        let manifest_path = match &manifest_bytes {
+            Some(b) if manifest.is_some() => {
+                let p = PathBuf::from(format!("{}{MANIFEST_SUFFIX}", target.display()));
+                if !p.exists() {
+                    crate::private::write_file(&p, b).map_err(write_err)?;
+                }
+                Some(p)
+            }
+            _ => None,
+        };
+        crate::platform::rename_no_replace(&partial, &target).map_err(|e| {
+            if let Some(p) = &manifest_path {
+                let _ = std::fs::remove_file(p);
+            }
+            write_err(e)
+        })?;
+        guard.0 = None;
+        tracing::info!(file = %origin, to = %target.display(), size = got, "backup downloaded");
+        Ok(Download { file: origin, saved_to: target, manifest: manifest_path, size: got, sha256, checked: manifest.is_some() })
+    }
+
     /// Deletes the backup at `address` and its manifest through its
     /// destination (a folder here or OneDrive); a file already gone counts
     /// as deleted.
@@ -160,6 +298,30 @@ mod tests {
         let (spec, name) = split("onedrive:/Backups/app/app_1.sql.zst").unwrap();
         assert_eq!((spec, name.as_str()), (DestinationSpec::OneDrive("/Backups/app".into()), "app_1.sql.zst"));
         assert!(split("/").is_err());
+    }
+
+    #[test]
+    fn download_copies_never_overwrites_and_leaves_no_partial() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::builder(crate::paths::DataDir::new(dir.path().join("data"))).secrets(std::sync::Arc::new(crate::secrets::NoSecrets)).build();
+        let src = dir.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        std::fs::write(src.join("app_1.sql"), b"backup bytes").unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let address = src.join("app_1.sql").display().to_string();
+        let d = engine.download_backup(&address, &out, &cancel).unwrap();
+        assert_eq!((std::fs::read(&d.saved_to).unwrap(), d.checked, d.saved_to.clone()), (b"backup bytes".to_vec(), false, out.join("app_1.sql")));
+        let e = engine.download_backup(&address, &out, &cancel).unwrap_err();
+        assert!(e.message().contains("already exists"), "{e}");
+        let e = engine.download_backup(&src.join("missing.sql").display().to_string(), &dir.path().join("m.sql"), &cancel).unwrap_err();
+        assert!(e.message().contains("does not exist"), "{e}");
+        assert!(!dir.path().join("m.sql.partial").exists() && !dir.path().join("m.sql").exists());
+        cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        let e = engine.download_backup(&address, &dir.path().join("c.sql"), &cancel).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Interrupted);
+        assert!(!dir.path().join("c.sql.partial").exists() && !dir.path().join("c.sql").exists(), "a stopped download leaves nothing");
     }
 
     #[test]

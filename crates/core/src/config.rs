@@ -35,6 +35,9 @@ pub struct RawConfig {
     /// OneDrive settings (`[onedrive]`).
     #[serde(default)]
     pub onedrive: OneDriveSettings,
+    /// S3-compatible storage settings (`[s3]`), used by `s3://` destinations.
+    #[serde(default, skip_serializing_if = "S3Settings::is_default")]
+    pub s3: S3Settings,
     /// Where secrets are kept (`[secrets]`).
     #[serde(default, skip_serializing_if = "SecretsSettings::is_default")]
     pub secrets: SecretsSettings,
@@ -135,7 +138,7 @@ pub struct RawJob {
     /// Run the dump tool inside this Docker container (`docker exec`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_container: Option<String>,
-    /// A folder, or `onedrive:/path`.
+    /// A folder, `onedrive:/path` or `s3://bucket/prefix`.
     pub destination: String,
     /// Cron expression or preset; no schedule means manual runs only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -375,6 +378,59 @@ impl Default for OneDriveSettings {
     }
 }
 
+/// `[s3]`: how `s3://BUCKET/PREFIX` destinations are reached. Credentials
+/// are never here: they come from `AWS_ACCESS_KEY_ID` /
+/// `AWS_SECRET_ACCESS_KEY`, the keyring (`nightjar password set --s3`) or
+/// a `~/.aws/credentials` profile, in that order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Settings {
+    /// The server's URL (`http://127.0.0.1:9000`); none for AWS itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The bucket's region (`us-east-1`; most self-hosted servers accept any).
+    pub region: String,
+    /// `https://host/bucket/key` rather than `https://bucket.host/key`
+    /// (MinIO and most self-hosted servers).
+    pub path_style: bool,
+    /// The `~/.aws/credentials` profile (default: `AWS_PROFILE`, else `default`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        Self { endpoint: None, region: "us-east-1".into(), path_style: false, profile: None }
+    }
+}
+
+impl S3Settings {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Checks `endpoint` and `region` (a field error names the key).
+    fn validate(&self, file: &str) -> Result<()> {
+        let field = |key: &str, msg: String| Err(Error::config(format!("{file}: [s3], field `{key}`: {msg}")));
+        if let Some(e) = &self.endpoint {
+            let ok = url::Url::parse(e.trim()).ok().filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+            if ok.is_none() {
+                return field("endpoint", format!("\"{e}\" is not a server URL; write it as http://host:port or https://host (leave it out for AWS)."));
+            }
+        }
+        let r = self.region.trim();
+        if r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return field("region", format!("\"{}\" is not a region; use the bucket's region, like \"us-east-1\" or \"eu-central-1\".", self.region));
+        }
+        if let Some(p) = &self.profile
+            && p.trim().is_empty()
+        {
+            return field("profile", "is empty; name a profile of ~/.aws/credentials or leave it out.".into());
+        }
+        Ok(())
+    }
+}
+
 /// Where a job's backups go.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "path", rename_all = "kebab-case")]
@@ -383,6 +439,8 @@ pub enum DestinationSpec {
     Folder(PathBuf),
     /// A folder in OneDrive reached through Microsoft Graph.
     OneDrive(String),
+    /// `BUCKET/PREFIX` (no leading or trailing slash) in S3-compatible storage.
+    S3(String),
 }
 
 impl DestinationSpec {
@@ -400,6 +458,18 @@ impl DestinationSpec {
         if let Some(p) = t.strip_prefix("onedrive:") {
             let p = p.trim_matches('/');
             return Ok(Self::OneDrive(format!("/{p}")));
+        }
+        if let Some(p) = t.strip_prefix("s3://") {
+            let p = p.trim_matches('/');
+            let bucket = p.split('/').next().unwrap_or("");
+            let valid = (3..=63).contains(&bucket.len()) && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+            if !valid {
+                return Err(format!("\"{t}\" does not name a bucket; write it as \"s3://BUCKET/PREFIX\" (a bucket name is 3 to 63 lower-case letters, digits, dots and dashes)"));
+            }
+            if p.split('/').any(str::is_empty) {
+                return Err(format!("\"{t}\" has an empty folder in its prefix; write it as \"s3://BUCKET/PREFIX\""));
+            }
+            return Ok(Self::S3(p.to_string()));
         }
         if t.is_empty() {
             return Err("the destination is empty; give a folder path or \"onedrive:/Backups/<name>\"".into());
@@ -420,6 +490,7 @@ impl DestinationSpec {
         match self {
             Self::Folder(p) => p.display().to_string(),
             Self::OneDrive(p) => format!("onedrive:{p}"),
+            Self::S3(p) => format!("s3://{p}"),
         }
     }
 }
@@ -471,7 +542,7 @@ impl Job {
     /// True when backups go to OneDrive through Graph rather than a folder.
     #[must_use]
     pub fn destination_is_remote(&self) -> bool {
-        matches!(self.destination, DestinationSpec::OneDrive(_))
+        matches!(self.destination, DestinationSpec::OneDrive(_) | DestinationSpec::S3(_))
     }
 }
 
@@ -571,6 +642,7 @@ impl Config {
             return Err(Error::config(format!("{file}: [onedrive], field `cloud_confirm_within`: {}.", e.message())));
         }
         raw.onedrive.validate(&file)?;
+        raw.s3.validate(&file)?;
         raw.secrets.validate(&file)?;
         let mut jobs = Vec::with_capacity(raw.jobs.len());
         for (i, rj) in raw.jobs.iter().enumerate() {
@@ -697,7 +769,7 @@ impl Job {
             retries: 0,
             stale_after: None,
             verify_every: 0,
-            retention: RetentionPolicy { keep_days: 0, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 },
+            retention: RetentionPolicy { keep_days: 0, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0, max_backups: 0 },
             notify: NotifySettings::default(),
             encryption: None,
         };
@@ -891,6 +963,7 @@ tables = []                                          # empty: the whole database
 [job.retention]
 keep_days = 7
 keep_last = 0              # 0: no count limit
+# max_backups = 30         # a cap: never more than N (the newest is always kept); 0: none
 # daily = 7, weekly = 4, monthly = 12, yearly = 5
 
 [job.notify]
@@ -1038,6 +1111,26 @@ graph_base_url = "https://graph.microsoft.com/v1.0"
                 .encryption
                 .is_none()
         );
+    }
+
+    #[test]
+    fn s3_destination_and_section_parse_with_field_errors() {
+        assert_eq!(DestinationSpec::parse("s3://backups/app/", None).unwrap(), DestinationSpec::S3("backups/app".into()));
+        assert_eq!(DestinationSpec::parse("s3://backups", None).unwrap().display(), "s3://backups");
+        for bad in ["s3://", "s3://B/x", "s3://ab/x", "s3://bucket//x"] {
+            let e = DestinationSpec::parse(bad, None).unwrap_err();
+            assert!(e.message().contains("s3://BUCKET/PREFIX"), "{bad}: {e}");
+        }
+        let c = Config::parse("[s3]\nendpoint = \"http://127.0.0.1:9000\"\npath_style = true\n", None, &env()).unwrap();
+        assert_eq!(c.raw.s3, S3Settings { endpoint: Some("http://127.0.0.1:9000".into()), region: "us-east-1".into(), path_style: true, profile: None });
+        assert!(Config::to_toml(&c.raw).unwrap().contains("[s3]"));
+        assert!(!Config::to_toml(&Config::parse("", None, &env()).unwrap().raw).unwrap().contains("[s3]"), "the default is not written back");
+        let e = Config::parse("[s3]\nendpoint = \"127.0.0.1:9000\"\n", Some(Path::new("/x/c.toml")), &env()).unwrap_err();
+        assert!(e.message().starts_with("/x/c.toml: [s3], field `endpoint`: \"127.0.0.1:9000\" is not a server URL"), "{e}");
+        let e = Config::parse("[s3]\nregion = \"us east\"\n", None, &env()).unwrap_err();
+        assert!(e.message().contains("[s3], field `region`"), "{e}");
+        let e = Config::parse("[s3]\naccess_key_id = \"AKIA\"\n", None, &env()).unwrap_err();
+        assert!(e.message().contains("access_key_id"), "credentials are refused in the config: {e}");
     }
 
     #[test]

@@ -286,7 +286,7 @@ fn fill(t: &mut Table, f: &JobForm, new: bool) -> Result<(), FieldError> {
 fn fill_retention(ret: &mut Table, r: &RetentionPolicy, d: &RetentionPolicy, new: bool) {
     set_if(ret, "keep_days", i64::from(r.keep_days), !new && r.keep_days == d.keep_days);
     set_if(ret, "keep_last", i64::from(r.keep_last), !new && r.keep_last == d.keep_last);
-    for (key, v) in [("daily", r.daily), ("weekly", r.weekly), ("monthly", r.monthly), ("yearly", r.yearly)] {
+    for (key, v) in [("daily", r.daily), ("weekly", r.weekly), ("monthly", r.monthly), ("yearly", r.yearly), ("max_backups", r.max_backups)] {
         set_if(ret, key, i64::from(v), v == 0);
     }
 }
@@ -809,6 +809,12 @@ tenant = "common"
         // Saving an unchanged form changes nothing.
         let f = form(&c, "tgapp");
         assert_eq!(upsert_job(TEXT, Some("tgapp"), &f).unwrap(), TEXT);
+        // The cap is written when set, and read back.
+        let mut f = form(&c, "tgapp");
+        f.retention.max_backups = 30;
+        let out = upsert_job(TEXT, Some("tgapp"), &f).unwrap();
+        assert!(out.contains("max_backups = 30"), "{out}");
+        assert_eq!(Config::parse(&out, None, &env()).unwrap().jobs[0].retention.max_backups, 30);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, DestinationSpec, OneDriveSettings};
+use crate::config::{Config, DestinationSpec, OneDriveSettings, S3Settings};
 use crate::destination::{Destination, LocalFolder};
 use crate::history::{History, MovedAside};
 use crate::observer::RunObserver;
@@ -42,6 +42,8 @@ use crate::{Error, Result};
 pub struct DestinationSettings {
     /// `[onedrive]`.
     pub onedrive: OneDriveSettings,
+    /// `[s3]`.
+    pub s3: S3Settings,
 }
 
 /// What an opener gets besides the location.
@@ -79,6 +81,7 @@ pub fn scheme(spec: &DestinationSpec) -> &'static str {
     match spec {
         DestinationSpec::Folder(_) => FOLDER,
         DestinationSpec::OneDrive(_) => ONEDRIVE,
+        DestinationSpec::S3(_) => S3,
     }
 }
 
@@ -86,6 +89,8 @@ pub fn scheme(spec: &DestinationSpec) -> &'static str {
 pub const FOLDER: &str = "folder";
 /// The scheme of `onedrive:` destinations.
 pub const ONEDRIVE: &str = "onedrive";
+/// The scheme of `s3://` destinations.
+pub const S3: &str = "s3";
 
 /// Borrowed by every run: what the engine holds plus the run's observer
 /// and cancel flag. [`Runner`] and [`Restorer`] are views of one.
@@ -323,7 +328,7 @@ impl Engine {
             self.secrets.configure(&config.raw.secrets, path);
         }
         self.alerts.configure(&config.raw.alerts);
-        let settings = DestinationSettings { onedrive: config.raw.onedrive.clone() };
+        let settings = DestinationSettings { onedrive: config.raw.onedrive.clone(), s3: config.raw.s3.clone() };
         let mut current = self.settings.write().unwrap_or_else(PoisonError::into_inner);
         if **current != settings {
             *current = Arc::new(settings);
@@ -344,11 +349,12 @@ impl Engine {
         let location = match spec {
             // Built in (and not always UTF-8).
             DestinationSpec::Folder(p) => return Ok(Box::new(LocalFolder::new(p.clone()))),
-            DestinationSpec::OneDrive(p) => p,
+            DestinationSpec::OneDrive(p) | DestinationSpec::S3(p) => p,
         };
         let Some(opener) = self.openers.get(scheme(spec)) else {
+            let what = if matches!(spec, DestinationSpec::S3(_)) { "S3 support" } else { "Microsoft Graph upload support" };
             return Err(Error::config(format!(
-                "The destination {} needs Microsoft Graph upload support, which this build does not have; point the job at your OneDrive-synced folder instead.",
+                "The destination {} needs {what}, which this build does not have; point the job at a folder instead.",
                 spec.display()
             )));
         };

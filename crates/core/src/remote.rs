@@ -33,10 +33,11 @@ const MAX_MANIFEST: u64 = 64 * 1024;
 /// Copies older than this in `downloads/` were left by a crash.
 const STALE_COPY: Duration = Duration::from_secs(24 * 3600);
 
-/// True for a backup named by a remote URL (`onedrive:/…`) rather than a path.
+/// True for a backup named by a remote URL (`onedrive:/…`, `s3://…`) rather than a path.
 #[must_use]
 pub fn is_remote(file: &str) -> bool {
-    file.trim_start().starts_with("onedrive:")
+    let f = file.trim_start();
+    f.starts_with("onedrive:") || f.starts_with("s3://")
 }
 
 /// Splits `onedrive:/Backups/app/file` into the folder's destination and
@@ -45,6 +46,14 @@ pub fn is_remote(file: &str) -> bool {
 /// # Errors
 /// When it is not a remote URL or names no file.
 pub fn split(file: &str) -> Result<(DestinationSpec, String)> {
+    if let Some(rest) = file.trim().strip_prefix("s3://") {
+        let (folder, name) = rest.trim_end_matches('/').rsplit_once('/').unwrap_or((rest, ""));
+        if name.is_empty() || folder.is_empty() {
+            return Err(Error::config(format!("{file} names a bucket or folder, not a backup file (s3://BUCKET/PREFIX/FILE); `nightjar list --job NAME` shows the backups.")));
+        }
+        let spec = DestinationSpec::parse(&format!("s3://{folder}"), None)?;
+        return Ok((spec, name.to_string()));
+    }
     let rest = file.trim().strip_prefix("onedrive:").ok_or_else(|| Error::config(format!("{file} is not a OneDrive address (onedrive:/folder/file).")))?;
     let rest = rest.trim_matches('/');
     let (folder, name) = rest.rsplit_once('/').unwrap_or(("", rest));
@@ -226,7 +235,7 @@ pub fn fetch(engine: &Engine, origin: &str, observer: &dyn RunObserver, label: &
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                 return Err(Error::new(
                     ErrorKind::InvalidBackup,
-                    format!("{} arrived damaged (it does not match OneDrive's own hash: {e}); try again, or pick another backup.", copy.origin),
+                    format!("{} arrived damaged (it does not match the destination's own checksum: {e}); try again, or pick another backup.", copy.origin),
                 ));
             }
             Err(e) => {
@@ -280,6 +289,12 @@ mod tests {
         assert!(split("onedrive:/").is_err());
         assert!(split("/tmp/x").is_err());
         assert!(is_remote("onedrive:/a/b") && !is_remote("/onedrive:/a"));
+        let (spec, name) = split("s3://backups/app/app_2025.dump.zst").unwrap();
+        assert_eq!((spec, name.as_str()), (DestinationSpec::S3("backups/app".into()), "app_2025.dump.zst"));
+        let (spec, name) = split("s3://backups/x.sql").unwrap();
+        assert_eq!((spec, name.as_str()), (DestinationSpec::S3("backups".into()), "x.sql"));
+        assert!(split("s3://backups").is_err() && split("s3://backups/").is_err());
+        assert!(is_remote("s3://b/x"));
     }
 
     /// An engine serving `onedrive:` from a local folder.

@@ -18,6 +18,9 @@
 //! - A backup dated after `now` (the clock went back) is always kept and takes
 //!   no part in the other rules, so it cannot push the real newest one out.
 //! - A policy whose rules are all 0 deletes nothing.
+//! - `max_backups` is a cap on top of the union: of the backups the rules
+//!   keep (all of them when the keep rules are off), only the newest `N`
+//!   stay. The newest backup always counts among them.
 
 use std::collections::BTreeSet;
 
@@ -43,11 +46,14 @@ pub struct RetentionPolicy {
     pub monthly: u32,
     /// Keep the newest backup of each of the last N years that have one.
     pub yearly: u32,
+    /// Never keep more than N backups, whatever the other rules say (the
+    /// newest is always kept). Default 0 (no cap).
+    pub max_backups: u32,
 }
 
 impl Default for RetentionPolicy {
     fn default() -> Self {
-        Self { keep_days: 7, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 }
+        Self { keep_days: 7, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0, max_backups: 0 }
     }
 }
 
@@ -55,7 +61,12 @@ impl RetentionPolicy {
     /// True when every rule is 0: such a policy never deletes anything.
     #[must_use]
     pub fn keeps_everything(&self) -> bool {
-        let Self { keep_days, keep_last, daily, weekly, monthly, yearly } = *self;
+        self.keep_rules_off() && self.max_backups == 0
+    }
+
+    /// True when every keep rule is 0 (the cap aside).
+    fn keep_rules_off(&self) -> bool {
+        let Self { keep_days, keep_last, daily, weekly, monthly, yearly, max_backups: _ } = *self;
         [keep_days, keep_last, daily, weekly, monthly, yearly].iter().all(|n| *n == 0)
     }
 
@@ -80,6 +91,9 @@ impl RetentionPolicy {
             if n > 0 {
                 parts.push(format!("{label} {n}"));
             }
+        }
+        if self.max_backups > 0 {
+            parts.push(format!("at most {}", self.max_backups));
         }
         format!("keep {}", parts.join(", "))
     }
@@ -201,7 +215,7 @@ pub fn plan(policy: &RetentionPolicy, candidates: &[Candidate], now: DateTime<Ut
     });
 
     let mut reasons: Vec<Vec<String>> = vec![Vec::new(); sorted.len()];
-    if policy.keeps_everything() {
+    if policy.keep_rules_off() {
         for r in &mut reasons {
             r.push("all rules off".into());
         }
@@ -241,10 +255,33 @@ pub fn plan(policy: &RetentionPolicy, candidates: &[Candidate], now: DateTime<Ut
         }
     }
 
+    // The cap: the newest backup first, then the other keepers newest first.
+    let mut capped = vec![false; sorted.len()];
+    if policy.max_backups > 0 {
+        let newest = sorted.iter().position(|c| c.taken_at <= now);
+        let mut room = policy.max_backups as usize - usize::from(newest.is_some());
+        for (i, r) in reasons.iter().enumerate() {
+            if r.is_empty() || Some(i) == newest {
+                continue;
+            }
+            if room > 0 {
+                room -= 1;
+            } else {
+                capped[i] = true;
+            }
+        }
+    }
+
     let decisions = sorted
         .into_iter()
         .zip(reasons)
-        .map(|(c, mut reasons)| {
+        .zip(capped)
+        .map(|((c, mut reasons), capped)| {
+            if capped {
+                let n = policy.max_backups;
+                reasons = vec![format!("over the cap of {n} backup{} (max_backups)", if n == 1 { "" } else { "s" })];
+                return Decision { name: c.name.clone(), taken_at: c.taken_at, size: c.size, keep: false, reasons };
+            }
             let keep = !reasons.is_empty();
             if !keep {
                 reasons.push(if policy.keep_days > 0 {
@@ -289,7 +326,36 @@ mod tests {
     }
 
     fn policy(keep_days: u32, keep_last: u32, daily: u32, weekly: u32, monthly: u32, yearly: u32) -> RetentionPolicy {
-        RetentionPolicy { keep_days, keep_last, daily, weekly, monthly, yearly }
+        RetentionPolicy { keep_days, keep_last, daily, weekly, monthly, yearly, max_backups: 0 }
+    }
+
+    #[test]
+    fn max_backups_caps_the_union_and_always_keeps_the_newest() {
+        let now = at(Tz::UTC, "2026-03-10 12:00");
+        let backups = cands(Tz::UTC, &["2026-03-10 00:00", "2026-03-09 00:00", "2026-03-08 00:00", "2026-03-07 00:00", "2026-03-06 00:00"]);
+        // keep_days 30 would keep all five: the cap keeps the newest three.
+        let p = RetentionPolicy { keep_days: 30, max_backups: 3, ..RetentionPolicy::default() };
+        let got = plan(&p, &backups, now, Tz::UTC);
+        assert_eq!(kept(&got), ["2026-03-10 00:00", "2026-03-09 00:00", "2026-03-08 00:00"]);
+        assert_eq!(reasons(&got, "2026-03-07 00:00"), ["over the cap of 3 backups (max_backups)"]);
+        assert_eq!(p.describe(), "keep 30 days, at most 3");
+        assert!(!p.keeps_everything());
+
+        // The cap alone: the newest N, whatever their age.
+        let p = RetentionPolicy { keep_days: 0, max_backups: 2, ..RetentionPolicy::default() };
+        assert_eq!(kept(&plan(&p, &backups, now, Tz::UTC)), ["2026-03-10 00:00", "2026-03-09 00:00"]);
+        assert!(!p.keeps_everything(), "a cap alone prunes");
+
+        // A cap of 1 keeps only the newest, even with a backup dated in the future (the clock went back).
+        let mut with_future = backups.clone();
+        with_future.push(Candidate { name: "future".into(), taken_at: at(Tz::UTC, "2026-04-01 00:00"), size: 1 });
+        let p = RetentionPolicy { keep_days: 30, max_backups: 1, ..RetentionPolicy::default() };
+        let got = plan(&p, &with_future, now, Tz::UTC);
+        assert_eq!(kept(&got), ["2026-03-10 00:00"], "the newest real backup is kept, never more than 1");
+
+        // Rules that keep fewer than the cap are unchanged by it.
+        let p = RetentionPolicy { keep_days: 0, keep_last: 2, max_backups: 4, ..RetentionPolicy::default() };
+        assert_eq!(kept(&plan(&p, &backups, now, Tz::UTC)), ["2026-03-10 00:00", "2026-03-09 00:00"]);
     }
 
     /// Nightly backups at `hh:mm` local from `first` to `last` inclusive, named "YYYY-MM-DD".

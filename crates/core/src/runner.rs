@@ -503,6 +503,8 @@ impl Runner<'_> {
                         let dir = match &job.destination {
                             DestinationSpec::Folder(p) => p.clone(),
                             DestinationSpec::OneDrive(p) => p.into(),
+                            // The upload's own sentence says what failed and what to do.
+                            DestinationSpec::S3(_) => return Err(Error::destination_io(e.to_string(), e)),
                         };
                         Error::destination_io(crate::destination::local::describe_io("write", &dir.join(name), &dir, &e), e)
                     }

@@ -138,6 +138,12 @@ pub fn tool_health(job: &Job) -> ToolHealth {
 #[must_use]
 pub fn destination_health(spec: &DestinationSpec) -> DestinationHealth {
     match spec {
+        DestinationSpec::S3(p) => DestinationHealth {
+            location: format!("s3://{p}"),
+            space: None,
+            // Reads only: the credentials and the bucket are checked when a run starts.
+            problem: None,
+        },
         DestinationSpec::OneDrive(p) => DestinationHealth {
             location: format!("onedrive:{p}"),
             space: None,

@@ -101,6 +101,9 @@ pub fn local_file(record: &nightjar_core::history::RunRecord) -> CmdResult<PathB
     if file.starts_with("onedrive:") {
         return Err(UiError::new(ErrorKind::Destination, "This backup is in OneDrive; open it from onedrive.com."));
     }
+    if file.starts_with("s3://") {
+        return Err(UiError::new(ErrorKind::Destination, "This backup is in S3; save a copy with `nightjar download` first."));
+    }
     Ok(PathBuf::from(file))
 }
 

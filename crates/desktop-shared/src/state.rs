@@ -52,7 +52,7 @@ impl AppState {
 
     pub fn new(data: DataDir, config_path: PathBuf, history: History, secrets: Arc<dyn SecretStore>) -> Self {
         let history = Arc::new(history);
-        let engine = nightjar_onedrive::install(Engine::builder(data.clone()).history(history.clone()).secrets(secrets.clone())).build();
+        let engine = nightjar_s3::install(nightjar_onedrive::install(Engine::builder(data.clone()).history(history.clone()).secrets(secrets.clone()))).build();
         Self {
             data,
             config_path,

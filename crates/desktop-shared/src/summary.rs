@@ -106,7 +106,7 @@ pub fn summarize(config: Option<&Config>, cards: &[JobCard], paused: bool, runni
         let pick = newest.and_then(|n| c.jobs.iter().find(|j| j.name == n)).or_else(|| c.jobs.first());
         pick.and_then(|j| match &j.destination {
             DestinationSpec::Folder(p) => Some(p.clone()),
-            DestinationSpec::OneDrive(_) => None,
+            DestinationSpec::OneDrive(_) | DestinationSpec::S3(_) => None,
         })
     });
     let failed = cards.iter().any(|c| c.stale || (c.enabled && c.last_run.as_ref().is_some_and(|r| matches!(r.status, RunStatus::Failed | RunStatus::Interrupted))));

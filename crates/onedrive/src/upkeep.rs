@@ -136,6 +136,7 @@ impl OneDriveUpkeep {
             .iter()
             .filter(|j| match &j.destination {
                 DestinationSpec::OneDrive(_) => true,
+                DestinationSpec::S3(_) => false,
                 DestinationSpec::Folder(p) => roots.iter().any(|r| p.starts_with(r)),
             })
             .map(|j| j.name.clone())

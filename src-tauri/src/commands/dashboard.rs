@@ -18,7 +18,7 @@ fn health(job: &Job) -> Vec<String> {
     let tool = nightjar_core::status::tool_health(job).problem;
     let dest = match &job.destination {
         nightjar_core::config::DestinationSpec::Folder(_) => nightjar_core::status::destination_health(&job.destination).problem,
-        nightjar_core::config::DestinationSpec::OneDrive(_) => None,
+        nightjar_core::config::DestinationSpec::OneDrive(_) | nightjar_core::config::DestinationSpec::S3(_) => None,
     };
     tool.into_iter().chain(dest).collect()
 }
