@@ -116,6 +116,34 @@ fn connect(root: &std::path::Path) -> Result<Option<(HostClient, String)>, Strin
     }
 }
 
+/// Start at login: returns once the tray process just started answers (so
+/// whatever comes next, a quick `--quit` too, finds it), or it exited
+/// because another one runs; the exit code for this process.
+fn wait_until_listening(root: &std::path::Path, mut child: std::process::Child) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if HostClient::connect(root).is_ok() {
+            // Reaped in the background until this process exits; it keeps running.
+            std::thread::spawn(move || child.wait());
+            return 0;
+        }
+        match child.try_wait() {
+            // Exit 0: another tray process holds the data folder.
+            Ok(Some(status)) if status.success() => return 0,
+            Ok(Some(status)) => {
+                eprintln!("nightjar-desktop: the tray process stopped at start ({status}); see the log.");
+                return 1;
+            }
+            _ => {}
+        }
+        if Instant::now() >= deadline {
+            eprintln!("nightjar-desktop: the tray process did not answer within 20 s; it may still be starting (see the log).");
+            return 0;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Starts the window (and the tray process when it is not running) and
 /// blocks until the window closes. With `--hidden` (start at login) only
 /// the tray process is started.
@@ -123,7 +151,7 @@ pub fn run() {
     let _guard = launch::init_tracing();
     if std::env::args().any(|a| a == HIDDEN_FLAG) {
         match start_tray(HIDDEN_FLAG, None) {
-            Ok(_) => std::process::exit(0),
+            Ok(child) => std::process::exit(wait_until_listening(&DataDir::from_env().root().to_path_buf(), child)),
             Err(e) => {
                 eprintln!("nightjar-desktop: could not start {} ({e}).", tray_exe().display());
                 std::process::exit(1);
