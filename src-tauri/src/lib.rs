@@ -95,13 +95,31 @@ fn connect(root: &std::path::Path) -> Result<Option<(HostClient, String)>, Strin
     }
     tracing::info!("starting the tray process");
     let token = proto::new_token().map_err(|e| format!("cannot make the window token ({e})"))?;
-    let mut child = start_tray(launch::NO_WINDOW_FLAG, Some(&token)).map_err(|e| format!("could not start {} ({e}); reinstall Nightjar", tray_exe().display()))?;
+    let child = start_tray(launch::NO_WINDOW_FLAG, Some(&token)).map_err(|e| format!("could not start {} ({e}); reinstall Nightjar", tray_exe().display()))?;
+    match wait_for_tray(root, child)? {
+        TrayStart::Answering(c) => Ok(Some((c, token))),
+        TrayStart::Silent => Err("the tray process did not answer within 20 s; see the log".into()),
+    }
+}
+
+/// How a tray process just started turned out.
+enum TrayStart {
+    /// It answers (and is reaped in the background: it keeps running after this process).
+    Answering(HostClient),
+    /// No answer within 20 s (it may have exited 0: another one holds the data folder).
+    Silent,
+}
+
+/// Waits up to 20 s for the tray process just started to answer.
+///
+/// # Errors
+/// It exited with a failure.
+fn wait_for_tray(root: &std::path::Path, mut child: std::process::Child) -> Result<TrayStart, String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(c) = HostClient::connect(root) {
-            // Reaped in the background: it keeps running after this window.
             std::thread::spawn(move || child.wait());
-            return Ok(Some((c, token)));
+            return Ok(TrayStart::Answering(c));
         }
         // Exiting 0 means another tray process holds the data folder and is about to listen.
         if let Ok(Some(status)) = child.try_wait()
@@ -110,7 +128,7 @@ fn connect(root: &std::path::Path) -> Result<Option<(HostClient, String)>, Strin
             return Err(format!("the tray process stopped at start ({status}); see the log"));
         }
         if Instant::now() >= deadline {
-            return Err("the tray process did not answer within 20 s; see the log".into());
+            return Ok(TrayStart::Silent);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -119,28 +137,17 @@ fn connect(root: &std::path::Path) -> Result<Option<(HostClient, String)>, Strin
 /// Start at login: returns once the tray process just started answers (so
 /// whatever comes next, a quick `--quit` too, finds it), or it exited
 /// because another one runs; the exit code for this process.
-fn wait_until_listening(root: &std::path::Path, mut child: std::process::Child) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if HostClient::connect(root).is_ok() {
-            // Reaped in the background until this process exits; it keeps running.
-            std::thread::spawn(move || child.wait());
-            return 0;
-        }
-        match child.try_wait() {
-            // Exit 0: another tray process holds the data folder.
-            Ok(Some(status)) if status.success() => return 0,
-            Ok(Some(status)) => {
-                eprintln!("nightjar-desktop: the tray process stopped at start ({status}); see the log.");
-                return 1;
-            }
-            _ => {}
-        }
-        if Instant::now() >= deadline {
+fn wait_until_listening(root: &std::path::Path, child: std::process::Child) -> i32 {
+    match wait_for_tray(root, child) {
+        Ok(TrayStart::Answering(_)) => 0,
+        Ok(TrayStart::Silent) => {
             eprintln!("nightjar-desktop: the tray process did not answer within 20 s; it may still be starting (see the log).");
-            return 0;
+            0
         }
-        std::thread::sleep(Duration::from_millis(50));
+        Err(e) => {
+            eprintln!("nightjar-desktop: {e}.");
+            1
+        }
     }
 }
 
@@ -151,7 +158,7 @@ pub fn run() {
     let _guard = launch::init_tracing();
     if std::env::args().any(|a| a == HIDDEN_FLAG) {
         match start_tray(HIDDEN_FLAG, None) {
-            Ok(child) => std::process::exit(wait_until_listening(&DataDir::from_env().root().to_path_buf(), child)),
+            Ok(child) => std::process::exit(wait_until_listening(DataDir::from_env().root(), child)),
             Err(e) => {
                 eprintln!("nightjar-desktop: could not start {} ({e}).", tray_exe().display());
                 std::process::exit(1);

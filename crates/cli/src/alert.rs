@@ -2,7 +2,6 @@
 //! (read from stdin or a prompt, never the command line), list the alerts
 //! with their last delivery.
 
-use std::io::{IsTerminal as _, Read as _};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -195,13 +194,7 @@ fn capitalize(s: &str) -> String {
 }
 
 fn read_secret(prompt: &str) -> Result<String> {
-    let s = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(prompt).map_err(|e| Error::other("Could not read the secret from the terminal.").with_source(e))?
-    } else {
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| Error::other("Could not read the secret from stdin.").with_source(e))?;
-        s.lines().next().unwrap_or("").trim().to_string()
-    };
+    let s = crate::commands::read_secret(prompt, "secret", false)?.trim().to_string();
     if s.is_empty() {
         return Err(Error::new(ErrorKind::Config, "The secret is empty; nothing was stored."));
     }

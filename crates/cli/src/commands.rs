@@ -525,15 +525,26 @@ fn account_for(ctx: &Ctx, t: &PasswordTarget) -> Result<String> {
     }
 }
 
-fn read_password(account: &str) -> Result<String> {
-    let pw = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(format!("Password for {}: ", describe_account(account)))
-            .map_err(|e| Error::other("Could not read the password from the terminal.").with_source(e))?
-    } else {
+/// A secret (`what`: "password", "secret", ...) typed at the terminal
+/// after `prompt` (not echoed), or the first line of stdin when it is not a
+/// terminal; never from the command line. With `confirm`, a terminal is
+/// asked twice and the two must agree.
+pub(crate) fn read_secret(prompt: &str, what: &str, confirm: bool) -> Result<String> {
+    if !std::io::stdin().is_terminal() {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| Error::other("Could not read the password from stdin.").with_source(e))?;
-        s.lines().next().unwrap_or("").to_string()
-    };
+        std::io::stdin().read_to_string(&mut s).map_err(|e| Error::other(format!("Could not read the {what} from stdin.")).with_source(e))?;
+        return Ok(s.lines().next().unwrap_or("").to_string());
+    }
+    let read = |prompt: &str| rpassword::prompt_password(prompt).map_err(|e| Error::other(format!("Could not read the {what} from the terminal.")).with_source(e));
+    let first = read(prompt)?;
+    if confirm && read(&format!("The same {what} again: "))? != first {
+        return Err(Error::new(ErrorKind::Config, format!("The two {what}s differ; nothing was changed.")));
+    }
+    Ok(first)
+}
+
+fn read_password(account: &str) -> Result<String> {
+    let pw = read_secret(&format!("Password for {}: ", describe_account(account)), "password", false)?;
     if pw.is_empty() {
         return Err(Error::new(ErrorKind::Config, "The password is empty; nothing was stored."));
     }

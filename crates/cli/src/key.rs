@@ -2,13 +2,12 @@
 //! `nightjar_core::crypt`). Secret keys stay in the secret store; only
 //! recipients (public keys) go into the config file.
 
-use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use nightjar_core::age::secrecy::ExposeSecret as _;
-use nightjar_core::{Error, ErrorKind, Result, crypt};
+use nightjar_core::{Error, Result, crypt};
 
 use crate::commands::Ctx;
 
@@ -177,27 +176,7 @@ fn list(ctx: &Ctx, a: &ListArgs) -> Result<ExitCode> {
 
 fn passphrase(ctx: &Ctx, job: &str) -> Result<ExitCode> {
     ctx.config()?.job(job)?;
-    let p = if std::io::stdin().is_terminal() {
-        let read = |prompt: &str| {
-            rpassword::prompt_password(prompt).map_err(|e| {
-                Error::other("Could not read the passphrase from the terminal.").with_source(e)
-            })
-        };
-        let first = read(&format!("Encryption passphrase for job \"{job}\": "))?;
-        if read("The same passphrase again: ")? != first {
-            return Err(Error::new(
-                ErrorKind::Config,
-                "The two passphrases differ; nothing was changed.",
-            ));
-        }
-        first
-    } else {
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| {
-            Error::other("Could not read the passphrase from stdin.").with_source(e)
-        })?;
-        s.lines().next().unwrap_or("").to_string()
-    };
+    let p = crate::commands::read_secret(&format!("Encryption passphrase for job \"{job}\": "), "passphrase", true)?;
     crypt::set_job_passphrase(ctx.engine.secrets().as_ref(), &ctx.config_path, &ctx.env, job, &p)?;
     eprintln!(
         "Job \"{job}\" now encrypts its backups to the passphrase kept in {}; keep a copy of it somewhere safe.",

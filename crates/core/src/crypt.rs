@@ -191,6 +191,26 @@ pub fn store_identity(
     Ok(n)
 }
 
+/// The cause attached to the error that refuses an encrypted backup no
+/// given key opens ([`no_key_message`] is its sentence): callers that can
+/// ask for a key file (the window) tell it from other refusals by this.
+#[derive(Debug, Clone, Copy)]
+pub struct NoKey;
+
+impl std::fmt::Display for NoKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no key given opens it")
+    }
+}
+
+impl std::error::Error for NoKey {}
+
+/// Whether `e` refuses an encrypted backup that no given key opens.
+#[must_use]
+pub fn is_no_key(e: &Error) -> bool {
+    std::error::Error::source(e).is_some_and(|s| s.is::<NoKey>())
+}
+
 /// The minimum length of an encryption passphrase, in characters.
 pub const MIN_PASSPHRASE_CHARS: usize = 12;
 

@@ -139,6 +139,12 @@ impl Error {
         self
     }
 
+    /// The same error (kind and cause) told with another `message`.
+    #[must_use]
+    pub fn reworded(self, message: impl Into<String>) -> Self {
+        Self { message: crate::db::redact(&message.into()), ..self }
+    }
+
     /// Shorthand for [`ErrorKind::Config`].
     pub fn config(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Config, message)

@@ -111,7 +111,8 @@ impl LocalCopy {
     pub fn explain(&self, e: Error) -> Error {
         let local = self.path.display().to_string();
         if e.message().contains(&local) {
-            Error::new(e.kind(), e.message().replace(&local, &self.origin))
+            let message = e.message().replace(&local, &self.origin);
+            e.reworded(message)
         } else {
             e
         }

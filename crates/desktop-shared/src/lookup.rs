@@ -52,12 +52,10 @@ fn identity(req: &RestoreRequest) -> Option<PathBuf> {
 /// a key file that cannot be read: the window asks for the key file.
 fn key_error(req: &RestoreRequest, e: nightjar_core::Error) -> UiError {
     let key_file = identity(req);
-    let names_key_file = key_file.as_ref().is_some_and(|k| e.message().contains(&k.display().to_string()));
-    if e.kind() != ErrorKind::Config || !(e.message().contains(" is encrypted ") || names_key_file) {
-        return UiError::from(e);
-    }
-    if names_key_file && !e.message().contains(" is encrypted ") {
-        return UiError::from(e).at("identity");
+    if !nightjar_core::crypt::is_no_key(&e) {
+        // A chosen key file that cannot be read or holds no key: said at its field.
+        let names_key_file = e.kind() == ErrorKind::Config && key_file.as_ref().is_some_and(|k| e.message().contains(&k.display().to_string()));
+        return if names_key_file { UiError::from(e).at("identity") } else { UiError::from(e) };
     }
     let manifest = nightjar_core::inspect::inspect(Path::new(req.file.trim())).ok().and_then(|i| i.manifest);
     let to = match manifest.map(|m| m.encryption) {

@@ -146,7 +146,7 @@ impl RestorePlan {
 pub fn check_restorable(insp: &Inspection, engine: Engine, database: &str) -> Result<()> {
     let path = insp.path.display();
     if let Some(p) = &insp.key_problem {
-        return Err(Error::config(p.clone()));
+        return Err(Error::config(p.clone()).with_source(crate::crypt::NoKey));
     }
     if let Some(p) = &insp.decode_problem {
         return Err(invalid(format!("{path} cannot be restored: {p}, so the file is damaged; pick another backup.")));

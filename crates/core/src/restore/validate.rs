@@ -188,7 +188,7 @@ pub fn validate(file: &Path, opts: &ValidateOptions, observer: &dyn RunObserver,
 pub(crate) fn check_head(insp: &Inspection, engine: Option<Engine>, database: Option<&str>) -> Result<()> {
     let path = insp.path.display().to_string();
     if let Some(p) = &insp.key_problem {
-        return Err(Error::config(p.clone()));
+        return Err(Error::config(p.clone()).with_source(crate::crypt::NoKey));
     }
     match engine {
         Some(engine) => check_restorable(insp, engine, database.unwrap_or("?"))?,
