@@ -57,7 +57,7 @@ fn a_multipart_upload_streams_keeps_its_sha256_and_a_cut_download_resumes() {
     let server = S3Server::start();
     let d = dest_at(&server.settings(), &server, "multi");
     d.prepare().unwrap();
-    // 3 parts of 8 MiB and a short last one.
+    // 3 full parts and a short last one.
     let bytes = conformance::pattern(3 * nightjar_s3::destination::PART_SIZE + 12_345, 7);
     let mut p = d.create("big.sql.zst").unwrap();
     for chunk in bytes.chunks(128 * 1024) {

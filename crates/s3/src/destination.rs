@@ -1,9 +1,11 @@
 //! [`S3Destination`]: core's `Destination` over an S3-compatible bucket.
 //!
-//! Uploads stream: S3 needs no size up front, so a pending file keeps one
-//! part ([`PART_SIZE`]) in memory while at most [`IN_FLIGHT`] earlier
-//! parts are on their way (a multipart upload); memory stays at a few parts
-//! whatever the size, with no spool file. A backup smaller than one part
+//! Uploads stream: S3 needs no size up front, so a pending file fills one
+//! part ([`PART_SIZE`], S3's minimum) in memory while the previous one is
+//! on its way (a multipart upload); memory stays at two parts whatever the
+//! size, with no spool file. S3 allows 10,000 parts, so the part size
+//! doubles every [`PARTS_PER_SIZE`] parts (5 MiB parts up to 10 GB, 80 MiB
+//! ones only past 150 GB): small and usual backups pay for 5 MiB parts only. A backup smaller than one part
 //! goes up in one `PUT` at commit, with `If-None-Match: *` (never over an
 //! existing object) and its sha256 as object metadata
 //! (`x-amz-meta-sha256`). Parts of a multipart upload are invisible until
@@ -40,10 +42,21 @@ use tokio::task::JoinSet;
 
 use crate::credentials::Credentials;
 
-/// Bytes per part of a multipart upload (S3's minimum is 5 MiB).
-pub const PART_SIZE: usize = 8 << 20;
-/// Parts uploading at once while the next one fills.
-pub const IN_FLIGHT: usize = 2;
+/// Bytes of the first parts of a multipart upload (S3's minimum is 5 MiB).
+pub const PART_SIZE: usize = 5 << 20;
+/// Parts uploading at once while the next one fills. One is enough to keep
+/// the pipe full (a part goes up faster than the dump fills the next), and
+/// each more would cost a part of memory.
+pub const IN_FLIGHT: usize = 1;
+/// The part size doubles after this many parts (10,000 parts at most per
+/// upload: 2,000 each of 5, 10, 20, 40 and 80 MiB reach 310 GB).
+pub const PARTS_PER_SIZE: usize = 2_000;
+
+/// The size of part number `sent` (0-based) of an upload starting at `base`.
+#[must_use]
+pub fn part_len(base: usize, sent: usize) -> usize {
+    base << (sent / PARTS_PER_SIZE).min(4)
+}
 /// The object metadata key of the sha256 (`x-amz-meta-sha256`).
 pub const SHA256_METADATA: &str = "sha256";
 /// Resumes of one download after a cut connection.
@@ -224,6 +237,7 @@ impl Destination for S3Destination {
             buf: Vec::new(),
             upload: None,
             parts: JoinSet::new(),
+            sent: 0,
             hash: Sha256::new(),
             failed: None,
         }))
@@ -291,6 +305,8 @@ struct S3Pending {
     /// Started when the first part is full.
     upload: Option<Box<dyn MultipartUpload>>,
     parts: JoinSet<object_store::Result<()>>,
+    /// Parts handed to the upload so far.
+    sent: usize,
     hash: Sha256,
     /// The first failure: later writes and the commit report it.
     failed: Option<String>,
@@ -337,7 +353,8 @@ impl S3Pending {
             self.upload = Some(up);
         }
         self.wait_parts(IN_FLIGHT - 1)?;
-        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(self.dest.part_size));
+        let data = std::mem::take(&mut self.buf);
+        self.sent += 1;
         let part = self.upload.as_mut().expect("started above").put_part(PutPayload::from(data));
         self.parts.spawn_on(part, rt.handle());
         Ok(())
@@ -405,14 +422,15 @@ impl Write for S3Pending {
         }
         let mut rest = data;
         while !rest.is_empty() {
+            let part = part_len(self.dest.part_size, self.sent);
             if self.buf.capacity() == 0 {
-                self.buf.reserve_exact(self.dest.part_size);
+                self.buf.reserve_exact(part);
             }
-            let n = (self.dest.part_size - self.buf.len()).min(rest.len());
+            let n = (part - self.buf.len()).min(rest.len());
             self.buf.extend_from_slice(&rest[..n]);
             self.hash.update(&rest[..n]);
             rest = &rest[n..];
-            if self.buf.len() >= self.dest.part_size
+            if self.buf.len() >= part
                 && let Err(e) = self.send_part()
             {
                 return Err(self.fail_io(&e));
@@ -541,6 +559,15 @@ mod tests {
         assert_eq!(xml_tag(doc, "Code"), Some("SignatureDoesNotMatch"));
         assert_eq!(xml_tag(doc, "Message"), Some("The signature differs."));
         assert!(check_name("a/b").is_err() && check_name("").is_err() && check_name("..").is_err() && check_name("app_1.sql.zst").is_ok());
+    }
+
+    #[test]
+    fn parts_start_at_the_minimum_and_grow_to_fit_ten_thousand() {
+        assert_eq!((part_len(PART_SIZE, 0), part_len(PART_SIZE, 1_999)), (5 << 20, 5 << 20));
+        assert_eq!((part_len(PART_SIZE, 2_000), part_len(PART_SIZE, 4_000)), (10 << 20, 20 << 20));
+        assert_eq!(part_len(PART_SIZE, 9_999), 80 << 20, "no bigger than 80 MiB");
+        let most: usize = (0..10_000).map(|n| part_len(PART_SIZE, n)).sum();
+        assert!(most as u64 > 300 * 1_000_000_000, "S3's 10,000 parts hold {most} bytes");
     }
 
     #[test]
