@@ -25,7 +25,17 @@
 #                       with [job.encryption] to one age recipient; needs age-keygen), S
 #                       (nightjar backup --dest s3://… to a local S3 server: moto's server mode,
 #                       tests/support/moto_s3.py, started by this script; needs moto, which
-#                       scripts/install-deps.sh installs; compare it with D of the same rounds)
+#                       scripts/install-deps.sh installs; compare it with D of the same rounds),
+#                       F (a config job with one folder destination) and F3 (the same job with
+#                       destinations = [folder, s3://… on moto, onedrive:/… on the Graph fake]:
+#                       one dump fanned out to three copies; compare F3 with F)
+#   FANOUT_URL=…        the database of F and F3 (default: bench1g of the fixture)
+#   NO_FIXTURE=1        do not build or start the fixture cluster (only with variants that do
+#                       not use it: F and F3 with FANOUT_URL set), e.g. to check F/F3 on a
+#                       small database:
+#                       NO_FIXTURE=1 NO_BUILD=1 BIN_DIR=target/debug QUIET_WAIT=0 ROUNDS=1 \
+#                       VARIANTS="F F3" FANOUT_URL=postgres://… bench/backup.sh
+#   BIN_DIR=target/release   where NO_BUILD=1 takes nightjar (and nightjar-fake-graph) from
 #   THREADS_SWEEP=1     shorthand: append Dt0 Dt1 Dt2 to VARIANTS
 #   CLUSTER_DIR=bench/out/cluster
 #   QUIET_WAIT=1200     seconds to wait at most for a quiet machine (0: do not wait)
@@ -64,10 +74,13 @@ mkdir -p "$OUT/bin"
 if [[ "${NO_BUILD:-0}" != 1 ]]; then
     log "scripts/install-deps.sh --app-only (what the build and the servers need)"
     "$ROOT/scripts/install-deps.sh" --app-only
-    log "cargo build --release -p nightjar-cli"
-    (cd "$ROOT" && cargo build --release -p nightjar-cli)
+    log "cargo build --release -p nightjar-cli -p nightjar-onedrive-fake"
+    (cd "$ROOT" && cargo build --release -p nightjar-cli -p nightjar-onedrive-fake)
 fi
-cp "$ROOT/target/release/nightjar" "$OUT/bin/nightjar"
+BIN_DIR="${BIN_DIR:-target/release}"
+[[ "$BIN_DIR" == /* ]] || BIN_DIR="$ROOT/$BIN_DIR"
+cp "$BIN_DIR/nightjar" "$OUT/bin/nightjar"
+if [[ " $VARIANTS " == *" F3 "* ]]; then cp "$BIN_DIR/nightjar-fake-graph" "$OUT/bin/"; fi
 NIGHTJAR="$OUT/bin/nightjar"
 T_BUILT=$SECONDS
 
@@ -78,7 +91,7 @@ CLUSTER_DIR="$(cd "$CLUSTER_DIR" && pwd)"
 was_running=0
 if [[ -f "$CLUSTER_DIR/data/postmaster.pid" ]] \
     && "$PGBIN/pg_isready" -q -h "$CLUSTER_DIR" -U postgres; then was_running=1; fi
-"$HERE/make-db.sh" "$CLUSTER_DIR"
+if [[ "${NO_FIXTURE:-0}" != 1 ]]; then "$HERE/make-db.sh" "$CLUSTER_DIR"; else was_running=1; fi
 NICE="${NICE:-0}"
 renice_server() { # renice_server N: the postmaster and every process it started
     local pm
@@ -86,9 +99,11 @@ renice_server() { # renice_server N: the postmaster and every process it started
     renice -n "$1" -p "$pm" $(pgrep -P "$pm") >/dev/null
 }
 MOTO_IN=""
+FAKE_PID=""
 stop_cluster() {
     # EOF on its stdin stops the S3 server.
     if [[ -n "$MOTO_IN" ]]; then exec {MOTO_IN}>&-; fi
+    if [[ -n "$FAKE_PID" ]]; then kill "$FAKE_PID" 2>/dev/null || true; fi
     if [[ "$NICE" != 0 ]]; then renice_server 0 || true; fi
     if [[ "$was_running" == 0 && "${KEEP_CLUSTER:-0}" != 1 ]]; then
         "$HERE/make-db.sh" stop "$CLUSTER_DIR" >/dev/null || true
@@ -111,7 +126,7 @@ dbsize() {
     echo "- $("$PGBIN/pg_dump" --version); server $("$PGBIN/postgres" --version | awk '{print $3}')"
     echo "- $(zstd --version | sed 's/^\*\*\* //; s/ \*\*\*$//; s/, by .*//'); $(gzip --version | head -n1)"
     echo "- nightjar: $("$NIGHTJAR" --version) (release build, git $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && [[ -n "$(git status --porcelain -- crates 2>/dev/null)" ]] && echo ', crates/ with uncommitted changes'))"
-    echo "- databases: bench1g $(( $(dbsize bench1g) / 1048576 )) MiB, bench100m $(( $(dbsize bench100m) / 1048576 )) MiB (pg_database_size)"
+    if [[ "${NO_FIXTURE:-0}" != 1 ]]; then echo "- databases: bench1g $(( $(dbsize bench1g) / 1048576 )) MiB, bench100m $(( $(dbsize bench100m) / 1048576 )) MiB (pg_database_size)"; fi
 } >"$MACHINE"
 
 # --- quiet machine ------------------------------------------------------------------------
@@ -152,7 +167,7 @@ fi
 # PostgreSQL server is) and a config whose [s3] section points at it.
 S3CONF="$OUT/s3.toml"
 S3ENV=""
-if [[ " $VARIANTS " == *" S "* ]]; then
+if [[ " $VARIANTS " == *" S "* || " $VARIANTS " == *" F3 "* ]]; then
     python3 -c 'import moto.server' 2>/dev/null || { log "moto is missing: scripts/install-deps.sh installs it"; exit 2; }
     rm -f "$OUT/moto.json"
     exec {MOTO_IN}> >(exec python3 "$ROOT/tests/support/moto_s3.py" nightjar-bench >"$OUT/moto.json")
@@ -162,6 +177,43 @@ if [[ " $VARIANTS " == *" S "* ]]; then
     printf '[s3]\nendpoint = "http://127.0.0.1:%s"\npath_style = true\n' "$s3port" >"$S3CONF"
     S3ENV="AWS_ACCESS_KEY_ID=nightjar-test AWS_SECRET_ACCESS_KEY=nightjar-test-secret"
     echo "- S3 server: moto $(python3 -c 'import moto; print(moto.__version__)') server mode on 127.0.0.1:$s3port (in memory)" >>"$MACHINE"
+fi
+
+# The jobs of the F (one folder) and F3 (folder + S3 + OneDrive fake) variants: the same
+# database and settings; F3 signs in to the Graph fake once (device code, approved after two
+# polls), keeping the sign-in in a credentials file (no keyring needed).
+FANOUT_URL="${FANOUT_URL:-$URL1G}"
+FAN1="$OUT/fan1.toml"
+FAN3="$OUT/fan3.toml"
+if [[ " $VARIANTS " == *" F "* ]]; then
+    printf '[[job]]\nname = "fan"\ndatabase = "%s"\ndestination = "%s"\n' "$FANOUT_URL" "$RUN/dest" >"$FAN1"
+fi
+if [[ " $VARIANTS " == *" F3 "* ]]; then
+    rm -f "$OUT/fake.out" "$OUT/fan-credentials.toml"
+    "$OUT/bin/nightjar-fake-graph" >"$OUT/fake.out" 2>"$OUT/fake.err" &
+    FAKE_PID=$!
+    for _ in $(seq 1 100); do grep -q '^graph_base_url' "$OUT/fake.out" 2>/dev/null && break; sleep 0.1; done
+    grep -q '^graph_base_url' "$OUT/fake.out" || { log "the Graph fake did not start: $(cat "$OUT/fake.err")"; exit 2; }
+    cat >"$FAN3" <<TOML
+[[job]]
+name = "fan"
+database = "$FANOUT_URL"
+destinations = ["$RUN/dest", "s3://nightjar-bench/fan", "onedrive:/Bench-F3"]
+
+[onedrive]
+client_id = "00000000-0000-0000-0000-0000000be4c4"
+$(grep '^login_base_url' "$OUT/fake.out")
+$(grep '^graph_base_url' "$OUT/fake.out")
+
+[secrets]
+store = "file"
+file = "$OUT/fan-credentials.toml"
+
+$(cat "$S3CONF")
+TOML
+    NIGHTJAR_DATA_DIR="$OUT/fan-login" NIGHTJAR_CONFIG="$FAN3" "$NIGHTJAR" onedrive login --device-code </dev/null >"$OUT/fan-login.out" 2>&1 \
+        || { log "sign-in to the Graph fake failed: $(cat "$OUT/fan-login.out")"; exit 2; }
+    echo "- F3: moto for s3://, the Graph fake (nightjar-fake-graph, same build) for onedrive:, both on loopback" >>"$MACHINE"
 fi
 
 pipeline() { # pipeline LABEL: prints the shell command of that variant
@@ -177,6 +229,8 @@ pipeline() { # pipeline LABEL: prints the shell command of that variant
         D100) echo "$nj --db '$URL100M' --dest '$RUN/dest' --json > '$RUN/record.json'" ;;
         J) echo "$njobs --job plain --json > '$RUN/record.json'" ;;
         Jage) echo "$njobs --job aged --json > '$RUN/record.json'" ;;
+        F) echo "NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$FAN1' '$NIGHTJAR' backup --job fan --json > '$RUN/record.json'" ;;
+        F3) echo "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_CONFIG='$FAN3' '$NIGHTJAR' backup --job fan --json > '$RUN/record.json'" ;;
         S) echo "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$S3CONF' '$NIGHTJAR' backup --db '$URL1G' --dest 's3://nightjar-bench/run' --json > '$RUN/record.json'" ;;
         Dt[0-9]*) echo "$nj --db '$URL1G' --dest '$RUN/dest' --threads ${1#Dt} --json > '$RUN/record.json'" ;;
         D100t[0-9]*) echo "$nj --db '$URL100M' --dest '$RUN/dest' --threads ${1#D100t} --json > '$RUN/record.json'" ;;
@@ -214,6 +268,10 @@ for ((round = 0; round <= ROUNDS; round++)); do
         if [[ "$v" == S ]]; then # the server keeps objects in memory: drop this run's
             f="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["file"])' "$RUN/record.json")"
             bash -c "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$S3CONF' '$NIGHTJAR' delete '$f' --force" >/dev/null
+        fi
+        if [[ "$v" == F3 ]]; then # the S3 server and the fake keep copies in memory: drop this run's
+            python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); c=r.get("copies") or []; assert len(c)==3 and all(x["status"]=="good" for x in c), r; print("\n".join(x["file"] for x in c[1:]))' "$RUN/record.json" \
+                | while read -r f; do bash -c "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_CONFIG='$FAN3' '$NIGHTJAR' delete '$f' --force" >/dev/null; done
         fi
         if ((round == 0)) && [[ "$v" == B ]]; then
             plain="$(zstd -dc "$RUN/b.sql.zst" | wc -c)"

@@ -166,6 +166,8 @@ DESCR = {
     "Bs": "`pg_dump -Fp | zstd -3 -T0 > f && sync f` (B plus the fsync nightjar does)",
     "O": "`nightjar backup --dest onedrive:/…` to the local Graph fake (spooled to an unlinked temp file)",
     "Os": "the same with `staging = true` (spooled to a staging file, resumable after a crash)",
+    "F": "`nightjar backup --job fan` (a job with one folder destination)",
+    "F3": "the same job with three destinations: the folder, S3 (moto) and OneDrive (the Graph fake)",
 }
 
 
@@ -283,6 +285,12 @@ def cmd_report(argv):
                        f"({fmt(U['wall'])} s vs {fmt(D['wall'])} s) | (no target) |")
         if U and U["nj_rss_max"] is not None:
             out.append(f"| nightjar peak RSS ≤ 64 MiB ({lab}) | median {fmt(U['nj_rss'], 1)} MiB, max {fmt(U['nj_rss_max'], 1)} MiB | {yes(U['nj_rss_max'] <= 64)} |")
+    F, F3 = m.get("F"), m.get("F3")
+    if F and F3:
+        r = F3["wall"] / F["wall"]
+        out.append(f"| F3 wall ≤ 1.3 × F wall (folder + S3 + OneDrive vs folder only) | {r:.3f} × ({fmt(F3['wall'])} s vs {fmt(F['wall'])} s) | {yes(r <= 1.3)} |")
+    if F3 and F3["nj_rss_max"] is not None:
+        out.append(f"| nightjar peak RSS (F3) | median {fmt(F3['nj_rss'], 1)} MiB, max {fmt(F3['nj_rss_max'], 1)} MiB | (no target) |")
     out.append("")
     out.append("Highest 1-minute load average at the start of a counted run: "
                + ", ".join(f"{lab} {m[lab]['load']:.2f}" for lab in labels) + ".")

@@ -1321,3 +1321,60 @@ fn alerts_are_added_tested_edited_and_removed_from_settings() {
     assert!(!launcher.log().contains("E2E-BOT-TOKEN"), "the token is not in the app's log");
     app.close();
 }
+
+/// A job with two folders from the job form; the Dashboard card shows each
+/// copy of the last backup, ✓ or ✗.
+#[test]
+#[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
+fn several_destinations_from_the_job_form_and_each_copy_on_the_card() {
+    let desktop = DesktopSession::get();
+    let pg = PgCluster::shared();
+    let db = unique("e2efan");
+    let _ = pg.psql("postgres", &format!("CREATE DATABASE \"{db}\""));
+    build_plain_table(pg, &db, 500, 100, None);
+    let nj = Nightjar::new();
+    let first = nj.scratch().join("first");
+    let second = nj.scratch().join("second");
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::create_dir_all(&second).unwrap();
+    let job = "fan";
+    let launcher = AppLauncher::new(&nj);
+    let app = launcher.session(&desktop);
+
+    go(&app, "settings");
+    app.click_css(&tid("settings-add-job"), UI);
+    let _ = app.wait_for(&tid("job-form"), UI);
+    fill(&app, "field-name", job);
+    fill(&app, "field-database", &pg.url(&db));
+    fill(&app, "field-destination", &first.display().to_string());
+    // The same place twice is refused next to the list.
+    fill(&app, "field-extra_destinations", &first.display().to_string());
+    select(&app, "field-schedule-preset", "manual");
+    fill(&app, "field-timezone", "UTC");
+    app.click_css(&tid("job-save"), UI);
+    let e = text_when(&app, "error-destinations", "the list's error", |t| t.contains("twice"));
+    assert!(e.contains("listed twice"), "{e}");
+    fill(&app, "field-extra_destinations", &second.display().to_string());
+    app.click_css(&tid("job-save"), UI);
+    let saved = text_when(&app, "job-saved", "the job saved", |t| t.contains("Saved"));
+    assert_eq!(saved, "Saved.");
+    let saved = job_in_config(&nj, job);
+    assert_eq!(saved.destinations.len(), 2, "both places are in the config");
+
+    // A backup: both copies are good.
+    go(&app, "dashboard");
+    app.click_css(&tid(&format!("backup-now-{job}")), UI);
+    let _ = text_when(&app, &format!("backup-result-{job}"), "the backup's result", |t| t.starts_with("Backup finished"));
+    let copies = text_when(&app, &format!("job-copies-{job}"), "the copies", |t| t.matches('✓').count() == 2);
+    assert_eq!(copies, format!("{} ✓ · {} ✓", first.display(), second.display()));
+
+    // The second place is a file now, not a folder: its copy is ✗, the first is good.
+    std::fs::rename(&second, nj.scratch().join("second.moved")).unwrap();
+    std::fs::write(&second, b"not a folder").unwrap();
+    app.click_css(&tid(&format!("backup-now-{job}")), UI);
+    let failed = text_when(&app, &format!("backup-error-{job}"), "the run's error", |t| t.contains("failed"));
+    assert!(failed.contains(&format!("The copy to {} failed", second.display())), "{failed}");
+    let copies = text_when(&app, &format!("job-copies-{job}"), "the copies", |t| t.contains('✗'));
+    assert_eq!(copies, format!("{} ✓ · {} ✗", first.display(), second.display()));
+    app.close();
+}

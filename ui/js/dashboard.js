@@ -111,6 +111,8 @@ function card(j, chart) {
     h('p', { class: 'muted', testid: `job-next-${id}`, text: nextText(j) }),
     ...j.health.map((msg, i) => h('p', { class: 'warn', testid: i === 0 ? `job-health-${id}` : undefined, text: msg })),
     j.cloud ? h('p', { class: j.cloud.state === 'late' ? 'warn' : 'muted', testid: `job-cloud-${id}`, text: cloudText(j.cloud) }) : null,
+    j.copies && j.copies.length ? h('p', { class: j.copies.every((c) => c.good) ? 'muted small' : 'warn small', testid: `job-copies-${id}` },
+      j.copies.flatMap((c, i) => [i ? ' · ' : '', h('span', { testid: `job-copy-${id}`, title: c.error || '', text: `${c.destination} ${c.good ? '✓' : '✗'}` })])) : null,
     j.stale ? h('p', { class: 'warn', testid: `job-stale-${id}`, text: 'No good backup within the expected time: check the last error, then run a backup.' }) : null,
     charts(id, chart),
     h('div', { class: 'progress', testid: `progress-${id}`, hidden: !j.running }, [

@@ -20,7 +20,8 @@
  * @typedef {{ name: string, enabled: boolean, database: string, destination: string, schedule: (string|null),
  *   timezone: string, nextRuns: string[], lastRun: (RunRecord|null), lastSuccess: (RunRecord|null),
  *   stale: boolean, running: boolean, health: string[],
- *   cloud: ({ state: ('in-cloud'|'pending'|'late'|'gone'), at: string }|null) }} JobCard
+ *   cloud: ({ state: ('in-cloud'|'pending'|'late'|'gone'), at: string }|null),
+ *   copies: { destination: string, good: boolean, error: (string|null) }[] }} JobCard
  * @typedef {{ jobs: JobCard[], paused: boolean, resumeAt: (string|null), configPath: string,
  *   configError: (string|null), dataDir: string, onedriveFolders: string[] }} Overview
  * @typedef {{ job: string, ok: boolean, file: (string|null), name: (string|null), size: (number|null),

@@ -101,6 +101,7 @@ function fill(f) {
   $('field-database').value = f.database;
   $('field-docker_container').value = f.docker_container || '';
   $('field-destination').value = f.destination;
+  $('field-extra_destinations').value = (f.extra_destinations || []).join('\n');
   $('field-schedule').value = f.schedule || '';
   $('field-timezone').value = f.timezone || '';
   $('field-format').value = f.format;
@@ -146,6 +147,7 @@ function collect() {
     database: $('field-database').value.trim(),
     docker_container: opt($('field-docker_container').value),
     destination: $('field-destination').value.trim(),
+    extra_destinations: $('field-extra_destinations').value.split('\n').map((s) => s.trim()).filter(Boolean),
     schedule: opt($('field-schedule').value),
     timezone: opt($('field-timezone').value),
     format: $('field-format').value,
@@ -207,7 +209,7 @@ function edit(name) {
   const j = name ? data.jobs.find((/** @type {any} */ x) => x.form.name === name) : null;
   const first = data.onedriveFolders[0];
   fill(j ? j.form : {
-    name: '', database: '', docker_container: null, destination: first ? `${first}/Backups/` : '', schedule: 'daily 00:00', timezone: null,
+    name: '', database: '', docker_container: null, destination: first ? `${first}/Backups/` : '', extra_destinations: [], schedule: 'daily 00:00', timezone: null,
     format: 'plain', compression: 'zstd', tables: [], exclude_tables: [], schemas: [], exclude_schemas: [], enabled: true,
     retention: { keep_days: 7, keep_last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0, max_backups: 0 },
     notify: { on_success: false, on_failure: true, on_stale: true },

@@ -48,6 +48,8 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Save a copy of a backup (and its manifest) from any destination, checked against the manifest on arrival.
     Download(DownloadArgs),
+    /// Make the failed copies of a backup with several destinations again, from a good copy (no new dump).
+    Copy(CopyArgs),
     /// List or drop the databases restores kept (`<db>__before_restore_<stamp>`).
     #[command(subcommand)]
     Kept(KeptCommand),
@@ -65,6 +67,16 @@ pub enum Command {
     /// Run `nightjar run` as this user's service of the OS (systemd user unit, LaunchAgent, logon task).
     #[command(subcommand)]
     Service(crate::service::ServiceCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The backup run (its id in `nightjar history`).
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: i64,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

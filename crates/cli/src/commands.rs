@@ -89,6 +89,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Backup(a) => backup(ctx, a),
         Command::List(a) => list(ctx, &a),
         Command::Prune(a) => prune(ctx, &a),
+        Command::Copy(a) => copy(ctx, &a),
         Command::Status(a) => status_cmd(ctx, a.json),
         Command::History(a) => history(ctx, &a),
         Command::Password(p) => password(ctx, p),
@@ -322,6 +323,19 @@ fn list(ctx: &Ctx, a: &ListArgs) -> Result<ExitCode> {
         let jobs = config.select(a.job.as_deref(), false)?;
         let mut all = Vec::new();
         for job in jobs {
+            if job.destinations.len() > 1 {
+                // Each copy is a row of its own (its path says where), newest first.
+                let mut of_job = Vec::new();
+                for spec in &job.destinations {
+                    match ctx.engine.open_destination(spec).and_then(|d| catalog::job_backups(d.as_ref(), &job.name, job.timezone)) {
+                        Ok(v) => of_job.extend(v),
+                        Err(e) => eprintln!("nightjar: {} ({}): {e}", job.name, spec.display()),
+                    }
+                }
+                of_job.sort_by_key(|e| std::cmp::Reverse(e.taken_at));
+                all.extend(of_job);
+                continue;
+            }
             let dest = ctx.engine.open_destination(&job.destination)?;
             match catalog::job_backups(dest.as_ref(), &job.name, job.timezone) {
                 Ok(v) => all.extend(v),
@@ -365,6 +379,31 @@ fn prune(ctx: &Ctx, a: &PruneArgs) -> Result<ExitCode> {
         }
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn copy(ctx: &Ctx, a: &crate::cli::CopyArgs) -> Result<ExitCode> {
+    let config = ctx.config()?;
+    let history = ctx.engine.history()?;
+    let run = history.get(a.run_id)?.ok_or_else(|| Error::config(format!("There is no run {} in the history; see `nightjar history`.", a.run_id)))?;
+    let job = config.job(&run.job)?;
+    let cancel = AtomicBool::new(false);
+    let runner = ctx.engine.runner(&nightjar_core::observer::NoopObserver, &cancel)?;
+    let copies = runner.copy_run(job, a.run_id)?;
+    let good = copies.iter().all(|c| c.status == nightjar_core::history::CopyStatus::Good);
+    if a.json {
+        print_json(&copies);
+    } else {
+        for c in &copies {
+            match (&c.status, &c.error) {
+                (nightjar_core::history::CopyStatus::Good, _) => println!("✓ {}", c.file.as_deref().unwrap_or(&c.destination)),
+                (_, e) => println!("✗ {}: {}", c.destination, e.as_deref().unwrap_or("failed")),
+            }
+        }
+    }
+    if !good {
+        eprintln!("nightjar: some copies of run {} are still missing; try `nightjar copy {}` again later.", a.run_id, a.run_id);
+    }
+    Ok(if good { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn pause(ctx: &Ctx, until: Option<&str>) -> Result<ExitCode> {

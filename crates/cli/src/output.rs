@@ -210,6 +210,16 @@ pub fn print_status(config: &Path, statuses: &[JobStatus], empty: bool, cloud: &
         if let Some(p) = &s.destination.problem {
             println!("               PROBLEM: {p}");
         }
+        for d in s.destinations.iter().skip(1) {
+            println!("               {d}");
+        }
+        if !s.copies.is_empty() {
+            let line: Vec<String> = s.copies.iter().map(|c| format!("{} {}", c.destination, if c.status == nightjar_core::history::CopyStatus::Good { "✓" } else { "✗" })).collect();
+            println!("  copies:      {}", line.join(", "));
+            for c in s.copies.iter().filter_map(|c| c.error.as_ref().map(|e| (c, e))) {
+                println!("               {}: {}", c.0.destination, c.1);
+            }
+        }
         if let Some(c) = cloud.get(&s.job) {
             let line = match c.state {
                 CloudState::InCloud => format!("yes, OneDrive holds the last good backup (confirmed {})", at(c.confirmed_at.unwrap_or(c.since), tz)),

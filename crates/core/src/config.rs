@@ -138,8 +138,12 @@ pub struct RawJob {
     /// Run the dump tool inside this Docker container (`docker exec`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_container: Option<String>,
-    /// A folder, `onedrive:/path` or `s3://bucket/prefix`.
+    /// A folder, `onedrive:/path` or `s3://bucket/prefix` (or `destinations`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub destination: String,
+    /// Several places, each getting a copy of every backup (instead of `destination`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destinations: Option<Vec<String>>,
     /// Cron expression or preset; no schedule means manual runs only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
@@ -504,8 +508,11 @@ pub struct Job {
     pub db: DbUrl,
     /// Docker container to `docker exec` the dump tool in.
     pub docker_container: Option<String>,
-    /// Where backups go.
+    /// Where backups go (the first of [`Job::destinations`]: the primary,
+    /// used where one place is needed).
     pub destination: DestinationSpec,
+    /// Every place a backup is copied to (one or more), the primary first.
+    pub destinations: Vec<DestinationSpec>,
     /// When it runs (None: manual only).
     pub schedule: Option<Schedule>,
     /// The job's time zone (names, schedules, retention tiers).
@@ -543,6 +550,13 @@ impl Job {
     #[must_use]
     pub fn destination_is_remote(&self) -> bool {
         matches!(self.destination, DestinationSpec::OneDrive(_) | DestinationSpec::S3(_))
+    }
+
+    /// The places the job's backups go to, as the history and messages show
+    /// them, joined with ", ".
+    #[must_use]
+    pub fn destinations_display(&self) -> String {
+        self.destinations.iter().map(DestinationSpec::display).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -756,6 +770,7 @@ impl Job {
             name,
             db,
             docker_container: None,
+            destinations: vec![destination.clone()],
             destination,
             schedule: None,
             timezone: env.system_tz,
@@ -802,6 +817,35 @@ impl Job {
     }
 }
 
+/// `destination` or `destinations` (exactly one of them; a list that is
+/// not empty and names no place twice).
+fn parse_destinations(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Vec<DestinationSpec>, (&'static str, String)> {
+    let single = !rj.destination.trim().is_empty();
+    let list = match &rj.destinations {
+        None => return DestinationSpec::parse(&rj.destination, env.home.as_deref()).map(|d| vec![d]).map_err(|e| ("destination", e.message().to_string())),
+        Some(_) if single => return Err(("destinations", "give either `destination` or `destinations`, not both; move the one place into the list".into())),
+        Some(l) if l.is_empty() => return Err(("destinations", "the list is empty; give at least one folder, \"onedrive:/…\" or \"s3://…\"".into())),
+        Some(l) => l,
+    };
+    let mut out: Vec<DestinationSpec> = Vec::with_capacity(list.len());
+    for d in list {
+        let spec = DestinationSpec::parse(d, env.home.as_deref()).map_err(|e| ("destinations", e.message().to_string()))?;
+        if out.iter().any(|o| same_place(o, &spec)) {
+            return Err(("destinations", format!("\"{}\" is listed twice; give each place once", d.trim())));
+        }
+        out.push(spec);
+    }
+    Ok(out)
+}
+
+/// Two specs naming the same place (folders compared without a trailing slash).
+fn same_place(a: &DestinationSpec, b: &DestinationSpec) -> bool {
+    match (a, b) {
+        (DestinationSpec::Folder(x), DestinationSpec::Folder(y)) => x.components().eq(y.components()),
+        _ => a == b,
+    }
+}
+
 /// Validates one job; the error is (field, message without the final period).
 fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'static str, String)> {
     validate_job_name(&rj.name).map_err(|e| ("name", e.message().to_string()))?;
@@ -811,7 +855,8 @@ fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'stat
     {
         return Err(("docker_container", format!("\"{c}\" is not a valid container name (letters, digits, '_', '.', '-')")));
     }
-    let destination = DestinationSpec::parse(&rj.destination, env.home.as_deref()).map_err(|e| ("destination", e.message().to_string()))?;
+    let destinations = parse_destinations(rj, env)?;
+    let destination = destinations[0].clone();
     let schedule = match &rj.schedule {
         Some(s) if !s.trim().is_empty() => Some(Schedule::parse(s).map_err(|e| ("schedule", e.message().to_string()))?),
         _ => None,
@@ -866,6 +911,7 @@ fn validate_job(rj: &RawJob, env: &ParseEnv) -> std::result::Result<Job, (&'stat
         db,
         docker_container: rj.docker_container.clone(),
         destination,
+        destinations,
         schedule,
         timezone,
         format: rj.format,

@@ -28,8 +28,12 @@ pub struct JobForm {
     /// Docker container running the database (empty: none).
     #[serde(default)]
     pub docker_container: Option<String>,
-    /// A folder or `onedrive:/path`.
+    /// A folder, `onedrive:/path` or `s3://bucket/prefix`: the primary.
     pub destination: String,
+    /// More places each backup is copied to (written as `destinations`
+    /// with `destination` first; empty: the single `destination`).
+    #[serde(default)]
+    pub extra_destinations: Vec<String>,
     /// Cron expression or preset (empty: manual runs only).
     #[serde(default)]
     pub schedule: Option<String>,
@@ -126,7 +130,8 @@ impl JobForm {
             name: j.name.clone(),
             database: j.database.clone(),
             docker_container: j.docker_container.clone(),
-            destination: j.destination.clone(),
+            destination: j.destinations.as_ref().and_then(|d| d.first().cloned()).unwrap_or_else(|| j.destination.clone()),
+            extra_destinations: j.destinations.as_ref().map(|d| d.iter().skip(1).cloned().collect()).unwrap_or_default(),
             schedule: j.schedule.clone(),
             timezone: j.timezone.clone(),
             format: j.format,
@@ -251,7 +256,17 @@ fn fill(t: &mut Table, f: &JobForm, new: bool) -> Result<(), FieldError> {
     set(t, "name", f.name.trim());
     set(t, "database", f.database.trim());
     set_opt(t, "docker_container", f.docker_container.as_deref());
-    set(t, "destination", f.destination.trim());
+    let extra = list(&f.extra_destinations);
+    if extra.is_empty() {
+        t.remove("destinations");
+        set(t, "destination", f.destination.trim());
+    } else {
+        t.remove("destination");
+        let mut all = Array::new();
+        all.push(f.destination.trim());
+        all.extend(extra);
+        t.insert("destinations", Item::Value(Value::Array(all)));
+    }
     set_opt(t, "schedule", f.schedule.as_deref());
     set_opt(t, "timezone", f.timezone.as_deref());
     set_if(t, "format", f.format.as_str(), !new && f.format == Format::Plain);
@@ -998,12 +1013,39 @@ tenant = "common"
     }
 
     #[test]
+    fn more_destinations_are_written_as_a_list_and_back_to_one() {
+        let text = "[[job]]\nname = \"a\"\ndatabase = \"postgres://u@h/a\"\ndestination = \"/b\"\n";
+        let c = Config::parse(text, None, &env()).unwrap();
+        let mut f = JobForm::from_raw(&c.raw.jobs[0]);
+        assert!(f.extra_destinations.is_empty());
+        f.extra_destinations = vec!["s3://bucket/a".into(), " ".into(), "onedrive:/Backups/a".into()];
+        let out = upsert_job(text, Some("a"), &f).unwrap();
+        let c = Config::parse(&out, None, &env()).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert_eq!(c.jobs[0].destinations.len(), 3, "{out}");
+        assert!(!out.contains("destination ="), "one key, the list: {out}");
+        let back = JobForm::from_raw(&c.raw.jobs[0]);
+        assert_eq!((back.destination.as_str(), back.extra_destinations.clone()), ("/b", vec!["s3://bucket/a".to_string(), "onedrive:/Backups/a".to_string()]));
+        // The same place twice is the list's field error.
+        let mut dup = back.clone();
+        dup.extra_destinations = vec!["/b/".into()];
+        let e = Config::parse(&upsert_job(&out, Some("a"), &dup).unwrap(), None, &env()).unwrap_err();
+        assert_eq!(FieldError::from_config_message(e.message()).field.as_deref(), Some("destinations"), "{e}");
+        // Back to one place: `destination` again, no list.
+        let mut one = back;
+        one.extra_destinations.clear();
+        let out = upsert_job(&out, Some("a"), &one).unwrap();
+        assert!(out.contains("destination = \"/b\"") && !out.contains("destinations"), "{out}");
+        assert_eq!(Config::parse(&out, None, &env()).unwrap().jobs[0].destinations.len(), 1);
+    }
+
+    #[test]
     fn first_job_in_an_empty_file() {
         let f = JobForm {
             name: "a".into(),
             database: "postgres://u@h/a".into(),
             docker_container: Some(String::new()),
             destination: "/b".into(),
+            extra_destinations: vec![],
             schedule: Some("every 6h".into()),
             timezone: None,
             format: Format::Custom,

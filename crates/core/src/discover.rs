@@ -950,6 +950,7 @@ fn placeholder() -> JobForm {
         database: String::new(),
         docker_container: None,
         destination: String::new(),
+        extra_destinations: Vec::new(),
         schedule: None,
         timezone: None,
         format: Format::Plain,

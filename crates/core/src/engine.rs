@@ -362,21 +362,47 @@ impl Engine {
         opener.open(location, &OpenEnv { settings: &settings, secrets: &self.secrets, data: &self.data })
     }
 
-    /// The newest backup of `job` in its destination (`restore --latest`).
+    /// The newest backup of `job` in its destinations (`restore --latest`):
+    /// the newest good copy, from a folder on this computer when one holds it.
     ///
     /// # Errors
-    /// When the destination cannot be listed or holds no backup of the job.
+    /// When no destination can be listed or none holds a backup of the job.
     pub fn latest_backup(&self, job: &crate::config::Job) -> Result<crate::catalog::BackupEntry> {
-        let dest = self.open_destination(&job.destination)?;
-        let entries = crate::catalog::job_backups(dest.as_ref(), &job.name, job.timezone)?;
-        entries.into_iter().next().ok_or_else(|| {
-            Error::config(format!(
-                "Job \"{}\" has no backups in {}; run `nightjar backup --job {}` first, or pick a file.",
-                job.name,
-                job.destination.display(),
-                job.name
-            ))
-        })
+        // Folders first, so the newest backup is read from one when it is there.
+        let mut specs: Vec<&DestinationSpec> = job.destinations.iter().collect();
+        specs.sort_by_key(|s| !matches!(s, DestinationSpec::Folder(_)));
+        let mut best: Option<crate::catalog::BackupEntry> = None;
+        let mut first_error = None;
+        for spec in specs {
+            let found = self.open_destination(spec).and_then(|dest| crate::catalog::job_backups(dest.as_ref(), &job.name, job.timezone));
+            match found {
+                Ok(entries) => {
+                    if let Some(e) = entries.into_iter().next()
+                        && best.as_ref().is_none_or(|b| e.taken_at > b.taken_at)
+                    {
+                        best = Some(e);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(job = %job.name, destination = %spec.display(), "could not list backups: {}", e.detailed());
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(b) = best {
+            return Ok(b);
+        }
+        if let Some(e) = first_error
+            && job.destinations.len() == 1
+        {
+            return Err(e);
+        }
+        Err(Error::config(format!(
+            "Job \"{}\" has no backups in {}; run `nightjar backup --job {}` first, or pick a file.",
+            job.name,
+            job.destinations_display(),
+            job.name
+        )))
     }
 
     /// The alerts (email, webhook, Telegram, ping) of this process.

@@ -49,6 +49,8 @@ use crate::model::{Compression, Engine, Format, RunStatus, Trigger};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 mod cloud;
+mod copies;
+pub use copies::{CopyRecord, CopyStatus};
 pub use cloud::{CloudCopy, CloudState, NewCloudCopy};
 
 mod busy;
@@ -100,6 +102,19 @@ pub const MIGRATIONS: &[&str] = &[
         warned_at    INTEGER
     );
     CREATE INDEX cloud_copies_state ON cloud_copies (state);",
+    // 3: one row per destination of a backup with several (history/copies.rs).
+    "CREATE TABLE copies (
+        run_id       INTEGER NOT NULL,
+        position     INTEGER NOT NULL,
+        destination  TEXT    NOT NULL,
+        file         TEXT,
+        status       TEXT    NOT NULL,
+        error        TEXT,
+        size         INTEGER,
+        copied_from  TEXT,
+        updated_at   INTEGER NOT NULL,
+        PRIMARY KEY (run_id, destination)
+    );",
 ];
 
 /// The schema version this build writes and understands.
@@ -704,6 +719,7 @@ impl History {
         let changed = self
             .lock()
             .execute("DELETE FROM runs WHERE id = ?1", [id])?;
+        let _ = self.lock().execute("DELETE FROM copies WHERE run_id = ?1", [id]);
         Ok(changed > 0)
     }
 
@@ -1470,7 +1486,7 @@ mod tests {
         }
         drop(h);
         assert_eq!(version(&path), i64::from(schema_version()));
-        assert_eq!(schema_version(), 2);
+        assert_eq!(schema_version(), 3);
     }
 
     #[test]

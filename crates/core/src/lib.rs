@@ -37,6 +37,7 @@ pub mod db;
 pub mod discover;
 pub mod destination;
 pub mod engine;
+pub mod fanout;
 pub mod error;
 pub mod history;
 pub mod inspect;

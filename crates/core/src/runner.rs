@@ -12,6 +12,9 @@
 //! 4. `Runner::record`: the history row says success;
 //! 5. `Runner::prune_after`: the job's retention.
 //!
+//! A job with several destinations goes through the same stages once per
+//! run, the dump fanned out to every destination (`runner/many.rs`).
+//!
 //! Every failure, including the ones before the dump starts (destination
 //! missing, lock busy, tool too old), is recorded in the history with the
 //! same one-sentence message the caller gets.
@@ -38,6 +41,9 @@ use crate::retention::{self, Candidate, RetentionPlan, RetentionPolicy};
 use crate::source::engine;
 use crate::source::ChildStream;
 use crate::{Error, ErrorKind, Result};
+
+mod many;
+pub use many::partial_failure;
 
 /// The finished record of a successful backup (`nightjar backup --json`).
 #[derive(Debug, Clone, Serialize)]
@@ -76,6 +82,9 @@ pub struct BackupReport {
     pub pruned: Vec<String>,
     /// Non-fatal problems (e.g. a retention deletion that failed).
     pub warnings: Vec<String>,
+    /// Each destination's copy, for a job with several (empty otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<crate::history::CopyRecord>,
 }
 
 /// Options of one backup run (its `Debug` shows `***` for the password).
@@ -276,12 +285,13 @@ impl Runner<'_> {
             kind: RunKind::Backup,
             trigger: opts.trigger,
             started_at: requested_at,
-            destination: job.destination.display(),
+            destination: job.destinations_display(),
             engine: Some(job.db.engine),
             format: Some(job.format),
             compression: Some(job.compression),
             database: Some(job.db.database.clone()),
         };
+        let many = job.destinations.len() > 1;
         let failed = |e: &Error| RunOutcome::failure(e, self.clock.now(), None, None);
         let early = |e: Error| -> Error {
             if let Err(h) = self.history.record_failure(&new_run, &failed(&e)) {
@@ -290,7 +300,8 @@ impl Runner<'_> {
             tracing::warn!(job = %job.name, "backup failed: {}", e.detailed());
             e
         };
-        let dest = self.engine.open_destination(&job.destination).map_err(early)?;
+        // With several destinations, one that cannot be opened is one failed copy.
+        let dest = if many { None } else { Some(self.engine.open_destination(&job.destination).map_err(early)?) };
         let locked = match opts.wait_for_lock {
             Some(t) => JobLock::acquire_wait(&self.data.lock_dir(), &job.name, t, self.cancel),
             None => JobLock::try_acquire(&self.data.lock_dir(), &job.name),
@@ -307,6 +318,14 @@ impl Runner<'_> {
             let message = format!("Run skipped: another Nightjar process (the desktop app or `nightjar run`) already backed \"{}\" up for this slot.", job.name);
             return Err(Stop::Skipped(SkipReason::BackedUpElsewhere, Error::new(ErrorKind::Busy, message)));
         }
+        // A retry of a run whose dump was good but a copy failed copies from
+        // a good copy instead of dumping again.
+        if many
+            && opts.attempt.is_some_and(|n| n > 0)
+            && let Some(retried) = self.retry_by_copying(job)
+        {
+            return retried.map_err(Stop::Failed);
+        }
         // The run starts now that it holds the lock: a run that waited behind
         // another is stamped (name, history, manifest) from here, not from
         // when it was asked for.
@@ -321,6 +340,9 @@ impl Runner<'_> {
             Err(e) => return Err(e.into()),
         };
         tracing::info!(job = %job.name, trigger = %opts.trigger, run_id, "backup started");
+        let Some(dest) = dest else {
+            return self.attempt_many(job, opts, &new_run, run_id, started_at, t0).map_err(Stop::Failed);
+        };
         let dest = dest.as_ref();
         let made = self
             .prepare(job, opts, dest, started_at)
@@ -378,8 +400,15 @@ impl Runner<'_> {
     /// are ready, and the file gets its name.
     fn prepare(&self, job: &Job, opts: &BackupOptions, dest: &dyn Destination, started_at: DateTime<Utc>) -> Result<Ready> {
         self.observer.stage(&job.name, Stage::Preparing);
+        let files = self.prepare_destination(job, &job.destination, dest)?;
+        self.prepare_dump(job, opts, &files, started_at)
+    }
+
+    /// Stage 1 for one destination: there and takes writes, free space,
+    /// partial files of interrupted runs removed; the files it holds.
+    fn prepare_destination(&self, job: &Job, spec: &DestinationSpec, dest: &dyn Destination) -> Result<Vec<crate::destination::StoredFile>> {
         if let Err(e) = dest.prepare() {
-            if matches!(e.kind(), ErrorKind::Auth | ErrorKind::AuthExpired) && matches!(job.destination, DestinationSpec::OneDrive(_)) {
+            if matches!(e.kind(), ErrorKind::Auth | ErrorKind::AuthExpired) && matches!(spec, DestinationSpec::OneDrive(_)) {
                 self.emit(&Event::OneDriveSignInExpired {
                     job: job.name.clone(),
                     account: self.secrets.get(ONEDRIVE_ACCOUNT).ok().flatten(),
@@ -404,6 +433,12 @@ impl Runner<'_> {
             tracing::info!(job = %job.name, file = %stale, "removing a partial file left by an interrupted run");
             let _ = dest.remove(&stale);
         }
+        Ok(files)
+    }
+
+    /// Stage 1, the rest: the dump tool and the server are ready, and the
+    /// file gets a name none of `files` has.
+    fn prepare_dump(&self, job: &Job, opts: &BackupOptions, files: &[crate::destination::StoredFile], started_at: DateTime<Utc>) -> Result<Ready> {
         let keyring_failed = AtomicBool::new(false);
         let password = self.resolve_password_noting(job, opts, &keyring_failed);
         let mut ready = Ready {
@@ -460,10 +495,25 @@ impl Runner<'_> {
         mut ready: Ready,
         t0: Instant,
     ) -> Result<Dumped> {
+        let pending = dest.create(&ready.name)?;
+        let name = ready.name.clone();
+        let (pending, figures) = self.dump_into(job, opts, &mut ready, pending, t0, |e| many::write_error(&job.destination, &name, e))?;
+        Ok(Dumped { ready, pending, figures })
+    }
+
+    /// Stage 2 into any sink (a pending file, or the fan-out to several);
+    /// `write_error` words a failure to write it.
+    fn dump_into<W: std::io::Write>(
+        &self,
+        job: &Job,
+        opts: &BackupOptions,
+        ready: &mut Ready,
+        sink: W,
+        t0: Instant,
+        write_error: impl FnOnce(std::io::Error) -> Error,
+    ) -> Result<(W, pipeline::PipelineOutput)> {
         let encryptor = ready.encryptor.take();
         let prepared = ready.tool.as_ref().expect("prepared");
-        let name = &ready.name;
-        let pending = dest.create(name)?;
         let cmd = prepared.dump_command(job);
         let mut child = ChildStream::spawn(cmd).map_err(|e| prepared.spawn_error(e))?;
         tracing::debug!(job = %job.name, pid = child.id(), tool = %prepared.tool(), "dump started");
@@ -476,7 +526,7 @@ impl Runner<'_> {
         let piped = crate::source::child::with_cancel_watch(child.id(), self.cancel, || {
             pipeline::run(
                 &mut child,
-                pending,
+                sink,
                 copts,
                 encryptor,
                 self.observer,
@@ -489,7 +539,7 @@ impl Runner<'_> {
             Ok(_) if self.cancel.load(Ordering::Relaxed) => Err(PipelineError::Cancelled),
             other => other,
         };
-        let (pending, figures) = match piped {
+        let (sink, figures) = match piped {
             Ok(v) => v,
             Err(pe) => {
                 child.kill();
@@ -499,15 +549,7 @@ impl Runner<'_> {
                         ErrorKind::Interrupted,
                         format!("The backup of \"{}\" was stopped before it finished; nothing was saved.", job.name),
                     ),
-                    PipelineError::Write(e) => {
-                        let dir = match &job.destination {
-                            DestinationSpec::Folder(p) => p.clone(),
-                            DestinationSpec::OneDrive(p) => p.into(),
-                            // The upload's own sentence says what failed and what to do.
-                            DestinationSpec::S3(_) => return Err(Error::destination_io(e.to_string(), e)),
-                        };
-                        Error::destination_io(crate::destination::local::describe_io("write", &dir.join(name), &dir, &e), e)
-                    }
+                    PipelineError::Write(e) => write_error(e),
                     PipelineError::Read(e) => match child_result {
                         Err(f) => ready.explain(job, prepared.classify(&f)),
                         Ok(_) => Error::new(ErrorKind::Tool, format!("Reading {}'s output failed ({e}); nothing was saved.", prepared.tool())),
@@ -517,14 +559,14 @@ impl Runner<'_> {
         };
         // The exit status is part of the data: only a clean exit makes a backup.
         if let Err(f) = child.finish() {
-            drop(pending);
+            drop(sink);
             return Err(ready.explain(job, prepared.classify(&f)));
         }
         if figures.bytes_in == 0 {
-            drop(pending);
+            drop(sink);
             return Err(Error::new(ErrorKind::Tool, format!("{} exited successfully but wrote nothing; nothing was saved.", prepared.tool())));
         }
-        Ok(Dumped { ready, pending, figures })
+        Ok((sink, figures))
     }
 
     /// Stage 3, commit: the signed manifest is staged, then the data file
@@ -533,8 +575,38 @@ impl Runner<'_> {
     fn commit(&self, job: &Job, opts: &BackupOptions, dest: &dyn Destination, dumped: Dumped, started_at: DateTime<Utc>) -> Result<BackupReport> {
         let Dumped { ready, pending, figures } = dumped;
         let prepared = ready.tool.as_ref().expect("prepared");
-        let name = ready.name;
+        let name = ready.name.clone();
         self.observer.stage(&job.name, Stage::Finishing);
+        let manifest = self.manifest(job, opts, &ready, &figures, started_at);
+        let finished_at = manifest.finished_at;
+        Self::commit_to(dest, &name, pending, &manifest)?;
+        Ok(BackupReport {
+            run_id: 0,
+            job: job.name.clone(),
+            status: RunStatus::Success,
+            trigger: opts.trigger,
+            file: dest.full_name(&name),
+            name,
+            size: figures.bytes_out,
+            sha256: figures.sha256,
+            dump_size: figures.bytes_in,
+            // What the history records, so every front end shows the same.
+            duration_ms: history::duration_ms(started_at, finished_at),
+            started_at,
+            finished_at,
+            destination: dest.location(),
+            server_version: prepared.server_version(),
+            tool_version: format!("{} {}", prepared.tool(), prepared.tool_version()),
+            pruned: Vec::new(),
+            warnings: Vec::new(),
+            copies: Vec::new(),
+        })
+    }
+
+    /// The signed manifest of the backup `ready` names, finished now.
+    fn manifest(&self, job: &Job, opts: &BackupOptions, ready: &Ready, figures: &pipeline::PipelineOutput, started_at: DateTime<Utc>) -> Manifest {
+        let prepared = ready.tool.as_ref().expect("prepared");
+        let name = ready.name.clone();
         let finished_at = self.clock.now();
         let mut manifest = Manifest {
             app: APP.into(),
@@ -572,6 +644,13 @@ impl Runner<'_> {
             }
             Err(e) => tracing::warn!(job = %job.name, "the manifest is not signed: {}", e.detailed()),
         }
+        manifest
+    }
+
+    /// Stage 3 in one destination: the manifest is staged, then the data
+    /// file and the manifest go live (the data file is removed again when
+    /// the manifest cannot be committed).
+    fn commit_to(dest: &dyn Destination, name: &str, pending: Box<dyn crate::destination::PendingFile>, manifest: &Manifest) -> Result<()> {
         // Stage the manifest before the data goes live, so a failure here
         // leaves nothing behind.
         let mut manifest_file = dest.create(&format!("{name}{MANIFEST_SUFFIX}"))?;
@@ -580,29 +659,10 @@ impl Runner<'_> {
             .map_err(|e| Error::destination(format!("Could not write the manifest in {} ({e}); nothing was saved.", dest.location())))?;
         pending.commit()?;
         if let Err(e) = manifest_file.commit() {
-            let _ = dest.remove(&name);
+            let _ = dest.remove(name);
             return Err(e);
         }
-        Ok(BackupReport {
-            run_id: 0,
-            job: job.name.clone(),
-            status: RunStatus::Success,
-            trigger: opts.trigger,
-            file: dest.full_name(&name),
-            name,
-            size: figures.bytes_out,
-            sha256: figures.sha256,
-            dump_size: figures.bytes_in,
-            // What the history records, so every front end shows the same.
-            duration_ms: history::duration_ms(started_at, finished_at),
-            started_at,
-            finished_at,
-            destination: dest.location(),
-            server_version: prepared.server_version(),
-            tool_version: format!("{} {}", prepared.tool(), prepared.tool_version()),
-            pruned: Vec::new(),
-            warnings: Vec::new(),
-        })
+        Ok(())
     }
 
     /// Stage 4, record: the run's row says success, with the file and its
@@ -674,7 +734,19 @@ impl Runner<'_> {
     pub fn prune(&self, job: &Job, dry_run: bool) -> Result<PruneReport> {
         let _lock = JobLock::try_acquire(&self.data.lock_dir(), &job.name)?;
         let dest = self.engine.open_destination(&job.destination)?;
-        self.prune_with(job, &job.retention, dest.as_ref(), dry_run)
+        let mut report = self.prune_with(job, &job.retention, dest.as_ref(), dry_run)?;
+        // Each further destination keeps its own set by the same rules.
+        for spec in job.destinations.iter().skip(1) {
+            match self.engine.open_destination(spec).and_then(|d| self.prune_with(job, &job.retention, d.as_ref(), dry_run)) {
+                Ok(p) => {
+                    report.deleted.extend(p.deleted);
+                    report.errors.extend(p.errors);
+                    report.plan.decisions.extend(p.plan.decisions);
+                }
+                Err(e) => report.errors.push(format!("{}: {}", spec.display(), e.message())),
+            }
+        }
+        Ok(report)
     }
 
     /// Applies (or previews) `policy` to every job's backups in the folder

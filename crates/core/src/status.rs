@@ -62,6 +62,11 @@ pub struct JobStatus {
     pub stale: bool,
     /// The staleness deadline, when the job has one.
     pub stale_deadline: Option<DateTime<Utc>>,
+    /// Every destination of the job, the primary first.
+    pub destinations: Vec<String>,
+    /// The copies of the latest backup run, one per destination (empty for
+    /// a job with one destination).
+    pub copies: Vec<crate::history::CopyRecord>,
 }
 
 /// Computes `job`'s status at `now`.
@@ -90,7 +95,13 @@ pub fn job_status(history: &History, job: &Job, now: DateTime<Utc>) -> Result<Jo
     } else {
         None
     };
+    let copies = match &last_run {
+        Some(r) if job.destinations.len() > 1 => history.copies(r.id)?,
+        _ => Vec::new(),
+    };
     Ok(JobStatus {
+        destinations: job.destinations.iter().map(DestinationSpec::display).collect(),
+        copies,
         stale: job.enabled && stale_deadline.is_some_and(|d| now > d),
         stale_deadline,
         job: job.name.clone(),

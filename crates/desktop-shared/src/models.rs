@@ -95,6 +95,19 @@ pub struct JobCard {
     /// Whether OneDrive holds the last good backup, for a job writing into
     /// a OneDrive-synced folder while signed in; `None` when not tracked.
     pub cloud: Option<CloudLine>,
+    /// The copies of the last backup of a job with several destinations
+    /// (empty otherwise), primary first.
+    pub copies: Vec<CopyLine>,
+}
+
+/// One copy of the last backup on the card: where, and whether it is good.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyLine {
+    pub destination: String,
+    pub good: bool,
+    /// Why it failed (one sentence).
+    pub error: Option<String>,
 }
 
 /// Where the last good backup of a synced-folder job stands in OneDrive

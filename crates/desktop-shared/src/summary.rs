@@ -69,11 +69,20 @@ pub fn job_card(history: &History, job: &Job, now: DateTime<Utc>, running: bool)
         Some(r) => history.cloud_copy(r.id)?.map(|c| cloud_line(&c)),
         None => None,
     };
+    let copies = match &last_run {
+        Some(r) if job.destinations.len() > 1 => history
+            .copies(r.id)?
+            .into_iter()
+            .map(|c| crate::models::CopyLine { good: c.status == nightjar_core::history::CopyStatus::Good, destination: c.destination, error: c.error })
+            .collect(),
+        _ => Vec::new(),
+    };
     Ok(JobCard {
+        copies,
         name: job.name.clone(),
         enabled: job.enabled,
         database: job.db.display(),
-        destination: job.destination.display(),
+        destination: job.destinations_display(),
         schedule: job.schedule.as_ref().map(|s| s.as_str().to_string()),
         timezone: job.timezone.name().to_string(),
         next_runs,

@@ -538,6 +538,10 @@ impl FakeGraph {
     pub fn inject(&self, fault: Fault) {
         self.shared.lock().faults.push(fault);
     }
+    /// Drops every fault not yet fired (the service recovered).
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
     /// Faults not yet (fully) fired.
     #[must_use]
     pub fn pending_faults(&self) -> usize {
