@@ -1378,3 +1378,220 @@ fn several_destinations_from_the_job_form_and_each_copy_on_the_card() {
     assert_eq!(copies, format!("{} ✓ · {} ✗", first.display(), second.display()));
     app.close();
 }
+
+/// The value of the attribute `name` of the element `css`, once it is there.
+fn attr_of(app: &AppSession, css: &str, name: &str) -> Option<String> {
+    let e = app.wait_for(css, UI);
+    app.attribute(&e, name)
+}
+
+/// Backups anywhere, from the window: a job backing up to S3 (moto, started
+/// by the harness). "Restore latest" on the Dashboard opens the Restore view
+/// with the job's backups listed from the bucket and the newest preselected,
+/// and restores it (data equal). From History: Reveal is disabled with the
+/// reason, Verify and Test restore work on the remote backup, Save a copy…
+/// arrives with the sha256 of the stored backup (and a damaged object is
+/// refused with nothing left behind), and Delete of the newest good backup
+/// is refused until "Delete anyway", which removes the object.
+#[test]
+#[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
+fn remote_backups_are_restored_verified_saved_and_deleted_from_the_window() {
+    use nightjar_core::destination::Destination as _;
+    use nightjar_s3::{Credentials, S3Destination};
+    use nightjar_tests::s3::{S3Server, BUCKET};
+    use std::io::Write as _;
+    let desktop = DesktopSession::get();
+    let pg = PgCluster::shared();
+    let db = fresh_sample(pg, "e2e_remote");
+    let server = S3Server::start();
+    let nj = Nightjar::new().with_env("AWS_ACCESS_KEY_ID", &server.access_key).with_env("AWS_SECRET_ACCESS_KEY", &server.secret_key);
+    let job = "cloud";
+    nj.write_config(&format!(
+        "[[job]]\nname = \"{job}\"\ndatabase = \"{}\"\ndestination = \"s3://{BUCKET}/{job}\"\ntimezone = \"UTC\"\ntool_dir = \"{}\"\n\n{}",
+        pg.url(&db),
+        pg.bin().display(),
+        server.toml()
+    ));
+    let bucket = S3Destination::new(
+        &server.settings(),
+        &Credentials { access_key_id: server.access_key.clone(), secret_access_key: server.secret_key.clone(), session_token: None, source: "test".into() },
+        &format!("{BUCKET}/{job}"),
+    )
+    .unwrap_or_else(|e| panic!("{}", e.detailed()));
+    let names = || bucket.list().unwrap_or_else(|e| panic!("{}", e.detailed())).into_iter().map(|f| f.name).collect::<Vec<_>>();
+
+    // Two backups in S3 (the CLI, the same history); the data differs between them.
+    let _ = nj.run(["backup", "--job", job]).assert_success();
+    std::thread::sleep(Duration::from_millis(1100));
+    let _ = pg.psql(&db, "CREATE TABLE public.marker (x int); INSERT INTO public.marker VALUES (2);");
+    let second = Snapshot::take(pg, &db);
+    let _ = nj.run(["backup", "--job", job]).assert_success();
+    let runs = nj.history(Some(job));
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let (newest, older) = (&runs[0], &runs[1]);
+    let newest_file = str_field(newest, "file").to_string();
+    let older_file = str_field(older, "file").to_string();
+    assert!(newest_file.starts_with(&format!("s3://{BUCKET}/{job}/")), "{newest_file}");
+    let newest_name = newest_file.rsplit('/').next().unwrap().to_string();
+    let older_name = older_file.rsplit('/').next().unwrap().to_string();
+    assert!(names().contains(&newest_name) && names().contains(&older_name), "{:?}", names());
+
+    let launcher = AppLauncher::new(&nj)
+        .env("GTK_THEME", "Adwaita")
+        .env("AWS_ACCESS_KEY_ID", &server.access_key)
+        .env("AWS_SECRET_ACCESS_KEY", &server.secret_key);
+    let app = launcher.session(&desktop);
+
+    // Dashboard → Restore latest: the list from the bucket, the newest chosen and planned.
+    let _ = pg.psql(&db, "DELETE FROM app.users; DROP TABLE public.marker;");
+    go(&app, "dashboard");
+    app.click_css(&tid(&format!("restore-latest-{job}")), UI);
+    let _ = app.wait_for(&tid("view-restore"), UI);
+    let title = text_when(&app, "restore-backups-title", "the list's title", |t| t.contains("s3://"));
+    assert!(title.contains(&format!("s3://{BUCKET}/{job}")), "{title}");
+    let listed: Vec<String> = app.find_all(&tid("restore-backup")).iter().filter_map(|e| app.attribute(e, "data-path")).collect();
+    assert_eq!(listed, [newest_file.clone(), older_file.clone()], "both backups, newest first");
+    assert_eq!(attr_of(&app, &format!("{}[data-path=\"{newest_file}\"]", tid("restore-backup")), "aria-pressed").as_deref(), Some("true"), "the newest is chosen");
+    let _ = text_when(&app, "restore-backup-newest", "the newest good mark", |t| t == "newest good");
+    assert_eq!(value_of(&app, "restore-file"), newest_file);
+    let _ = app.wait_for(&tid("restore-plan"), RUN);
+    assert_eq!(text_when(&app, "plan-file", "the plan's file", |_| true), newest_file, "the plan names the S3 address, not a local copy");
+    fill(&app, "restore-confirm-input", &db);
+    app.poll("Restore to be enabled by the right name", UI, || (!is_disabled(&app, "restore-start")).then_some(()));
+    app.click_css(&tid("restore-start"), UI);
+    let done = text_when(&app, "restore-result", "the restore's result", |t| t.starts_with("Restore finished"));
+    second.assert_same(&Snapshot::take(pg, &db), &format!("the newest S3 backup restored through Restore latest ({done})"));
+    shoot(&desktop, &app, "restore-remote-list-light", Some("restore-backups"));
+
+    // History: the S3 rows; Reveal says why it cannot.
+    go(&app, "history");
+    let row = |r: &Value| format!("{}[data-run-id=\"{}\"]", tid("history-row"), u64_field(r, "id"));
+    let _ = app.wait_for(&row(newest), UI);
+    assert_eq!(attr_of(&app, &row(newest), "data-place").as_deref(), Some("s3"));
+    let reveal = format!("{} {}", row(newest), tid("history-reveal"));
+    assert!(app.execute("return document.querySelector(arguments[0]).disabled", &[json!(reveal)]).as_bool() == Some(true), "Reveal is disabled for S3");
+    let why = attr_of(&app, &reveal, "title").unwrap_or_default();
+    assert!(why.contains("S3") && why.contains("Save a copy"), "{why}");
+
+    // Verify: downloaded and checked against the manifest and the history.
+    app.click_css(&format!("{} {}", row(newest), tid("history-verify")), UI);
+    let verified = text_when(&app, "history-message", "the check's result", |t| t.starts_with("Verified") || t.contains("failed"));
+    assert!(verified.starts_with("Verified: ") && verified.contains(&newest_file) && verified.contains("sha256 matches"), "{verified}");
+    // Test restore: into a scratch database on the job's server, dropped again; the row is marked verified.
+    app.click_css(&format!("{} {}", row(newest), tid("history-test-restore")), UI);
+    let tested = text_when(&app, "history-message", "the test restore's result", |t| t.starts_with("Verified and test-restored") || t.contains("failed"));
+    assert!(tested.starts_with("Verified and test-restored: "), "{tested}");
+    app.poll("the row marked verified", RUN, || {
+        let t = app.execute("const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", &[json!(format!("{} {}", row(newest), tid("history-verified")))]);
+        t.as_str().is_some_and(|t| t.starts_with("yes")).then_some(())
+    });
+    shoot(&desktop, &app, "history-remote-light", Some("history-message"));
+
+    // Save a copy…: the file arrives with the stored sha256, its manifest beside it.
+    let out_dir = nj.scratch().join("copies");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let copy = out_dir.join(&newest_name);
+    app.click_css(&format!("{} {}", row(newest), tid("history-save-copy")), UI);
+    answer_file_dialog("Save a copy of", Some(&copy), UI);
+    let saved = text_when(&app, "history-message", "the copy's result", |t| t.starts_with("Saved") || t.starts_with("Not saved"));
+    assert!(saved.contains(&copy.display().to_string()) && saved.contains("sha256 match"), "{saved}");
+    assert_eq!(sha256sum(&copy), str_field(newest, "sha256"), "the copy's sha256 is the stored backup's");
+    assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777, 0o600, "the copy is owner-only");
+    assert!(out_dir.join(format!("{newest_name}.json")).is_file(), "its manifest beside it");
+
+    // A damaged object (other bytes under the older backup's name): refused, nothing kept.
+    bucket.remove(&older_name).unwrap();
+    let mut p = bucket.create(&older_name).unwrap();
+    p.write_all(b"not the backup that was made").unwrap();
+    p.commit().unwrap();
+    let bad_copy = out_dir.join(&older_name);
+    app.click_css(&format!("{} {}", row(older), tid("history-save-copy")), UI);
+    answer_file_dialog("Save a copy of", Some(&bad_copy), UI);
+    let refused = text_when(&app, "history-message", "the damaged copy's refusal", |t| t.starts_with("Not saved") || t.starts_with("Saved"));
+    assert!(refused.starts_with("Not saved: ") && refused.contains("does not match its manifest"), "{refused}");
+    let left: Vec<String> = std::fs::read_dir(&out_dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(!left.iter().any(|n| n.starts_with(&older_name)), "nothing of the damaged copy is left: {left:?}");
+
+    // Delete the job's newest good backup (now the restore's safety backup, in S3 too):
+    // refused first, then "Delete anyway" removes the object and its entry.
+    let latest = nj.history(Some(job)).into_iter().find(|r| r["kind"] == "backup" && r["status"] == "success").expect("a backup");
+    assert_eq!(str_field(&latest, "trigger"), "pre-restore", "the safety backup is the newest: {latest}");
+    let latest_name = str_field(&latest, "file").rsplit('/').next().unwrap().to_string();
+    assert!(names().contains(&latest_name), "the safety backup went to S3: {:?}", names());
+    app.click_css(&format!("{} {}", row(&latest), tid("history-delete")), UI);
+    let ask = text_when(&app, "history-confirm-text", "the first question", |t| t.contains(&latest_name));
+    assert!(ask.contains("from S3"), "{ask}");
+    app.click_css(&tid("history-confirm-yes"), UI);
+    let again = text_when(&app, "history-confirm-text", "the second question", |t| t.contains("newest good"));
+    assert!(again.contains(job) && again.ends_with("Delete it anyway?"), "{again}");
+    assert_eq!(text_when(&app, "history-confirm-yes", "the button", |_| true), "Delete anyway");
+    assert!(names().contains(&latest_name), "nothing deleted before Delete anyway");
+    shoot(&desktop, &app, "history-delete-anyway-light", Some("history-confirm"));
+    app.click_css(&tid("history-confirm-yes"), UI);
+    let gone = text_when(&app, "history-message", "the delete's result", |t| t.starts_with("Deleted") || t.starts_with("Not deleted"));
+    assert_eq!(gone, format!("Deleted {latest_name}."));
+    assert!(!names().iter().any(|n| n.starts_with(&latest_name)), "the object and its manifest are gone: {:?}", names());
+    app.poll("the row to go", UI, || app.find(&row(&latest)).is_none().then_some(()));
+    assert!(nj.history(Some(job)).iter().all(|r| r["id"] != latest["id"]), "its history entry is gone");
+
+    // The next newest is the restored backup: its Delete asks twice as well; "Keep it" keeps it.
+    app.click_css(&format!("{} {}", row(newest), tid("history-delete")), UI);
+    let _ = text_when(&app, "history-confirm-text", "the first question", |t| t.contains(&newest_name));
+    app.click_css(&tid("history-confirm-yes"), UI);
+    let _ = text_when(&app, "history-confirm-text", "the second question", |t| t.contains("newest good"));
+    app.click_css(&tid("history-confirm-no"), UI);
+    let kept = text_when(&app, "history-message", "the kept message", |t| t.starts_with("Kept"));
+    assert_eq!(kept, format!("Kept {newest_name}."));
+    assert!(names().contains(&newest_name), "Keep it keeps the backup");
+    app.close();
+}
+
+/// "Reveal" on a backup in OneDrive (the local Graph fake) opens the item's
+/// page on the OneDrive website (its `webUrl`) in the browser: the app's
+/// `xdg-open` here is a script that writes down the address it was given.
+#[test]
+#[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
+fn reveal_opens_the_onedrive_page_of_a_backup_in_onedrive() {
+    use nightjar_onedrive_fake::FakeGraph;
+    let desktop = DesktopSession::get();
+    let pg = PgCluster::shared();
+    let db = fresh_sample(pg, "e2e_odreveal");
+    let fake = FakeGraph::start();
+    let nj = Nightjar::new();
+    let job = "odjob";
+    nj.write_config(&format!(
+        "[onedrive]\nclient_id = \"1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901\"\ntenant = \"consumers\"\nlogin_base_url = \"{}\"\ngraph_base_url = \"{}\"\n\n[[job]]\nname = \"{job}\"\ndatabase = \"{}\"\ndestination = \"onedrive:/Backups/{job}\"\ntimezone = \"UTC\"\ntool_dir = \"{}\"\n",
+        fake.login_base(),
+        fake.graph_base(),
+        pg.url(&db),
+        pg.bin().display()
+    ));
+    let bin = nj.scratch().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let opened = nj.scratch().join("opened.txt");
+    std::fs::write(bin.join("xdg-open"), format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> {}\n", q(&opened))).unwrap();
+    std::fs::set_permissions(bin.join("xdg-open"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let app = AppLauncher::new(&nj).env("GTK_THEME", "Adwaita").env("PATH", &path).session(&desktop);
+
+    go(&app, "settings");
+    app.click_css(&tid("onedrive-sign-in-code"), UI);
+    let _ = text_when(&app, "onedrive-message", "the signed-in account", |t| t.starts_with("Signed in as"));
+    go(&app, "dashboard");
+    app.click_css(&tid(&format!("backup-now-{job}")), UI);
+    let result = text_when(&app, &format!("backup-result-{job}"), "the backup's result", |t| t.starts_with("Backup finished"));
+    let record = nj.history(Some(job)).into_iter().find(|r| r["status"] == "success").unwrap_or_else(|| panic!("a good backup ({result})"));
+    let file = str_field(&record, "file").to_string();
+    let name = file.rsplit('/').next().unwrap().to_string();
+    assert!(fake.file(&format!("Backups/{job}/{name}")).is_some(), "the backup is in OneDrive");
+
+    go(&app, "history");
+    let row = format!("{}[data-run-id=\"{}\"]", tid("history-row"), u64_field(&record, "id"));
+    let _ = app.wait_for(&row, UI);
+    app.click_css(&format!("{row} {}", tid("history-reveal")), UI);
+    let msg = text_when(&app, "history-message", "Reveal's result", |_| true);
+    let url = format!("https://onedrive.fake.invalid/Backups/{job}/{name}");
+    assert_eq!(msg, format!("Opened the OneDrive page of {name} in the browser ({url})."));
+    app.poll("the browser to be asked", UI, || std::fs::read_to_string(&opened).ok().filter(|t| t.trim() == url).map(drop));
+    app.close();
+}

@@ -141,3 +141,92 @@ fn alerts_are_saved_with_field_errors_and_their_secret_is_never_sent_back() {
     invoke(&f.webview, "alert_delete", json!({ "name": "tg-chat" })).unwrap();
     assert_eq!(invoke(&f.webview, "alerts_get", json!({})).unwrap(), json!([]));
 }
+
+/// A backup of job "tg" in `dir` taken at `at`, with its manifest, recorded
+/// as a successful run of the history; returns the run's id and the file.
+fn folder_backup(f: &Fixture, dir: &std::path::Path, at: chrono::DateTime<chrono::Utc>, body: &[u8]) -> (i64, std::path::PathBuf) {
+    use nightjar_core::history::{NewRun, RunKind, RunOutcome};
+    use nightjar_core::model::{Compression, Engine, Format, Trigger};
+    let name = nightjar_core::names::backup_file_name("tg", at, chrono_tz::Tz::UTC, Trigger::Manual, Format::Plain, Compression::None);
+    let file = dir.join(&name);
+    std::fs::write(&file, body).unwrap();
+    use sha2::Digest as _;
+    let (size, sha256) = (body.len() as u64, sha2::Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let manifest = nightjar_core::manifest::Manifest {
+        app: nightjar_core::manifest::APP.into(),
+        manifest_version: nightjar_core::manifest::MANIFEST_VERSION,
+        app_version: "0".into(),
+        job: "tg".into(),
+        file: name.clone(),
+        size,
+        sha256: sha256.clone(),
+        dump_size: size,
+        engine: Engine::Postgres,
+        database: "tg".into(),
+        server: "localhost:5432".into(),
+        server_version: None,
+        tool: "pg_dump".into(),
+        tool_version: "17".into(),
+        format: Format::Plain,
+        compression: Compression::None,
+        compression_level: 0,
+        encryption: nightjar_core::manifest::ManifestEncryption::None,
+        trigger: Trigger::Manual,
+        timezone: "UTC".into(),
+        selection: nightjar_core::config::Selection::default(),
+        started_at: at,
+        finished_at: at,
+        hmac: None,
+    };
+    std::fs::write(dir.join(format!("{name}.json")), manifest.to_json()).unwrap();
+    let history = History::open(&DataDir::new(f._dir.path().join("data")).history_file()).unwrap();
+    let run = NewRun {
+        job: "tg".into(),
+        kind: RunKind::Backup,
+        trigger: Trigger::Manual,
+        started_at: at,
+        destination: dir.display().to_string(),
+        engine: Some(Engine::Postgres),
+        format: Some(Format::Plain),
+        compression: Some(Compression::None),
+        database: Some("tg".into()),
+    };
+    let id = history.start_run(&run).unwrap();
+    history.finish_run(id, &RunOutcome::success(at, file.display().to_string(), size, sha256)).unwrap();
+    (id, file)
+}
+
+#[test]
+fn the_restore_list_names_the_newest_good_backup_and_delete_refuses_it_until_forced() {
+    let f = fixture();
+    let backups = tempfile::tempdir().unwrap();
+    let config = CONFIG.replace("/tmp/nightjar-test-backups", &backups.path().display().to_string()).replace("# midnight\n", "# midnight\ntimezone = \"UTC\"\n");
+    std::fs::write(&f.config, config).unwrap();
+    let now = chrono::Utc::now();
+    let (old_id, old) = folder_backup(&f, backups.path(), now - chrono::Duration::hours(2), b"-- PostgreSQL database dump\nselect 1;\n");
+    let (new_id, new) = folder_backup(&f, backups.path(), now - chrono::Duration::hours(1), b"-- PostgreSQL database dump\nselect 2;\n");
+
+    let list = invoke(&f.webview, "job_backups", json!({ "job": "tg" })).unwrap();
+    let paths: Vec<&str> = list["backups"].as_array().unwrap().iter().map(|b| b["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, [new.display().to_string(), old.display().to_string()], "newest first: {list}");
+    assert_eq!(list["newestGood"], json!(new.display().to_string()), "{list}");
+    assert_eq!(list["destination"], json!(backups.path().display().to_string()));
+    let e = invoke(&f.webview, "job_backups", json!({ "job": "nope" })).unwrap_err();
+    assert_eq!(e["code"], "not-found", "{e}");
+
+    // The newest good one: refused without force, nothing deleted; an older one goes.
+    let e = invoke(&f.webview, "delete_backup", json!({ "id": new_id })).unwrap_err();
+    assert_eq!(e["code"], "needs-confirmation", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("newest good backup of \"tg\""), "{e}");
+    assert!(new.is_file() && invoke(&f.webview, "history_list", json!({ "filter": {} })).unwrap().as_array().unwrap().len() == 2, "nothing deleted");
+    invoke(&f.webview, "delete_backup", json!({ "id": old_id })).unwrap();
+    assert!(!old.exists() && !backups.path().join(format!("{}.json", old.file_name().unwrap().to_string_lossy())).exists(), "the older backup and its manifest are gone");
+    invoke(&f.webview, "delete_backup", json!({ "id": new_id, "force": true })).unwrap();
+    assert!(!new.exists(), "Delete anyway deletes the newest good backup");
+    assert_eq!(invoke(&f.webview, "history_list", json!({ "filter": {} })).unwrap(), json!([]));
+    assert_eq!(invoke(&f.webview, "job_backups", json!({ "job": "tg" })).unwrap()["newestGood"], json!(null));
+
+    // Save a copy of a run that is gone: said so, no dialog.
+    let e = invoke(&f.webview, "save_copy", json!({ "id": new_id })).unwrap_err();
+    assert_eq!(e["code"], "not-found", "{e}");
+}

@@ -4,6 +4,7 @@
 // backup it offers "start at login" once.
 
 import * as ipc from './ipc.js';
+import { t } from './i18n.js';
 import * as start from './start.js';
 import { runBars, dayStrip, legend } from './charts.js';
 import { $, h, show, size, duration, when, basename, progressText, navigate, toast } from './util.js';
@@ -127,6 +128,8 @@ function card(j, chart) {
     h('div', { class: 'buttons' }, [
       h('button', { type: 'button', class: 'primary', testid: `backup-now-${id}`, disabled: j.running, onclick: () => backup(id), text: 'Emergency backup' }),
       h('button', { type: 'button', testid: `cancel-${id}`, hidden: !j.running, onclick: () => ipc.cancelRun(id), text: 'Stop' }),
+      // The job's newest good backup, wherever it is, preselected in the Restore view.
+      h('button', { type: 'button', testid: `restore-latest-${id}`, onclick: () => navigate('restore', { job: id, latest: true }), text: t('dashboard.restoreLatest'), 'aria-label': t('dashboard.restoreLatest.aria', { job: id }) }),
     ]),
   ]);
 }
@@ -175,10 +178,10 @@ function apply(e) {
     $(`progress-stage-${e.job}`, c).textContent = e.label;
   } else if (e.kind === 'progress') {
     p.hidden = false;
-    const t = progressText(e);
-    $(`progress-bytes-${e.job}`, c).textContent = t.bytes;
-    $(`progress-rate-${e.job}`, c).textContent = t.rate;
-    $(`progress-elapsed-${e.job}`, c).textContent = t.elapsed;
+    const x = progressText(e);
+    $(`progress-bytes-${e.job}`, c).textContent = x.bytes;
+    $(`progress-rate-${e.job}`, c).textContent = x.rate;
+    $(`progress-elapsed-${e.job}`, c).textContent = x.elapsed;
   } else if (e.kind === 'warning') {
     toast(`${e.job}: ${e.message}`);
   } else if (e.kind === 'finished' || e.kind === 'failed') {

@@ -89,12 +89,24 @@ export const setPaused = (paused) => call('set_paused', { paused });
 /** @param {{job?: string, kind?: string, status?: string, trigger?: string, limit?: number}} filter @returns {Promise<RunRecord[]>} */
 export const historyList = (filter) => call('history_list', { filter });
 export const historyStats = () => call('history_stats');
-/** @param {number} id */
+/** The file manager (folder) or the OneDrive page (returns its address) of a backup. @param {number} id @returns {Promise<string|null>} */
 export const revealFile = (id) => call('reveal_file', { id });
-/** @param {number} id @param {(e: ProgressEvent) => void} onEvent */
-export const verifyBackup = (id, onEvent) => call('verify_backup', { id, onProgress: channel(onEvent) });
-/** @param {number} id */
-export const deleteBackup = (id) => call('delete_backup', { id });
+/** A check of a backup (downloaded first when remote); with `testRestore` also restored into a scratch database and dropped.
+ * @param {number} id @param {boolean} testRestore @param {(e: ProgressEvent) => void} onEvent */
+export const verifyBackup = (id, testRestore, onEvent) => call('verify_backup', { id, testRestore, onProgress: channel(onEvent) });
+/** Deletes a backup and its entry; a job's newest good backup fails with `needs-confirmation` unless `force`.
+ * @param {number} id @param {boolean} [force] */
+export const deleteBackup = (id, force = false) => call('delete_backup', { id, force });
+/** "Save a copy…" (save dialog, then a checked download); null when the dialog was cancelled.
+ * @param {number} id @returns {Promise<{file: string, saved_to: string, manifest: (string|null), size: number, sha256: string, checked: boolean}|null>} */
+export const saveCopy = (id) => call('save_copy', { id });
+/**
+ * @typedef {{ job: string, name: string, path: string, size: number, taken_at: string, trigger: string, format: string,
+ *   compression: string, encrypted: boolean, sha256: (string|null), size_matches: boolean }} BackupEntry
+ */
+/** A job's backups in its destination, newest first, and the address of the newest good one.
+ * @param {string} job @returns {Promise<{job: string, destination: string, backups: BackupEntry[], newestGood: (string|null)}>} */
+export const jobBackups = (job) => call('job_backups', { job });
 
 /** @returns {Promise<string|null>} */
 export const pickBackupFile = () => call('pick_backup_file');

@@ -97,10 +97,10 @@ pub fn prepare(state: &AppState, req: &RestoreRequest, observer: &dyn RunObserve
 pub fn local_file(record: &nightjar_core::history::RunRecord) -> CmdResult<PathBuf> {
     let file = backup_address(record)?;
     if file.starts_with("onedrive:") {
-        return Err(UiError::new(ErrorKind::Destination, "This backup is in OneDrive; open it from onedrive.com."));
+        return Err(UiError::new(ErrorKind::Destination, "This backup is in OneDrive, not on this computer; open it from onedrive.com, or use Save a copy… to get it here."));
     }
     if file.starts_with("s3://") {
-        return Err(UiError::new(ErrorKind::Destination, "This backup is in S3; save a copy with `nightjar download` first."));
+        return Err(UiError::new(ErrorKind::Destination, "This backup is in S3, not on this computer; use Save a copy… to get it here."));
     }
     Ok(PathBuf::from(file))
 }

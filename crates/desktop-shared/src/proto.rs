@@ -193,8 +193,14 @@ pub enum Op {
     /// A confirmed restore. Replies the `RestoreReport`.
     Restore { request: crate::models::RestoreRequest, confirm: String },
     /// Check a backup from the history (`run`: its row's id; not `id`,
-    /// which is the request's). Replies the `VerifyReport`.
-    Verify { run: i64 },
+    /// which is the request's); with `test_restore`, also restored into a
+    /// scratch database on its job's server and dropped again. Replies the
+    /// `VerifyReport`.
+    Verify {
+        run: i64,
+        #[serde(default)]
+        test_restore: bool,
+    },
     /// The jobs running now. Replies `Vec<String>`.
     Running,
     /// The view the page should show, once (tray item, notification click).
@@ -391,7 +397,7 @@ mod tests {
         assert!(!Op::Window { token: String::new() }.needs_token());
         assert!(!Op::Open { view: None }.needs_token());
         assert!(!Op::Quit.needs_token());
-        for op in [Op::Backup { job: None }, Op::Verify { run: 1 }, Op::Cancel { job: "a".into() }, Op::Paused { paused: true }, Op::Changed, Op::Running, Op::TakeNavigation, Op::TestNotification] {
+        for op in [Op::Backup { job: None }, Op::Verify { run: 1, test_restore: false }, Op::Cancel { job: "a".into() }, Op::Paused { paused: true }, Op::Changed, Op::Running, Op::TakeNavigation, Op::TestNotification] {
             assert!(op.needs_token(), "{op:?}");
         }
     }
@@ -407,8 +413,8 @@ mod tests {
         assert_eq!(s, r#"{"type":"reply","id":7,"result":{"Err":{"code":"busy","message":"No."}}}"#);
         assert!(matches!(serde_json::from_str::<Message>(&s).unwrap(), Message::Reply { id: 7, result: Err(e) } if e.message == "No." && e.code == ErrorKind::Busy));
         assert!(!s.contains('\n'));
-        let r = Request { id: 7, op: Op::Verify { run: 5 } };
+        let r = Request { id: 7, op: Op::Verify { run: 5, test_restore: true } };
         let s = serde_json::to_string(&r).unwrap();
-        assert!(matches!(serde_json::from_str::<Request>(&s).unwrap(), Request { id: 7, op: Op::Verify { run: 5 } }), "{s}");
+        assert!(matches!(serde_json::from_str::<Request>(&s).unwrap(), Request { id: 7, op: Op::Verify { run: 5, test_restore: true } }), "{s}");
     }
 }

@@ -367,6 +367,8 @@ impl State {
             "createdDateTime": i.created,
             "lastModifiedDateTime": i.modified,
             "fileSystemInfo": {"createdDateTime": i.created, "lastModifiedDateTime": i.modified},
+            // Where the item's page would be on the website (never fetched: `.invalid`).
+            "webUrl": format!("https://onedrive.fake.invalid/{}", self.path_of(id)),
         });
         if let Some(p) = &i.parent {
             v["parentReference"] = json!({"driveId": "fakedrive", "driveType": "personal", "id": p, "path": parent_path});

@@ -51,6 +51,9 @@ pub struct DriveItem {
     /// Present on deleted items in delta results.
     #[serde(default)]
     pub deleted: Option<serde_json::Value>,
+    /// The item's page on the OneDrive website (the window's "Reveal").
+    #[serde(default)]
+    pub web_url: Option<String>,
 }
 
 impl DriveItem {

@@ -450,7 +450,7 @@ impl Host {
                     let result = match req.op {
                         Op::Backup { job } => to_value(crate::runs::backup_jobs(&self, job.as_deref(), &observer)),
                         Op::Restore { request, confirm } => to_value(crate::runs::restore(&self, &request, &confirm, &observer)),
-                        Op::Verify { run } => to_value(crate::runs::verify(&self, run, &observer)),
+                        Op::Verify { run, test_restore } => to_value(crate::runs::verify(&self, run, test_restore, &observer)),
                         _ => unreachable!("only runs are spawned"),
                     };
                     Self::reply(&conn, id, result);

@@ -95,17 +95,32 @@ pub fn restore(host: &Arc<Host>, req: &RestoreRequest, confirm: &str, observer: 
 }
 
 /// Checks a backup from the history (decompression, format, checksum
-/// against its manifest), in a folder or in OneDrive.
+/// against its manifest), in a folder, OneDrive or S3 (a remote one is
+/// downloaded first, with progress); with `test_restore`, also restored
+/// into a scratch database on its job's server and dropped again (as
+/// `nightjar verify --restore-test --job NAME`).
 ///
 /// # Errors
-/// The row or file is gone, or the check failed.
-pub fn verify(host: &Arc<Host>, id: i64, observer: &HostObserver) -> CmdResult<VerifyReport> {
+/// The row or file is gone, the job is no longer configured (test
+/// restore), or the check failed.
+pub fn verify(host: &Arc<Host>, id: i64, test_restore: bool, observer: &HostObserver) -> CmdResult<VerifyReport> {
     let state = &host.state;
     let record = record(state, id)?;
     let address = backup_address(&record)?;
-    state.engine.configure(&state.load_config()?);
+    let config = state.load_config()?;
+    state.engine.configure(&config);
+    let mut opts = VerifyOptions::default();
+    if test_restore {
+        let Some(job) = config.jobs.iter().find(|j| j.name == record.job) else {
+            return Err(UiError::new(
+                ErrorKind::Config,
+                format!("The job \"{}\" is no longer in the settings, so there is no server to test-restore on; use Verify for a check without it.", record.job),
+            ));
+        };
+        opts.restore_test = Some(job.clone());
+    }
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let report = state.engine.restorer(observer, &cancel).and_then(|restorer| restorer.verify_address(address, &VerifyOptions::default()));
+    let report = state.engine.restorer(observer, &cancel).and_then(|restorer| restorer.verify_address(address, &opts));
     host.refresh();
     Ok(report?)
 }

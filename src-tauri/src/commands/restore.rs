@@ -1,5 +1,7 @@
-//! Restore: pick a file (native picker) or a history row, see the plan,
-//! confirm by typing the database name, follow the progress.
+//! Restore: pick a backup (the job's backups in its destination, the native
+//! picker, or a history row), see the plan, confirm by typing the database
+//! name, follow the progress. A backup in OneDrive or S3 is downloaded
+//! first (size and sha256 checked against its manifest).
 
 use nightjar_core::restore::RestorePlan;
 use nightjar_core::trust::FileOrigin;
@@ -12,6 +14,43 @@ use tauri::{AppHandle, Manager as _, Runtime, State};
 use crate::Link;
 use crate::models::{CmdResult, RestorePlanView};
 use crate::state::AppState;
+
+/// A job's backups in its destination (a folder, OneDrive or S3), newest
+/// first, as `nightjar list --job NAME` lists them, and the address of the
+/// newest good one (its manifest present, its size matching).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobBackups {
+    pub job: String,
+    pub destination: String,
+    pub backups: Vec<nightjar_core::catalog::BackupEntry>,
+    pub newest_good: Option<String>,
+}
+
+/// The backups of `job` (the Restore view's list and "Restore latest").
+#[tauri::command]
+pub async fn job_backups<R: Runtime>(app: AppHandle<R>, job: String) -> CmdResult<JobBackups> {
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        let config = state.load_config()?;
+        state.engine.configure(&config);
+        let job = config.job(&job)?;
+        // Every copy in every destination, newest first; at equal times a
+        // folder's copy first, so "Restore latest" reads from this computer.
+        let mut specs: Vec<_> = job.destinations.iter().collect();
+        specs.sort_by_key(|s| !matches!(s, nightjar_core::config::DestinationSpec::Folder(_)));
+        let mut backups = Vec::new();
+        for spec in specs {
+            let dest = state.engine.open_destination(spec)?;
+            backups.extend(nightjar_core::catalog::job_backups(dest.as_ref(), &job.name, job.timezone)?);
+        }
+        backups.sort_by_key(|b| std::cmp::Reverse(b.taken_at));
+        let newest_good = backups.iter().find(|b| b.size_matches).map(|b| b.path.clone());
+        let destination = job.destinations.iter().map(nightjar_core::config::DestinationSpec::display).collect::<Vec<_>>().join(", ");
+        Ok(JobBackups { job: job.name.clone(), destination, backups, newest_good })
+    })
+    .await
+}
 
 /// Native file picker for a backup file.
 #[tauri::command]
@@ -103,8 +142,13 @@ fn key_note(i: &nightjar_core::inspect::Inspection, identity: Option<&str>) -> S
 pub async fn restore_plan<R: Runtime>(app: AppHandle<R>, request: RestoreRequest) -> CmdResult<RestorePlanView> {
     // On a blocking thread: the plan asks the server (psql).
     crate::commands::blocking(move || {
-        let (plan, _, _) = nightjar_desktop_shared::lookup::prepare(&app.state::<AppState>(), &request, &nightjar_core::observer::NoopObserver)?;
-        Ok(view(&plan, request.identity.as_deref()))
+        let (plan, _, backup) = nightjar_desktop_shared::lookup::prepare(&app.state::<AppState>(), &request, &nightjar_core::observer::NoopObserver)?;
+        let mut v = view(&plan, request.identity.as_deref());
+        // A remote backup was checked from a private local copy: name the backup the user picked.
+        if let Some(origin) = backup.origin() {
+            v.file = origin.to_string();
+        }
+        Ok(v)
     })
     .await
 }
