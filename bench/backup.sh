@@ -28,7 +28,10 @@
 #                       scripts/install-deps.sh installs; compare it with D of the same rounds),
 #                       F (a config job with one folder destination) and F3 (the same job with
 #                       destinations = [folder, s3://… on moto, onedrive:/… on the Graph fake]:
-#                       one dump fanned out to three copies; compare F3 with F)
+#                       one dump fanned out to three copies; compare F3 with F), Dprev (D with
+#                       the build at PREV_NIGHTJAR, e.g. the commit before a change, in the
+#                       same rounds)
+#   PREV_NIGHTJAR=path  the other nightjar binary of variant Dprev
 #   FANOUT_URL=…        the database of F and F3 (default: bench1g of the fixture)
 #   NO_FIXTURE=1        do not build or start the fixture cluster (only with variants that do
 #                       not use it: F and F3 with FANOUT_URL set), e.g. to check F/F3 on a
@@ -82,6 +85,10 @@ BIN_DIR="${BIN_DIR:-target/release}"
 cp "$BIN_DIR/nightjar" "$OUT/bin/nightjar"
 if [[ " $VARIANTS " == *" F3 "* ]]; then cp "$BIN_DIR/nightjar-fake-graph" "$OUT/bin/"; fi
 NIGHTJAR="$OUT/bin/nightjar"
+if [[ " $VARIANTS " == *" Dprev "* ]]; then
+    [[ -x "${PREV_NIGHTJAR:-}" ]] || { log "variant Dprev needs PREV_NIGHTJAR=path of another nightjar build"; exit 2; }
+    cp "$PREV_NIGHTJAR" "$OUT/bin/nightjar-prev"
+fi
 T_BUILT=$SECONDS
 
 # --- fixture ------------------------------------------------------------------------------
@@ -226,6 +233,7 @@ pipeline() { # pipeline LABEL: prints the shell command of that variant
         C) echo "$PGDUMP | gzip -6 > '$RUN/c.sql.gz'" ;;
         D) echo "$nj --db '$URL1G' --dest '$RUN/dest' --json > '$RUN/record.json'" ;;
         E) echo "$nj --db '$URL1G' --dest '$RUN/dest' --compress gzip --json > '$RUN/record.json'" ;;
+        Dprev) echo "NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$RUN/none.toml' '$OUT/bin/nightjar-prev' backup --db '$URL1G' --dest '$RUN/dest' --json > '$RUN/record.json'" ;;
         D100) echo "$nj --db '$URL100M' --dest '$RUN/dest' --json > '$RUN/record.json'" ;;
         J) echo "$njobs --job plain --json > '$RUN/record.json'" ;;
         Jage) echo "$njobs --job aged --json > '$RUN/record.json'" ;;
