@@ -39,7 +39,9 @@ test_pkgs=(xvfb xauth dbus webkit2gtk-driver gnome-keyring keyutils imagemagick 
     # pip for the local S3 server of tests/s3.rs (moto, below)
     python3-pip
     # scripts/package.sh: the man page from --help, dpkg-shlibdeps for the .deb's depends
-    help2man dpkg-dev)
+    help2man dpkg-dev
+    # Thai glyphs for the window in Thai (tests/desktop_e2e.rs screenshots; DejaVu has none)
+    fonts-thai-tlwg)
 
 # Fail fast on the one thing apt cannot provide.
 if ! command -v cargo >/dev/null 2>&1; then

@@ -171,6 +171,9 @@ fn shoot(desktop: &DesktopSession, app: &AppSession, name: &str, top: Option<&st
                   if (e) e.scrollIntoView({block: 'start'}); else window.scrollTo(0, 0); \
                   if (document.activeElement) document.activeElement.blur();";
     let _ = app.execute(script, &[top.map_or(Value::Null, |t| json!(tid(t)))]);
+    // Two animation frames: the page has painted what it shows now (a
+    // capture once showed a view as it was before a redraw).
+    let _ = app.execute_async("const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));", &[]);
     // Let the web view paint the scrolled page before it is captured (once a
     // capture showed the page as first painted, before its script ran).
     std::thread::sleep(Duration::from_millis(300));
@@ -428,6 +431,51 @@ fn keyring_password_and_a_failing_job_with_its_notification() {
             assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "a password is written in {}", f.display());
         }
     }
+}
+
+/// The tray and its notifications speak the config's language (`[ui]
+/// language = "ru"`): the menu a panel shows is Russian, and a failed
+/// "Backup now" from it notifies with a Russian title and a Russian "Open
+/// Nightjar" action; the reason is the engine's sentence, which stays English.
+#[test]
+#[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
+fn the_tray_menu_and_a_failure_notification_in_russian() {
+    let desktop = DesktopSession::get();
+    let pg = PgCluster::shared();
+    let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir_all(&dest).unwrap();
+    let job = "ru_tray";
+    // A database that does not exist: the dump fails at once.
+    nj.write_config(&format!("[ui]\nlanguage = \"ru\"\n\n{}", job_toml(job, &pg.url("e2e_no_such_database"), &dest, "")));
+
+    let launcher = AppLauncher::new(&nj);
+    let mut tray = Tray::start();
+    let mut app = launcher.spawn_tray(&["--hidden"]);
+    let _ = tray.wait_registered(START);
+    launcher.wait_log(TRAY_READY, START);
+    let labels = tray.labels();
+    assert_eq!(labels.first().map(String::as_str), Some("Резервных копий пока нет"), "the status line in Russian: {labels:?}");
+    for label in ["Создать копию сейчас", "Восстановить из файла…", "Открыть Nightjar", "Приостановить расписания", "Открыть папку с копиями", "Выход"] {
+        assert!(labels.iter().any(|l| l == label), "{label:?} in the menu: {labels:?}");
+    }
+    assert!(!labels.iter().any(|l| l == "Backup now" || l == "Quit"), "no English item: {labels:?}");
+
+    let seen = desktop.notifications().len();
+    tray.click("Создать копию сейчас");
+    let title = format!("Сбой резервного копирования: {job}");
+    let note = desktop.wait_notification(seen, RUN, &title, |n| n["summary"].as_str() == Some(title.as_str()));
+    assert_eq!(str_field(&note, "app"), "Nightjar", "{note}");
+    assert!(!str_field(&note, "body").is_empty(), "the engine's reason (in English): {note}");
+    let actions: Vec<&str> = note["actions"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    assert!(actions.contains(&"Открыть Nightjar"), "the action is Russian too: {note}");
+    let status = nightjar_tests::wait::until("the status line to say the backup failed, in Russian", UI, || {
+        tray.labels().into_iter().next().filter(|l| l.starts_with("Последняя копия сегодня в ") && l.ends_with(": ошибка"))
+    });
+    assert!(!status.is_empty());
+
+    tray.click("Выход");
+    assert_eq!(app.wait_exit(UI).code(), Some(0), "Quit (Выход) exits 0; app log:\n{}", launcher.log());
 }
 
 /// The tray menu over D-Bus, on an app started as at login (`--hidden`: no
@@ -1319,6 +1367,115 @@ fn alerts_are_added_tested_edited_and_removed_from_settings() {
     assert_eq!(cfg.raw.alerts[0].format, Some(nightjar_core::alerts::WebhookFormat::Slack));
     shoot(&desktop, &app, "settings-alerts-light", Some("alerts-list"));
     assert!(!launcher.log().contains("E2E-BOT-TOKEN"), "the token is not in the app's log");
+    app.close();
+}
+
+/// A catalog of ui/i18n as key → text.
+fn ui_catalog(lang: &str) -> std::collections::BTreeMap<String, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/i18n").join(format!("{lang}.json"));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap();
+    v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
+}
+
+/// Every text the Dashboard shows (header, view, footer): each displayed
+/// text node, the accessible names, titles and placeholders of displayed
+/// elements, and the charts' hover texts.
+fn dashboard_texts(app: &AppSession) -> Vec<String> {
+    let script = "const out = []; \
+        const shown = (el) => el && el.getClientRects().length > 0 && !el.closest('[hidden]'); \
+        for (const root of [document.querySelector('header.top'), document.getElementById('view-dashboard'), document.querySelector('footer.foot')]) { \
+          const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT); \
+          for (let n = walk.nextNode(); n; n = walk.nextNode()) { \
+            const el = n.parentElement; \
+            if (el.closest('title')) { out.push(n.textContent.trim()); continue; } \
+            if (shown(el) && n.textContent.trim()) out.push(n.textContent.trim()); \
+          } \
+          for (const el of root.querySelectorAll('[aria-label], [title], [placeholder]')) { \
+            if (!shown(el)) continue; \
+            for (const a of ['aria-label', 'title', 'placeholder']) if (el.getAttribute(a)) out.push(el.getAttribute(a).trim()); \
+          } \
+        } \
+        return out;";
+    app.execute(script, &[]).as_array().unwrap().iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
+}
+
+/// Issue 22 part 3: Settings → Language switches the window at once (no
+/// restart) and it is saved as `[ui] language`; in each language the
+/// Dashboard, with a job and a backup in its history, shows no English text
+/// from the catalog (texts the same in both languages aside, such as
+/// "Nightjar" and "OK" where a language keeps it), no English sentence with
+/// its variable parts filled in either, `<html lang>` says the language, and
+/// dates are in the locale's words and format. Screenshots of each.
+#[test]
+#[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
+fn the_dashboard_in_every_language() {
+    let desktop = DesktopSession::get();
+    let pg = PgCluster::shared();
+    let db = fresh_sample(pg, "e2e_lang");
+    let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir_all(&dest).unwrap();
+    // No catch-up: the app's own scheduler would otherwise add a run as it starts.
+    nj.write_config(&job_toml("shop", &pg.url(&db), &dest, "schedule = \"daily 00:00\"\ncatch_up = \"skip\""));
+    let _ = nj.run(["backup", "--job", "shop"]).assert_success();
+    let en = ui_catalog("en");
+
+    let launcher = AppLauncher::new(&nj).env("GTK_THEME", "Adwaita").env("LANG", "C.UTF-8").env("LANGUAGE", "").env("LC_ALL", "").env("LC_MESSAGES", "");
+    let app = launcher.session(&desktop);
+    // "auto" on a C locale: English.
+    go(&app, "dashboard");
+    let last = text_when(&app, "job-last-shop", "the card's last run", |t| t.contains("ok"));
+    assert!(last.starts_with("Last backup today"), "{last}");
+    assert_eq!(app.execute("return document.documentElement.lang", &[]).as_str(), Some("en"));
+
+    let html_lang = |app: &AppSession, lang: &str| {
+        app.poll(&format!("<html lang> to be {lang}"), UI, || (app.execute("return document.documentElement.lang", &[]).as_str() == Some(lang)).then_some(()));
+    };
+    // The locale's word for "today", and its tag for the month's short name.
+    for (lang, today, locale) in [("ru", "сегодня", "ru-RU"), ("tr", "bugün", "tr-TR"), ("fr", "aujourd’hui", "fr-FR"), ("th", "วันนี้", "th-TH-u-nu-latn")] {
+        go(&app, "settings");
+        select(&app, "field-language", lang);
+        html_lang(&app, lang);
+        let text = std::fs::read_to_string(nj.config_path()).unwrap();
+        assert!(text.contains(&format!("language = \"{lang}\"")), "Settings saved the language:\n{text}");
+        assert!(Config::load(&nj.config_path(), &ParseEnv::from_system()).is_ok(), "the config still loads:\n{text}");
+
+        go(&app, "dashboard");
+        let last = text_when(&app, "job-last-shop", "the card's last run in the language", |t| t.contains(today));
+        let month = app.execute("return new Intl.DateTimeFormat(arguments[0], {month: 'short'}).format(new Date())", &[json!(locale)]);
+        let month = month.as_str().unwrap_or_default().to_string();
+        let bar = app.execute(
+            "const t = document.querySelector(arguments[0] + ' g.bar title'); return t ? t.textContent : '';",
+            &[json!(tid("chart-runs-shop"))],
+        );
+        let bar = bar.as_str().unwrap_or_default().to_string();
+        assert!(!month.is_empty() && bar.contains(&month), "{lang}: the bar's date is in the locale's format (month {month:?}): {bar}");
+
+        let cat = ui_catalog(lang);
+        // English texts that this language says differently.
+        let english: std::collections::BTreeSet<&str> = en.iter().filter(|(k, v)| cat.get(*k) != Some(*v)).map(|(_, v)| v.as_str()).collect();
+        // An English sentence with its parts filled in begins like its template ("Last backup ", "Next run ").
+        // (Unless the translation begins the same way, as "Nightjar {version}" may.)
+        let starts: Vec<&str> = en
+            .iter()
+            .filter_map(|(k, v)| {
+                let p = v.split('{').next()?;
+                (p.trim().len() >= 6 && !cat.get(k).is_some_and(|tv| tv.starts_with(p))).then_some(p)
+            })
+            .collect();
+        let texts = dashboard_texts(&app);
+        assert!(texts.iter().any(|t| t.contains(today)), "{lang}: {texts:?}");
+        let untranslated: Vec<&String> = texts.iter().filter(|t| english.contains(t.as_str()) || starts.iter().any(|p| t.starts_with(p))).collect();
+        assert!(untranslated.is_empty(), "{lang}: the Dashboard shows English: {untranslated:?}\n(card: {last})");
+        shoot(&desktop, &app, &format!("dashboard-{lang}-light"), None);
+    }
+
+    // Back to the system's language (English here), again without a restart.
+    go(&app, "settings");
+    select(&app, "field-language", "auto");
+    html_lang(&app, "en");
+    go(&app, "dashboard");
+    let _ = text_when(&app, "job-last-shop", "the card in English again", |t| t.starts_with("Last backup today"));
     app.close();
 }
 

@@ -5,8 +5,10 @@
 //! confirmation, oversized lines, unknown operations).
 //!
 //! No session bus is given (the tray icon and notifications are skipped and
-//! logged); the window program is a stand-in script, since these tests are
-//! about the tray process. The real window is tested in `desktop_e2e.rs`.
+//! logged) but where a test starts one of its own (the session ending, the
+//! menu a panel reads in the config's language); the window program is a
+//! stand-in script, since these tests are about the tray process. The real
+//! window is tested in `desktop_e2e.rs`.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
@@ -352,6 +354,77 @@ fn the_tray_process_quits_when_its_desktop_session_ends() {
     assert_eq!(tray.wait_exit(START).code(), Some(0), "a clean exit once the session is gone");
     assert!(tray.log().contains("the desktop session ended"), "the log says why it quit:\n{}", tray.log());
     assert!(!nj.data_dir().join("desktop.sock").exists(), "its socket is gone with it");
+}
+
+/// A session bus of the test's own (`dbus-daemon`), stopped when dropped.
+struct SessionBus {
+    daemon: Child,
+    address: String,
+}
+
+impl SessionBus {
+    fn start() -> Self {
+        let mut daemon = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start a session bus (dbus-daemon, package dbus)");
+        let mut address = String::new();
+        BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut address).expect("the bus's address");
+        Self { daemon, address: address.trim().to_string() }
+    }
+
+    /// `dbus-send --print-reply ARGS` on this bus: its output.
+    fn send(&self, args: &[&str]) -> String {
+        let out = Command::new("dbus-send").arg("--session").arg("--print-reply").args(args).env("DBUS_SESSION_BUS_ADDRESS", &self.address).output().expect("run dbus-send");
+        assert!(out.status.success(), "dbus-send {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The labels of the tray's menu, as a panel reads them (dbusmenu's
+    /// GetLayout); `None` while no StatusNotifierItem is on the bus.
+    fn menu_labels(&self) -> Option<String> {
+        let names = self.send(&["--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.ListNames"]);
+        let item = names.split('"').find(|n| n.starts_with("org.kde.StatusNotifierItem-"))?.to_string();
+        Some(self.send(&[&format!("--dest={item}"), "/MenuBar", "com.canonical.dbusmenu.GetLayout", "int32:0", "int32:-1", "array:string:label"]))
+    }
+}
+
+impl Drop for SessionBus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// The tray menu a panel shows is in the config's language (`[ui]
+/// language`), and follows a change Settings saves without a restart.
+#[test]
+fn the_tray_menu_speaks_the_configs_language_and_follows_a_change() {
+    let nj = Nightjar::new();
+    let job = "[[job]]\nname = \"tg\"\ndatabase = \"postgres://u@127.0.0.1:1/tg\"\ndestination = \"/nonexistent/b\"\n";
+    nj.write_config(&format!("[ui]\nlanguage = \"ru\"\n\n{job}"));
+    let (stub, _) = window_stub(&nj);
+    let bus = SessionBus::start();
+    let log = nj.scratch().join("tray.log");
+    let token = nightjar_desktop_shared::proto::new_token().unwrap();
+    let mut child = command(&nj, &stub, &["--no-window"], &log).env("DBUS_SESSION_BUS_ADDRESS", &bus.address).stdin(Stdio::piped()).spawn().expect("start nightjar-tray");
+    writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
+    let tray = Tray { child, log, token };
+    until("the tray to be on the session bus", START, || tray.log().contains("tray ready").then_some(()));
+    let menu = until("the Russian menu", START, || bus.menu_labels().filter(|m| m.contains("Выход")));
+    for label in ["Резервных копий пока нет", "Создать копию сейчас", "Восстановить из файла…", "Открыть Nightjar", "Приостановить расписания"] {
+        assert!(menu.contains(label), "{label:?} in the menu:\n{menu}");
+    }
+    assert!(!menu.contains("Quit") && !menu.contains("Backup now"), "no English left:\n{menu}");
+    // Settings saves another language and tells the tray process.
+    nj.write_config(&format!("[ui]\nlanguage = \"tr\"\n\n{job}"));
+    let (window, _) = connect(&nj, &tray.token);
+    window.call(Op::Changed, None).unwrap();
+    let menu = until("the Turkish menu", START, || bus.menu_labels().filter(|m| m.contains("Çık")));
+    assert!(menu.contains("Şimdi yedekle") && menu.contains("Henüz yedek yok") && !menu.contains("Выход"), "{menu}");
+    window.call(Op::Quit, None).unwrap();
 }
 
 /// Speaks the protocol by hand: one JSON line out, the reply lines back.

@@ -240,6 +240,8 @@ pub fn build_app<R: Runtime, F: FnOnce(&App<R>) + Send + 'static>(builder: tauri
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::take_navigation,
+            commands::language::ui_language,
+            commands::language::ui_language_set,
             commands::dashboard::overview,
             commands::dashboard::backup_now,
             commands::dashboard::cancel_run,

@@ -142,6 +142,24 @@ fn alerts_are_saved_with_field_errors_and_their_secret_is_never_sent_back() {
     assert_eq!(invoke(&f.webview, "alerts_get", json!({})).unwrap(), json!([]));
 }
 
+#[test]
+fn the_language_is_saved_in_the_config_and_comes_back_with_its_catalog() {
+    let f = fixture();
+    let l = invoke(&f.webview, "ui_language", json!({})).unwrap();
+    assert_eq!(l["choice"], "auto", "{l}");
+    assert_eq!(l["english"]["settings.language"], "Language", "the English catalog for fallbacks");
+    let ru = invoke(&f.webview, "ui_language_set", json!({ "choice": "ru" })).unwrap();
+    assert_eq!((&ru["language"], &ru["choice"]), (&json!("ru"), &json!("ru")), "{}", ru["language"]);
+    assert!(ru["messages"]["settings.language"].as_str().is_some_and(|s| !s.is_empty() && s != "Language"), "the Russian catalog: {}", ru["messages"]["settings.language"]);
+    let text = std::fs::read_to_string(&f.config).unwrap();
+    assert!(text.contains("[ui]\nlanguage = \"ru\"") && text.contains("# midnight"), "saved in place:\n{text}");
+    assert_eq!(invoke(&f.webview, "ui_language", json!({})).unwrap()["language"], "ru", "read back");
+    let err = invoke(&f.webview, "ui_language_set", json!({ "choice": "de" })).unwrap_err();
+    assert_eq!(err["field"], "language", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("\"de\" is not a language"), "{err}");
+    assert!(std::fs::read_to_string(&f.config).unwrap().contains("language = \"ru\""), "a refused choice changes nothing");
+}
+
 /// A backup of job "tg" in `dir` taken at `at`, with its manifest, recorded
 /// as a successful run of the history; returns the run's id and the file.
 fn folder_backup(f: &Fixture, dir: &std::path::Path, at: chrono::DateTime<chrono::Utc>, body: &[u8]) -> (i64, std::path::PathBuf) {

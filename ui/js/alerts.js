@@ -4,6 +4,7 @@
 
 import * as ipc from './ipc.js';
 import { $, h, show, when } from './util.js';
+import { t } from './i18n.js';
 
 /** @type {any[]} */
 let alerts = [];
@@ -11,7 +12,8 @@ let alerts = [];
 let editing = null;
 
 const FIELDS = ['name', 'smtp', 'from', 'to', 'url', 'chat_id', 'api_base_url', 'events', 'jobs', 'remind_every', 'secret'];
-const SECRET = { email: 'SMTP password', webhook: 'Webhook URL with its token (optional)', telegram: 'Bot token', ping: 'Ping URL (optional)' };
+/** The secret's label by kind. @param {string} kind */
+const secretLabel = (kind) => ({ email: t('alerts.secret_email'), webhook: t('alerts.secret_webhook'), telegram: t('alerts.secret_telegram'), ping: t('alerts.secret_ping') })[kind] || t('alerts.label_a_secret');
 
 /** @param {string} text */
 const splitList = (text) => text.split(',').map((s) => s.trim()).filter(Boolean);
@@ -35,13 +37,13 @@ function showKindFields() {
   for (const el of $('alert-form').querySelectorAll('[data-kinds]')) {
     /** @type {HTMLElement} */ (el).hidden = !(/** @type {HTMLElement} */ (el).dataset.kinds || '').split(' ').includes(kind);
   }
-  $('alert-secret-label').textContent = /** @type {any} */ (SECRET)[kind];
+  $('alert-secret-label').textContent = secretLabel(kind);
 }
 
 /** Says whether the alert `name` has its secret stored (never the secret). @param {string|null} name */
 function secretState(name) {
   const v = alerts.find((x) => x.alert.name === name);
-  $('alert-secret-state').textContent = v && v.secretStored ? 'A secret is stored in the keyring; type a new one to replace it.' : 'None stored.';
+  $('alert-secret-state').textContent = v && v.secretStored ? t('alerts.secret_stored') : t('alerts.secret_none');
 }
 
 /** @param {string|null} name */
@@ -50,7 +52,7 @@ function edit(name) {
   clearErrors();
   const v = alerts.find((x) => x.alert.name === name);
   const a = v ? v.alert : { kind: 'email' };
-  $('alert-form-title').textContent = name ? `Edit alert “${name}”` : 'New alert';
+  $('alert-form-title').textContent = name ? t('alerts.edit_alert', { name }) : t('alerts.new_alert');
   $('alert-name').value = a.name || '';
   $('alert-kind').value = a.kind;
   $('alert-smtp').value = a.smtp || '';
@@ -93,7 +95,7 @@ async function save() {
     if (secret) await ipc.alertSecretSet(a.name, secret);
     editing = a.name;
     await load();
-    show($('alert-saved'), 'Saved.');
+    show($('alert-saved'), t('settings.saved'));
     $('alert-secret').value = '';
     secretState(a.name);
   } catch (e) { showError(e); }
@@ -103,23 +105,24 @@ async function save() {
 function item(v) {
   const a = v.alert;
   const d = v.lastDelivery;
-  const last = d ? `${d.result} ${when(d.at)} (${d.event}${d.job ? ` of ${d.job}` : ''})${d.error ? `: ${d.error}` : ''}` : 'no delivery yet';
+  const what = d ? (d.job ? t('alerts.event_of_job', { event: d.event, job: d.job }) : d.event) : '';
+  const last = d ? (d.error ? t('alerts.last_error', { result: d.result, at: when(d.at), what, error: d.error }) : t('alerts.last', { result: d.result, at: when(d.at), what })) : t('alerts.no_delivery');
   const result = h('span', { class: 'muted small', testid: `alert-test-result-${a.name}`, role: 'status' });
   return h('li', { testid: `alert-${a.name}` }, [
     h('strong', { text: a.name }),
-    h('span', { class: 'muted', text: ` ${a.kind} · last: ` }),
+    h('span', { class: 'muted', text: ` ${t('alerts.kind_last', { kind: a.kind })} ` }),
     h('span', { class: 'muted', testid: `alert-last-${a.name}`, text: last }),
     h('div', { class: 'row' }, [
-      h('button', { type: 'button', class: 'small', testid: `alert-edit-${a.name}`, text: 'Edit', onclick: () => edit(a.name) }),
-      h('button', { type: 'button', class: 'small', testid: `alert-test-${a.name}`, text: 'Send test', onclick: async () => {
-        result.textContent = 'Sending…';
+      h('button', { type: 'button', class: 'small', testid: `alert-edit-${a.name}`, text: t('settings.edit'), onclick: () => edit(a.name) }),
+      h('button', { type: 'button', class: 'small', testid: `alert-test-${a.name}`, text: t('alerts.send_test'), onclick: async () => {
+        result.textContent = t('alerts.sending');
         try {
           const r = await ipc.alertTest(a.name);
-          result.textContent = r.delivered ? 'Delivered.' : `Not delivered: ${r.error}.`;
+          result.textContent = r.delivered ? t('alerts.delivered') : t('alerts.not_delivered', { error: r.error });
         } catch (e) { result.textContent = /** @type {any} */ (e).message; }
         await load();
       } }),
-      h('button', { type: 'button', class: 'small', testid: `alert-delete-${a.name}`, text: 'Remove', onclick: async () => {
+      h('button', { type: 'button', class: 'small', testid: `alert-delete-${a.name}`, text: t('alerts.remove'), onclick: async () => {
         try { await ipc.alertDelete(a.name); if (editing === a.name) $('alert-form').hidden = true; await load(); } catch (e) { show($('alert-form-error'), /** @type {any} */ (e).message); }
       } }),
       result,
@@ -136,7 +139,7 @@ export function init() {
 
 export async function load() {
   try { alerts = await ipc.alertsGet(); } catch { alerts = []; }
-  show($('alerts-empty'), alerts.length ? '' : 'No alerts yet.');
+  show($('alerts-empty'), alerts.length ? '' : t('alerts.alerts_empty'));
   // Keep the test results already shown while the list is rebuilt.
   const shown = new Map();
   for (const v of alerts) { const el = $(`alert-test-result-${v.alert.name}`); if (el) shown.set(v.alert.name, el.textContent); }

@@ -2,6 +2,7 @@
 // global events (runs changed, navigate after a notification or tray click).
 
 import * as ipc from './ipc.js';
+import { t, apply, setLanguage } from './i18n.js';
 import { $, show } from './util.js';
 import * as dashboard from './dashboard.js';
 import * as history from './history.js';
@@ -54,7 +55,30 @@ document.querySelector('nav')?.addEventListener('keydown', (ev) => {
   next.focus();
 });
 
+/** Shows the window in the language the shell resolved (the config's `[ui] language`, or the OS's). @param {ipc.UiLanguage} l */
+function useLanguage(l) {
+  // No English catalog (it did not parse): keep the page's own English rather than show keys.
+  if (!l.english || !Object.keys(l.english).length) return;
+  setLanguage(l.language, l.messages, l.english);
+  apply();
+  window.dispatchEvent(new CustomEvent('nightjar-language', { detail: l }));
+}
+
+// The words first: every view draws its texts in the language.
+try {
+  useLanguage(await ipc.uiLanguage());
+} catch {
+  // Outside the app (or a broken catalog): the page's own English stays.
+}
+
 for (const v of Object.values(views)) v.init();
+
+// Settings → Language changed: redraw the static texts and the view, no restart.
+window.addEventListener('nightjar-language-set', (ev) => {
+  useLanguage(/** @type {CustomEvent} */ (ev).detail);
+  showVersion();
+  reload();
+});
 
 window.addEventListener('nightjar-go', (ev) => {
   const { view, extra } = /** @type {CustomEvent} */ (ev).detail;
@@ -77,8 +101,11 @@ function navigateTo(p) {
 ipc.on('navigate', () => { ipc.takeNavigation().then(navigateTo).catch(() => {}); });
 document.addEventListener('visibilitychange', () => { if (!document.hidden) reload(); });
 
-ipc.appInfo()
-  .then((info) => { $('app-version').textContent = `Nightjar ${info.version}`; })
-  .catch(() => { $('app-version').textContent = ipc.inApp ? 'Version unknown' : 'Open this page from the Nightjar app.'; });
+function showVersion() {
+  ipc.appInfo()
+    .then((info) => { $('app-version').textContent = t('app.version', { version: info.version }); })
+    .catch(() => { $('app-version').textContent = ipc.inApp ? t('app.version_unknown') : t('app.not_in_app'); });
+}
+showVersion();
 
 go('dashboard', { focus: false }).then(() => ipc.takeNavigation()).then(navigateTo).catch(() => {});

@@ -5,6 +5,7 @@
 // Colours come from the stylesheet's variables, so light and dark both work.
 
 import { size, duration, stamp } from './util.js';
+import { t, tp, dateTime } from './i18n.js';
 
 const NS = 'http://www.w3.org/2000/svg';
 
@@ -32,14 +33,16 @@ function s(tag, attrs = {}, children = []) {
   return el;
 }
 
-const STATUS = /** @type {Record<string, string>} */ ({ success: 'ok', failed: 'failed', interrupted: 'interrupted', running: 'running' });
+/** A run's status in words. @param {string} status */
+const statusText = (status) => ({ success: t('charts.status_ok'), failed: t('charts.status_failed'), interrupted: t('charts.status_interrupted'), running: t('charts.status_running') })[status] || status;
 
 /** One bar's hover text. @param {RunBar} r */
 function barText(r) {
-  const what = r.status === 'success' ? `ok, ${size(r.size)} in ${duration(r.durationMs)}`
-    : r.status === 'running' ? 'running'
-      : `${STATUS[r.status] || r.status} after ${duration(r.durationMs)}${r.error ? `: ${r.error}` : ''}`;
-  return `${stamp(r.startedAt)} (${r.trigger}): ${what}`;
+  const what = r.status === 'success' ? t('charts.bar_ok', { size: size(r.size), duration: duration(r.durationMs) })
+    : r.status === 'running' ? statusText('running')
+      : r.error ? t('charts.bar_failed_error', { status: statusText(r.status), duration: duration(r.durationMs), error: r.error })
+        : t('charts.bar_failed', { status: statusText(r.status), duration: duration(r.durationMs) });
+  return t('charts.bar', { at: stamp(r.startedAt), trigger: triggerText(r.trigger), what });
 }
 
 /**
@@ -57,9 +60,9 @@ export function runBars(runs, testid, what) {
   const good = runs.filter((r) => r.status === 'success').length;
   const bad = runs.filter((r) => r.status === 'failed' || r.status === 'interrupted').length;
   const newest = runs.length ? runs[runs.length - 1] : null;
-  const label = runs.length
-    ? `${what}: ${runs.length} run${runs.length === 1 ? '' : 's'}, ${good} good, ${bad} failed; largest ${size(max)}${newest ? `, newest ${newest.status === 'success' ? size(newest.size) : STATUS[newest.status] || newest.status}` : ''}.`
-    : `${what}: no runs yet.`;
+  const label = runs.length && newest
+    ? t('charts.runs_label', { what, runs: tp('charts.runs', runs.length), good, bad, largest: size(max), newest: newest.status === 'success' ? size(newest.size) : statusText(newest.status) })
+    : t('charts.runs_none', { what });
   // At least 30 places, so a new job's few bars are as wide as a busy job's.
   const width = Math.max(runs.length, 30) * W;
   const bars = runs.map((r, i) => {
@@ -85,20 +88,30 @@ export function runBars(runs, testid, what) {
   ]);
 }
 
-const DAY_STATE = /** @type {Record<string, string>} */ ({ good: 'good', failed: 'failed', missed: 'missed', paused: 'paused', running: 'running', none: 'nothing to judge' });
+/** A day's state in words. @param {string} state */
+const dayState = (state) => ({ good: t('charts.day_good'), failed: t('charts.day_failed'), missed: t('charts.day_missed'), paused: t('charts.day_paused'), running: t('charts.status_running'), none: t('charts.day_none') })[state] || state;
+
+/** A run's trigger in words. @param {string} trigger */
+const triggerText = (trigger) => ({ scheduled: t('charts.trigger_scheduled'), manual: t('charts.trigger_manual'), 'catch-up': t('charts.trigger_catch_up'), 'pre-restore': t('charts.trigger_pre_restore') })[trigger] || trigger;
 
 /** "Dec 6" for "2026-12-06", a day in the job's zone. @param {string} day */
 function dayName(day) {
   const [y, m, d] = day.split('-').map(Number);
-  return new Date(y, m - 1, d).toLocaleDateString([], { weekday: 'short', month: 'short', day: 'numeric' });
+  return dateTime(new Date(y, m - 1, d), { weekday: 'short', month: 'short', day: 'numeric' });
 }
 
 /** @param {DayCell} c */
 function dayText(c) {
-  if (c.state === 'none') return `${dayName(c.day)}: ${c.runs ? `${c.runs} run${c.runs === 1 ? '' : 's'}, no scheduled slot` : 'no slot to judge'}`;
-  if (!c.slots) return `${dayName(c.day)}: ${DAY_STATE[c.state]}, ${c.runs} run${c.runs === 1 ? '' : 's'} (manual job)`;
-  const parts = [[c.good, 'good'], [c.failed, 'failed'], [c.missed, 'missed'], [c.paused, 'paused']].filter(([n]) => n).map(([n, t]) => `${n} ${t}`);
-  return `${dayName(c.day)}: ${DAY_STATE[c.state]} (${c.slots} slot${c.slots === 1 ? '' : 's'}${parts.length ? `: ${parts.join(', ')}` : ''})`;
+  const day = dayName(c.day);
+  if (c.state === 'none') return c.runs ? t('charts.day_runs_no_slot', { day, runs: tp('charts.runs', c.runs) }) : t('charts.day_no_slot', { day });
+  if (!c.slots) return t('charts.day_manual', { day, state: dayState(c.state), runs: tp('charts.runs', c.runs) });
+  const parts = [];
+  if (c.good) parts.push(t('charts.n_good', { n: c.good }));
+  if (c.failed) parts.push(t('charts.n_failed', { n: c.failed }));
+  if (c.missed) parts.push(t('charts.n_missed', { n: c.missed }));
+  if (c.paused) parts.push(t('charts.n_paused', { n: c.paused }));
+  const slots = tp('charts.slots', c.slots);
+  return parts.length ? t('charts.day_slots_parts', { day, state: dayState(c.state), slots, parts: parts.join(', ') }) : t('charts.day_slots', { day, state: dayState(c.state), slots });
 }
 
 /**
@@ -111,7 +124,7 @@ export function dayStrip(days, testid, zone) {
   const W = 12;
   const H = 14;
   const count = (/** @type {string} */ st) => days.filter((d) => d.state === st).length;
-  const label = `Last ${days.length} days in ${zone}: ${count('good')} good, ${count('failed')} with a failed backup, ${count('missed')} with a missed slot, ${count('paused')} paused.`;
+  const label = t('charts.days_label', { days: tp('charts.days', days.length), zone, good: count('good'), failed: count('failed'), missed: count('missed'), paused: count('paused') });
   return s('svg', { class: 'chart strip', viewBox: `0 0 ${days.length * W} ${H}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': label, 'data-testid': testid, 'data-days': days.length }, days.map((c, i) =>
     s('rect', {
       class: `day ${c.state}`, x: i * W + 1, y: 1, width: W - 2, height: H - 2, rx: 2,
@@ -130,6 +143,6 @@ export function legend() {
   };
   const p = document.createElement('p');
   p.className = 'legend small muted';
-  p.append(item('good', 'good'), item('failed', 'failed'), item('missed', 'missed'), item('paused', 'paused'), item('none', 'no slot'));
+  p.append(item('good', t('charts.day_good')), item('failed', t('charts.day_failed')), item('missed', t('charts.day_missed')), item('paused', t('charts.day_paused')), item('none', t('charts.legend_none')));
   return p;
 }

@@ -4,10 +4,10 @@
 // backup it offers "start at login" once.
 
 import * as ipc from './ipc.js';
-import { t } from './i18n.js';
 import * as start from './start.js';
 import { runBars, dayStrip, legend } from './charts.js';
-import { $, h, show, size, duration, when, basename, progressText, navigate, toast } from './util.js';
+import { $, h, show, size, duration, when, basename, progressText, stageText, navigate, toast } from './util.js';
+import { t, tp } from './i18n.js';
 
 /** Jobs this page started, so global progress events for them are ignored. */
 const mine = new Set();
@@ -23,7 +23,7 @@ async function answerOffer(enable) {
     const on = await ipc.autostartOfferAnswer(enable);
     offerDone = true;
     $('autostart-offer').hidden = true;
-    toast(on ? 'Nightjar starts when you log in. Change it in Settings.' : 'You can turn on “Start Nightjar when I log in” in Settings any time.');
+    toast(on ? t('dashboard.offer_yes_done') : t('dashboard.offer_no_done'));
   } catch (e) {
     toast(/** @type {any} */ (e).message);
   }
@@ -51,36 +51,39 @@ export function init() {
 /** The card's line for a failed or refused backup, by the error's code. @param {string} code @param {string} message */
 function failureText(code, message) {
   switch (code) {
-    case 'busy': return `Backup skipped: ${message}`;
-    default: return `Backup failed: ${message}`;
+    case 'busy': return t('dashboard.backup_skipped', { message });
+    default: return t('dashboard.backup_failed', { message });
   }
 }
 
 /** @param {ipc.JobCard} j */
 function lastText(j) {
   const r = j.lastRun;
-  if (!r) return 'No backup yet.';
+  if (!r) return t('dashboard.no_backup_yet');
   const at = when(r.started_at);
-  if (r.status === 'success') return `Last backup ${at}: ok, ${size(r.size)} in ${duration(r.duration_ms)}.`;
-  if (r.status === 'running') return `Running since ${at}.`;
-  return `Last backup ${at} ${r.status}: ${r.error || 'no reason recorded'}`;
+  if (r.status === 'success') return t('dashboard.last_ok', { at, size: size(r.size), duration: duration(r.duration_ms) });
+  if (r.status === 'running') return t('dashboard.running_since', { at });
+  const error = r.error || t('dashboard.no_reason');
+  if (r.status === 'failed') return t('dashboard.last_failed', { at, error });
+  if (r.status === 'interrupted') return t('dashboard.last_interrupted', { at, error });
+  return t('dashboard.last_other', { at, status: r.status, error });
 }
 
 /** @param {ipc.JobCard} j */
 function nextText(j) {
-  if (!j.enabled) return 'Schedule off.';
-  if (!j.schedule) return 'Manual only (no schedule).';
-  if (paused) return 'Schedules paused.';
-  return j.nextRuns.length ? `Next run ${when(j.nextRuns[0])} (${j.schedule}, ${j.timezone}).` : 'No upcoming run.';
+  if (!j.enabled) return t('dashboard.schedule_off');
+  if (!j.schedule) return t('dashboard.manual_only');
+  if (paused) return t('dashboard.schedules_paused_short');
+  return j.nextRuns.length ? t('dashboard.next_run', { at: when(j.nextRuns[0]), schedule: j.schedule, zone: j.timezone }) : t('dashboard.no_upcoming_run');
 }
 
 /** Whether OneDrive holds the last good backup of a synced-folder job. @param {NonNullable<ipc.JobCard['cloud']>} c */
 function cloudText(c) {
   switch (c.state) {
-    case 'in-cloud': return `In OneDrive: yes, confirmed ${when(c.at)}.`;
-    case 'late': return `Not in OneDrive: the last backup (written ${when(c.at)}) has not reached OneDrive; check that the OneDrive client is running and signed in.`;
-    case 'gone': return 'In OneDrive: unknown; the last backup was removed before OneDrive had it.';
-    default: return 'In OneDrive: not yet; waiting for the OneDrive client to upload the last backup.';
+    case 'in-cloud': return t('dashboard.cloud_in', { at: when(c.at) });
+    case 'late': return t('dashboard.cloud_late', { at: when(c.at) });
+    case 'gone': return t('dashboard.cloud_gone');
+    default: return t('dashboard.cloud_pending');
   }
 }
 
@@ -88,9 +91,9 @@ function cloudText(c) {
 function charts(id, c) {
   if (!c) return null;
   return h('div', { class: 'charts', testid: `job-charts-${id}` }, [
-    h('p', { class: 'chart-label small muted', text: c.runs.length ? `Last ${c.runs.length} backup${c.runs.length === 1 ? '' : 's'} (height: size; red: failed)` : 'No backup yet.' }),
-    runBars(c.runs, `chart-runs-${id}`, `Last backups of ${id}`),
-    h('p', { class: 'chart-label small muted', text: c.schedule ? `Last ${c.days.length} days, by schedule slot (${c.timezone})` : `Last ${c.days.length} days (manual only, ${c.timezone})` }),
+    h('p', { class: 'chart-label small muted', text: c.runs.length ? tp('dashboard.chart_runs', c.runs.length) : t('dashboard.no_backup_yet') }),
+    runBars(c.runs, `chart-runs-${id}`, t('dashboard.chart_runs_of', { job: id })),
+    h('p', { class: 'chart-label small muted', text: c.schedule ? tp('dashboard.chart_days', c.days.length, { zone: c.timezone }) : tp('dashboard.chart_days_manual', c.days.length, { zone: c.timezone }) }),
     dayStrip(c.days, `chart-days-${id}`, c.timezone),
     legend(),
   ]);
@@ -101,7 +104,7 @@ function card(j, chart) {
   const id = j.name;
   const outcome = outcomes.get(id);
   const status = j.running ? 'running' : j.stale ? 'stale' : j.lastRun ? j.lastRun.status : 'none';
-  const badge = { running: 'Running', stale: 'Overdue', success: 'OK', failed: 'Failed', interrupted: 'Interrupted', none: 'New' }[status] || status;
+  const badge = { running: t('dashboard.badge_running'), stale: t('dashboard.badge_stale'), success: t('dashboard.badge_ok'), failed: t('dashboard.badge_failed'), interrupted: t('dashboard.badge_interrupted'), none: t('dashboard.badge_new') }[status] || status;
   return h('article', { class: `card job ${status}`, testid: `job-card-${id}`, 'aria-labelledby': `job-title-${id}` }, [
     h('header', {}, [
       h('h2', { id: `job-title-${id}`, text: id }),
@@ -114,20 +117,20 @@ function card(j, chart) {
     j.cloud ? h('p', { class: j.cloud.state === 'late' ? 'warn' : 'muted', testid: `job-cloud-${id}`, text: cloudText(j.cloud) }) : null,
     j.copies && j.copies.length ? h('p', { class: j.copies.every((c) => c.good) ? 'muted small' : 'warn small', testid: `job-copies-${id}` },
       j.copies.flatMap((c, i) => [i ? ' · ' : '', h('span', { testid: `job-copy-${id}`, title: c.error || '', text: `${c.destination} ${c.good ? '✓' : '✗'}` })])) : null,
-    j.stale ? h('p', { class: 'warn', testid: `job-stale-${id}`, text: 'No good backup within the expected time: check the last error, then run a backup.' }) : null,
+    j.stale ? h('p', { class: 'warn', testid: `job-stale-${id}`, text: t('dashboard.stale') }) : null,
     charts(id, chart),
     h('div', { class: 'progress', testid: `progress-${id}`, hidden: !j.running }, [
-      h('span', { testid: `progress-stage-${id}`, text: j.running ? 'running' : '' }), ' · ',
+      h('span', { testid: `progress-stage-${id}`, text: j.running ? t('dashboard.stage_running') : '' }), ' · ',
       h('span', { testid: `progress-bytes-${id}` }), ' · ',
       h('span', { testid: `progress-rate-${id}` }), ' · ',
       h('span', { testid: `progress-elapsed-${id}` }),
     ]),
     h('p', { class: 'result ok', testid: `backup-result-${id}`, role: 'status', hidden: !(outcome && outcome.ok), text: outcome && outcome.ok ? outcome.text : '' }),
     h('p', { class: 'error-line', testid: `backup-error-${id}`, role: 'alert', hidden: !(outcome && !outcome.ok), text: outcome && !outcome.ok ? outcome.text : '' }),
-    h('button', { type: 'button', testid: `backup-sign-in-${id}`, hidden: !(outcome && outcome.code === 'auth-expired'), onclick: () => navigate('settings'), text: 'Sign in to OneDrive' }),
+    h('button', { type: 'button', testid: `backup-sign-in-${id}`, hidden: !(outcome && outcome.code === 'auth-expired'), onclick: () => navigate('settings'), text: t('dashboard.sign_in_onedrive') }),
     h('div', { class: 'buttons' }, [
-      h('button', { type: 'button', class: 'primary', testid: `backup-now-${id}`, disabled: j.running, onclick: () => backup(id), text: 'Emergency backup' }),
-      h('button', { type: 'button', testid: `cancel-${id}`, hidden: !j.running, onclick: () => ipc.cancelRun(id), text: 'Stop' }),
+      h('button', { type: 'button', class: 'primary', testid: `backup-now-${id}`, disabled: j.running, onclick: () => backup(id), text: t('dashboard.backup_now') }),
+      h('button', { type: 'button', testid: `cancel-${id}`, hidden: !j.running, onclick: () => ipc.cancelRun(id), text: t('dashboard.stop') }),
       // The job's newest good backup, wherever it is, preselected in the Restore view.
       h('button', { type: 'button', testid: `restore-latest-${id}`, onclick: () => navigate('restore', { job: id, latest: true }), text: t('dashboard.restoreLatest'), 'aria-label': t('dashboard.restoreLatest.aria', { job: id }) }),
     ]),
@@ -139,9 +142,9 @@ export async function load() {
   const [o, chartList] = await Promise.all([ipc.overview(), ipc.jobCharts().catch(() => [])]);
   const byJob = new Map(chartList.map((c) => [c.job, c]));
   paused = o.paused;
-  show($('banner-error'), o.configError ? `${o.configError} Fix the file in Settings or a text editor.` : '');
-  $('schedules-toggle').textContent = paused ? 'Resume schedules' : 'Pause schedules';
-  $('schedules-state').textContent = paused ? 'Schedules are paused.' : '';
+  show($('banner-error'), o.configError ? t('dashboard.config_error', { error: o.configError }) : '');
+  $('schedules-toggle').textContent = paused ? t('dashboard.resume_schedules') : t('dashboard.pause_schedules');
+  $('schedules-state').textContent = paused ? t('dashboard.schedules_paused') : '';
   const firstRun = o.jobs.length === 0 && !o.configError;
   $('dashboard-empty').hidden = !firstRun;
   $('schedules-toggle').hidden = firstRun && !paused;
@@ -152,7 +155,7 @@ export async function load() {
       if (!offer && o.jobs.some((j) => j.lastSuccess)) offerDone = true;
     }).catch(() => {});
   }
-  show($('dashboard-onedrive'), o.onedriveFolders.length ? `OneDrive folder found: ${o.onedriveFolders[0]}. Backups go into it, so they reach the cloud too.` : '');
+  show($('dashboard-onedrive'), o.onedriveFolders.length ? t('dashboard.onedrive_found', { folder: o.onedriveFolders[0] }) : '');
   $('backup-all').hidden = o.jobs.length < 2;
   const cards = $('job-cards');
   cards.replaceChildren(...o.jobs.map((j) => card(j, byJob.get(j.name))));
@@ -165,7 +168,7 @@ function apply(e) {
   const p = $(`progress-${e.job}`, c);
   if (e.kind === 'started') {
     p.hidden = false;
-    $(`progress-stage-${e.job}`, c).textContent = 'starting';
+    $(`progress-stage-${e.job}`, c).textContent = t('dashboard.stage_starting');
     $(`progress-bytes-${e.job}`, c).textContent = '';
     $(`progress-rate-${e.job}`, c).textContent = '';
     $(`progress-elapsed-${e.job}`, c).textContent = '';
@@ -175,7 +178,7 @@ function apply(e) {
     $(`cancel-${e.job}`, c).hidden = false;
   } else if (e.kind === 'stage') {
     p.hidden = false;
-    $(`progress-stage-${e.job}`, c).textContent = e.label;
+    $(`progress-stage-${e.job}`, c).textContent = stageText(e.stage, e.label);
   } else if (e.kind === 'progress') {
     p.hidden = false;
     const x = progressText(e);
@@ -187,7 +190,7 @@ function apply(e) {
   } else if (e.kind === 'finished' || e.kind === 'failed') {
     p.hidden = true;
     const outcome = e.kind === 'finished'
-      ? { ok: true, text: `Backup finished: ${e.name || basename(e.file)}, ${size(e.size)}, ${duration(e.durationMs)}.` }
+      ? { ok: true, text: t('dashboard.backup_finished', { file: e.name || basename(e.file), size: size(e.size), duration: duration(e.durationMs) }) }
       : { ok: false, text: failureText(e.code, e.message), code: e.code };
     outcomes.set(e.job, outcome);
     show($(`backup-result-${e.job}`, c), outcome.ok ? outcome.text : '');

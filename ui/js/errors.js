@@ -5,7 +5,9 @@
   function report(text) {
     var el = document.querySelector('[data-testid="banner-error"]');
     if (!el) return;
-    el.textContent = 'Something went wrong in the window: ' + text + ' Reopen the window; if it stays, see the Logs view.';
+    // i18n.js puts t() here once it is loaded; before that the sentence is English.
+    var t = /** @type {any} */ (window).nightjarT;
+    el.textContent = t ? t('app.script_error', { error: text }) : 'Something went wrong in the window: ' + text + ' Reopen the window; if it stays, see the Logs view.';
     el.hidden = false;
   }
   window.addEventListener('error', function (e) {

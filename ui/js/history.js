@@ -5,7 +5,7 @@
 
 import * as ipc from './ipc.js';
 import { t } from './i18n.js';
-import { $, h, show, size, duration, stamp, when, basename, navigate } from './util.js';
+import { $, h, show, size, duration, stamp, when, basename, navigate, stageText } from './util.js';
 import { runBars } from './charts.js';
 
 /** Bars in the History's chart: the newest runs of the filter. */
@@ -100,9 +100,9 @@ async function reveal(r, button) {
 
 /** The progress line of a check or a download. @param {string} name @param {ipc.ProgressEvent} e */
 function progressLine(name, e) {
-  if (e.kind === 'stage') return t('history.progress.stage', { name, stage: e.label });
+  if (e.kind === 'stage') return t('history.progress.stage', { name, stage: stageText(e.stage, e.label) });
   if (e.kind === 'progress' && e.stage === 'downloading') return t('history.progress.download', { name, done: size(e.bytesIn), total: size(e.bytesOut) });
-  if (e.kind === 'progress') return t('history.progress.bytes', { name, stage: e.stage, done: size(e.bytesIn) });
+  if (e.kind === 'progress') return t('history.progress.bytes', { name, stage: stageText(e.stage), done: size(e.bytesIn) });
   return '';
 }
 

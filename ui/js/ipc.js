@@ -28,6 +28,8 @@
  *   durationMs: (number|null), error: (string|null), code: (string|null) }} BackupOutcome
  */
 
+import { t } from './i18n.js';
+
 const tauri = window.__TAURI__;
 
 /** True inside the Nightjar app (false when the page is opened in a browser). */
@@ -47,7 +49,7 @@ function asError(e) {
  * @param {Record<string, unknown>} [args]
  */
 async function call(cmd, args) {
-  if (!inApp) throw { code: 'other', message: 'Open this page from the Nightjar app.', field: null };
+  if (!inApp) throw { code: 'other', message: t('app.not_in_app'), field: null };
   try {
     return await tauri.core.invoke(cmd, args);
   } catch (e) {
@@ -73,6 +75,15 @@ export function on(name, handler) {
 }
 
 export const appInfo = () => call('app_info');
+/**
+ * The window's language: `language` the resolved code ("en", "ru", …), `choice` the config's `[ui] language`
+ * ("auto" or a code), `messages` that language's catalog, `english` the English one (fallbacks).
+ * @typedef {{ language: string, choice: string, messages: Record<string, string>, english: Record<string, string> }} UiLanguage
+ * @returns {Promise<UiLanguage>}
+ */
+export const uiLanguage = () => call('ui_language');
+/** Saves `[ui] language` ("auto", "en", "ru", "tr", "fr", "th") and returns the language now in use. @param {string} choice @returns {Promise<UiLanguage>} */
+export const uiLanguageSet = (choice) => call('ui_language_set', { choice });
 /** The view the shell asked for (tray, notification click), once. @returns {Promise<{view: string, pick?: boolean}|null>} */
 export const takeNavigation = () => call('take_navigation');
 /** @returns {Promise<Overview>} */

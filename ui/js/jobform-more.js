@@ -9,6 +9,7 @@
 
 import * as ipc from './ipc.js';
 import { $, h, show } from './util.js';
+import { t } from './i18n.js';
 
 /** Field keys of this part, for clearing their errors. */
 export const MORE_FIELDS = ['conn_engine', 'conn_host', 'conn_port', 'conn_user', 'conn_database', 'conn_socket',
@@ -64,7 +65,7 @@ async function join() {
   fieldError('database', '');
   const port = $('field-conn_port').value.trim();
   if (port && !(/^\d+$/.test(port) && Number(port) > 0 && Number(port) < 65536)) {
-    fieldError('conn_port', 'A port is a number from 1 to 65535 (empty: the usual one).');
+    fieldError('conn_port', t('settings.port_error'));
     return;
   }
   const parts = {
@@ -96,14 +97,14 @@ async function browse(path) {
   $('onedrive-browser-path').textContent = `/${path}`;
   $('onedrive-browser-up').disabled = !path;
   const list = $('onedrive-browser-folders');
-  list.replaceChildren(h('li', { class: 'muted', text: 'Listing…' }));
+  list.replaceChildren(h('li', { class: 'muted', text: t('settings.listing') }));
   browsing = path;
   try {
     const names = await ipc.onedriveBrowse(path);
     if (browsing !== path) return;
     list.replaceChildren(...(names.length ? names.map((n) => h('li', {}, [
       h('button', { type: 'button', class: 'small', testid: 'onedrive-browser-folder', 'data-name': n, text: n, onclick: () => browse(path ? `${path}/${n}` : n) }),
-    ])) : [h('li', { class: 'muted', text: 'No folder here.' })]));
+    ])) : [h('li', { class: 'muted', text: t('settings.no_folder_here') })]));
   } catch (e) {
     list.replaceChildren();
     show($('onedrive-browser-error'), /** @type {any} */ (e).message);
@@ -161,7 +162,7 @@ export function collectMore(showError) {
     if (raw === '' && optional) return null;
     const n = Number(raw === '' ? NaN : raw);
     if (!Number.isInteger(n) || n < min || n > max) {
-      showError({ field: key, message: `Use a whole number from ${min} to ${max}${optional ? ' (empty: the default)' : ''}.` });
+      showError({ field: key, message: optional ? t('settings.whole_number_range_optional', { min, max }) : t('settings.whole_number_range', { min, max }) });
       return undefined;
     }
     return n;

@@ -2,15 +2,16 @@
 
 import * as ipc from './ipc.js';
 import { $ } from './util.js';
+import { t, number } from './i18n.js';
 
 export function init() {
   $('logs-refresh').addEventListener('click', () => load());
 }
 
 export async function load() {
-  const t = await ipc.logsTail(400);
-  $('logs-file').textContent = t.file ? `Last 400 lines of ${t.file}` : 'No log file yet.';
+  const tail = await ipc.logsTail(400);
+  $('logs-file').textContent = tail.file ? t('logs.last_lines', { n: number(400), file: tail.file }) : t('logs.no_file');
   const pre = $('logs-text');
-  pre.textContent = t.text || 'Nothing logged yet.';
+  pre.textContent = tail.text || t('logs.nothing');
   pre.scrollTop = pre.scrollHeight;
 }

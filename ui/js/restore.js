@@ -6,7 +6,7 @@
 
 import * as ipc from './ipc.js';
 import { t } from './i18n.js';
-import { $, h, show, size, stamp, when, progressText } from './util.js';
+import { $, h, show, size, stamp, when, progressText, stageText } from './util.js';
 
 /** @type {any} */
 let plan = null;
@@ -248,7 +248,7 @@ async function start() {
   $('restore-elapsed').textContent = '';
   try {
     const rep = await ipc.restoreRun(request(), $('restore-confirm-input').value.trim(), (e) => {
-      if (e.kind === 'stage') $('restore-stage').textContent = e.label;
+      if (e.kind === 'stage') $('restore-stage').textContent = stageText(e.stage, e.label);
       else if (e.kind === 'progress') {
         const p = progressText(e);
         $('restore-bytes').textContent = e.stage === 'downloading'

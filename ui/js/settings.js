@@ -6,6 +6,7 @@
 import * as ipc from './ipc.js';
 import * as alertsView from './alerts.js';
 import { $, h, show, when, toast } from './util.js';
+import { t, tp } from './i18n.js';
 import { MORE_FIELDS, initMore, fillMore, collectMore } from './jobform-more.js';
 
 /** @type {any} */
@@ -84,10 +85,10 @@ function preview() {
     const schedule = $('field-schedule').value.trim();
     show($('error-schedule'), '');
     show($('error-timezone'), '');
-    if (!schedule) { list.replaceChildren(h('li', { class: 'muted', text: 'Runs only when you click Backup now.' })); return; }
+    if (!schedule) { list.replaceChildren(h('li', { class: 'muted', text: t('settings.runs_manual') })); return; }
     try {
       const runs = await ipc.schedulePreview(schedule, $('field-timezone').value.trim() || null);
-      list.replaceChildren(...runs.map((r) => h('li', { testid: 'next-run', text: `${when(r)} (${r.slice(0, 16).replace('T', ' ')} ${$('field-timezone').value.trim() || data.systemTimezone})` })));
+      list.replaceChildren(...runs.map((r) => h('li', { testid: 'next-run', text: t('settings.next_run', { at: when(r), local: r.slice(0, 16).replace('T', ' '), zone: $('field-timezone').value.trim() || data.systemTimezone }) })));
     } catch (e) {
       list.replaceChildren();
       showError(e);
@@ -133,7 +134,7 @@ function collect() {
     const raw = $(`field-${k}`).value.trim();
     const n = raw === '' ? 0 : Number(raw);
     if (!Number.isInteger(n) || n < 0 || n > 100000) {
-      showError({ field: k, message: 'Use a whole number, 0 or more.' });
+      showError({ field: k, message: t('settings.whole_number') });
       return null;
     }
     retention[k] = n;
@@ -167,8 +168,8 @@ function passwordState(name) {
   const j = name && data.jobs.find((/** @type {any} */ x) => x.form.name === name);
   const stored = Boolean(j && j.passwordStored);
   $('password-state').textContent = data.keyringOff
-    ? 'The keyring is off (NIGHTJAR_KEYRING=off): set PGPASSWORD instead.'
-    : stored ? 'A password is stored in the keyring.' : 'No password stored (fine for local socket or trust logins).';
+    ? t('settings.keyring_off')
+    : stored ? t('settings.password_stored') : t('settings.password_none');
   $('password-delete').hidden = !stored;
 }
 
@@ -182,21 +183,19 @@ function encryptionState(name) {
   list.replaceChildren();
   $('encryption-new-key').disabled = !j;
   $('encryption-use-passphrase').disabled = !j;
-  $('encryption-new-key').textContent = e && e.mode === 'keys' ? 'Make a new key…' : 'Encrypt with a new key…';
-  $('encryption-use-passphrase').textContent = e && e.mode === 'passphrase' ? 'Change the passphrase…' : 'Use a passphrase…';
+  $('encryption-new-key').textContent = e && e.mode === 'keys' ? t('settings.encryption_make_key') : t('settings.encryption_new_key');
+  $('encryption-use-passphrase').textContent = e && e.mode === 'passphrase' ? t('settings.encryption_change_passphrase') : t('settings.encryption_use_passphrase');
   let text;
-  if (!j) text = 'Save the job first; then its backups can be encrypted here.';
-  else if (e.mode === 'off') text = 'Backups are not encrypted: anyone who can open the backup folder can read them.';
+  if (!j) text = t('settings.encryption_save_first');
+  else if (e.mode === 'off') text = t('settings.encryption_off');
   else if (e.mode === 'passphrase') {
-    text = e.passphraseKept
-      ? 'Backups are encrypted with age to a passphrase kept in the keyring.'
-      : 'Backups are encrypted to a passphrase, but none is kept in this keyring: set it again, or backups fail.';
+    text = e.passphraseKept ? t('settings.encryption_passphrase_kept') : t('settings.encryption_passphrase_missing');
   } else {
-    text = `Backups are encrypted with age to ${e.recipients.length === 1 ? 'this public key' : `these ${e.recipients.length} public keys`}.`;
+    text = tp('settings.encryption_keys', e.recipients.length);
     list.hidden = false;
     list.replaceChildren(...e.recipients.map((/** @type {string} */ r) => h('li', { testid: 'encryption-recipient' }, [
       h('code', { text: r }),
-      h('span', { class: 'muted small', text: e.kept.includes(r) ? ' key kept in the keyring' : ' key not on this computer (restores need its recovery file)' }),
+      h('span', { class: 'muted small', text: ` ${e.kept.includes(r) ? t('settings.key_kept') : t('settings.key_not_here')}` }),
     ])));
   }
   $('encryption-state').textContent = text;
@@ -219,7 +218,7 @@ function edit(name) {
   passwordState(name);
   encryptionState(name);
   $('encryption-passphrase-form').hidden = true;
-  $('job-form-title').textContent = name ? `Edit “${name}”` : 'New job';
+  $('job-form-title').textContent = name ? t('settings.edit_job', { name }) : t('settings.new_job');
   $('test-connection-result').hidden = true;
   $('job-form').hidden = false;
   $('field-name').focus();
@@ -239,10 +238,10 @@ async function save() {
     }
     editing = form.name;
     await load();
-    $('job-form-title').textContent = `Edit “${form.name}”`;
+    $('job-form-title').textContent = t('settings.edit_job', { name: form.name });
     passwordState(form.name);
     encryptionState(form.name);
-    show($('job-saved'), 'Saved.');
+    show($('job-saved'), t('settings.saved'));
   } catch (e) {
     showError(e);
   } finally {
@@ -255,16 +254,16 @@ function jobItem(j) {
   const f = j.form;
   const n = f.name;
   return h('li', { testid: `settings-job-${n}`, class: 'job-item' }, [
-    h('div', {}, [h('strong', { text: n }), h('div', { class: 'muted small', text: `${f.database} → ${f.destination}` }), h('div', { class: 'muted small', text: `${f.schedule ? `${f.schedule}${f.timezone ? `, ${f.timezone}` : ''}` : 'manual only'}${j.encryption.mode === 'off' ? '' : ' · encrypted'}` })]),
+    h('div', {}, [h('strong', { text: n }), h('div', { class: 'muted small', text: `${f.database} → ${f.destination}` }), h('div', { class: 'muted small', text: `${f.schedule ? `${f.schedule}${f.timezone ? `, ${f.timezone}` : ''}` : t('settings.manual_only')}${j.encryption.mode === 'off' ? '' : ` · ${t('settings.encrypted')}`}` })]),
     h('label', { class: 'check' }, [
       h('input', { type: 'checkbox', testid: `settings-enabled-${n}`, checked: f.enabled, onchange: async (/** @type {Event} */ ev) => {
         try { await ipc.jobSetEnabled(n, /** @type {HTMLInputElement} */ (ev.target).checked); await load(); } catch (e) { toast(/** @type {any} */ (e).message); }
       } }),
-      ' Enabled',
+      ` ${t('settings.enabled')}`,
     ]),
-    h('button', { type: 'button', testid: `settings-edit-${n}`, onclick: () => edit(n), text: 'Edit' }),
-    h('button', { type: 'button', class: 'danger', testid: `settings-delete-${n}`, text: 'Delete', onclick: async () => {
-      if (!window.confirm(`Remove the job “${n}” from the config? Its backups and history stay.`)) return;
+    h('button', { type: 'button', testid: `settings-edit-${n}`, onclick: () => edit(n), text: t('settings.edit') }),
+    h('button', { type: 'button', class: 'danger', testid: `settings-delete-${n}`, text: t('settings.delete'), onclick: async () => {
+      if (!window.confirm(t('settings.delete_confirm', { name: n }))) return;
       try { await ipc.jobDelete(n); if (editing === n) $('job-form').hidden = true; await load(); } catch (e) { toast(/** @type {any} */ (e).message); }
     } }),
   ]);
@@ -288,7 +287,7 @@ export function init() {
   $('password-save').addEventListener('click', async () => {
     show($('error-password'), '');
     const name = editing || $('field-name').value.trim();
-    if (!editing) { showError({ field: 'password', message: 'Save the job first; the password is stored with it.' }); return; }
+    if (!editing) { showError({ field: 'password', message: t('settings.password_save_first') }); return; }
     try {
       await ipc.passwordSet(name, $('field-password').value);
       $('field-password').value = '';
@@ -310,9 +309,9 @@ export function init() {
       await load();
       encryptionState(job);
       if (key) {
-        show($('encryption-result'), `From the next backup, encrypted to ${key.public}. The recovery file is ${key.recoveryFile}: keep a copy away from this computer, the backups cannot be read without it.`);
+        show($('encryption-result'), t('settings.encryption_key_done', { key: key.public, file: key.recoveryFile }));
       } else {
-        showError({ field: 'encryption', message: 'Nothing changed: a key is only made once its recovery file is saved.' });
+        showError({ field: 'encryption', message: t('settings.encryption_key_cancelled') });
       }
     } catch (e) {
       showError(e);
@@ -335,7 +334,7 @@ export function init() {
       $('encryption-passphrase-form').hidden = true;
       await load();
       encryptionState(job);
-      show($('encryption-result'), 'From the next backup, encrypted to the passphrase. Keep a copy of it somewhere safe: the backups cannot be read without it.');
+      show($('encryption-result'), t('settings.encryption_passphrase_done'));
     } catch (e) {
       showError(e);
     }
@@ -347,7 +346,7 @@ export function init() {
     const out = $('test-connection-result');
     out.hidden = false;
     out.className = 'result-list';
-    out.replaceChildren(h('li', { text: 'Testing…' }));
+    out.replaceChildren(h('li', { text: t('settings.testing') }));
     try {
       const r = await ipc.testConnection(form);
       out.className = `result-list ${r.ok ? 'ok' : 'bad'}`;
@@ -357,11 +356,12 @@ export function init() {
       showError(e);
     }
   });
+  $('field-language').addEventListener('change', languageChanged);
   $('autostart-toggle').addEventListener('change', async () => {
     try { $('autostart-toggle').checked = await ipc.autostartSet($('autostart-toggle').checked); } catch (e) { toast(/** @type {any} */ (e).message); $('autostart-toggle').checked = !$('autostart-toggle').checked; }
   });
   $('test-notification').addEventListener('click', async () => {
-    try { await ipc.sendTestNotification(); $('test-notification-result').textContent = 'Sent. If nothing appeared, check your desktop’s notification settings.'; } catch (e) { $('test-notification-result').textContent = /** @type {any} */ (e).message; }
+    try { await ipc.sendTestNotification(); $('test-notification-result').textContent = t('settings.notification_sent'); } catch (e) { $('test-notification-result').textContent = /** @type {any} */ (e).message; }
   });
   $('onedrive-form').addEventListener('submit', async (/** @type {Event} */ ev) => {
     ev.preventDefault();
@@ -371,7 +371,7 @@ export function init() {
       await ipc.onedriveAppSave($('field-client_id').value.trim() || null, $('field-tenant').value.trim() || 'common');
       await load();
       $('onedrive-message').textContent = '';
-      show($('onedrive-app-saved'), 'Saved.');
+      show($('onedrive-app-saved'), t('settings.saved'));
     } catch (e) {
       const err = /** @type {any} */ (e);
       const el = err.field ? $(`error-${err.field}`) : null;
@@ -382,8 +382,25 @@ export function init() {
   $('onedrive-sign-in').addEventListener('click', () => signIn(false));
   $('onedrive-sign-in-code').addEventListener('click', () => signIn(true));
   $('onedrive-sign-out').addEventListener('click', async () => {
-    try { await ipc.onedriveSignOut(); $('onedrive-message').textContent = 'Signed out.'; await load(); } catch (e) { $('onedrive-message').textContent = /** @type {any} */ (e).message; }
+    try { await ipc.onedriveSignOut(); $('onedrive-message').textContent = t('settings.signed_out'); await load(); } catch (e) { $('onedrive-message').textContent = /** @type {any} */ (e).message; }
   });
+}
+
+// The language in use and the config's choice, from app.js (at start and after a change).
+window.addEventListener('nightjar-language', (ev) => {
+  $('field-language').value = /** @type {CustomEvent} */ (ev).detail.choice;
+});
+
+/** Saves Settings → Language and shows the window in it at once (the tray follows on its next config read). */
+async function languageChanged() {
+  const choice = $('field-language').value;
+  show($('error-language'), '');
+  try {
+    const l = await ipc.uiLanguageSet(choice);
+    window.dispatchEvent(new CustomEvent('nightjar-language-set', { detail: l }));
+  } catch (e) {
+    show($('error-language'), /** @type {any} */ (e).message);
+  }
 }
 
 /** Browser sign-in, or with a code shown here (`code`). @param {boolean} code */
@@ -391,19 +408,19 @@ async function signIn(code) {
   const buttons = ['onedrive-sign-in', 'onedrive-sign-in-code'].map((id) => $(id));
   buttons.forEach((b) => { b.disabled = true; });
   $('onedrive-device').hidden = true;
-  $('onedrive-message').textContent = code ? 'Asking Microsoft for a code…' : 'Finish the sign-in in your browser…';
+  $('onedrive-message').textContent = code ? t('settings.asking_code') : t('settings.finish_in_browser');
   try {
     const who = code
       ? await ipc.onedriveSignInDevice((c) => {
         $('onedrive-device-uri').textContent = c.verificationUri;
         $('onedrive-device-code').textContent = c.userCode;
         $('onedrive-device').hidden = false;
-        $('onedrive-message').textContent = `Waiting for you to enter the code (it works for ${Math.round(c.expiresIn / 60)} minutes)…`;
+        $('onedrive-message').textContent = tp('settings.waiting_code', Math.round(c.expiresIn / 60));
       })
       : await ipc.onedriveSignIn();
     $('onedrive-device').hidden = true;
     await load();
-    $('onedrive-message').textContent = `Signed in as ${who}.`;
+    $('onedrive-message').textContent = t('settings.signed_in_as', { account: who });
   } catch (e) {
     $('onedrive-device').hidden = true;
     const err = /** @type {any} */ (e);
@@ -422,15 +439,15 @@ export function open(x) {
 export async function load() {
   data = await ipc.settingsGet();
   $('settings-config-path').textContent = data.configPath;
-  if (data.configError) show($('banner-error'), `${data.configError} Fix it in a text editor; Settings cannot edit a file that does not parse.`);
-  show($('settings-empty'), data.jobs.length || data.configError ? '' : 'No jobs yet. “Add a job” to back up your first database.');
+  if (data.configError) show($('banner-error'), t('settings.config_error', { error: data.configError }));
+  show($('settings-empty'), data.jobs.length || data.configError ? '' : t('settings.settings_empty'));
   $('settings-jobs').replaceChildren(...data.jobs.map(jobItem));
   $('autostart-toggle').checked = data.autostart;
-  $('field-timezone').setAttribute('placeholder', `${data.systemTimezone} (this computer’s)`);
+  $('field-timezone').setAttribute('placeholder', t('settings.timezone_placeholder', { zone: data.systemTimezone }));
   const sug = $('onedrive-folder-suggest');
   sug.hidden = data.onedriveFolders.length === 0;
   sug.replaceChildren(
-    h('span', { class: 'muted small', text: 'OneDrive folder found: ' }),
+    h('span', { class: 'muted small', text: `${t('settings.onedrive_folder_found')} ` }),
     ...data.onedriveFolders.map((/** @type {string} */ f, /** @type {number} */ i) => h('button', { type: 'button', class: 'small', testid: `onedrive-folder-${i}`, text: f, onclick: () => {
       const name = $('field-name').value.trim() || 'nightjar';
       $('field-destination').value = `${f}/Backups/${name}`;
@@ -440,9 +457,9 @@ export async function load() {
   if (document.activeElement !== $('field-tenant')) $('field-tenant').value = data.onedriveTenant === 'common' ? '' : data.onedriveTenant;
   if (!data.onedriveReady && !data.onedriveAccount) $('onedrive-guide').open = true;
   $('onedrive-account').textContent = data.onedriveAccount
-    ? `Signed in as ${data.onedriveAccount}.`
-    : data.onedriveReady ? 'Not signed in.' : 'Not signed in. Set up an application id first (steps above), then sign in.';
+    ? t('settings.signed_in_as', { account: data.onedriveAccount })
+    : data.onedriveReady ? t('settings.not_signed_in') : t('settings.not_signed_in_setup');
   $('onedrive-sign-out').hidden = !data.onedriveAccount;
-  $('onedrive-sign-in').textContent = data.onedriveAccount ? 'Sign in again' : 'Sign in with Microsoft';
+  $('onedrive-sign-in').textContent = data.onedriveAccount ? t('settings.sign_in_again') : t('settings.onedrive_sign_in');
   await alertsView.load();
 }

@@ -6,6 +6,7 @@
 
 import * as ipc from './ipc.js';
 import { $, h, show, size } from './util.js';
+import { t, tp } from './i18n.js';
 
 /** The last discovery, kept while the panel shows (reloads do not look again). @type {ipc.Discovery|null} */
 let found = null;
@@ -30,14 +31,14 @@ async function look(again) {
   if (looking) return;
   looking = true;
   $('discover-again').disabled = true;
-  show($('discover-status'), again ? 'Looking again…' : 'Looking for databases on this computer…');
+  show($('discover-status'), again ? t('start.looking_again') : t('start.looking'));
   try {
     found = await ipc.discover();
     render();
   } catch (e) {
     found = null;
     $('discover-servers').replaceChildren();
-    show($('discover-status'), `${/** @type {any} */ (e).message} Add a job by hand instead.`);
+    show($('discover-status'), t('start.discover_failed', { error: /** @type {any} */ (e).message }));
   } finally {
     looking = false;
     $('discover-again').disabled = false;
@@ -47,10 +48,10 @@ async function look(again) {
 function render() {
   if (!found) return;
   const n = found.servers.length;
-  const where = found.destinationHint ? ` Backups go to ${found.destinationHint}; change it later in Settings.` : '';
+  const where = found.destinationHint ? t('start.destination_hint', { destination: found.destinationHint }) : '';
   show($('discover-status'), n === 0
-    ? 'No database server found on this computer. Add a job by hand with its connection address, or start the server and look again.'
-    : `Found ${n === 1 ? 'one database server' : `${n} database servers`}.${where}`);
+    ? t('start.none_found')
+    : `${tp('start.found_servers', n)}${where}`);
   $('discover-servers').replaceChildren(...found.servers.map(server));
   $('discover-notes').replaceChildren(...found.notes.map((t) => h('li', { text: t })));
 }
@@ -61,35 +62,35 @@ function server(s) {
   const title = s.label;
   return h('section', { class: 'server', testid: 'discover-server', 'data-server': s.id, 'data-kind': s.kind, 'aria-label': title }, [
     h('h3', { text: title }),
-    h('p', { class: 'muted small', text: `Found by ${s.foundBy.join(', ')}${s.dockerContainer ? ` (Docker container ${s.dockerContainer})` : ''}.` }),
+    h('p', { class: 'muted small', text: s.dockerContainer ? t('start.found_by_docker', { how: s.foundBy.join(', '), container: s.dockerContainer }) : t('start.found_by', { how: s.foundBy.join(', ') }) }),
     login(s),
     s.databases.length
-      ? h('ul', { class: 'dbs', 'aria-label': `Databases on ${s.label}` }, s.databases.map((d) => database(s, d)))
-      : s.login.how === 'works' ? h('p', { class: 'muted', text: 'No databases of your own on this server yet.' }) : null,
+      ? h('ul', { class: 'dbs', 'aria-label': t('start.databases_on', { server: s.label }) }, s.databases.map((d) => database(s, d)))
+      : s.login.how === 'works' ? h('p', { class: 'muted', text: t('start.no_databases') }) : null,
   ]);
 }
 
 /** How Nightjar logs in, or the password form. @param {ipc.FoundServer} s */
 function login(s) {
   if (s.login.how === 'works') {
-    return h('p', { class: 'small', testid: 'discover-login', text: `Logs in as ${s.login.user || 'you'} without a password.` });
+    return h('p', { class: 'small', testid: 'discover-login', text: s.login.user ? t('start.logs_in_as', { user: s.login.user }) : t('start.logs_in_as_you') });
   }
   if (s.login.how === 'unreachable') {
-    return h('p', { class: 'warn', testid: 'discover-login', text: s.login.message || 'Nightjar cannot reach this server.' });
+    return h('p', { class: 'warn', testid: 'discover-login', text: s.login.message || t('start.unreachable') });
   }
   const user = h('input', { type: 'text', testid: 'discover-user', value: s.login.user || '', autocomplete: 'username', spellcheck: 'false' });
   const password = h('input', { type: 'password', testid: 'discover-password', autocomplete: 'current-password' });
   const error = h('p', { class: 'field-error', testid: 'discover-login-error', role: 'alert', hidden: true });
-  const submit = h('button', { type: 'submit', class: 'primary', testid: 'discover-login-button', text: 'Log in' });
+  const submit = h('button', { type: 'submit', class: 'primary', testid: 'discover-login-button', text: t('start.log_in') });
   const form = h('form', { class: 'login-form', testid: 'discover-login-form' }, [
-    h('label', {}, ['User', user]),
-    h('label', {}, ['Password', password]),
+    h('label', {}, [t('start.user'), user]),
+    h('label', {}, [t('start.password'), password]),
     submit,
   ]);
   form.addEventListener('submit', async (/** @type {Event} */ ev) => {
     ev.preventDefault();
     show(error, '');
-    if (!password.value) { show(error, 'Type the password first.'); password.focus(); return; }
+    if (!password.value) { show(error, t('start.password_first')); password.focus(); return; }
     submit.disabled = true;
     try {
       const updated = await ipc.discoverLogin(s.id, user.value.trim(), password.value);
@@ -103,7 +104,7 @@ function login(s) {
     }
   });
   return h('div', { testid: 'discover-login' }, [
-    h('p', { class: 'small', text: s.login.message || 'This server needs a password; it is kept in your system keyring, never in a file.' }),
+    h('p', { class: 'small', text: s.login.message || t('start.needs_password') }),
     form,
     error,
   ]);
@@ -115,17 +116,17 @@ function database(s, d) {
   const what = h('div', { class: 'what' }, [
     h('strong', { text: d.name }),
     h('span', { class: 'muted small', text: d.sizeBytes === null || d.sizeBytes === undefined ? '' : size(d.sizeBytes) }),
-    d.protectedBy.length ? h('div', { class: 'small', testid: 'protected-by', text: `Protected by ${d.protectedBy.join(', ')}.` }) : null,
+    d.protectedBy.length ? h('div', { class: 'small', testid: 'protected-by', text: t('start.protected_by', { jobs: d.protectedBy.join(', ') }) }) : null,
     error,
   ]);
   const button = d.protectedBy.length || s.login.how !== 'works'
     ? null
-    : h('button', { type: 'button', class: 'primary', testid: 'protect', 'aria-label': `Protect this database: ${d.name}`, text: 'Protect this database' });
+    : h('button', { type: 'button', class: 'primary', testid: 'protect', 'aria-label': t('start.protect_aria', { database: d.name }), text: t('start.protect') });
   if (button) {
     button.addEventListener('click', async () => {
       show(error, '');
       button.disabled = true;
-      button.textContent = 'Protecting…';
+      button.textContent = t('start.protecting');
       try {
         const { job } = await ipc.protect(s.id, d.name);
         found = null;
@@ -133,7 +134,7 @@ function database(s, d) {
       } catch (e) {
         show(error, /** @type {any} */ (e).message);
         button.disabled = false;
-        button.textContent = 'Protect this database';
+        button.textContent = t('start.protect');
       }
     });
   }

@@ -1,4 +1,7 @@
-// Small DOM and formatting helpers shared by the views.
+// Small DOM and formatting helpers shared by the views (formats in the
+// window's language: see i18n.js).
+
+import { t, number, dateTime, relativeDay } from './i18n.js';
 
 /** @param {string} id @param {ParentNode} [root] @returns {any} */
 export const $ = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
@@ -33,47 +36,52 @@ export function show(el, text) {
 /**
  * "850 B", "1.5 KiB", "12.3 MiB": the twin of the core's `units::format_bytes`
  * (binary units, one decimal, halves rounded up, in whole tenths), so the page,
- * the CLI and the notifications write a size the same way.
+ * the CLI and the notifications write a size the same way; the number in the
+ * locale's format ("1,5 МиБ"), without grouping as the core writes it.
  * @param {number|null|undefined} bytes
  */
 export function size(bytes) {
   if (bytes === null || bytes === undefined) return '—';
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  if (bytes < 1024) return t('unit.bytes', { n: number(bytes, { useGrouping: false }) });
   let unit = 1024;
   let i = 0;
-  while (bytes >= unit * 1024 && i < units.length - 1) { unit *= 1024; i += 1; }
+  while (bytes >= unit * 1024 && i < 3) { unit *= 1024; i += 1; }
   const tenths = Math.floor((bytes * 10 + unit / 2) / unit);
-  return `${Math.floor(tenths / 10)}.${tenths % 10} ${units[i]}`;
+  const n = number(tenths / 10, { minimumFractionDigits: 1, maximumFractionDigits: 1, useGrouping: false });
+  if (i === 0) return t('unit.kib', { n });
+  if (i === 1) return t('unit.mib', { n });
+  if (i === 2) return t('unit.gib', { n });
+  return t('unit.tib', { n });
 }
 
-/** @param {number|null|undefined} ms */
+/** "425 ms", "1.5 s", "3 min 20 s". @param {number|null|undefined} ms */
 export function duration(ms) {
   if (ms === null || ms === undefined) return '—';
-  if (ms < 1000) return `${ms} ms`;
-  if (ms < 60000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 1000) return t('unit.ms', { n: number(ms, { useGrouping: false }) });
+  if (ms < 60000) return t('unit.s', { n: number(ms / 1000, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) });
   const m = Math.floor(ms / 60000);
-  return `${m} min ${Math.round((ms % 60000) / 1000)} s`;
+  return t('unit.min_s', { m: number(m), s: number(Math.round((ms % 60000) / 1000)) });
 }
 
-/** "today 02:00", "yesterday 23:10", "Nov 20 02:00". @param {string|null|undefined} iso */
+/** The time of day in the locale's format ("01:56 PM", "13:56"). @param {Date} d */
+const hourMinute = (d) => dateTime(d, { hour: '2-digit', minute: '2-digit' });
+
+/** "today 02:00", "yesterday 23:10", "Nov 20, 2026 02:00", in the language. @param {string|null|undefined} iso */
 export function when(iso) {
   if (!iso) return '—';
   const d = new Date(iso);
   const now = new Date();
   const day = (/** @type {Date} */ x) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
   const diff = Math.round((day(d) - day(now)) / 86400000);
-  const hm = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  if (diff === 0) return `today ${hm}`;
-  if (diff === -1) return `yesterday ${hm}`;
-  if (diff === 1) return `tomorrow ${hm}`;
-  return `${d.toLocaleDateString([], { year: 'numeric', month: 'short', day: 'numeric' })} ${hm}`;
+  const time = hourMinute(d);
+  if (diff >= -1 && diff <= 1) return t('when.day_time', { day: relativeDay(diff), time });
+  return t('when.date_time', { date: dateTime(d, { year: 'numeric', month: 'short', day: 'numeric' }), time });
 }
 
 /** Full local date and time. @param {string|null|undefined} iso */
 export function stamp(iso) {
   if (!iso) return '—';
-  return new Date(iso).toLocaleString([], { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return dateTime(new Date(iso), { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 
 /** @param {string} path */
@@ -91,10 +99,30 @@ export function toast(text) {
 /** Progress text pieces from a progress event. @param {{bytesIn:number, bytesOut:number, elapsedMs:number, rate:number}} p */
 export function progressText(p) {
   return {
-    bytes: `${size(p.bytesIn)} read, ${size(p.bytesOut)} written`,
-    rate: `${size(Math.round(p.rate))}/s`,
+    bytes: t('progress.bytes', { read: size(p.bytesIn), written: size(p.bytesOut) }),
+    rate: t('progress.rate', { size: size(Math.round(p.rate)) }),
     elapsed: duration(p.elapsedMs),
   };
+}
+
+/**
+ * A run's stage in words ("dumping"), by its code from the core; `label` (the core's English) when the code is new.
+ * @param {string} stage @param {string} [label]
+ */
+export function stageText(stage, label) {
+  switch (stage) {
+    case 'preparing': return t('stage.preparing');
+    case 'dumping': return t('stage.dumping');
+    case 'finishing': return t('stage.finishing');
+    case 'pruning': return t('stage.pruning');
+    case 'validating': return t('stage.validating');
+    case 'safety-backup': return t('stage.safety_backup');
+    case 'restoring': return t('stage.restoring');
+    case 'swapping': return t('stage.swapping');
+    case 'checking': return t('stage.checking');
+    case 'downloading': return t('stage.downloading');
+    default: return label || stage;
+  }
 }
 
 /** Asks app.js to show a view; `extra` is handed to the view's `open()`. @param {string} view @param {any} [extra] */

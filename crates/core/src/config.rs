@@ -44,6 +44,85 @@ pub struct RawConfig {
     /// Alerts by email, webhook, Telegram or ping (`[[alert]]`).
     #[serde(default, rename = "alert", skip_serializing_if = "Vec::is_empty")]
     pub alerts: Vec<crate::alerts::AlertSpec>,
+    /// The desktop app's settings (`[ui]`).
+    #[serde(default, skip_serializing_if = "UiSettings::is_default")]
+    pub ui: UiSettings,
+}
+
+/// `[ui]`: how the desktop app (window, tray, notifications) speaks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiSettings {
+    /// `auto` (the system's language) or one of [`Language`]'s codes.
+    pub language: Language,
+}
+
+impl UiSettings {
+    /// The default (`language = "auto"`).
+    #[must_use]
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// `[ui] language`: `auto` follows the system's locale (English when it
+/// is none of the others).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// The system's language.
+    #[default]
+    Auto,
+    /// English.
+    En,
+    /// Russian.
+    Ru,
+    /// Turkish.
+    Tr,
+    /// French.
+    Fr,
+    /// Thai.
+    Th,
+}
+
+impl Language {
+    /// Every choice, as written in the file.
+    pub const CHOICES: [&'static str; 6] = ["auto", "en", "ru", "tr", "fr", "th"];
+
+    /// The value as written in the file (`auto`, `en`, …).
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::En => "en",
+            Self::Ru => "ru",
+            Self::Tr => "tr",
+            Self::Fr => "fr",
+            Self::Th => "th",
+        }
+    }
+
+    /// Reads a value as written in the file.
+    ///
+    /// # Errors
+    /// A config error listing the choices.
+    pub fn parse(s: &str) -> Result<Self> {
+        let all = [Self::Auto, Self::En, Self::Ru, Self::Tr, Self::Fr, Self::Th];
+        all.into_iter().find(|l| l.code() == s.trim()).ok_or_else(|| Error::config(format!("\"{s}\" is not a language; use {} (\"auto\" follows the system)", Self::choices_list())))
+    }
+
+    /// "\"auto\", \"en\", \"ru\", \"tr\", \"fr\" or \"th\"".
+    fn choices_list() -> String {
+        let quoted: Vec<String> = Self::CHOICES.iter().map(|c| format!("\"{c}\"")).collect();
+        format!("{} or {}", quoted[..quoted.len() - 1].join(", "), quoted[quoted.len() - 1])
+    }
+}
+
+impl<'de> Deserialize<'de> for Language {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(|e| serde::de::Error::custom(e.message()))
+    }
 }
 
 /// `[secrets]`: where database passwords, the OneDrive sign-in and the
@@ -1177,6 +1256,18 @@ graph_base_url = "https://graph.microsoft.com/v1.0"
         assert!(e.message().contains("[s3], field `region`"), "{e}");
         let e = Config::parse("[s3]\naccess_key_id = \"AKIA\"\n", None, &env()).unwrap_err();
         assert!(e.message().contains("access_key_id"), "credentials are refused in the config: {e}");
+    }
+
+    #[test]
+    fn the_ui_language_is_auto_by_default_and_one_of_the_choices() {
+        assert_eq!(Config::parse("", None, &env()).unwrap().raw.ui.language, Language::Auto);
+        let c = Config::parse("[ui]\nlanguage = \"tr\"\n", None, &env()).unwrap();
+        assert_eq!(c.raw.ui.language, Language::Tr);
+        assert!(Config::to_toml(&c.raw).unwrap().contains("language = \"tr\""));
+        assert!(!Config::to_toml(&Config::parse("", None, &env()).unwrap().raw).unwrap().contains("[ui]"), "the default is not written back");
+        let e = Config::parse("[ui]\nlanguage = \"de\"\n", Some(Path::new("/x/c.toml")), &env()).unwrap_err();
+        assert!(e.message().starts_with("/x/c.toml, field `language` (line 2): \"de\" is not a language; use \"auto\", \"en\", \"ru\", \"tr\", \"fr\" or \"th\""), "{e}");
+        assert!(Config::parse("[ui]\ntheme = \"dark\"\n", None, &env()).is_err(), "unknown keys are refused");
     }
 
     #[test]

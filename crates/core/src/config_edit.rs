@@ -453,6 +453,35 @@ pub fn save_onedrive_app(path: &Path, env: &ParseEnv, client_id: Option<&str>, t
     apply(path, env, |text| set_onedrive_app(text, client_id, tenant))
 }
 
+/// Sets `[ui] language` (made when missing), keeping the rest of the file:
+/// `"auto"` (the system's language) is written only when the key exists
+/// already. Any other value than the choices is refused by the validation
+/// with a field error naming `language`.
+///
+/// # Errors
+/// When the text does not parse, or `[ui]` is not a table.
+pub fn set_language(text: &str, language: &str) -> Result<String, FieldError> {
+    let mut doc = parse_doc(text)?;
+    let language = language.trim();
+    let has_ui = doc.as_table().contains_key("ui");
+    if language == "auto" && !has_ui {
+        return Ok(doc.to_string());
+    }
+    let ui = sub_table(doc.as_table_mut(), "ui")?;
+    if language != "auto" || ui.contains_key("language") {
+        set(ui, "language", language);
+    }
+    Ok(doc.to_string())
+}
+
+/// [`set_language`] on the file at `path`, validated and written atomically.
+///
+/// # Errors
+/// As [`apply`]; a value that is not a language is a field error naming `language`.
+pub fn save_language(path: &Path, env: &ParseEnv, language: &str) -> Result<Config, FieldError> {
+    apply(path, env, |text| set_language(text, language))
+}
+
 /// Parses `text` as the config at `path` would be, turning an error into a
 /// [`FieldError`].
 ///
@@ -857,6 +886,21 @@ tenant = "common"
         assert_eq!(validate(&bad, Path::new("/c.toml"), &env()).unwrap_err().field.as_deref(), Some("tenant"));
         let ok = set_onedrive_app(TEXT, Some(id), "contoso.onmicrosoft.com").unwrap();
         validate(&ok, Path::new("/c.toml"), &env()).unwrap();
+    }
+
+    #[test]
+    fn the_language_is_set_in_place_and_checked() {
+        use crate::config::Language;
+        let out = set_language(TEXT, "ru").unwrap();
+        assert!(out.contains("# My backups") && out.contains("[ui]"), "{out}");
+        let c = validate(&out, Path::new("/c.toml"), &env()).unwrap();
+        assert_eq!((c.raw.ui.language, c.jobs.len()), (Language::Ru, 1));
+        let back = set_language(&out, "auto").unwrap();
+        assert_eq!(validate(&back, Path::new("/c.toml"), &env()).unwrap().raw.ui.language, Language::Auto);
+        assert_eq!(set_language(TEXT, "auto").unwrap(), TEXT, "auto on a file without [ui] changes nothing");
+        let e = validate(&set_language(TEXT, "de").unwrap(), Path::new("/c.toml"), &env()).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("language"), "{e}");
+        assert!(e.message.contains("\"de\" is not a language") && e.message.contains("\"th\""), "{e}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`proto`]: the socket protocol between the window and the tray process.
 //! - [`local`]: the socket it runs on (a Unix socket, a named pipe on Windows).
 //! - [`summary`]: what the Dashboard cards and the tray status line say.
+//! - [`i18n`]: the languages (the catalogs in ui/i18n, the OS locale).
 //! - [`state`]: the state both processes open (paths, history, secrets).
 //! - [`lookup`]: read-only helpers both use (a restore's plan, a history
 //!   row and its file).
@@ -16,6 +17,7 @@
 //! It links no GUI toolkit and no D-Bus library, so the window does not
 //! carry the tray's and the tray does not carry the window's.
 
+pub mod i18n;
 pub mod launch;
 pub mod local;
 pub mod lookup;

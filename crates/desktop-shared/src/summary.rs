@@ -7,6 +7,7 @@ use nightjar_core::history::{CloudCopy, CloudState, History, RunFilter, RunKind}
 use nightjar_core::model::RunStatus;
 use nightjar_core::state::StateFile;
 
+use crate::i18n::{self, Lang, t};
 use crate::models::{CloudLine, JobCard};
 use crate::state::AppState;
 
@@ -29,20 +30,34 @@ pub struct TraySummary {
     pub folder: Option<std::path::PathBuf>,
     /// No job yet (and the config file reads): the menu offers to set up.
     pub not_set_up: bool,
+    /// The language the line is in, and the menu is to be in (`[ui] language`).
+    pub lang: Lang,
 }
 
-/// "today 02:00", "yesterday 23:10", "tomorrow 00:00", "Nov 20 02:00".
-pub fn when(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let l = t.with_timezone(&Local);
+/// "today 02:00", "yesterday 23:10", "tomorrow 00:00", "Nov 20 02:00"
+/// (in English; "сегодня в 02:00", "20 нояб. в 02:00" in Russian).
+pub fn when(lang: Lang, at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    use chrono::Datelike as _;
+    let l = at.with_timezone(&Local);
     let today = now.with_timezone(&Local).date_naive();
     let day = l.date_naive();
-    let hm = l.format("%H:%M");
+    let hm = i18n::format_time(lang, "format.time", &l);
     match (day - today).num_days() {
-        0 => format!("today {hm}"),
-        -1 => format!("yesterday {hm}"),
-        1 => format!("tomorrow {hm}"),
-        _ => format!("{} {hm}", l.format("%b %-d")),
+        0 => t(lang, "tray.today", &[("time", &hm)]),
+        -1 => t(lang, "tray.yesterday", &[("time", &hm)]),
+        1 => t(lang, "tray.tomorrow", &[("time", &hm)]),
+        _ => {
+            let date = t(lang, "format.day_month", &[("month", &i18n::month_short(lang, l.month())), ("day", &l.day().to_string())]);
+            t(lang, "tray.on_date", &[("date", &date), ("time", &hm)])
+        }
     }
+}
+
+/// The language `config` asks for (`[ui] language`; the system's when
+/// there is no readable config).
+#[must_use]
+pub fn language(config: Option<&Config>) -> Lang {
+    i18n::resolve(config.map_or("auto", |c| c.raw.ui.language.code()))
 }
 
 /// One job's card.
@@ -104,10 +119,7 @@ pub fn cloud_line(c: &CloudCopy) -> CloudLine {
     CloudLine { state: c.state, at: at.to_rfc3339() }
 }
 
-/// The tray's status line (and tooltip) before the first job exists.
-pub const NOT_SET_UP: &str = "Not set up yet — open Nightjar to protect a database";
-
-/// The tray's line and icon from the cards.
+/// The tray's line and icon from the cards, in the config's language.
 pub fn summarize(config: Option<&Config>, cards: &[JobCard], paused: bool, running: Option<&str>, now: DateTime<Utc>) -> TraySummary {
     let jobs: Vec<String> = cards.iter().map(|c| c.name.clone()).collect();
     let folder = config.and_then(|c| {
@@ -126,38 +138,40 @@ pub fn summarize(config: Option<&Config>, cards: &[JobCard], paused: bool, runni
     } else {
         IconState::Idle
     };
+    let lang = language(config);
     let line = if let Some(job) = running {
-        format!("Backing up {job}…")
+        t(lang, "tray.backing_up", &[("job", job)])
     } else if config.is_none() {
-        "The config file has an error — open Nightjar".to_string()
+        t(lang, "tray.config_error", &[])
     } else if cards.is_empty() {
-        NOT_SET_UP.to_string()
+        t(lang, "tray.not_set_up", &[])
     } else {
         let last = cards.iter().filter_map(|c| c.last_run.as_ref()).max_by_key(|r| r.started_at);
         let mut line = match last {
             Some(r) => {
-                let how = match r.status {
-                    RunStatus::Success => "ok",
-                    RunStatus::Running => "running",
-                    RunStatus::Failed => "failed",
-                    RunStatus::Interrupted => "interrupted",
-                };
-                format!("Last backup {} {how}", when(r.started_at, now))
+                let at = when(lang, r.started_at, now);
+                let vars = [("when", at.as_str())];
+                match r.status {
+                    RunStatus::Success => t(lang, "tray.last_ok", &vars),
+                    RunStatus::Running => t(lang, "tray.last_running", &vars),
+                    RunStatus::Failed => t(lang, "tray.last_failed", &vars),
+                    RunStatus::Interrupted => t(lang, "tray.last_interrupted", &vars),
+                }
             }
-            None => "No backups yet".to_string(),
+            None => t(lang, "tray.no_backups", &[]),
         };
         if let Some(stale) = cards.iter().find(|c| c.stale) {
-            line = format!("{} is overdue · {line}", stale.name);
+            line = t(lang, "tray.overdue", &[("job", &stale.name), ("line", &line)]);
         }
         if paused {
-            line.push_str(" · schedules paused");
+            line = t(lang, "tray.paused_suffix", &[("line", &line)]);
         } else if let Some(next) = cards.iter().filter_map(|c| c.next_runs.first()).filter_map(|t| DateTime::parse_from_rfc3339(t).ok()).min() {
-            line.push_str(&format!(" · next {}", when(next.with_timezone(&Utc), now)));
+            line = t(lang, "tray.next_suffix", &[("line", &line), ("when", &when(lang, next.with_timezone(&Utc), now))]);
         }
         line
     };
     let not_set_up = config.is_some() && cards.is_empty();
-    TraySummary { line, icon, jobs, paused, folder, not_set_up }
+    TraySummary { line, icon, jobs, paused, folder, not_set_up, lang }
 }
 
 /// The tray summary for the app's current state.
@@ -203,6 +217,41 @@ mod tests {
         let s = summarize(Some(&empty), &[], false, None, now);
         assert!(s.line.starts_with("Not set up yet") && s.not_set_up, "{}", s.line);
         assert!(!summarize(None, &[], false, None, now).not_set_up, "a config error is not \"not set up\"");
+        assert_eq!(s.lang, Lang::En);
+    }
+
+    #[test]
+    fn the_status_line_speaks_the_configs_language() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+        let text = "[ui]\nlanguage = \"ru\"\n\n[[job]]\nname = \"tg\"\ndatabase = \"postgres://u@h/tg\"\ndestination = \"/b\"\nschedule = \"daily 00:00\"\n";
+        let c = Config::parse(text, None, &env()).unwrap();
+        let h = History::open_in_memory().unwrap();
+        let card = job_card(&h, &c.jobs[0], now, false).unwrap();
+        let s = summarize(Some(&c), std::slice::from_ref(&card), false, None, now);
+        assert_eq!(s.lang, Lang::Ru);
+        assert!(s.line.starts_with("Резервных копий пока нет · следующая "), "{}", s.line);
+        let s = summarize(Some(&c), std::slice::from_ref(&card), false, Some("tg"), now);
+        assert_eq!(s.line, "Создаётся копия tg…");
+        let s = summarize(Some(&c), &[JobCard { stale: true, ..card }], true, None, now);
+        assert!(s.line.starts_with("tg: копия просрочена") && s.line.ends_with("расписания приостановлены"), "{}", s.line);
+        let empty = Config::parse("[ui]\nlanguage = \"ru\"\n", None, &env()).unwrap();
+        assert_eq!(summarize(Some(&empty), &[], false, None, now).line, "Ещё не настроено — откройте Nightjar, чтобы защитить базу данных");
+    }
+
+    #[test]
+    fn when_says_today_yesterday_tomorrow_or_the_date_in_the_language() {
+        // Built from the local calendar, as the tray shows it.
+        let now = Local.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap().with_timezone(&Utc);
+        let at = |d: u32, h: u32, m: u32| Local.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap().with_timezone(&Utc);
+        assert_eq!(when(Lang::En, at(22, 2, 0), now), "today 02:00");
+        assert_eq!(when(Lang::En, at(21, 23, 10), now), "yesterday 23:10");
+        assert_eq!(when(Lang::En, at(23, 0, 0), now), "tomorrow 00:00");
+        assert_eq!(when(Lang::En, at(20, 2, 0), now), "Nov 20 02:00");
+        assert_eq!(when(Lang::Ru, at(22, 2, 0), now), "сегодня в 02:00");
+        assert_eq!(when(Lang::Ru, at(20, 2, 0), now), "20 нояб. в 02:00");
+        assert_eq!(when(Lang::Fr, at(21, 23, 10), now), "hier à 23:10");
+        assert_eq!(when(Lang::Tr, at(20, 2, 0), now), "20 Kas 02:00");
+        assert_eq!(when(Lang::Th, at(23, 0, 0), now), "พรุ่งนี้ 00:00");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use nightjar_core::observer::{Event, Progress, RunObserver, Stage};
 use nightjar_core::state::{ScheduleState, StateFile};
 use serde_json::{Value, json};
 
+use crate::i18n::{Lang, t};
 use crate::launch::WINDOW_FLAG;
 use crate::local::{self, Listener, Stream};
 use crate::models::{CmdResult, ProgressEvent, UiError};
@@ -111,7 +112,14 @@ impl Host {
 
     /// Shows a desktop notification; clicking it opens the window on `view`.
     pub fn notify(self: &Arc<Self>, summary: &str, body: &str, view: &'static str, level: Level) {
-        notify::send(summary, body, view, level, self.on_click());
+        notify::send(summary, body, view, level, self.lang(), self.on_click());
+    }
+
+    /// The language the tray and the notifications speak now (`[ui]
+    /// language`, read afresh, so a change in Settings applies at once).
+    #[must_use]
+    pub fn lang(&self) -> Lang {
+        crate::summary::language(self.state.load_config().ok().as_ref())
     }
 
     fn on_click(self: &Arc<Self>) -> OnClick {
@@ -169,7 +177,9 @@ impl Host {
                 *child = None;
                 drop(child);
                 tracing::error!(exe = %self.window_exe.display(), "could not open the window: {e}");
-                self.notify("Nightjar's window could not open", &format!("{} could not be started ({e}); reinstall Nightjar.", self.window_exe.display()), "dashboard", Level::Failure);
+                let lang = self.lang();
+                let body = t(lang, "notify.window_failed_start", &[("exe", &self.window_exe.display().to_string()), ("error", &e.to_string())]);
+                self.notify(&t(lang, "notify.window_failed", &[]), &body, "dashboard", Level::Failure);
                 return;
             }
         }
@@ -189,7 +199,9 @@ impl Host {
                         host.start_window(2);
                     } else {
                         tracing::error!(%status, "the window stopped while starting");
-                        host.notify("Nightjar's window could not open", &format!("The window stopped while starting ({status}); see the Nightjar log."), "dashboard", Level::Failure);
+                        let lang = host.lang();
+                        let body = t(lang, "notify.window_stopped", &[("status", &status.to_string())]);
+                        host.notify(&t(lang, "notify.window_failed", &[]), &body, "dashboard", Level::Failure);
                     }
                     return;
                 }
@@ -299,7 +311,8 @@ impl Host {
             let observer = HostObserver::new(host.clone(), None);
             if let Err(e) = crate::runs::backup_jobs(&host, job.as_deref(), &observer) {
                 tracing::error!("backup from the tray: {e}", e = e.message);
-                host.notify("Backup failed", &e.message, "settings", Level::Failure);
+                let lang = host.lang();
+                host.notify(&t(lang, "notify.backup_failed_plain", &[]), &e.message, "settings", Level::Failure);
             }
         });
     }
@@ -430,7 +443,8 @@ impl Host {
                 Self::reply(conn, id, Ok(nav.unwrap_or(Value::Null)));
             }
             Op::TestNotification => {
-                self.notify("Nightjar test notification", "Failures and stale jobs will look like this.", "settings", Level::Info);
+                let lang = self.lang();
+                self.notify(&t(lang, "notify.test_title", &[]), &t(lang, "notify.test_body", &[]), "settings", Level::Info);
                 Self::reply(conn, id, Ok(Value::Null));
             }
             Op::Changed => {

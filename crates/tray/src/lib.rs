@@ -17,5 +17,5 @@ pub mod tray;
 
 mod process;
 
-pub use nightjar_desktop_shared::{AppState, launch, local, lookup, models, proto, state, summary};
+pub use nightjar_desktop_shared::{AppState, i18n, launch, local, lookup, models, proto, state, summary};
 pub use process::main;

@@ -2,44 +2,42 @@
 //! on Linux, toasts on Windows, the notification centre on macOS): failure always (per the job's `[job.notify]`), success
 //! when asked, stale jobs, OneDrive sign-in expired. Clicking one opens the
 //! window on the view that explains it, where the server reports clicks.
+//!
+//! Titles and the sentences written here are in the config's language
+//! (`[ui] language`); an error's own sentence comes from the core and
+//! stays English.
 
 use std::sync::Arc;
 
 use nightjar_core::observer::Event;
 
+use crate::i18n::{self, Lang, t};
 use crate::state::AppState;
 
 /// What a click on a notification does with the view it names.
 pub type OnClick = Arc<dyn Fn(&'static str) + Send + Sync>;
 
-/// "850 ms", "12 s", "3 min 5 s".
-pub fn human_duration(ms: u64) -> String {
-    match ms {
-        0..1000 => format!("{ms} ms"),
-        1000..60_000 => format!("{} s", ms / 1000),
-        _ => format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000),
-    }
-}
-
-/// The notification for `e`, if the job wants one: (summary, body, view to open).
-pub fn message_for(e: &Event, notify: &nightjar_core::config::NotifySettings) -> Option<(String, String, &'static str)> {
+/// The notification for `e` in `lang`, if the job wants one: (summary,
+/// body, view to open). A failure's body is the core's sentence (English).
+pub fn message_for(e: &Event, notify: &nightjar_core::config::NotifySettings, lang: Lang) -> Option<(String, String, &'static str)> {
     match e {
         Event::RunFailed { job, message, retry_at: None, .. } if notify.on_failure => {
-            Some((format!("Backup failed: {job}"), message.clone(), "history"))
+            Some((t(lang, "notify.backup_failed", &[("job", job)]), message.clone(), "history"))
         }
         Event::RunFinished { job, file, size, duration_ms, .. } if notify.on_success => {
             let name = std::path::Path::new(file).file_name().map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());
-            Some((format!("Backup finished: {job}"), format!("{name}, {}, {}", nightjar_core::units::format_bytes(*size), human_duration(*duration_ms)), "history"))
+            let body = t(lang, "notify.finished_body", &[("file", &name), ("size", &i18n::format_bytes(lang, *size)), ("duration", &i18n::format_duration(lang, *duration_ms))]);
+            Some((t(lang, "notify.backup_finished", &[("job", job)]), body, "history"))
         }
         Event::JobStale { job, last_success, .. } if notify.on_stale => {
-            let when = last_success.map_or_else(
-                || "It has never had a good backup".to_string(),
-                |t| format!("Its last good backup is from {}", t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")),
+            let body = last_success.map_or_else(
+                || t(lang, "notify.stale_never", &[]),
+                |at| t(lang, "notify.stale_since", &[("when", &i18n::format_time(lang, "format.datetime", &at.with_timezone(&chrono::Local)))]),
             );
-            Some((format!("No recent backup: {job}"), format!("{when}; open Nightjar to see why."), "dashboard"))
+            Some((t(lang, "notify.stale", &[("job", job)]), body, "dashboard"))
         }
-        Event::NotInCloud { job, message, .. } if notify.on_failure => Some((format!("Backup not in OneDrive: {job}"), message.clone(), "history")),
-        Event::OneDriveSignInExpired { message, .. } => Some(("OneDrive sign-in expired".to_string(), message.clone(), "settings")),
+        Event::NotInCloud { job, message, .. } if notify.on_failure => Some((t(lang, "notify.not_in_cloud", &[("job", job)]), message.clone(), "history")),
+        Event::OneDriveSignInExpired { message, .. } => Some((t(lang, "notify.signin_expired", &[]), message.clone(), "settings")),
         _ => None,
     }
 }
@@ -50,14 +48,12 @@ pub fn for_event(state: &AppState, e: &Event, on_click: &OnClick) {
         Event::RunFailed { job, .. } | Event::RunFinished { job, .. } | Event::JobStale { job, .. } | Event::NotInCloud { job, .. } | Event::OneDriveSignInExpired { job, .. } => job,
         _ => return,
     };
-    let notify = state
-        .load_config()
-        .ok()
-        .and_then(|c| c.jobs.iter().find(|j| &j.name == job).map(|j| j.notify.clone()))
-        .unwrap_or_default();
-    if let Some((summary, body, view)) = message_for(e, &notify) {
+    let config = state.load_config().ok();
+    let notify = config.as_ref().and_then(|c| c.jobs.iter().find(|j| &j.name == job).map(|j| j.notify.clone())).unwrap_or_default();
+    let lang = crate::summary::language(config.as_ref());
+    if let Some((summary, body, view)) = message_for(e, &notify, lang) {
         let level = if matches!(e, Event::RunFinished { .. }) { Level::Info } else { Level::Failure };
-        send(&summary, &body, view, level, on_click.clone());
+        send(&summary, &body, view, level, lang, on_click.clone());
     }
 }
 
@@ -101,10 +97,13 @@ fn wait_for_click(handle: notify_rust::NotificationHandle, clicked: impl FnOnce(
     }
 }
 
-/// Shows a notification; a click opens the window on `view`.
-pub fn send(summary: &str, body: &str, view: &'static str, level: Level, on_click: OnClick) {
+/// Shows a notification (its "Open Nightjar" action in `lang`); a click
+/// opens the window on `view`.
+pub fn send(summary: &str, body: &str, view: &'static str, level: Level, lang: Lang, on_click: OnClick) {
     let failure = level == Level::Failure;
     let (summary, body) = (summary.to_string(), body.to_string());
+    #[cfg_attr(not(all(unix, not(target_os = "macos"))), allow(unused_variables))]
+    let open_label = t(lang, "notify.open", &[]);
     let spawned = std::thread::Builder::new().name("notify".into()).spawn(move || {
         let mut n = notify_rust::Notification::new();
         n.appname("Nightjar").summary(&summary).body(&body).icon(if failure { "dialog-error" } else { "dialog-information" });
@@ -113,7 +112,7 @@ pub fn send(summary: &str, body: &str, view: &'static str, level: Level, on_clic
             n.urgency(notify_rust::Urgency::Critical);
         }
         #[cfg(all(unix, not(target_os = "macos")))]
-        n.action("default", "Open Nightjar");
+        n.action("default", &open_label);
         // A toast shows under the app's AppUserModelID: the installer's Start
         // menu shortcut carries it (Tauri's bundler uses the identifier in
         // tauri.conf.json). A failure stays on screen until dismissed.
@@ -146,23 +145,40 @@ mod tests {
     #[test]
     fn failure_always_success_only_when_asked() {
         let failed = Event::RunFailed { job: "tg".into(), trigger: Trigger::Scheduled, message: "The server refused the password.".into(), retry_at: None };
-        let (s, b, v) = message_for(&failed, &NotifySettings::default()).unwrap();
+        let (s, b, v) = message_for(&failed, &NotifySettings::default(), Lang::En).unwrap();
         assert_eq!((s.as_str(), b.as_str(), v), ("Backup failed: tg", "The server refused the password.", "history"));
         let retrying = Event::RunFailed { job: "tg".into(), trigger: Trigger::Scheduled, message: "x".into(), retry_at: Some(chrono::Utc::now()) };
-        assert!(message_for(&retrying, &NotifySettings::default()).is_none());
+        assert!(message_for(&retrying, &NotifySettings::default(), Lang::En).is_none());
         let ok = Event::RunFinished { job: "tg".into(), trigger: Trigger::Manual, file: "/b/tg_2026.sql.zst".into(), size: 12_345_678, duration_ms: 4200 };
-        assert!(message_for(&ok, &NotifySettings::default()).is_none());
+        assert!(message_for(&ok, &NotifySettings::default(), Lang::En).is_none());
         let on = NotifySettings { on_success: true, ..NotifySettings::default() };
-        assert_eq!(message_for(&ok, &on).unwrap().1, "tg_2026.sql.zst, 11.8 MiB, 4 s");
+        assert_eq!(message_for(&ok, &on, Lang::En).unwrap().1, "tg_2026.sql.zst, 11.8 MiB, 4 s");
     }
 
     #[test]
     fn a_backup_missing_from_onedrive_is_reported_like_a_failure() {
         let late = Event::NotInCloud { job: "tg".into(), file: "tg_2026.sql.zst".into(), message: "The backup tg_2026.sql.zst has not reached OneDrive after 2 hour(s).".into() };
-        let (s, b, v) = message_for(&late, &NotifySettings::default()).unwrap();
+        let (s, b, v) = message_for(&late, &NotifySettings::default(), Lang::En).unwrap();
         assert_eq!((s.as_str(), v), ("Backup not in OneDrive: tg", "history"));
         assert!(b.contains("has not reached OneDrive"));
         let off = NotifySettings { on_failure: false, ..NotifySettings::default() };
-        assert!(message_for(&late, &off).is_none());
+        assert!(message_for(&late, &off, Lang::En).is_none());
+    }
+
+    #[test]
+    fn a_russian_config_gets_russian_titles_and_keeps_the_cores_sentence() {
+        let failed = Event::RunFailed { job: "tg".into(), trigger: Trigger::Scheduled, message: "The server refused the password.".into(), retry_at: None };
+        let (s, b, v) = message_for(&failed, &NotifySettings::default(), Lang::Ru).unwrap();
+        assert_eq!((s.as_str(), b.as_str(), v), ("Сбой резервного копирования: tg", "The server refused the password.", "history"));
+        let ok = Event::RunFinished { job: "tg".into(), trigger: Trigger::Manual, file: "/b/tg_2026.sql.zst".into(), size: 12_345_678, duration_ms: 185_000 };
+        let on = NotifySettings { on_success: true, ..NotifySettings::default() };
+        let (s, b, _) = message_for(&ok, &on, Lang::Ru).unwrap();
+        assert_eq!((s.as_str(), b.as_str()), ("Копия создана: tg", "tg_2026.sql.zst, 11,8 МиБ, 3 мин 5 с"));
+        let stale = Event::JobStale { job: "tg".into(), last_success: None, deadline: chrono::Utc::now() };
+        let (s, b, v) = message_for(&stale, &NotifySettings::default(), Lang::Ru).unwrap();
+        assert_eq!((s.as_str(), v), ("Нет свежей копии: tg", "dashboard"));
+        assert!(b.starts_with("Успешной копии ещё не было"), "{b}");
+        let (s, _, _) = message_for(&stale, &NotifySettings::default(), Lang::Fr).unwrap();
+        assert_eq!(s, "Pas de sauvegarde récente\u{202f}: tg", "French: a narrow no-break space before the colon");
     }
 }

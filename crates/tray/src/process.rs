@@ -137,7 +137,8 @@ pub fn main() -> i32 {
     };
     let host = Host::new(state, window_exe(), token);
     if let Some(m) = &host.state.history_moved_aside {
-        host.notify("Backup history damaged", &m.message(), "history", crate::notify::Level::Failure);
+        let lang = host.lang();
+        host.notify(&crate::i18n::t(lang, "notify.history_damaged", &[]), &m.message(), "history", crate::notify::Level::Failure);
     }
     if let Ok(config) = host.state.load_config() {
         crate::host::install_onedrive(&host.state, &config);

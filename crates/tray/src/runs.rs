@@ -89,7 +89,8 @@ pub fn restore(host: &Arc<Host>, req: &RestoreRequest, confirm: &str, observer: 
     let result = state.engine.restorer(observer, &cancel).and_then(|restorer| restorer.restore_from(&plan, &backup, &job, &options(req)));
     host.end_run(&job.name);
     result.map_err(|e| {
-        host.notify(&format!("Restore failed: {}", job.name), e.message(), "restore", crate::notify::Level::Failure);
+        let lang = host.lang();
+        host.notify(&crate::i18n::t(lang, "notify.restore_failed", &[("job", &job.name)]), e.message(), "restore", crate::notify::Level::Failure);
         e.into()
     })
 }

@@ -22,6 +22,7 @@ use chrono::Utc;
 use nightjar_core::state::StateFile;
 
 use crate::host::Host;
+use crate::i18n::t;
 use crate::summary::{IconState, TraySummary};
 
 #[cfg(target_os = "linux")]
@@ -57,10 +58,6 @@ pub enum Action {
     Quit,
 }
 
-fn pause_label(paused: bool) -> &'static str {
-    if paused { "Resume schedules" } else { "Pause schedules" }
-}
-
 /// One menu line (`None` in the menu is a separator).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -75,28 +72,34 @@ fn entry(label: &str, enabled: bool, action: Option<Action>) -> Option<Entry> {
     Some(Entry { label: label.to_string(), enabled, sub: Vec::new(), action })
 }
 
-/// The menu for a summary: labels, enabled states and what each item does
-/// (kept apart from the tray backends so it is tested without a bus).
+/// The menu for a summary, in its language: labels, enabled states and
+/// what each item does (kept apart from the tray backends so it is tested
+/// without a bus). The config is read at every refresh, so a language
+/// saved in Settings shows at once.
 #[must_use]
 pub fn menu_spec(s: &TraySummary) -> Vec<Option<Entry>> {
+    let lang = s.lang;
+    let backup_now = t(lang, "tray.backup_now", &[]);
     let backup = if s.jobs.len() > 1 {
-        let mut sub = vec![("All jobs".to_string(), Action::Backup(None))];
+        let mut sub = vec![(t(lang, "tray.all_jobs", &[]), Action::Backup(None))];
         sub.extend(s.jobs.iter().map(|j| (j.clone(), Action::Backup(Some(j.clone())))));
-        Some(Entry { label: "Backup now".into(), enabled: true, sub, action: None })
+        Some(Entry { label: backup_now, enabled: true, sub, action: None })
     } else {
-        entry("Backup now", !s.jobs.is_empty(), Some(Action::Backup(None)))
+        entry(&backup_now, !s.jobs.is_empty(), Some(Action::Backup(None)))
     };
+    let open = if s.not_set_up { t(lang, "tray.set_up", &[]) } else { t(lang, "tray.open", &[]) };
+    let pause = if s.paused { t(lang, "tray.resume", &[]) } else { t(lang, "tray.pause", &[]) };
     vec![
         entry(&s.line, false, None),
         None,
         backup,
-        entry("Restore from file…", true, Some(Action::Restore)),
-        entry(if s.not_set_up { "Set up Nightjar…" } else { "Open Nightjar" }, true, Some(Action::Open)),
+        entry(&t(lang, "tray.restore_from_file", &[]), true, Some(Action::Restore)),
+        entry(&open, true, Some(Action::Open)),
         None,
-        entry(pause_label(s.paused), true, Some(Action::TogglePause)),
-        entry("Open backup folder", s.folder.is_some(), Some(Action::OpenFolder)),
+        entry(&pause, true, Some(Action::TogglePause)),
+        entry(&t(lang, "tray.open_folder", &[]), s.folder.is_some(), Some(Action::OpenFolder)),
         None,
-        entry("Quit", true, Some(Action::Quit)),
+        entry(&t(lang, "tray.quit", &[]), true, Some(Action::Quit)),
     ]
 }
 
@@ -167,6 +170,7 @@ pub fn icon_rgba(state: IconState) -> &'static Rgba {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::Lang;
 
     fn summary(jobs: &[&str], paused: bool) -> TraySummary {
         TraySummary {
@@ -176,6 +180,7 @@ mod tests {
             paused,
             folder: None,
             not_set_up: jobs.is_empty(),
+            lang: Lang::En,
         }
     }
 
@@ -209,5 +214,18 @@ mod tests {
         let none = menu_spec(&summary(&[], false));
         assert!(!none[2].as_ref().unwrap().enabled, "no jobs: Backup now is disabled");
         assert_eq!(none[4].as_ref().unwrap().label, "Set up Nightjar…", "no jobs: the window opens on setting up");
+    }
+
+    #[test]
+    fn a_russian_summary_gets_a_russian_menu() {
+        let spec = menu_spec(&TraySummary { line: "Резервных копий пока нет".into(), lang: Lang::Ru, ..summary(&["a", "b"], false) });
+        let labels: Vec<&str> = spec.iter().map(|e| e.as_ref().map_or("-", |e| e.label.as_str())).collect();
+        assert_eq!(
+            labels,
+            ["Резервных копий пока нет", "-", "Создать копию сейчас", "Восстановить из файла…", "Открыть Nightjar", "-", "Приостановить расписания", "Открыть папку с копиями", "-", "Выход"]
+        );
+        assert_eq!(spec[2].as_ref().unwrap().sub[0].0, "Все задания");
+        let paused = menu_spec(&TraySummary { lang: Lang::Ru, ..summary(&[], true) });
+        assert_eq!((paused[4].as_ref().unwrap().label.as_str(), paused[6].as_ref().unwrap().label.as_str()), ("Настроить Nightjar…", "Возобновить расписания"));
     }
 }

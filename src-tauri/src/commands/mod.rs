@@ -6,6 +6,7 @@
 pub mod dashboard;
 pub mod discover;
 pub mod history;
+pub mod language;
 pub mod logs;
 pub mod restore;
 pub mod settings;

@@ -156,7 +156,7 @@ mod tests {
     #[test]
     fn labels_keep_a_literal_ampersand_and_the_tooltip_fits() {
         assert_eq!(label("R&D db"), if cfg!(windows) { "R&&D db" } else { "R&D db" });
-        let s = TraySummary { line: "x".repeat(300), icon: crate::summary::IconState::Idle, jobs: Vec::new(), paused: false, folder: None, not_set_up: false };
+        let s = TraySummary { line: "x".repeat(300), icon: crate::summary::IconState::Idle, jobs: Vec::new(), paused: false, folder: None, not_set_up: false, lang: crate::i18n::Lang::En };
         assert!(tooltip(&s).chars().count() <= 120);
         assert!(icon(&s).is_ok());
     }
