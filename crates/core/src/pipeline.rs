@@ -151,18 +151,20 @@ impl CompressOptions {
     }
 }
 
-/// The bytes a zstd worker compresses at a time: the level's window (2 MiB
-/// up to level 7, 4 MiB to 16, 8 MiB above), where zstd's default is four
-/// windows. Each job in flight holds its input and output, so the default
-/// cost ~30 MiB more on the 1 GB benchmark database (43.6 against 14.8 MiB
-/// for `zstd -3 -T1` and `-T1 -B2MiB` on its 1 GB dump) for no better ratio:
-/// the jobs overlap by part of a window, and the output was 0.1 % smaller.
+/// The bytes a zstd worker compresses at a time: two of the level's
+/// windows (4 MiB up to level 7, 8 MiB to 16, 16 MiB above), where zstd's
+/// default is four. Each job in flight holds its input and output, so the
+/// default held ~19 MiB more on the 1 GB benchmark database for no better
+/// ratio (jobs overlap by part of a window). Measured (BENCHMARKS.md):
+/// 40.7 against 59.3 MiB peak RSS, as fast as the default within the
+/// noise; one window per job (2 MiB) gave 31 MiB but cost 3-6 % wall, as
+/// each job re-reads a larger share of overlap.
 #[must_use]
 pub fn zstd_job_size(level: i32) -> u32 {
     match level {
-        ..=7 => 2 << 20,
-        8..=16 => 4 << 20,
-        _ => 8 << 20,
+        ..=7 => 4 << 20,
+        8..=16 => 8 << 20,
+        _ => 16 << 20,
     }
 }
 
