@@ -28,7 +28,8 @@
 #                       scripts/install-deps.sh installs; compare it with D of the same rounds),
 #                       F (a config job with one folder destination) and F3 (the same job with
 #                       destinations = [folder, s3://… on moto, onedrive:/… on the Graph fake]:
-#                       one dump fanned out to three copies; compare F3 with F), Dprev (D with
+#                       one dump fanned out to three copies; compare F3 with F), F2s and F2o (the
+#                       folder and S3 alone, the folder and OneDrive alone, to split F3), Dprev (D with
 #                       the build at PREV_NIGHTJAR, e.g. the commit before a change, in the
 #                       same rounds)
 #   PREV_NIGHTJAR=path  the other nightjar binary of variant Dprev
@@ -83,7 +84,10 @@ fi
 BIN_DIR="${BIN_DIR:-target/release}"
 [[ "$BIN_DIR" == /* ]] || BIN_DIR="$ROOT/$BIN_DIR"
 cp "$BIN_DIR/nightjar" "$OUT/bin/nightjar"
-if [[ " $VARIANTS " == *" F3 "* ]]; then cp "$BIN_DIR/nightjar-fake-graph" "$OUT/bin/"; fi
+# F3, F2s and F2o use the servers of F3 (moto and the Graph fake).
+fan_servers=0
+for v in F3 F2s F2o; do [[ " $VARIANTS " == *" $v "* ]] && fan_servers=1; done
+if ((fan_servers)); then cp "$BIN_DIR/nightjar-fake-graph" "$OUT/bin/"; fi
 NIGHTJAR="$OUT/bin/nightjar"
 if [[ " $VARIANTS " == *" Dprev "* ]]; then
     [[ -x "${PREV_NIGHTJAR:-}" ]] || { log "variant Dprev needs PREV_NIGHTJAR=path of another nightjar build"; exit 2; }
@@ -174,7 +178,7 @@ fi
 # PostgreSQL server is) and a config whose [s3] section points at it.
 S3CONF="$OUT/s3.toml"
 S3ENV=""
-if [[ " $VARIANTS " == *" S "* || " $VARIANTS " == *" F3 "* ]]; then
+if [[ " $VARIANTS " == *" S "* ]] || ((fan_servers)); then
     python3 -c 'import moto.server' 2>/dev/null || { log "moto is missing: scripts/install-deps.sh installs it"; exit 2; }
     rm -f "$OUT/moto.json"
     exec {MOTO_IN}> >(exec python3 "$ROOT/tests/support/moto_s3.py" nightjar-bench >"$OUT/moto.json")
@@ -195,7 +199,7 @@ FAN3="$OUT/fan3.toml"
 if [[ " $VARIANTS " == *" F "* ]]; then
     printf '[[job]]\nname = "fan"\ndatabase = "%s"\ndestination = "%s"\n' "$FANOUT_URL" "$RUN/dest" >"$FAN1"
 fi
-if [[ " $VARIANTS " == *" F3 "* ]]; then
+if ((fan_servers)); then
     rm -f "$OUT/fake.out" "$OUT/fan-credentials.toml"
     "$OUT/bin/nightjar-fake-graph" >"$OUT/fake.out" 2>"$OUT/fake.err" &
     FAKE_PID=$!
@@ -206,6 +210,16 @@ if [[ " $VARIANTS " == *" F3 "* ]]; then
 name = "fan"
 database = "$FANOUT_URL"
 destinations = ["$RUN/dest", "s3://nightjar-bench/fan", "onedrive:/Bench-F3"]
+
+[[job]]
+name = "fans"
+database = "$FANOUT_URL"
+destinations = ["$RUN/dest", "s3://nightjar-bench/fans"]
+
+[[job]]
+name = "fano"
+database = "$FANOUT_URL"
+destinations = ["$RUN/dest", "onedrive:/Bench-F2o"]
 
 [onedrive]
 client_id = "00000000-0000-0000-0000-0000000be4c4"
@@ -239,6 +253,8 @@ pipeline() { # pipeline LABEL: prints the shell command of that variant
         Jage) echo "$njobs --job aged --json > '$RUN/record.json'" ;;
         F) echo "NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$FAN1' '$NIGHTJAR' backup --job fan --json > '$RUN/record.json'" ;;
         F3) echo "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_CONFIG='$FAN3' '$NIGHTJAR' backup --job fan --json > '$RUN/record.json'" ;;
+        F2s) echo "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_CONFIG='$FAN3' '$NIGHTJAR' backup --job fans --json > '$RUN/record.json'" ;;
+        F2o) echo "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_CONFIG='$FAN3' '$NIGHTJAR' backup --job fano --json > '$RUN/record.json'" ;;
         S) echo "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$S3CONF' '$NIGHTJAR' backup --db '$URL1G' --dest 's3://nightjar-bench/run' --json > '$RUN/record.json'" ;;
         Dt[0-9]*) echo "$nj --db '$URL1G' --dest '$RUN/dest' --threads ${1#Dt} --json > '$RUN/record.json'" ;;
         D100t[0-9]*) echo "$nj --db '$URL100M' --dest '$RUN/dest' --threads ${1#D100t} --json > '$RUN/record.json'" ;;
@@ -277,8 +293,9 @@ for ((round = 0; round <= ROUNDS; round++)); do
             f="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["file"])' "$RUN/record.json")"
             bash -c "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$S3CONF' '$NIGHTJAR' delete '$f' --force" >/dev/null
         fi
-        if [[ "$v" == F3 ]]; then # the S3 server and the fake keep copies in memory: drop this run's
-            python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); c=r.get("copies") or []; assert len(c)==3 and all(x["status"]=="good" for x in c), r; print("\n".join(x["file"] for x in c[1:]))' "$RUN/record.json" \
+        if [[ "$v" == F3 || "$v" == F2s || "$v" == F2o ]]; then # the S3 server and the fake keep copies in memory: drop this run's
+            want=3; [[ "$v" == F3 ]] || want=2
+            python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); c=r.get("copies") or []; assert len(c)==int(sys.argv[2]) and all(x["status"]=="good" for x in c), r; print("\n".join(x["file"] for x in c[1:]))' "$RUN/record.json" "$want" \
                 | while read -r f; do bash -c "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_CONFIG='$FAN3' '$NIGHTJAR' delete '$f' --force" >/dev/null; done
         fi
         if ((round == 0)) && [[ "$v" == B ]]; then

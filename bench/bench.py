@@ -168,6 +168,8 @@ DESCR = {
     "Os": "the same with `staging = true` (spooled to a staging file, resumable after a crash)",
     "F": "`nightjar backup --job fan` (a job with one folder destination)",
     "F3": "the same job with three destinations: the folder, S3 (moto) and OneDrive (the Graph fake)",
+    "F2s": "the same job with the folder and S3 (moto)",
+    "F2o": "the same job with the folder and OneDrive (the Graph fake)",
 }
 
 
