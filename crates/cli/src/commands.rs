@@ -325,14 +325,10 @@ fn list(ctx: &Ctx, a: &ListArgs) -> Result<ExitCode> {
         for job in jobs {
             if job.destinations.len() > 1 {
                 // Each copy is a row of its own (its path says where), newest first.
-                let mut of_job = Vec::new();
-                for spec in &job.destinations {
-                    match ctx.engine.open_destination(spec).and_then(|d| catalog::job_backups(d.as_ref(), &job.name, job.timezone)) {
-                        Ok(v) => of_job.extend(v),
-                        Err(e) => eprintln!("nightjar: {} ({}): {e}", job.name, spec.display()),
-                    }
+                let (of_job, errors) = ctx.engine.job_backups(job);
+                for (spec, e) in errors {
+                    eprintln!("nightjar: {} ({}): {e}", job.name, spec.display());
                 }
-                of_job.sort_by_key(|e| std::cmp::Reverse(e.taken_at));
                 all.extend(of_job);
                 continue;
             }

@@ -362,36 +362,39 @@ impl Engine {
         opener.open(location, &OpenEnv { settings: &settings, secrets: &self.secrets, data: &self.data })
     }
 
+    /// Every backup of `job` in every destination, newest first (at equal
+    /// times a copy in a folder on this computer first), and each
+    /// destination that could not be listed with its error.
+    #[must_use]
+    pub fn job_backups(&self, job: &crate::config::Job) -> (Vec<crate::catalog::BackupEntry>, Vec<(DestinationSpec, Error)>) {
+        let mut specs: Vec<&DestinationSpec> = job.destinations.iter().collect();
+        specs.sort_by_key(|s| !matches!(s, DestinationSpec::Folder(_)));
+        let (mut all, mut errors) = (Vec::new(), Vec::new());
+        for spec in specs {
+            match self.open_destination(spec).and_then(|dest| crate::catalog::job_backups(dest.as_ref(), &job.name, job.timezone)) {
+                Ok(entries) => all.extend(entries),
+                Err(e) => errors.push((spec.clone(), e)),
+            }
+        }
+        // Stable: a folder's copy stays ahead of a remote one of the same time.
+        all.sort_by_key(|e| std::cmp::Reverse(e.taken_at));
+        (all, errors)
+    }
+
     /// The newest backup of `job` in its destinations (`restore --latest`):
     /// the newest good copy, from a folder on this computer when one holds it.
     ///
     /// # Errors
     /// When no destination can be listed or none holds a backup of the job.
     pub fn latest_backup(&self, job: &crate::config::Job) -> Result<crate::catalog::BackupEntry> {
-        // Folders first, so the newest backup is read from one when it is there.
-        let mut specs: Vec<&DestinationSpec> = job.destinations.iter().collect();
-        specs.sort_by_key(|s| !matches!(s, DestinationSpec::Folder(_)));
-        let mut best: Option<crate::catalog::BackupEntry> = None;
-        let mut first_error = None;
-        for spec in specs {
-            let found = self.open_destination(spec).and_then(|dest| crate::catalog::job_backups(dest.as_ref(), &job.name, job.timezone));
-            match found {
-                Ok(entries) => {
-                    if let Some(e) = entries.into_iter().next()
-                        && best.as_ref().is_none_or(|b| e.taken_at > b.taken_at)
-                    {
-                        best = Some(e);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(job = %job.name, destination = %spec.display(), "could not list backups: {}", e.detailed());
-                    first_error.get_or_insert(e);
-                }
-            }
+        let (entries, errors) = self.job_backups(job);
+        for (spec, e) in &errors {
+            tracing::warn!(job = %job.name, destination = %spec.display(), "could not list backups: {}", e.detailed());
         }
-        if let Some(b) = best {
+        if let Some(b) = entries.into_iter().next() {
             return Ok(b);
         }
+        let first_error = errors.into_iter().next().map(|(_, e)| e);
         if let Some(e) = first_error
             && job.destinations.len() == 1
         {

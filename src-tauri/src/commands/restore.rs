@@ -35,16 +35,11 @@ pub async fn job_backups<R: Runtime>(app: AppHandle<R>, job: String) -> CmdResul
         let config = state.load_config()?;
         state.engine.configure(&config);
         let job = config.job(&job)?;
-        // Every copy in every destination, newest first; at equal times a
-        // folder's copy first, so "Restore latest" reads from this computer.
-        let mut specs: Vec<_> = job.destinations.iter().collect();
-        specs.sort_by_key(|s| !matches!(s, nightjar_core::config::DestinationSpec::Folder(_)));
-        let mut backups = Vec::new();
-        for spec in specs {
-            let dest = state.engine.open_destination(spec)?;
-            backups.extend(nightjar_core::catalog::job_backups(dest.as_ref(), &job.name, job.timezone)?);
+        // At equal times a folder's copy first, so "Restore latest" reads from this computer.
+        let (backups, errors) = state.engine.job_backups(job);
+        if let Some((_, e)) = errors.into_iter().next() {
+            return Err(e.into());
         }
-        backups.sort_by_key(|b| std::cmp::Reverse(b.taken_at));
         let newest_good = backups.iter().find(|b| b.size_matches).map(|b| b.path.clone());
         let destination = job.destinations.iter().map(nightjar_core::config::DestinationSpec::display).collect::<Vec<_>>().join(", ");
         Ok(JobBackups { job: job.name.clone(), destination, backups, newest_good })

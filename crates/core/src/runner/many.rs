@@ -66,6 +66,21 @@ pub fn partial_failure(failed: &[(String, String)], good: &[String]) -> String {
     text
 }
 
+/// Each failed copy of the run with its reason.
+fn failed_copies(copies: &[Copy]) -> Vec<(String, String)> {
+    copies.iter().filter_map(|c| c.error.as_ref().map(|e| (c.spec.display(), e.message().to_string()))).collect()
+}
+
+/// The run's error when some of its copies (`rows`) failed.
+fn rows_failure(rows: &[CopyRecord]) -> Option<Error> {
+    let failed: Vec<(String, String)> = rows.iter().filter(|r| r.status == CopyStatus::Failed).map(|r| (r.destination.clone(), r.error.clone().unwrap_or_default())).collect();
+    if failed.is_empty() {
+        return None;
+    }
+    let good: Vec<String> = rows.iter().filter(|r| r.status == CopyStatus::Good).map(|r| r.destination.clone()).collect();
+    Some(Error::destination(partial_failure(&failed, &good)))
+}
+
 /// A write error of one destination, in one sentence naming the file.
 pub(super) fn write_error(spec: &DestinationSpec, name: &str, e: std::io::Error) -> Error {
     let dir = match spec {
@@ -108,7 +123,7 @@ impl Runner<'_> {
             }
         };
         let good: Vec<String> = copies.iter().filter(|c| c.file.is_some()).map(|c| c.spec.display()).collect();
-        let failed: Vec<(String, String)> = copies.iter().filter_map(|c| c.error.as_ref().map(|e| (c.spec.display(), e.message().to_string()))).collect();
+        let failed = failed_copies(&copies);
         let outcome = if failed.is_empty() {
             RunOutcome::success(report.finished_at, report.file.clone(), report.size, manifest_sha.clone())
         } else {
@@ -166,14 +181,12 @@ impl Runner<'_> {
             let pause = std::env::var("NIGHTJAR_COPY_RETRY_PAUSE_MS").ok().and_then(|v| v.parse().ok()).map_or(RETRY_PAUSE, Duration::from_millis);
             self.pause(pause);
             match self.copy_missing(job, id) {
-                Ok(rows) if rows.iter().all(|r| r.status == CopyStatus::Good) => {
+                Ok(rows) => {
+                    if let Some(e) = rows_failure(&rows) {
+                        return Err(e);
+                    }
                     tracing::info!(job = %job.name, run_id = id, "every copy is good after copying from a good one");
                     report.copies = rows;
-                }
-                Ok(rows) => {
-                    let failed: Vec<(String, String)> = rows.iter().filter(|r| r.status == CopyStatus::Failed).map(|r| (r.destination.clone(), r.error.clone().unwrap_or_default())).collect();
-                    let good: Vec<String> = rows.iter().filter(|r| r.status == CopyStatus::Good).map(|r| r.destination.clone()).collect();
-                    return Err(Error::destination(partial_failure(&failed, &good)));
                 }
                 Err(e) => {
                     tracing::warn!(job = %job.name, run_id = id, "the failed copy could not be made again: {}", e.detailed());
@@ -217,7 +230,7 @@ impl Runner<'_> {
             }
         }
         let none_left = |copies: &mut [Copy]| -> Error {
-            let failed: Vec<(String, String)> = copies.iter().filter_map(|c| c.error.as_ref().map(|e| (c.spec.display(), e.message().to_string()))).collect();
+            let failed = failed_copies(copies);
             let kind = copies.iter().find_map(|c| c.error.as_ref().map(Error::kind)).unwrap_or(ErrorKind::Destination);
             Error::new(kind, format!("{} Nothing was saved.", partial_failure(&failed, &[])))
         };
@@ -402,10 +415,8 @@ impl Runner<'_> {
         }
         tracing::info!(job = %job.name, run_id = last.id, "retrying by copying from a good copy, without a new dump");
         Some(self.copy_missing(job, last.id).and_then(|rows| {
-            let failed: Vec<(String, String)> = rows.iter().filter(|r| r.status == CopyStatus::Failed).map(|r| (r.destination.clone(), r.error.clone().unwrap_or_default())).collect();
-            if !failed.is_empty() {
-                let good: Vec<String> = rows.iter().filter(|r| r.status == CopyStatus::Good).map(|r| r.destination.clone()).collect();
-                return Err(Error::destination(partial_failure(&failed, &good)));
+            if let Some(e) = rows_failure(&rows) {
+                return Err(e);
             }
             let run = self.history.get(last.id)?.unwrap_or(last.clone());
             let finished_at = run.finished_at.unwrap_or(run.started_at);
@@ -443,7 +454,7 @@ fn copy_one(src: &dyn Destination, dest: &dyn Destination, name: &str, manifest:
     let manifest_name = format!("{name}{MANIFEST_SUFFIX}");
     if dest.exists(name)? {
         // Already there (a copy made before): keep it when it is the same bytes.
-        let (_, size, got) = hash_of(dest.open(name)?, std::io::sink()).map_err(|e| Error::destination(format!("Could not read {} ({e}).", dest.full_name(name))))?;
+        let (size, got) = crate::pipeline::sha256_of(dest.open(name)?).map_err(|e| Error::destination(format!("Could not read {} ({e}).", dest.full_name(name))))?;
         if got != sha256 {
             return Err(Error::destination(format!(
                 "{} already holds a different file named {name}; move it away and copy again.",
