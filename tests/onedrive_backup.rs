@@ -304,3 +304,34 @@ fn a_backup_in_onedrive_restores_and_verifies_from_a_private_copy_recorded_by_it
     drop(copy);
     assert_eq!(pg.psql(&target, "SELECT count(*) FROM pg_tables WHERE tablename = 'foreign_t'"), "1");
 }
+
+/// Several Nightjar processes (the tray, the window, the CLI) that need the
+/// OneDrive sign-in at the same moment, against a sign-in service that
+/// invalidates a refresh token once it is used (the fake's strict
+/// rotation) that answers the first of them slowly: each redeems the token
+/// the one before stored, so none is refused and the stored token is the
+/// newest. (Without the turns, the others send the token the slow one has
+/// used up and are refused before the rotated one is stored.)
+#[test]
+fn processes_that_refresh_the_sign_in_at_once_take_turns() {
+    let fake = FakeGraph::start();
+    let nj = nightjar_tests::Nightjar::new();
+    nj.write_config(&format!(
+        "[secrets]\nstore = \"file\"\n\n[onedrive]\nclient_id = \"1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901\"\nlogin_base_url = \"{}\"\ngraph_base_url = \"{}\"\n",
+        fake.login_base(),
+        fake.graph_base()
+    ));
+    let secrets = nightjar_core::secrets::FileSecrets::new(nj.config_path().parent().unwrap().join("credentials.toml"));
+    secrets.set(REFRESH_ACCOUNT, &fake.issue_refresh_token()).unwrap();
+    secrets.set(USER_ACCOUNT, "fake.user@example.com").unwrap();
+    for round in 0..3 {
+        fake.inject(Fault::new(Kind::Refresh, Action::SlowAnswer { delay: Duration::from_secs(1) }));
+        let children: Vec<_> = (0..3).map(|_| nj.cmd(["onedrive", "whoami"]).spawn()).collect();
+        for child in children {
+            let out = child.wait(Duration::from_secs(60)).assert_success();
+            assert!(out.stdout.starts_with("fake.user@example.com"), "round {round}: {}", out.stdout);
+        }
+    }
+    // The stored token is the one the last refresh issued: one more works.
+    let _ = nj.run(["onedrive", "whoami"]).assert_success();
+}

@@ -247,7 +247,7 @@ impl Session {
             ok.then_some(t)
         });
         found.unwrap_or_else(|| {
-            panic!("timed out after {timeout:?} waiting for `{css}` to show {what}; it last showed: {last:?}\npage text: {}", self.body_text())
+            panic!("timed out after {timeout:?} waiting for `{css}` to show {what}; it last showed: {last:?}\n{}\npage text: {}", self.page_state(), self.body_text())
         })
     }
 
@@ -255,7 +255,7 @@ impl Session {
     #[track_caller]
     pub fn poll<T>(&self, what: &str, timeout: Duration, f: impl FnMut() -> Option<T>) -> T {
         self.poll_opt(timeout, f)
-            .unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}\npage text: {}", self.body_text()))
+            .unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}\n{}\npage text: {}", self.page_state(), self.body_text()))
     }
 
     fn poll_opt<T>(&self, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
@@ -273,6 +273,20 @@ impl Session {
 
     /// The whole page's visible text (for failure messages).
     #[must_use]
+    /// What the page text does not tell, for a failure's message: the
+    /// focused element, the disabled buttons and the controls the browser
+    /// finds invalid (which stop a form's submit without a word).
+    pub fn page_state(&self) -> String {
+        let script = "const id = (e) => e.getAttribute('data-testid') || e.id || e.tagName.toLowerCase(); \
+                      const a = document.activeElement; \
+                      return `focused: ${a ? id(a) : 'none'}; disabled: ${[...document.querySelectorAll('button:disabled')].filter(b => b.offsetParent).map(id).join(', ') || 'none'}; \
+                      invalid: ${[...document.querySelectorAll(':invalid')].filter(e => e.tagName !== 'FORM' && e.tagName !== 'FIELDSET').map(id).join(', ') || 'none'}`;";
+        self.call("POST", "/execute/sync", Some(&json!({"script": script, "args": []})))
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "page state: <unavailable>".into())
+    }
+
     pub fn body_text(&self) -> String {
         self.find("body")
             .and_then(|b| self.call("GET", &format!("/element/{}/text", b.id), None).ok())

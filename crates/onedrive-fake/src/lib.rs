@@ -128,6 +128,12 @@ pub enum Action {
         /// Bytes sent.
         after_bytes: usize,
     },
+    /// Token endpoint: do the work (a refresh token is used up at once),
+    /// then answer only after this long, as a slow network would.
+    SlowAnswer {
+        /// The wait before the answer.
+        delay: std::time::Duration,
+    },
 }
 
 impl Action {
@@ -768,7 +774,11 @@ async fn login(sh: &Shared, req: Request<Incoming>) -> Resp {
         }
         ("POST", "token") => {
             let form: HashMap<String, String> = url::form_urlencoded::parse(&body_bytes(req.into_body()).await).into_owned().collect();
-            token(sh, &form)
+            let (resp, delay) = token(sh, &form);
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
+            resp
         }
         _ => graph_error(404, "itemNotFound", "No such login endpoint on the fake.", None),
     }
@@ -830,20 +840,31 @@ fn issue_tokens(st: &mut State, sh: &Shared) -> Resp {
     )
 }
 
-fn token(sh: &Shared, form: &HashMap<String, String>) -> Resp {
+/// The token endpoint's answer, and how long to hold it back (a
+/// [`Action::SlowAnswer`] fault).
+fn token(sh: &Shared, form: &HashMap<String, String>) -> (Resp, Option<std::time::Duration>) {
     let grant = form.get("grant_type").cloned().unwrap_or_default();
-    let mut st = sh.lock();
     let mut kinds = vec![Kind::Token];
     if grant == "refresh_token" {
         kinds.push(Kind::Refresh);
     }
-    if let Some(a) = st.take_fault(&kinds).as_ref().and_then(fault_reply) {
-        return a;
+    let fault = sh.lock().take_fault(&kinds);
+    if let Some(a) = fault.as_ref().and_then(fault_reply) {
+        return (a, None);
     }
+    let delay = match fault {
+        Some(Action::SlowAnswer { delay }) => Some(delay),
+        _ => None,
+    };
+    (token_answer(sh, form, &grant), delay)
+}
+
+fn token_answer(sh: &Shared, form: &HashMap<String, String>, grant: &str) -> Resp {
+    let mut st = sh.lock();
     if let Some(r) = check_client(sh, form) {
         return r;
     }
-    match grant.as_str() {
+    match grant {
         "authorization_code" => {
             let code = form.get("code").cloned().unwrap_or_default();
             let Some(c) = st.codes.get_mut(&code) else {

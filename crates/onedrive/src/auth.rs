@@ -118,6 +118,30 @@ pub(crate) fn network(what: &str, e: reqwest::Error) -> Error {
     Error::destination(format!("Could not reach Microsoft ({what}); check the network connection and try again.")).with_source(e.without_url())
 }
 
+/// The lock file (in the data folder's lock folder) held while the stored
+/// refresh token is redeemed. A job's name cannot hold a dot, so it is never
+/// a job's lock.
+const TOKEN_LOCK: &str = ".onedrive-sign-in";
+
+/// Takes [`TOKEN_LOCK`], waiting up to a minute for another Nightjar process
+/// (the tray, the window, the CLI) that is redeeming the same token: both
+/// would send the token read before either stored the rotated one, and
+/// the second would be refused once the first use made it invalid. `None`
+/// when the lock cannot be had: the refresh goes ahead, as before.
+fn token_lock(dir: &std::path::Path) -> Option<nightjar_core::lock::JobLock> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match nightjar_core::lock::JobLock::try_acquire(dir, TOKEN_LOCK) {
+            Ok(lock) => return Some(lock),
+            Err(e) if e.kind() == ErrorKind::Busy && Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => {
+                tracing::debug!("refreshing the OneDrive sign-in without the lock: {}", e.message());
+                return None;
+            }
+        }
+    }
+}
+
 /// Holds the access token and refreshes it through the stored refresh token.
 pub struct Tokens {
     cfg: GraphConfig,
@@ -190,6 +214,7 @@ impl Tokens {
         // the stored token, and each must read the newest one.
         static REFRESH: Mutex<()> = Mutex::new(());
         let _one = REFRESH.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _across = self.cfg.lock_dir.as_deref().and_then(token_lock);
         let mut rt = self.secrets.get(REFRESH_ACCOUNT)?.ok_or_else(not_signed_in)?;
         self.cfg.check_client_id()?;
         let scope = self.cfg.scopes.clone();

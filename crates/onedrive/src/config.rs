@@ -79,6 +79,10 @@ pub struct GraphConfig {
     /// the process's death resumes later ([`crate::staging`]). `None`: an
     /// unlinked temporary file, gone with the process.
     pub resume_dir: Option<PathBuf>,
+    /// The data folder's lock folder: a refresh of the stored sign-in holds
+    /// a lock file there, so one Nightjar process at a time redeems it
+    /// (`None`: this process only, as when the secrets are not shared).
+    pub lock_dir: Option<PathBuf>,
 }
 
 impl GraphConfig {
@@ -96,6 +100,7 @@ impl GraphConfig {
             staging_dir: None,
             hash_recheck_delay: Duration::from_secs(2),
             resume_dir: s.staging.then(|| crate::staging::default_dir(&nightjar_core::paths::DataDir::from_env())),
+            lock_dir: Some(nightjar_core::paths::DataDir::from_env().lock_dir()),
         }
     }
 
