@@ -287,10 +287,26 @@ impl Runner<'_> {
         }
         self.observer.stage(&job.name, Stage::Finishing);
         let manifest = self.manifest(job, opts, &ready, &figures, started_at);
-        for c in copies.iter_mut() {
-            let (Some(dest), Some(pending)) = (&c.dest, c.pending.take()) else { continue };
-            match Self::commit_to(dest.as_ref(), &name, pending, &manifest) {
-                Ok(()) => c.file = Some(dest.full_name(&name)),
+        // Each copy is committed on its own thread: a folder's flush to disk,
+        // the end of an S3 upload and a OneDrive upload (which can only start
+        // now, as Graph needs the size first) overlap rather than add up.
+        let pendings: Vec<(usize, Box<dyn PendingFile>)> = copies.iter_mut().enumerate().filter_map(|(i, c)| c.pending.take().map(|p| (i, p))).collect();
+        let committed: Vec<(usize, Result<()>)> = std::thread::scope(|s| {
+            let (name, manifest) = (&name, &manifest);
+            let running: Vec<_> = pendings
+                .into_iter()
+                .filter_map(|(i, pending)| {
+                    let dest = copies[i].dest.as_deref()?;
+                    let span = tracing::Span::current();
+                    Some((i, s.spawn(move || span.in_scope(|| Self::commit_to(dest, name, pending, manifest)))))
+                })
+                .collect();
+            running.into_iter().map(|(i, h)| (i, h.join().unwrap_or_else(|_| Err(Error::destination("Committing the copy failed unexpectedly; nothing was saved there."))))).collect()
+        });
+        for (i, r) in committed {
+            let c = &mut copies[i];
+            match r {
+                Ok(()) => c.file = c.dest.as_ref().map(|d| d.full_name(&name)),
                 Err(e) => {
                     tracing::warn!(job = %job.name, destination = %c.spec.display(), "a copy could not be committed: {}", e.detailed());
                     c.error = Some(e);
