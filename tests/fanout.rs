@@ -188,6 +188,11 @@ fn a_failed_copy_fails_the_run_keeps_the_others_and_is_made_again_from_a_good_co
     assert_eq!(copies[1]["destination"], "s3://nightjar-test/app", "{status}");
     let text = nj.run(["status"]).assert_success();
     assert!(text.stdout.contains("s3://nightjar-test/app ✗"), "{}", text.stdout);
+    // `history` lists the run's copies too.
+    assert_eq!(rows[0]["copies"][1]["status"], "failed", "{rows:?}");
+    let text = nj.run(["history", "--job", &job]).assert_success();
+    assert!(text.stdout.contains(&format!("copy: {} ✓", folder.display())), "{}", text.stdout);
+    assert!(text.stdout.contains("copy: s3://nightjar-test/app ✗ "), "{}", text.stdout);
 
     // The database changes; the copy made afterwards is the first dump's bytes, not a new dump.
     pg.psql(&db, "INSERT INTO t VALUES (999999, 'after the run')");
@@ -200,6 +205,9 @@ fn a_failed_copy_fails_the_run_keeps_the_others_and_is_made_again_from_a_good_co
     let rows = nj.history(Some(&job));
     assert_eq!(rows.len(), 1, "no new run (no new dump): {rows:?}");
     assert_eq!(str_field(&rows[0], "status"), "success", "the run turned good: {rows:?}");
+    assert_eq!(rows[0]["copies"][1]["copied_from"], folder.display().to_string(), "{rows:?}");
+    let text = nj.run(["history", "--job", &job]).assert_success();
+    assert!(text.stdout.contains(&format!("copy: s3://nightjar-test/app ✓ (copied from {})", folder.display())), "{}", text.stdout);
     let list = nj.run(["list", "--job", &job, "--json"]).assert_success().json();
     let paths: Vec<&str> = list.as_array().unwrap().iter().map(|e| str_field(e, "path")).collect();
     assert_eq!(paths, vec![folder.join(&name).display().to_string(), format!("s3://{BUCKET}/app/{name}")], "each copy is listed");

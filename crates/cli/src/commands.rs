@@ -479,8 +479,13 @@ fn history(ctx: &Ctx, a: &HistoryArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let runs = history.runs(&RunFilter { job: a.job.clone(), limit: Some(a.limit), ..RunFilter::default() })?;
-    if a.json { print_json(&runs) } else { output::print_runs(&runs) }
-    let _ = RunKind::Backup;
+    // A backup of a job with several destinations has a row per copy.
+    let mut rows = Vec::with_capacity(runs.len());
+    for run in runs {
+        let copies = if run.kind == RunKind::Backup { history.copies(run.id)? } else { Vec::new() };
+        rows.push(output::RunWithCopies { run, copies });
+    }
+    if a.json { print_json(&rows) } else { output::print_runs(&rows) }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -232,11 +232,21 @@ pub fn print_status(config: &Path, statuses: &[JobStatus], empty: bool, cloud: &
     }
 }
 
-pub fn print_runs(runs: &[RunRecord]) {
+/// A run of `nightjar history` with its copies (one per destination of a
+/// job with several; none otherwise).
+#[derive(Debug, serde::Serialize)]
+pub struct RunWithCopies {
+    #[serde(flatten)]
+    pub run: RunRecord,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<nightjar_core::history::CopyRecord>,
+}
+
+pub fn print_runs(runs: &[RunWithCopies]) {
     if runs.is_empty() {
         println!("No runs recorded yet.");
     }
-    for r in runs {
+    for RunWithCopies { run: r, copies } in runs {
         let dur = r.duration_ms.map(secs).unwrap_or_default();
         let what = match (&r.error, &r.file) {
             (Some(e), _) => e.clone(),
@@ -244,6 +254,15 @@ pub fn print_runs(runs: &[RunRecord]) {
             _ => String::new(),
         };
         println!("{:>5} {} {:<16} {:<7} {:<11} {:<11} {:>7}  {what}", r.id, local(r.started_at), r.job, r.kind, r.trigger, r.status, dur);
+        for c in copies {
+            let how = match (c.status, &c.error, &c.copied_from) {
+                (nightjar_core::history::CopyStatus::Good, _, Some(from)) => format!("✓ (copied from {from})"),
+                (nightjar_core::history::CopyStatus::Good, _, None) => "✓".to_string(),
+                (_, Some(e), _) => format!("✗ {e}"),
+                (_, None, _) => "✗".to_string(),
+            };
+            println!("{:>5}   copy: {} {how}", "", c.destination);
+        }
     }
 }
 

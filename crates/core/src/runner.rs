@@ -704,21 +704,24 @@ impl Runner<'_> {
         }
     }
 
-    /// Checks what a run of `job` needs without running it: the destination
+    /// Checks what a run of `job` needs without running it: each destination
     /// folder and its free space, the dump tool, the server (its version
     /// against the tool's). Returns health events; none when all is well.
     #[must_use]
     pub fn check(&self, job: &Job) -> Vec<crate::observer::Event> {
         use crate::observer::Event;
         let mut events = Vec::new();
-        let d = crate::status::destination_health(&job.destination);
-        if let Some(message) = d.problem {
-            let event = if d.space.is_some() {
-                Event::HealthWarning { job: job.name.clone(), message }
-            } else {
-                Event::HealthFailure { job: job.name.clone(), message }
-            };
-            events.push(event);
+        // Every destination: a full disk under the second folder fails its copy too.
+        for spec in &job.destinations {
+            let d = crate::status::destination_health(spec);
+            if let Some(message) = d.problem {
+                let event = if d.space.is_some() {
+                    Event::HealthWarning { job: job.name.clone(), message }
+                } else {
+                    Event::HealthFailure { job: job.name.clone(), message }
+                };
+                events.push(event);
+            }
         }
         if let Err(e) = engine::prepare(job, self.resolve_password(job, &BackupOptions::new(Trigger::Scheduled))) {
             events.push(Event::HealthFailure { job: job.name.clone(), message: e.message().to_string() });
@@ -860,6 +863,32 @@ mod tests {
         assert!(matches!(runner.run(&retrying, &opts), RunEnd::Failed { retry_at: Some(_), .. }));
         let seen = events.take();
         assert!(matches!(&seen[..], [Event::RunStarted { .. }, Event::RunFailed { retry_at: Some(_), .. }]), "{seen:?}");
+    }
+
+    #[test]
+    fn the_health_check_looks_at_every_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, gone) = (dir.path().join("b"), dir.path().join("no-such").join("place"));
+        let text = format!(
+            "[[job]]\nname = \"two\"\ndatabase = \"postgres://u@127.0.0.1:1/two\"\ndestinations = [\"{}\", \"{}\"]\n",
+            first.display(),
+            gone.display()
+        );
+        let config = Config::parse(&text, None, &ParseEnv { home: None, system_tz: chrono_tz::Tz::UTC }).unwrap();
+        let cancel = AtomicBool::new(false);
+        let engine = crate::Engine::builder(DataDir::new(dir.path().join("data")))
+            .history(std::sync::Arc::new(History::open_in_memory().unwrap()))
+            .secrets(std::sync::Arc::new(MemorySecrets::default()))
+            .build();
+        let events = Events::default();
+        let runner = engine.runner(&events, &cancel).unwrap();
+        let found = runner.check(&config.jobs[0]);
+        let about_gone: Vec<_> = found
+            .iter()
+            .filter(|e| matches!(e, Event::HealthFailure { message, .. } if message.contains(&gone.display().to_string()) && message.contains("does not exist")))
+            .collect();
+        assert_eq!(about_gone.len(), 1, "{found:?}");
+        assert!(!found.iter().any(|e| matches!(e, Event::HealthFailure { message, .. } | Event::HealthWarning { message, .. } if message.contains(&format!("{} ", first.display())))), "{found:?}");
     }
 
     #[derive(Default)]

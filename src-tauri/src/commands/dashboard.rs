@@ -16,10 +16,8 @@ use crate::state::AppState;
 /// cached by the core, the folder check is a stat and a statvfs).
 fn health(job: &Job) -> Vec<String> {
     let tool = nightjar_core::status::tool_health(job).problem;
-    let dest = match &job.destination {
-        nightjar_core::config::DestinationSpec::Folder(_) => nightjar_core::status::destination_health(&job.destination).problem,
-        nightjar_core::config::DestinationSpec::OneDrive(_) | nightjar_core::config::DestinationSpec::S3(_) => None,
-    };
+    // Each destination: a folder that is gone or a disk nearly full (remote ones are checked when a run starts).
+    let dest = job.destinations.iter().filter_map(|d| nightjar_core::status::destination_health(d).problem);
     tool.into_iter().chain(dest).collect()
 }
 
