@@ -428,7 +428,11 @@ impl Write for S3Pending {
             }
             let n = (part - self.buf.len()).min(rest.len());
             self.buf.extend_from_slice(&rest[..n]);
-            self.hash.update(&rest[..n]);
+            // Only an upload that stays one PUT stores its sha256 as metadata; a
+            // multipart one has it in the manifest, hashed by the pipeline already.
+            if self.upload.is_none() {
+                self.hash.update(&rest[..n]);
+            }
             rest = &rest[n..];
             if self.buf.len() >= part
                 && let Err(e) = self.send_part()
