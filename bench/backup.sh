@@ -31,7 +31,11 @@
 #                       one dump fanned out to three copies; compare F3 with F), F2s and F2o (the
 #                       folder and S3 alone, the folder and OneDrive alone, to split F3), Dprev (D with
 #                       the build at PREV_NIGHTJAR, e.g. the commit before a change, in the
-#                       same rounds)
+#                       same rounds), Sprev and F3prev (S and F3 with that build)
+#   S3_SERVER=moto      the local S3 server of S, F3 and F2s: moto (Python, in memory) or s3s
+#                       (s3s-fs from crates.io, a Rust server keeping objects as files; this
+#                       script installs it into bench/out/tools on first use, S3S_VERSION=0.14.1,
+#                       the newest that builds with Rust 1.95; S3S_FS=path takes another build)
 #   PREV_NIGHTJAR=path  the other nightjar binary of variant Dprev
 #   FANOUT_URL=…        the database of F and F3 (default: bench1g of the fixture)
 #   NO_FIXTURE=1        do not build or start the fixture cluster (only with variants that do
@@ -47,7 +51,8 @@
 #   KEEP_CLUSTER=1      leave the fixture cluster running at the end (default: stop it if
 #                       this script started it)
 #   NO_BUILD=1          use the existing target/release/nightjar
-#   NICE=-10            run the timed commands and the fixture's PostgreSQL server at this
+#   NICE=-10            run the timed commands, the fixture's PostgreSQL server and the local
+#                       S3 server and Graph fake (stand-ins for servers on other machines) at this
 #                       niceness (root only; default 0: unchanged). On a shared machine that
 #                       never gets quiet this keeps other work from dominating the figures;
 #                       every variant gets the same priority. The server is set back to 0 at
@@ -58,6 +63,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"
 OUT="$HERE/out"
 ROUNDS="${ROUNDS:-3}"
+S3_SERVER="${S3_SERVER:-moto}"
+S3S_VERSION="${S3S_VERSION:-0.14.1}"
+case "$S3_SERVER" in moto | s3s) ;; *) echo "S3_SERVER must be moto or s3s" >&2; exit 2 ;; esac
 VARIANTS="${VARIANTS:-A B C D E D100}"
 if [[ "${THREADS_SWEEP:-0}" == 1 ]]; then VARIANTS="$VARIANTS Dt0 Dt1 Dt2"; fi
 CLUSTER_DIR="${CLUSTER_DIR:-$OUT/cluster}"
@@ -86,11 +94,11 @@ BIN_DIR="${BIN_DIR:-target/release}"
 cp "$BIN_DIR/nightjar" "$OUT/bin/nightjar"
 # F3, F2s and F2o use the servers of F3 (moto and the Graph fake).
 fan_servers=0
-for v in F3 F2s F2o; do [[ " $VARIANTS " == *" $v "* ]] && fan_servers=1; done
+for v in F3 F2s F2o F3prev; do [[ " $VARIANTS " == *" $v "* ]] && fan_servers=1; done
 if ((fan_servers)); then cp "$BIN_DIR/nightjar-fake-graph" "$OUT/bin/"; fi
 NIGHTJAR="$OUT/bin/nightjar"
-if [[ " $VARIANTS " == *" Dprev "* ]]; then
-    [[ -x "${PREV_NIGHTJAR:-}" ]] || { log "variant Dprev needs PREV_NIGHTJAR=path of another nightjar build"; exit 2; }
+if [[ " $VARIANTS " == *" Dprev "* || " $VARIANTS " == *" Sprev "* || " $VARIANTS " == *" F3prev "* ]]; then
+    [[ -x "${PREV_NIGHTJAR:-}" ]] || { log "variants Dprev, Sprev and F3prev need PREV_NIGHTJAR=path of another nightjar build"; exit 2; }
     cp "$PREV_NIGHTJAR" "$OUT/bin/nightjar-prev"
 fi
 T_BUILT=$SECONDS
@@ -110,10 +118,12 @@ renice_server() { # renice_server N: the postmaster and every process it started
     renice -n "$1" -p "$pm" $(pgrep -P "$pm") >/dev/null
 }
 MOTO_IN=""
+S3S_PID=""
 FAKE_PID=""
 stop_cluster() {
     # EOF on its stdin stops the S3 server.
     if [[ -n "$MOTO_IN" ]]; then exec {MOTO_IN}>&-; fi
+    if [[ -n "$S3S_PID" ]]; then kill "$S3S_PID" 2>/dev/null || true; fi
     if [[ -n "$FAKE_PID" ]]; then kill "$FAKE_PID" 2>/dev/null || true; fi
     if [[ "$NICE" != 0 ]]; then renice_server 0 || true; fi
     if [[ "$was_running" == 0 && "${KEEP_CLUSTER:-0}" != 1 ]]; then
@@ -178,16 +188,34 @@ fi
 # PostgreSQL server is) and a config whose [s3] section points at it.
 S3CONF="$OUT/s3.toml"
 S3ENV=""
-if [[ " $VARIANTS " == *" S "* ]] || ((fan_servers)); then
-    python3 -c 'import moto.server' 2>/dev/null || { log "moto is missing: scripts/install-deps.sh installs it"; exit 2; }
-    rm -f "$OUT/moto.json"
-    exec {MOTO_IN}> >(exec python3 "$ROOT/tests/support/moto_s3.py" nightjar-bench >"$OUT/moto.json")
-    for _ in $(seq 1 300); do [[ -s "$OUT/moto.json" ]] && break; sleep 0.1; done
-    [[ -s "$OUT/moto.json" ]] || { log "the S3 server did not start"; exit 2; }
-    s3port="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$OUT/moto.json")"
+if [[ " $VARIANTS " == *" S "* || " $VARIANTS " == *" Sprev "* ]] || ((fan_servers)); then
+    if [[ "$S3_SERVER" == s3s ]]; then
+        S3S="${S3S_FS:-$OUT/tools/bin/s3s-fs}"
+        if [[ ! -x "$S3S" ]]; then
+            log "installing s3s-fs $S3S_VERSION into $OUT/tools (once)"
+            cargo install s3s-fs --version "$S3S_VERSION" --features binary --locked --root "$OUT/tools" >"$OUT/s3s-install.log" 2>&1 \
+                || { log "could not install s3s-fs: see $OUT/s3s-install.log"; exit 2; }
+        fi
+        rm -rf "$OUT/s3s"
+        mkdir -p "$OUT/s3s/nightjar-bench"
+        s3port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+        "$S3S" --host 127.0.0.1 --port "$s3port" --access-key nightjar-test --secret-key nightjar-test-secret "$OUT/s3s" >"$OUT/s3s.log" 2>&1 &
+        S3S_PID=$!
+        for _ in $(seq 1 100); do python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2)' "$s3port" 2>/dev/null && break; sleep 0.1; done
+        python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2)' "$s3port" 2>/dev/null \
+            || { log "the S3 server did not start: $(cat "$OUT/s3s.log")"; exit 2; }
+        echo "- S3 server: $("$S3S" --version) on 127.0.0.1:$s3port (a Rust server keeping objects as files under bench/out/s3s, on the disk of the folder destination)" >>"$MACHINE"
+    else
+        python3 -c 'import moto.server' 2>/dev/null || { log "moto is missing: scripts/install-deps.sh installs it"; exit 2; }
+        rm -f "$OUT/moto.json"
+        exec {MOTO_IN}> >(exec python3 "$ROOT/tests/support/moto_s3.py" nightjar-bench >"$OUT/moto.json")
+        for _ in $(seq 1 300); do [[ -s "$OUT/moto.json" ]] && break; sleep 0.1; done
+        [[ -s "$OUT/moto.json" ]] || { log "the S3 server did not start"; exit 2; }
+        s3port="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$OUT/moto.json")"
+        echo "- S3 server: moto $(python3 -c 'import moto; print(moto.__version__)') server mode on 127.0.0.1:$s3port (in memory)" >>"$MACHINE"
+    fi
     printf '[s3]\nendpoint = "http://127.0.0.1:%s"\npath_style = true\n' "$s3port" >"$S3CONF"
     S3ENV="AWS_ACCESS_KEY_ID=nightjar-test AWS_SECRET_ACCESS_KEY=nightjar-test-secret"
-    echo "- S3 server: moto $(python3 -c 'import moto; print(moto.__version__)') server mode on 127.0.0.1:$s3port (in memory)" >>"$MACHINE"
 fi
 
 # The jobs of the F (one folder) and F3 (folder + S3 + OneDrive fake) variants: the same
@@ -234,7 +262,7 @@ $(cat "$S3CONF")
 TOML
     NIGHTJAR_DATA_DIR="$OUT/fan-login" NIGHTJAR_CONFIG="$FAN3" "$NIGHTJAR" onedrive login --device-code </dev/null >"$OUT/fan-login.out" 2>&1 \
         || { log "sign-in to the Graph fake failed: $(cat "$OUT/fan-login.out")"; exit 2; }
-    echo "- F3: moto for s3://, the Graph fake (nightjar-fake-graph, same build) for onedrive:, both on loopback" >>"$MACHINE"
+    echo "- F3: $S3_SERVER for s3://, the Graph fake (nightjar-fake-graph, same build) for onedrive:, both on loopback" >>"$MACHINE"
 fi
 
 pipeline() { # pipeline LABEL: prints the shell command of that variant
@@ -253,9 +281,11 @@ pipeline() { # pipeline LABEL: prints the shell command of that variant
         Jage) echo "$njobs --job aged --json > '$RUN/record.json'" ;;
         F) echo "NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$FAN1' '$NIGHTJAR' backup --job fan --json > '$RUN/record.json'" ;;
         F3) echo "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_CONFIG='$FAN3' '$NIGHTJAR' backup --job fan --json > '$RUN/record.json'" ;;
+        F3prev) echo "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_CONFIG='$FAN3' '$OUT/bin/nightjar-prev' backup --job fan --json > '$RUN/record.json'" ;;
         F2s) echo "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_CONFIG='$FAN3' '$NIGHTJAR' backup --job fans --json > '$RUN/record.json'" ;;
         F2o) echo "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_CONFIG='$FAN3' '$NIGHTJAR' backup --job fano --json > '$RUN/record.json'" ;;
         S) echo "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$S3CONF' '$NIGHTJAR' backup --db '$URL1G' --dest 's3://nightjar-bench/run' --json > '$RUN/record.json'" ;;
+        Sprev) echo "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$S3CONF' '$OUT/bin/nightjar-prev' backup --db '$URL1G' --dest 's3://nightjar-bench/run' --json > '$RUN/record.json'" ;;
         Dt[0-9]*) echo "$nj --db '$URL1G' --dest '$RUN/dest' --threads ${1#Dt} --json > '$RUN/record.json'" ;;
         D100t[0-9]*) echo "$nj --db '$URL100M' --dest '$RUN/dest' --threads ${1#D100t} --json > '$RUN/record.json'" ;;
         *) log "unknown variant $1"; exit 2 ;;
@@ -264,7 +294,7 @@ pipeline() { # pipeline LABEL: prints the shell command of that variant
 outputs() { # the files a variant writes
     case "$1" in
         A) ;;
-        S) echo "--record $RUN/record.json" ;;
+        S | Sprev) echo "--record $RUN/record.json" ;;
         B | Bs) echo "$RUN/b.sql.zst" ;;
         C) echo "$RUN/c.sql.gz" ;;
         *) echo "$RUN/dest" ;;
@@ -274,8 +304,16 @@ for v in $VARIANTS; do pipeline "$v" >/dev/null; done
 
 if [[ "$NICE" != 0 ]]; then
     renice_server "$NICE"
-    log "timed commands and the PostgreSQL server run at niceness $NICE"
-    echo "- priority: timed commands and the fixture's PostgreSQL server at niceness $NICE (NICE=$NICE), other processes unchanged" >>"$MACHINE"
+    # The S3 server and the Graph fake stand for servers on other machines: they get the
+    # priority the PostgreSQL server gets, so the timed commands do not starve them.
+    stand_ins=""
+    if [[ -n "$S3S_PID" ]]; then stand_ins="$S3S_PID"; fi
+    if [[ -n "$MOTO_IN" ]]; then stand_ins="$stand_ins $(pgrep -f "tests/support/moto_s3.py nightjar-bench" | tr '\n' ' ')"; fi
+    if [[ -n "$FAKE_PID" ]]; then stand_ins="$stand_ins $FAKE_PID"; fi
+    # shellcheck disable=SC2086
+    if [[ -n "${stand_ins// /}" ]]; then renice -n "$NICE" -p $stand_ins >/dev/null; fi
+    log "timed commands, the PostgreSQL server and the S3/Graph stand-ins run at niceness $NICE"
+    echo "- priority: timed commands, the fixture's PostgreSQL server and the local S3 server and Graph fake (when used) at niceness $NICE (NICE=$NICE), other processes unchanged" >>"$MACHINE"
 fi
 log "variants: $VARIANTS; $ROUNDS counted rounds after one warm-up round"
 for v in $VARIANTS; do log "  $v: bash -c \"set -o pipefail; $(pipeline "$v")\""; done
@@ -289,12 +327,12 @@ for ((round = 0; round <= ROUNDS; round++)); do
         nice -n "$NICE" "$HERE/bench.py" run "$v" "$round" "$CSV" -- bash -c "set -o pipefail; $(pipeline "$v")"
         # shellcheck disable=SC2046
         "$HERE/bench.py" set-size "$CSV" "$v" "$round" $(outputs "$v")
-        if [[ "$v" == S ]]; then # the server keeps objects in memory: drop this run's
+        if [[ "$v" == S || "$v" == Sprev ]]; then # the server keeps objects in memory: drop this run's
             f="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["file"])' "$RUN/record.json")"
             bash -c "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_KEYRING=off NIGHTJAR_CONFIG='$S3CONF' '$NIGHTJAR' delete '$f' --force" >/dev/null
         fi
-        if [[ "$v" == F3 || "$v" == F2s || "$v" == F2o ]]; then # the S3 server and the fake keep copies in memory: drop this run's
-            want=3; [[ "$v" == F3 ]] || want=2
+        if [[ "$v" == F3 || "$v" == F3prev || "$v" == F2s || "$v" == F2o ]]; then # the S3 server and the fake keep copies in memory: drop this run's
+            want=2; [[ "$v" == F3 || "$v" == F3prev ]] && want=3
             python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); c=r.get("copies") or []; assert len(c)==int(sys.argv[2]) and all(x["status"]=="good" for x in c), r; print("\n".join(x["file"] for x in c[1:]))' "$RUN/record.json" "$want" \
                 | while read -r f; do bash -c "$S3ENV NIGHTJAR_DATA_DIR='$RUN/data' NIGHTJAR_CONFIG='$FAN3' '$NIGHTJAR' delete '$f' --force" >/dev/null; done
         fi

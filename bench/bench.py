@@ -167,8 +167,12 @@ DESCR = {
     "O": "`nightjar backup --dest onedrive:/…` to the local Graph fake (spooled to an unlinked temp file)",
     "Os": "the same with `staging = true` (spooled to a staging file, resumable after a crash)",
     "F": "`nightjar backup --job fan` (a job with one folder destination)",
-    "F3": "the same job with three destinations: the folder, S3 (moto) and OneDrive (the Graph fake)",
-    "F2s": "the same job with the folder and S3 (moto)",
+    "F3": "the same job with three destinations: the folder, S3 (the local S3 server) and OneDrive (the Graph fake)",
+    "F2s": "the same job with the folder and S3 (the local S3 server)",
+    "S": "`nightjar backup --dest s3://…` to the local S3 server",
+    "Sprev": "S with the build at PREV_NIGHTJAR",
+    "F3prev": "F3 with the build at PREV_NIGHTJAR",
+    "Dprev": "D with the build at PREV_NIGHTJAR",
     "F2o": "the same job with the folder and OneDrive (the Graph fake)",
 }
 
@@ -287,6 +291,12 @@ def cmd_report(argv):
                        f"({fmt(U['wall'])} s vs {fmt(D['wall'])} s) | (no target) |")
         if U and U["nj_rss_max"] is not None:
             out.append(f"| nightjar peak RSS ≤ 64 MiB ({lab}) | median {fmt(U['nj_rss'], 1)} MiB, max {fmt(U['nj_rss_max'], 1)} MiB | {yes(U['nj_rss_max'] <= 64)} |")
+    S = m.get("S")
+    if S and D:
+        r = S["wall"] / D["wall"]
+        out.append(f"| S wall ≤ 1.10 × D wall (S3 vs the folder) | {r:.3f} × ({fmt(S['wall'])} s vs {fmt(D['wall'])} s) | {yes(r <= 1.10)} |")
+    if S and S["nj_rss_max"] is not None:
+        out.append(f"| nightjar peak RSS ≤ 64 MiB (S) | median {fmt(S['nj_rss'], 1)} MiB, max {fmt(S['nj_rss_max'], 1)} MiB | {yes(S['nj_rss_max'] <= 64)} |")
     F, F3 = m.get("F"), m.get("F3")
     if F and F3:
         r = F3["wall"] / F["wall"]
