@@ -272,7 +272,7 @@ function jobItem(j) {
 export function init() {
   initMore();
   alertsView.init();
-  $('settings-add-job').addEventListener('click', () => edit(null));
+  $('settings-add-job').addEventListener('click', () => editWhenLoaded(null));
   $('job-form').addEventListener('submit', (/** @type {Event} */ ev) => { ev.preventDefault(); save(); });
   $('job-cancel').addEventListener('click', () => { $('job-form').hidden = true; editing = null; });
   $('job-form').addEventListener('keydown', (/** @type {KeyboardEvent} */ e) => {
@@ -433,7 +433,13 @@ async function signIn(code) {
 
 /** `{add: true}` from the Dashboard's first-run button. @param {{add?: boolean}} x */
 export function open(x) {
-  if (x && x.add) edit(null);
+  if (x && x.add) editWhenLoaded(null);
+}
+
+/** Opens the form once the Settings data is there (a click can come before it is). @param {string|null} name */
+function editWhenLoaded(name) {
+  if (data) edit(name);
+  else load().then(() => edit(name), (e) => toast(/** @type {any} */ (e).message));
 }
 
 export async function load() {
