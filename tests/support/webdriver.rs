@@ -303,18 +303,49 @@ impl Session {
     /// Waits for `css` and clicks it, as a user would: scrolled into the
     /// middle of the view first, and tried again while something else covers
     /// it (a toast, a sticky header) or the view re-renders under it.
+    ///
+    /// Under load WebKitWebDriver has been seen to report a click that never
+    /// reached the element (the form's Save: no submit, the focus on the
+    /// page behind it). So a capturing listener notes where each click
+    /// landed, and a click that reached nothing, or something that is not
+    /// the element, is sent again (said on stderr); a click that reached
+    /// the element is never repeated.
     #[track_caller]
     pub fn click_css(&self, css: &str, timeout: Duration) {
+        const NOTE: &str = "if (!window.__njClickNote) { window.__njClickNote = true; \
+                            document.addEventListener('click', (e) => { if (!window.__njClicked) window.__njClicked = e.target; }, true); } \
+                            window.__njClicked = null; arguments[0].scrollIntoView({block: 'center', inline: 'center'});";
+        // "ok": the element (or a child) got it; "reloaded": the page changed, so it did something.
+        const LANDED: &str = "if (!window.__njClickNote) return 'reloaded'; const t = window.__njClicked; const e = arguments[0]; \
+                              if (!t) return e.disabled ? 'ok' : 'nothing'; if (e === t || e.contains(t)) return 'ok'; \
+                              return 'elsewhere: ' + ((t.getAttribute && (t.getAttribute('data-testid') || t.id)) || t.tagName);";
         let start = Instant::now();
+        let mut resent = 0;
         loop {
             let e = self.wait_for(css, timeout);
-            let _ = self.call(
-                "POST",
-                "/execute/sync",
-                Some(&json!({"script": "arguments[0].scrollIntoView({block: 'center', inline: 'center'})", "args": [e.reference()]})),
-            );
+            let _ = self.call("POST", "/execute/sync", Some(&json!({"script": NOTE, "args": [e.reference()]})));
             match self.call("POST", &format!("/element/{}/click", e.id), Some(&json!({}))) {
-                Ok(_) => return,
+                Ok(_) => {
+                    // The events are handled in order: a script sent after the
+                    // click runs after it; still, give a slow page a moment.
+                    let until = Instant::now() + Duration::from_secs(2);
+                    let landed = loop {
+                        let l = match self.call("POST", "/execute/sync", Some(&json!({"script": LANDED, "args": [e.reference()]}))) {
+                            Ok(v) => v.as_str().unwrap_or("ok").to_string(),
+                            // The click took the element away (a re-render): it landed.
+                            Err(_) => "ok".to_string(),
+                        };
+                        if l != "nothing" || Instant::now() >= until {
+                            break l;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    };
+                    if landed == "ok" || landed == "reloaded" || resent >= 3 || start.elapsed() >= timeout {
+                        return;
+                    }
+                    resent += 1;
+                    eprintln!("webdriver: the click on `{css}` reached {landed}; clicking again ({resent})");
+                }
                 Err(err)
                     if matches!(err.error.as_str(), "element click intercepted" | "stale element reference" | "element not interactable")
                         && start.elapsed() < timeout =>
