@@ -125,9 +125,13 @@ pub fn summarize(config: Option<&Config>, cards: &[JobCard], paused: bool, runni
     let folder = config.and_then(|c| {
         let newest = cards.iter().filter_map(|c| c.last_success.as_ref()).max_by_key(|r| r.started_at).map(|r| r.job.clone());
         let pick = newest.and_then(|n| c.jobs.iter().find(|j| j.name == n)).or_else(|| c.jobs.first());
-        pick.and_then(|j| match &j.destination {
-            DestinationSpec::Folder(p) => Some(p.clone()),
-            DestinationSpec::OneDrive(_) | DestinationSpec::S3(_) => None,
+        // The job's first folder (a job with several destinations may list
+        // S3 or OneDrive before it).
+        pick.and_then(|j| {
+            j.destinations.iter().find_map(|d| match d {
+                DestinationSpec::Folder(p) => Some(p.clone()),
+                DestinationSpec::OneDrive(_) | DestinationSpec::S3(_) => None,
+            })
         })
     });
     let failed = cards.iter().any(|c| c.stale || (c.enabled && c.last_run.as_ref().is_some_and(|r| matches!(r.status, RunStatus::Failed | RunStatus::Interrupted))));
@@ -218,6 +222,10 @@ mod tests {
         assert!(s.line.starts_with("Not set up yet") && s.not_set_up, "{}", s.line);
         assert!(!summarize(None, &[], false, None, now).not_set_up, "a config error is not \"not set up\"");
         assert_eq!(s.lang, Lang::En);
+        // "Open backups folder" opens a job's folder even when it lists S3 first.
+        let c = Config::parse("[[job]]\nname = \"tg\"\ndatabase = \"postgres://u@h/tg\"\ndestinations = [\"s3://backups/tg\", \"/b2\"]\n[s3]\nregion = \"us-east-1\"\n", None, &env()).unwrap();
+        let card = job_card(&h, &c.jobs[0], now, false).unwrap();
+        assert_eq!(summarize(Some(&c), &[card], false, None, now).folder.as_deref(), Some(std::path::Path::new("/b2")));
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //!   refused token raises [`Event::OneDriveSignInExpired`] once.
 //! - **Confirm synced backups reached the cloud.** In local-folder mode,
 //!   when signed in, a new backup written inside a OneDrive-synced folder
-//!   is tracked (history table `cloud_copies`) and looked up through Graph
+//!   (the job's first folder destination there, so `destinations =
+//!   ["/srv/backups", "~/OneDrive/Backups"]` counts too) is tracked (history table `cloud_copies`) and looked up through Graph
 //!   every [`OneDriveUpkeep::poll_every`] under the same relative path; it
 //!   is marked in the cloud once size and quickXorHash match, or a
 //!   [`Event::NotInCloud`] is raised when it has not arrived within
@@ -24,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 use nightjar_core::config::DestinationSpec;
-use nightjar_core::history::{CloudState as Tracked, NewCloudCopy, RunKind};
+use nightjar_core::history::{CloudState as Tracked, CopyStatus, NewCloudCopy, RunKind};
 use nightjar_core::observer::Event;
 use nightjar_core::tasks::{BackgroundTask, TaskContext};
 use nightjar_core::{ErrorKind, Result};
@@ -134,10 +135,12 @@ impl OneDriveUpkeep {
             .config
             .jobs
             .iter()
-            .filter(|j| match &j.destination {
-                DestinationSpec::OneDrive(_) => true,
-                DestinationSpec::S3(_) => false,
-                DestinationSpec::Folder(p) => roots.iter().any(|r| p.starts_with(r)),
+            .filter(|j| {
+                j.destinations.iter().any(|d| match d {
+                    DestinationSpec::OneDrive(_) => true,
+                    DestinationSpec::S3(_) => false,
+                    DestinationSpec::Folder(p) => roots.iter().any(|r| p.starts_with(r)),
+                })
             })
             .map(|j| j.name.clone())
             .collect();
@@ -193,18 +196,26 @@ impl OneDriveUpkeep {
         }
     }
 
-    /// Starts tracking the newest good backup of each folder job that lies
-    /// in a synced folder.
+    /// Starts tracking the newest good backup of each job with a folder
+    /// destination in a synced folder (the first such destination: the
+    /// primary, or a further copy of a job with several).
     fn discover(&self, ctx: &TaskContext<'_>, roots: &[PathBuf], now: DateTime<Utc>) -> Result<()> {
         for job in &ctx.config.jobs {
-            let DestinationSpec::Folder(dir) = &job.destination else { continue };
-            let Some(root) = roots.iter().find(|r| dir.starts_with(r)) else { continue };
+            let Some((position, root)) = synced_destination(&job.destinations, roots) else { continue };
             let Some(row) = ctx.history.last_success(&job.name, RunKind::Backup)? else { continue };
             let at = row.finished_at.unwrap_or(row.started_at);
             if now - at > TRACK_WINDOW || ctx.history.cloud_copy(row.id)?.is_some() {
                 continue;
             }
-            let Some(file) = row.file.as_deref().map(PathBuf::from) else { continue };
+            // The copy in that destination: from the run's copies when it
+            // has several, else the run's own file (then it is the primary).
+            let copies = ctx.history.copies(row.id)?;
+            let file = if copies.is_empty() {
+                if position == 0 { row.file.clone() } else { None }
+            } else {
+                copies.into_iter().find(|c| c.position == u32::try_from(position).unwrap_or(u32::MAX) && c.status == CopyStatus::Good).and_then(|c| c.file)
+            };
+            let Some(file) = file.map(PathBuf::from) else { continue };
             let Some(remote) = synced::remote_path(root, &file) else { continue };
             let Ok((size, hash)) = synced::local_hash(&file) else { continue };
             ctx.history.track_cloud_copy(&NewCloudCopy {
@@ -283,7 +294,7 @@ impl OneDriveUpkeep {
         }
         let roots = (self.roots)();
         let tracking = !ctx.history.unconfirmed_cloud_copies().map(|v| v.is_empty()).unwrap_or(true);
-        let synced_jobs = ctx.config.jobs.iter().any(|j| matches!(&j.destination, DestinationSpec::Folder(p) if roots.iter().any(|r| p.starts_with(r))));
+        let synced_jobs = ctx.config.jobs.iter().any(|j| synced_destination(&j.destinations, &roots).is_some());
         if (!synced_jobs && !tracking) || !self.signed_in() {
             return;
         }
@@ -294,6 +305,15 @@ impl OneDriveUpkeep {
             Err(e) => tracing::warn!("could not check whether synced backups reached OneDrive (trying again later): {}", e.detailed()),
         }
     }
+}
+
+/// The first folder among `destinations` that lies in one of the synced
+/// folders `roots`: its place in the list and the synced folder.
+fn synced_destination<'a>(destinations: &[DestinationSpec], roots: &'a [PathBuf]) -> Option<(usize, &'a PathBuf)> {
+    destinations.iter().enumerate().find_map(|(i, d)| match d {
+        DestinationSpec::Folder(dir) => roots.iter().find(|r| dir.starts_with(r)).map(|r| (i, r)),
+        DestinationSpec::OneDrive(_) | DestinationSpec::S3(_) => None,
+    })
 }
 
 fn human(d: Duration) -> String {

@@ -13,7 +13,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use nightjar_core::clock::Clock;
 use nightjar_core::config::{Config, OneDriveSettings, ParseEnv};
-use nightjar_core::history::{CloudState, History, NewRun, RunKind, RunOutcome};
+use nightjar_core::history::{CloudState, CopyRecord, CopyStatus, History, NewRun, RunKind, RunOutcome};
 use nightjar_core::model::{RunStatus, Trigger};
 use nightjar_core::observer::{Event, RunObserver};
 use nightjar_core::paths::DataDir;
@@ -255,4 +255,60 @@ fn the_sign_in_is_refreshed_at_start_then_weekly_and_a_refused_one_is_reported_o
     );
     assert_eq!(token(), third, "the stored token is untouched");
     assert_eq!(RefreshState::load(&data).last_refresh, Some(t0() + Duration::days(7)));
+}
+
+#[test]
+fn a_copy_in_a_synced_folder_is_tracked_when_it_is_not_the_primary() {
+    let fake = FakeGraph::start();
+    let secrets = Arc::new(MemorySecrets::default());
+    secrets.set(REFRESH_ACCOUNT, &fake.issue_refresh_token()).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let root = home.path().join("OneDrive");
+    let (local, synced) = (home.path().join("srv/mirror"), root.join("Backups/mirror"));
+    for d in [&local, &synced] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let text = format!(
+        "[[job]]\nname = \"mirror\"\ndatabase = \"postgres://u@localhost/mirror\"\ndestinations = [\"{}\", \"{}\"]\ntimezone = \"UTC\"\n[onedrive]\ncloud_confirm_within = \"90m\"\nlogin_base_url = \"{}\"\ngraph_base_url = \"{}\"\n",
+        local.display(),
+        synced.display(),
+        fake.login_base(),
+        fake.graph_base()
+    );
+    let w = World::new(&text, secrets.clone(), home.path().join("data"), t0());
+    let roots = vec![root.clone()];
+    let task = OneDriveUpkeep::new(graph(&fake, secrets.clone()), Box::new(move || roots.clone()));
+
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+    let name = "mirror_2026-03-01_02-00-00.sql.zst";
+    let (first, second) = (local.join(name), synced.join(name));
+    for f in [&first, &second] {
+        std::fs::write(f, &body).unwrap();
+    }
+    let id = w.backup("mirror", &first);
+    for (position, (dir, file)) in [(&local, &first), (&synced, &second)].into_iter().enumerate() {
+        w.history
+            .record_copy(&CopyRecord {
+                run_id: id,
+                position: u32::try_from(position).unwrap(),
+                destination: dir.display().to_string(),
+                file: Some(file.display().to_string()),
+                status: CopyStatus::Good,
+                error: None,
+                size: Some(body.len() as u64),
+                copied_from: None,
+                updated_at: w.clock.now(),
+            })
+            .unwrap();
+    }
+
+    // The second copy (in the synced folder) is the one looked for in OneDrive.
+    w.tick(&task);
+    let c = w.history.cloud_copy(id).unwrap().expect("the synced copy is tracked");
+    assert_eq!((c.state, c.file.as_str(), c.remote_path.as_str()), (CloudState::Pending, second.to_str().unwrap(), "Backups/mirror/mirror_2026-03-01_02-00-00.sql.zst"));
+    fake.put_file("/Backups/mirror/mirror_2026-03-01_02-00-00.sql.zst", &body);
+    w.clock.advance(Duration::minutes(6));
+    w.tick(&task);
+    assert_eq!(w.history.cloud_copy(id).unwrap().unwrap().state, CloudState::InCloud);
+    assert!(w.events.take().is_empty());
 }
