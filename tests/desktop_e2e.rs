@@ -40,6 +40,9 @@ fn tid(id: &str) -> String {
 fn go(app: &AppSession, view: &str) {
     app.click_css(&tid(&format!("nav-{view}")), UI);
     let _ = app.wait_for(&tid(&format!("view-{view}")), UI);
+    // Its data drawn (the commands answer on several threads, so a click
+    // right after the view shows could reach a form not filled in yet).
+    let _ = app.wait_for(&format!("html[data-loaded=\"{view}\"]"), UI);
 }
 
 /// Types `text` into the input `id` (after clearing it).

@@ -115,11 +115,14 @@ function item(v) {
     h('div', { class: 'row' }, [
       h('button', { type: 'button', class: 'small', testid: `alert-edit-${a.name}`, text: t('settings.edit'), onclick: () => edit(a.name) }),
       h('button', { type: 'button', class: 'small', testid: `alert-test-${a.name}`, text: t('alerts.send_test'), onclick: async () => {
-        result.textContent = t('alerts.sending');
+        // The list may be drawn again while the test is on its way (it keeps
+        // the texts shown): write into the line that is on the page then.
+        const say = (/** @type {string} */ text) => { const el = $(`alert-test-result-${a.name}`); if (el) el.textContent = text; };
+        say(t('alerts.sending'));
         try {
           const r = await ipc.alertTest(a.name);
-          result.textContent = r.delivered ? t('alerts.delivered') : t('alerts.not_delivered', { error: r.error });
-        } catch (e) { result.textContent = /** @type {any} */ (e).message; }
+          say(r.delivered ? t('alerts.delivered') : t('alerts.not_delivered', { error: r.error }));
+        } catch (e) { say(/** @type {any} */ (e).message); }
         await load();
       } }),
       h('button', { type: 'button', class: 'small', testid: `alert-delete-${a.name}`, text: t('alerts.remove'), onclick: async () => {

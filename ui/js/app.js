@@ -18,6 +18,7 @@ let current = 'dashboard';
 export async function go(name, opts = {}) {
   if (!views[name]) return;
   current = name;
+  delete document.documentElement.dataset.loaded;
   for (const btn of document.querySelectorAll('button.nav')) {
     const b = /** @type {HTMLButtonElement} */ (btn);
     if (b.dataset.view === name) b.setAttribute('aria-current', 'page');
@@ -34,11 +35,14 @@ export async function go(name, opts = {}) {
 export async function reload() {
   if (document.hidden) return;
   show($('banner-error'), '');
+  const view = current;
   try {
-    await views[current].load();
+    await views[view].load();
   } catch (e) {
     show($('banner-error'), /** @type {any} */ (e).message || String(e));
   }
+  // The view shows its data (`html[data-loaded]`, what the tests wait for).
+  if (view === current) document.documentElement.dataset.loaded = view;
 }
 
 for (const btn of document.querySelectorAll('button.nav')) {

@@ -128,8 +128,27 @@ export const restorePlan = (request) => call('restore_plan', { request });
 /** @param {{file: string, job: (string|null), asNew: (string|null), safetyBackup: boolean}} request @param {string} confirm @param {(e: ProgressEvent) => void} onEvent */
 export const restoreRun = (request, confirm, onEvent) => call('restore_run', { request, confirm, onProgress: channel(onEvent) });
 
-export const settingsGet = () => call('settings_get');
-export const alertsGet = () => call('alerts_get');
+/**
+ * Wraps a getter so that calls made while others are on their way all resolve
+ * with the answer of the newest one: the shell answers commands on several
+ * threads, and an older answer arriving last must not be drawn over a newer one.
+ * @template T @param {() => Promise<T>} get @returns {() => Promise<T>}
+ */
+function newest(get) {
+  let seq = 0;
+  /** @type {Promise<T>|null} */
+  let last = null;
+  return () => {
+    const mine = ++seq;
+    /** @type {Promise<T>} */
+    const p = get().then((v) => (mine === seq || !last ? v : last));
+    last = p;
+    return p;
+  };
+}
+
+export const settingsGet = newest(() => call('settings_get'));
+export const alertsGet = newest(() => call('alerts_get'));
 /** @param {string|null} original @param {object} alert */
 export const alertSave = (original, alert) => call('alert_save', { original, alert });
 /** @param {string} name */

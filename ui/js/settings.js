@@ -425,7 +425,8 @@ async function signIn(code) {
     $('onedrive-device').hidden = true;
     const err = /** @type {any} */ (e);
     $('onedrive-message').textContent = err.message;
-    if (err.field === 'client_id') $('field-client_id').focus();
+    // No application id yet: the guide says how to get one.
+    if (err.field === 'client_id') { $('onedrive-guide').open = true; $('field-client_id').focus(); }
   } finally {
     buttons.forEach((b) => { b.disabled = false; });
   }

@@ -555,6 +555,10 @@ fn link_target(path: &Path) -> std::io::Result<std::path::PathBuf> {
 /// # Errors
 /// The edit or the validation failed, or the file could not be written.
 pub fn apply(path: &Path, env: &ParseEnv, edit: impl FnOnce(&str) -> Result<String, FieldError>) -> Result<Config, FieldError> {
+    // One edit at a time in this process (the window runs its commands on
+    // several threads): a read-change-write never undoes another's change.
+    static EDITS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = EDITS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let text = read(path)?;
     let new = edit(&text)?;
     let config = validate(&new, path, env)?;

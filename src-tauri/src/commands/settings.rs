@@ -32,31 +32,35 @@ pub(crate) fn after_change<R: Runtime>(app: &AppHandle<R>, config: &Config) {
 /// Everything the Settings view shows. Passwords are never included: only
 /// whether one is stored.
 #[tauri::command]
-pub fn settings_get<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -> CmdResult<SettingsView> {
-    let (jobs, config_error, onedrive) = match state.load_config() {
-        Ok(c) => (
-            c.raw.jobs.iter().map(|j| JobSettings { form: JobForm::from_raw(j), password_stored: password_stored(&state, &j.name), encryption: encryption_view(&state, j) }).collect(),
-            None,
-            c.raw.onedrive,
-        ),
-        Err(e) => (Vec::new(), Some(e.message().to_string()), nightjar_core::config::OneDriveSettings::default()),
-    };
-    let onedrive_folders = onedrive_folders();
-    let onedrive_ready = nightjar_onedrive::GraphConfig::from_settings(&onedrive).check_client_id().is_ok();
-    Ok(SettingsView {
-        config_path: state.config_path.display().to_string(),
-        config_error,
-        jobs,
-        system_timezone: nightjar_core::config::system_time_zone().name().to_string(),
-        onedrive_folders,
-        onedrive_account: state.secrets.get(ONEDRIVE_ACCOUNT).ok().flatten(),
-        onedrive_client_id: onedrive.client_id,
-        onedrive_tenant: onedrive.tenant,
-        onedrive_ready,
-        onedrive_guide: nightjar_onedrive::config::APP_REGISTRATION_GUIDE.to_string(),
-        autostart: autostart_enabled(&app),
-        keyring_off: keyring_off(),
+pub async fn settings_get<R: Runtime>(app: AppHandle<R>) -> CmdResult<SettingsView> {
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        let (jobs, config_error, onedrive) = match state.load_config() {
+            Ok(c) => (
+                c.raw.jobs.iter().map(|j| JobSettings { form: JobForm::from_raw(j), password_stored: password_stored(&state, &j.name), encryption: encryption_view(&state, j) }).collect(),
+                None,
+                c.raw.onedrive,
+            ),
+            Err(e) => (Vec::new(), Some(e.message().to_string()), nightjar_core::config::OneDriveSettings::default()),
+        };
+        let onedrive_folders = onedrive_folders();
+        let onedrive_ready = nightjar_onedrive::GraphConfig::from_settings(&onedrive).check_client_id().is_ok();
+        Ok(SettingsView {
+            config_path: state.config_path.display().to_string(),
+            config_error,
+            jobs,
+            system_timezone: nightjar_core::config::system_time_zone().name().to_string(),
+            onedrive_folders,
+            onedrive_account: state.secrets.get(ONEDRIVE_ACCOUNT).ok().flatten(),
+            onedrive_client_id: onedrive.client_id,
+            onedrive_tenant: onedrive.tenant,
+            onedrive_ready,
+            onedrive_guide: nightjar_onedrive::config::APP_REGISTRATION_GUIDE.to_string(),
+            autostart: autostart_enabled(&app),
+            keyring_off: keyring_off(),
+        })
     })
+    .await
 }
 
 /// OneDrive-synced folders on this computer (offered as destinations).
@@ -122,40 +126,52 @@ fn save_recovery_dialog<R: Runtime>(app: &AppHandle<R>, job: &str) -> Option<std
 /// "Encrypt with a passphrase": typed twice; kept in the keyring
 /// ([`crypt::set_job_passphrase`]).
 #[tauri::command]
-pub fn encryption_passphrase<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, job: String, passphrase: String, again: String) -> CmdResult<()> {
-    if passphrase != again {
-        return Err(UiError::new(ErrorKind::Config, "The two passphrases differ; type the same one twice. Nothing was changed.").at("passphrase_again"));
-    }
-    crypt::set_job_passphrase(state.secrets.as_ref(), &state.config_path, &ParseEnv::from_system(), &job, &passphrase).map_err(|e| UiError::from(e).at("passphrase"))?;
-    tracing::info!(job, "encryption passphrase set from Settings");
-    after_change(&app, &state.load_config()?);
-    Ok(())
+pub async fn encryption_passphrase<R: Runtime>(app: AppHandle<R>, job: String, passphrase: String, again: String) -> CmdResult<()> {
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        if passphrase != again {
+            return Err(UiError::new(ErrorKind::Config, "The two passphrases differ; type the same one twice. Nothing was changed.").at("passphrase_again"));
+        }
+        crypt::set_job_passphrase(state.secrets.as_ref(), &state.config_path, &ParseEnv::from_system(), &job, &passphrase).map_err(|e| UiError::from(e).at("passphrase"))?;
+        tracing::info!(job, "encryption passphrase set from Settings");
+        after_change(&app, &state.load_config()?);
+        Ok(())
+    })
+    .await
 }
 
 /// Adds (`original` = null) or changes a job. A field error names the TOML key.
 #[tauri::command]
-pub fn job_save<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, original: Option<String>, form: JobForm) -> CmdResult<()> {
-    let config = config_edit::save_job(&state.config_path, &ParseEnv::from_system(), original.as_deref(), &form)?;
-    tracing::info!(job = %form.name, "job saved from Settings");
-    // A renamed job keeps its password.
-    if let Some(old) = original.as_deref().filter(|o| *o != form.name.trim())
-        && let Ok(Some(p)) = state.secrets.get(&job_account(old))
-        && state.secrets.set(&job_account(form.name.trim()), &p).is_ok()
-    {
-        let _ = state.secrets.delete(&job_account(old));
-    }
-    after_change(&app, &config);
-    Ok(())
+pub async fn job_save<R: Runtime>(app: AppHandle<R>, original: Option<String>, form: JobForm) -> CmdResult<()> {
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        let config = config_edit::save_job(&state.config_path, &ParseEnv::from_system(), original.as_deref(), &form)?;
+        tracing::info!(job = %form.name, "job saved from Settings");
+        // A renamed job keeps its password.
+        if let Some(old) = original.as_deref().filter(|o| *o != form.name.trim())
+            && let Ok(Some(p)) = state.secrets.get(&job_account(old))
+            && state.secrets.set(&job_account(form.name.trim()), &p).is_ok()
+        {
+            let _ = state.secrets.delete(&job_account(old));
+        }
+        after_change(&app, &config);
+        Ok(())
+    })
+    .await
 }
 
 /// Removes a job from the config (its backups and history stay).
 #[tauri::command]
-pub fn job_delete<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, name: String) -> CmdResult<()> {
-    let config = config_edit::apply(&state.config_path, &ParseEnv::from_system(), |t| config_edit::delete_job(t, &name))?;
-    let _ = state.secrets.delete(&job_account(&name));
-    tracing::info!(job = %name, "job deleted from Settings");
-    after_change(&app, &config);
-    Ok(())
+pub async fn job_delete<R: Runtime>(app: AppHandle<R>, name: String) -> CmdResult<()> {
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        let config = config_edit::apply(&state.config_path, &ParseEnv::from_system(), |t| config_edit::delete_job(t, &name))?;
+        let _ = state.secrets.delete(&job_account(&name));
+        tracing::info!(job = %name, "job deleted from Settings");
+        after_change(&app, &config);
+        Ok(())
+    })
+    .await
 }
 
 /// Turns a job's schedule on or off.
@@ -169,20 +185,28 @@ pub fn job_set_enabled<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>
 /// Stores a job's database password in the keyring. Returns whether one is
 /// stored now; the password is never sent back.
 #[tauri::command]
-pub fn password_set(state: State<'_, AppState>, job: String, password: String) -> CmdResult<bool> {
-    if password.is_empty() {
-        return Err(UiError::new(ErrorKind::Config, "Type the password first.").at("password"));
-    }
-    state.secrets.set(&job_account(&job), &password).map_err(|e| UiError::from(e).at("password"))?;
-    tracing::info!(job, "database password stored in the keyring");
-    Ok(true)
+pub async fn password_set<R: Runtime>(app: AppHandle<R>, job: String, password: String) -> CmdResult<bool> {
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        if password.is_empty() {
+            return Err(UiError::new(ErrorKind::Config, "Type the password first.").at("password"));
+        }
+        state.secrets.set(&job_account(&job), &password).map_err(|e| UiError::from(e).at("password"))?;
+        tracing::info!(job, "database password stored in the keyring");
+        Ok(true)
+    })
+    .await
 }
 
 /// Removes a job's password from the keyring.
 #[tauri::command]
-pub fn password_delete(state: State<'_, AppState>, job: String) -> CmdResult<bool> {
-    state.secrets.delete(&job_account(&job))?;
-    Ok(false)
+pub async fn password_delete<R: Runtime>(app: AppHandle<R>, job: String) -> CmdResult<bool> {
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        state.secrets.delete(&job_account(&job))?;
+        Ok(false)
+    })
+    .await
 }
 
 /// The job the form describes, validated like the file would be (nothing saved).
@@ -393,11 +417,15 @@ pub async fn onedrive_sign_in<R: Runtime>(app: AppHandle<R>) -> CmdResult<String
 
 /// Forgets the OneDrive sign-in.
 #[tauri::command]
-pub fn onedrive_sign_out(state: State<'_, AppState>) -> CmdResult<()> {
-    let config = state.load_config()?;
-    let graph = nightjar_onedrive::Graph::new(nightjar_onedrive::GraphConfig::from_settings(&config.raw.onedrive), state.secrets.clone())?;
-    graph.tokens().logout()?;
-    Ok(())
+pub async fn onedrive_sign_out<R: Runtime>(app: AppHandle<R>) -> CmdResult<()> {
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        let config = state.load_config()?;
+        let graph = nightjar_onedrive::Graph::new(nightjar_onedrive::GraphConfig::from_settings(&config.raw.onedrive), state.secrets.clone())?;
+        graph.tokens().logout()?;
+        Ok(())
+    })
+    .await
 }
 
 /// The file that says the "start at login" offer was answered.
@@ -468,58 +496,74 @@ pub struct AlertView {
 
 /// The alerts of the config, for the Settings' Alerts section.
 #[tauri::command]
-pub fn alerts_get(state: State<'_, AppState>) -> CmdResult<Vec<AlertView>> {
-    let config = state.load_config()?;
-    let (deliveries, _) = nightjar_core::alerts::last_deliveries(state.engine.data());
-    Ok(config
-        .raw
-        .alerts
-        .into_iter()
-        .map(|a| AlertView {
-            secret_label: a.kind.secret_label(),
-            secret_stored: state.secrets.get(&a.account()).ok().flatten().is_some(),
-            last_delivery: deliveries.get(&a.name).cloned(),
-            alert: a,
-        })
-        .collect())
+pub async fn alerts_get<R: Runtime>(app: AppHandle<R>) -> CmdResult<Vec<AlertView>> {
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        let config = state.load_config()?;
+        let (deliveries, _) = nightjar_core::alerts::last_deliveries(state.engine.data());
+        Ok(config
+            .raw
+            .alerts
+            .into_iter()
+            .map(|a| AlertView {
+                secret_label: a.kind.secret_label(),
+                secret_stored: state.secrets.get(&a.account()).ok().flatten().is_some(),
+                last_delivery: deliveries.get(&a.name).cloned(),
+                alert: a,
+            })
+            .collect())
+    })
+    .await
 }
 
 /// Adds (`original` = null) or changes an alert, comments in the file kept.
 #[tauri::command]
-pub fn alert_save<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, original: Option<String>, alert: nightjar_core::alerts::AlertSpec) -> CmdResult<()> {
-    let config = config_edit::save_alert(&state.config_path, &ParseEnv::from_system(), original.as_deref(), &alert)?;
-    tracing::info!(alert = %alert.name, "alert saved from Settings");
-    // A renamed alert keeps its secret.
-    if let Some(old) = original.as_deref().filter(|o| *o != alert.name.trim())
-        && let Ok(Some(s)) = state.secrets.get(&nightjar_core::alerts::account(old))
-        && state.secrets.set(&alert.account(), &s).is_ok()
-    {
-        let _ = state.secrets.delete(&nightjar_core::alerts::account(old));
-    }
-    after_change(&app, &config);
-    Ok(())
+pub async fn alert_save<R: Runtime>(app: AppHandle<R>, original: Option<String>, alert: nightjar_core::alerts::AlertSpec) -> CmdResult<()> {
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        let config = config_edit::save_alert(&state.config_path, &ParseEnv::from_system(), original.as_deref(), &alert)?;
+        tracing::info!(alert = %alert.name, "alert saved from Settings");
+        // A renamed alert keeps its secret.
+        if let Some(old) = original.as_deref().filter(|o| *o != alert.name.trim())
+            && let Ok(Some(s)) = state.secrets.get(&nightjar_core::alerts::account(old))
+            && state.secrets.set(&alert.account(), &s).is_ok()
+        {
+            let _ = state.secrets.delete(&nightjar_core::alerts::account(old));
+        }
+        after_change(&app, &config);
+        Ok(())
+    })
+    .await
 }
 
 /// Removes an alert and its secret.
 #[tauri::command]
-pub fn alert_delete<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, name: String) -> CmdResult<()> {
-    let config = config_edit::apply(&state.config_path, &ParseEnv::from_system(), |t| config_edit::delete_alert(t, &name))?;
-    let _ = state.secrets.delete(&nightjar_core::alerts::account(&name));
-    tracing::info!(alert = %name, "alert deleted from Settings");
-    after_change(&app, &config);
-    Ok(())
+pub async fn alert_delete<R: Runtime>(app: AppHandle<R>, name: String) -> CmdResult<()> {
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        let config = config_edit::apply(&state.config_path, &ParseEnv::from_system(), |t| config_edit::delete_alert(t, &name))?;
+        let _ = state.secrets.delete(&nightjar_core::alerts::account(&name));
+        tracing::info!(alert = %name, "alert deleted from Settings");
+        after_change(&app, &config);
+        Ok(())
+    })
+    .await
 }
 
 /// Stores an alert's secret (SMTP password, bot token, webhook URL) in the
 /// keyring; returns whether one is stored now (it is never sent back).
 #[tauri::command]
-pub fn alert_secret_set(state: State<'_, AppState>, name: String, secret: String) -> CmdResult<bool> {
-    if secret.trim().is_empty() {
-        return Err(UiError::new(ErrorKind::Config, "Type the secret first.").at("secret"));
-    }
-    state.secrets.set(&nightjar_core::alerts::account(&name), secret.trim()).map_err(|e| UiError::from(e).at("secret"))?;
-    tracing::info!(alert = %name, "alert secret stored in the keyring");
-    Ok(true)
+pub async fn alert_secret_set<R: Runtime>(app: AppHandle<R>, name: String, secret: String) -> CmdResult<bool> {
+    crate::commands::blocking(move || {
+        let state = app.state::<AppState>();
+        if secret.trim().is_empty() {
+            return Err(UiError::new(ErrorKind::Config, "Type the secret first.").at("secret"));
+        }
+        state.secrets.set(&nightjar_core::alerts::account(&name), secret.trim()).map_err(|e| UiError::from(e).at("secret"))?;
+        tracing::info!(alert = %name, "alert secret stored in the keyring");
+        Ok(true)
+    })
+    .await
 }
 
 /// Sends a test message through one alert now ("Send test").
