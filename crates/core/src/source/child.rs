@@ -51,6 +51,26 @@ impl ChildFailure {
             _ => "unknown status".into(),
         }
     }
+
+    /// The sentence for a dump that failed for no reason the engine
+    /// recognised: killed by a signal, or the tool's exit status and its
+    /// last stderr line.
+    #[must_use]
+    pub fn dump_error(&self) -> crate::Error {
+        let program = program_name(&self.program);
+        if let Some(sig) = self.signal {
+            return crate::Error::new(crate::ErrorKind::Tool, format!("{program} was killed by signal {sig} before the dump finished; nothing was saved."));
+        }
+        let line = self.last_line();
+        let detail = if line.is_empty() { self.status_text() } else { format!("{}: {line}", self.status_text()) };
+        crate::Error::new(crate::ErrorKind::Tool, format!("{program} failed ({detail}); nothing was saved."))
+    }
+}
+
+/// The file name of a program path (`/usr/bin/pg_dump` → `pg_dump`).
+#[must_use]
+pub fn program_name(p: &str) -> String {
+    std::path::Path::new(p).file_name().map_or_else(|| p.to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 impl ChildStream {

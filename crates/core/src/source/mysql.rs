@@ -21,7 +21,7 @@ use std::process::Command;
 
 use crate::config::Selection;
 use crate::db::DbUrl;
-use crate::source::child::{run_capture, CaptureError, ChildFailure};
+use crate::source::child::{program_name, run_capture, CaptureError, ChildFailure};
 use crate::source::locate::{self, Tool};
 use crate::source::postgres::Version;
 use crate::{Error, ErrorKind, Result};
@@ -509,16 +509,7 @@ pub fn classify_failure(f: &ChildFailure, target: &MyTarget) -> Error {
             format!("User \"{user}\" may not read everything in \"{db}\" on {server} ({}); grant it SELECT, SHOW VIEW, TRIGGER, EVENT and LOCK TABLES, or dump fewer tables.", f.last_line()),
         );
     }
-    if let Some(sig) = f.signal {
-        return Error::new(ErrorKind::Tool, format!("{} was killed by signal {sig} before the dump finished; nothing was saved.", program_name(&f.program)));
-    }
-    let line = f.last_line();
-    let detail = if line.is_empty() { f.status_text() } else { format!("{}: {line}", f.status_text()) };
-    Error::new(ErrorKind::Tool, format!("{} failed ({detail}); nothing was saved.", program_name(&f.program)))
-}
-
-fn program_name(p: &str) -> String {
-    Path::new(p).file_name().map_or_else(|| p.to_string(), |n| n.to_string_lossy().into_owned())
+    f.dump_error()
 }
 
 #[cfg(test)]

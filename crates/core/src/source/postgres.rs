@@ -428,16 +428,7 @@ pub fn classify_failure(f: &ChildFailure, target: &PgTarget) -> Error {
             format!("User \"{user}\" may not read everything in \"{db}\" ({}); grant it read access or dump fewer tables.", f.last_line()),
         );
     }
-    if let Some(sig) = f.signal {
-        return Error::new(ErrorKind::Tool, format!("{} was killed by signal {sig} before the dump finished; nothing was saved.", program_name(&f.program)));
-    }
-    let line = f.last_line();
-    let detail = if line.is_empty() { f.status_text() } else { format!("{}: {line}", f.status_text()) };
-    Error::new(ErrorKind::Tool, format!("{} failed ({detail}); nothing was saved.", program_name(&f.program)))
-}
-
-fn program_name(p: &str) -> String {
-    Path::new(p).file_name().map_or_else(|| p.to_string(), |n| n.to_string_lossy().into_owned())
+    f.dump_error()
 }
 
 #[cfg(test)]
