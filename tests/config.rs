@@ -154,3 +154,39 @@ fn a_password_in_a_db_flag_is_refused_naming_where_it_goes_instead() {
     assert!(!nj.scratch().join("backups").exists(), "nothing was created");
     assert!(!nj.logs().contains(s), "the password is in the log file");
 }
+
+#[test]
+fn a_refused_command_line_is_one_line_and_json_stays_one_document() {
+    let nj = Nightjar::new();
+    nj.write_config(&base(&nj, ""));
+    // clap's several lines become one, with its tip and where the help is.
+    let out = nj.run(["backup", "--jobb", "tgapp"]).assert_failure();
+    assert_eq!(out.status.code(), Some(2));
+    assert_mentions(&out.error_line(), &["--jobb", "--job", "nightjar backup --help"]);
+    let out = nj.run(["restore"]).assert_failure();
+    assert_mentions(&out.error_line(), &["required", "<FILE>", "nightjar restore --help"]);
+    // With --json, a failure before any result is still one JSON document.
+    let out = nj.run(["backup", "--json", "--bogus"]).assert_failure();
+    let doc = out.json();
+    assert_eq!((doc["status"].as_str(), doc["error_kind"].as_str()), (Some("failed"), Some("usage")), "{doc}");
+    let not_a_backup = nj.scratch().join("notes.sql.zst");
+    std::fs::write(&not_a_backup, b"just some text").unwrap();
+    let out = nj.run(["verify", not_a_backup.to_str().unwrap(), "--json"]).assert_failure();
+    let doc = out.json();
+    assert_eq!(doc["status"], "failed", "{doc}");
+    assert_eq!(doc["error"].as_str(), Some(out.error_line().trim_start_matches("nightjar: ")), "the document says what stderr says");
+}
+
+#[test]
+fn list_fails_when_a_destination_cannot_be_read() {
+    let nj = Nightjar::new();
+    // The job's folder is not there: not "No backups found" with success.
+    nj.write_config(&base(&nj, ""));
+    let out = nj.run(["list"]).assert_failure();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stderr.contains("does not exist") && out.stderr.contains("could not be read"), "{}", out.stderr);
+    let out = nj.run(["list", "--json"]).assert_failure();
+    assert_eq!(out.json(), serde_json::json!([]));
+    std::fs::create_dir_all(nj.scratch().join("backups")).unwrap();
+    let _ = nj.run(["list"]).assert_success();
+}

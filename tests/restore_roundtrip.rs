@@ -115,6 +115,14 @@ fn plain_backup_restores_by_replacing_creating_and_as_new() {
     scribble(pg, &db);
     let scribbled = Snapshot::take(pg, &db);
 
+    // `--json` without `--yes`: the plan is the document, nothing is changed.
+    let out = nj.run(["restore", &file.display().to_string(), "--db", &pg.url(&db), "--json"]).assert_failure();
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    let plan = out.json();
+    assert_eq!((plan["database"].as_str(), plan["mode"].as_str()), (Some(db.as_str()), Some("replace")), "{plan}");
+    assert!(out.error_line().contains("add --yes"), "{}", out.stderr);
+    scribbled.assert_same(&Snapshot::take(pg, &db), "a plan changes nothing");
+
     // Replace: the database is the backup again; the replaced one is kept.
     let r = restore_json(&nj, &[&file.display().to_string(), "--db", &pg.url(&db)]);
     assert_eq!(str_field(&r, "mode"), "replace", "{r}");

@@ -316,6 +316,7 @@ fn backup(ctx: &Ctx, a: BackupArgs) -> Result<ExitCode> {
 }
 
 fn list(ctx: &Ctx, a: &ListArgs) -> Result<ExitCode> {
+    let mut unreadable = 0usize;
     let entries: Vec<BackupEntry> = if let Some(dir) = &a.dest {
         catalog::all_backups(ctx.engine.open_destination(&dest_spec(ctx, dir)?)?.as_ref())?
     } else {
@@ -328,6 +329,7 @@ fn list(ctx: &Ctx, a: &ListArgs) -> Result<ExitCode> {
                 let (of_job, errors) = ctx.engine.job_backups(job);
                 for (spec, e) in errors {
                     eprintln!("nightjar: {} ({}): {e}", job.name, spec.display());
+                    unreadable += 1;
                 }
                 all.extend(of_job);
                 continue;
@@ -335,7 +337,10 @@ fn list(ctx: &Ctx, a: &ListArgs) -> Result<ExitCode> {
             let dest = ctx.engine.open_destination(&job.destination)?;
             match catalog::job_backups(dest.as_ref(), &job.name, job.timezone) {
                 Ok(v) => all.extend(v),
-                Err(e) if a.job.is_none() => eprintln!("nightjar: {}: {e}", job.name),
+                Err(e) if a.job.is_none() => {
+                    eprintln!("nightjar: {}: {e}", job.name);
+                    unreadable += 1;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -345,6 +350,11 @@ fn list(ctx: &Ctx, a: &ListArgs) -> Result<ExitCode> {
         print_json(&entries);
     } else {
         output::print_entries(&entries);
+    }
+    // A place that could not be read is a failure, not "no backups".
+    if unreadable > 0 {
+        eprintln!("nightjar: {unreadable} backup place(s) could not be read; the list leaves their backups out.");
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -685,6 +695,10 @@ fn restore(ctx: &Ctx, a: &crate::cli::RestoreArgs) -> Result<ExitCode> {
         } else if !a.yes {
             print_plan(&plan, origin.as_deref());
         }
+    } else if !a.yes && a.json {
+        // `--json` without `--yes`: the plan is the document; nothing is asked or changed.
+        print_json(&plan);
+        return Err(Error::new(ErrorKind::NeedsConfirmation, "Nothing was restored: this is the plan; add --yes to restore it."));
     } else if !a.yes {
         print_plan(&plan, origin.as_deref());
         confirm(&plan)?;

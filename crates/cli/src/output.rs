@@ -19,9 +19,25 @@ use nightjar_core::status::JobStatus;
 use serde::Serialize;
 
 pub fn print_json<T: Serialize + ?Sized>(v: &T) {
+    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut out = std::io::stdout().lock();
     let _ = serde_json::to_writer_pretty(&mut out, v);
     let _ = writeln!(out);
+}
+
+static JSON_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process printed its JSON document already.
+pub fn json_printed() -> bool {
+    JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The document of a `--json` command that failed before it had a result
+/// of its own: `{"status": "failed", "error": …, "error_kind": …}`, the
+/// fields a failed backup's record has (`error_kind` "usage" for a command
+/// line clap refused).
+pub fn print_json_failure(error: &str, error_kind: &str) {
+    print_json(&serde_json::json!({ "status": "failed", "error": error, "error_kind": error_kind }));
 }
 
 /// "12.3 MiB" (the core's formatter, as the tray and the window show sizes).
