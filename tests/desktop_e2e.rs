@@ -481,6 +481,47 @@ fn the_tray_menu_and_a_failure_notification_in_russian() {
     assert_eq!(app.wait_exit(UI).code(), Some(0), "Quit (Выход) exits 0; app log:\n{}", launcher.log());
 }
 
+/// A config file that does not load never stops the backups silently: at
+/// start (nothing can run) and after an edit that breaks it while the
+/// schedules run (the previous settings stay in use), a notification says
+/// what is wrong and the tray's status line says so.
+#[test]
+#[ignore = "needs Xvfb, a session bus and tauri-driver: run tests/desktop/e2e.sh"]
+fn a_config_file_that_does_not_load_is_notified_at_start_and_after_an_edit() {
+    let desktop = DesktopSession::get();
+    let nj = Nightjar::new();
+    let dest = nj.scratch().join("backups");
+    std::fs::create_dir_all(&dest).unwrap();
+    let good = job_toml("cfgjob", "postgres://app@localhost:5432/app", &dest, "schedule = \"daily 03:00\"\n");
+    nj.write_config(&good.replace("timezone = \"UTC\"", "timezone = \"Mars/Olympus\""));
+
+    // The scheduler looks at the file between its sleeps: short ones here.
+    let launcher = AppLauncher::new(&nj).env("NIGHTJAR_TICK_SECS", "2");
+    let mut tray = Tray::start();
+    let seen = desktop.notifications().len();
+    let mut app = launcher.spawn_tray(&["--hidden"]);
+    let _ = tray.wait_registered(START);
+    let title = "Nightjar's config file has an error";
+    let note = desktop.wait_notification(seen, UI, title, |n| n["summary"].as_str() == Some(title));
+    let body = str_field(&note, "body");
+    assert!(body.starts_with("No backup runs until the config file is fixed") && body.contains("Mars/Olympus"), "{note}");
+    let status = nightjar_tests::wait::until("the status line to name the config error", UI, || tray.labels().into_iter().next().filter(|l| l.contains("config file has an error")));
+    assert!(!status.is_empty());
+
+    // Fixed: the schedules start. Broken again by an edit: the previous settings stay, and it is said.
+    nj.write_config(&good);
+    let _ = nightjar_tests::wait::until("the status line to show the job", UI, || tray.labels().into_iter().next().filter(|l| !l.contains("config file has an error")));
+    let seen = desktop.notifications().len();
+    std::thread::sleep(Duration::from_millis(1100)); // a new modification time
+    nj.write_config(&good.replace("daily 03:00", "every 5 fortnights"));
+    let note = desktop.wait_notification(seen, UI, title, |n| n["summary"].as_str() == Some(title));
+    let body = str_field(&note, "body");
+    assert!(body.contains("previous settings stay in use") && body.contains("schedule"), "{note}");
+
+    tray.click("Quit");
+    assert_eq!(app.wait_exit(UI).code(), Some(0), "app log:\n{}", launcher.log());
+}
+
 /// The tray menu over D-Bus, on an app started as at login (`--hidden`: no
 /// window): the status line says there is no backup yet; "Backup now" backs
 /// the job up (file + history row) and the status line then says so; "Open

@@ -191,6 +191,14 @@ pub enum Event {
         /// One sentence.
         message: String,
     },
+    /// The config file does not load (a schedule, a time zone or another
+    /// field it cannot read): the scheduler keeps the settings it had, or
+    /// waits when it has none, until the file is fixed. Raised once per
+    /// change of the file.
+    ConfigInvalid {
+        /// One sentence: what is wrong and that the settings in use stay.
+        message: String,
+    },
     /// The OneDrive sign-in of an `onedrive:` job is missing or expired
     /// (refresh token refused): the user must sign in again.
     OneDriveSignInExpired {
@@ -235,6 +243,7 @@ pub fn log_event(e: &Event) {
         Event::HealthFailure { job, message } => tracing::error!(job, "health: {message}"),
         Event::NotInCloud { job, message, .. } => tracing::warn!(job, "{message}"),
         Event::OneDriveSignInExpired { job, message, .. } => tracing::error!(job, "{message}"),
+        Event::ConfigInvalid { message } => tracing::error!("{message}"),
     }
 }
 

@@ -224,6 +224,7 @@ impl<'a> Service<'a> {
                         tracing::error!("the configuration was not reloaded, the previous one stays in use: {e}");
                         let message = format!("The edited config file does not load, so the previous settings stay in use: {}", e.message());
                         self.engine.alerts().problem(crate::alerts::EventKind::ConfigError, None, &message, None);
+                        self.emit(&Event::ConfigInvalid { message });
                     }
                 }
             }

@@ -134,7 +134,8 @@ pub fn summarize(config: Option<&Config>, cards: &[JobCard], paused: bool, runni
             })
         })
     });
-    let failed = cards.iter().any(|c| c.stale || (c.enabled && c.last_run.as_ref().is_some_and(|r| matches!(r.status, RunStatus::Failed | RunStatus::Interrupted))));
+    // A config file that does not load (None) stops the schedules: as bad as a failed run.
+    let failed = config.is_none() || cards.iter().any(|c| c.stale || (c.enabled && c.last_run.as_ref().is_some_and(|r| matches!(r.status, RunStatus::Failed | RunStatus::Interrupted))));
     let icon = if running.is_some() {
         IconState::Running
     } else if failed {
@@ -220,7 +221,9 @@ mod tests {
         let empty = Config::empty(None);
         let s = summarize(Some(&empty), &[], false, None, now);
         assert!(s.line.starts_with("Not set up yet") && s.not_set_up, "{}", s.line);
-        assert!(!summarize(None, &[], false, None, now).not_set_up, "a config error is not \"not set up\"");
+        let broken = summarize(None, &[], false, None, now);
+        assert!(!broken.not_set_up, "a config error is not \"not set up\"");
+        assert_eq!(broken.icon, IconState::Failed, "a config that does not load shows the failed icon");
         assert_eq!(s.lang, Lang::En);
         // "Open backups folder" opens a job's folder even when it lists S3 first.
         let c = Config::parse("[[job]]\nname = \"tg\"\ndatabase = \"postgres://u@h/tg\"\ndestinations = [\"s3://backups/tg\", \"/b2\"]\n[s3]\nregion = \"us-east-1\"\n", None, &env()).unwrap();

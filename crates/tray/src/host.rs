@@ -490,6 +490,11 @@ impl Host {
                     Ok(()) => break,
                     Err(e) => {
                         tracing::error!("the scheduler is waiting for a valid config: {e}");
+                        if e.kind() == nightjar_core::ErrorKind::Config {
+                            // Nothing runs until the file is fixed: say so, once per version of the file.
+                            let message = format!("No backup runs until the config file is fixed: {}", e.message());
+                            observer.event(&nightjar_core::observer::Event::ConfigInvalid { message });
+                        }
                         // Wait for the file to change or Settings to save it.
                         let seen = mtime(&state.config_path);
                         while !state.control.shutdown.load(Ordering::SeqCst)

@@ -38,6 +38,7 @@ pub fn message_for(e: &Event, notify: &nightjar_core::config::NotifySettings, la
         }
         Event::NotInCloud { job, message, .. } if notify.on_failure => Some((t(lang, "notify.not_in_cloud", &[("job", job)]), message.clone(), "history")),
         Event::OneDriveSignInExpired { message, .. } => Some((t(lang, "notify.signin_expired", &[]), message.clone(), "settings")),
+        Event::ConfigInvalid { message } => Some((t(lang, "notify.config_invalid", &[]), message.clone(), "settings")),
         _ => None,
     }
 }
@@ -45,11 +46,13 @@ pub fn message_for(e: &Event, notify: &nightjar_core::config::NotifySettings, la
 /// Sends the notification `e` calls for, on a thread of its own.
 pub fn for_event(state: &AppState, e: &Event, on_click: &OnClick) {
     let job = match e {
-        Event::RunFailed { job, .. } | Event::RunFinished { job, .. } | Event::JobStale { job, .. } | Event::NotInCloud { job, .. } | Event::OneDriveSignInExpired { job, .. } => job,
+        Event::RunFailed { job, .. } | Event::RunFinished { job, .. } | Event::JobStale { job, .. } | Event::NotInCloud { job, .. } | Event::OneDriveSignInExpired { job, .. } => job.as_str(),
+        // Not a job's: always said (the job's own settings cannot be read).
+        Event::ConfigInvalid { .. } => "",
         _ => return,
     };
     let config = state.load_config().ok();
-    let notify = config.as_ref().and_then(|c| c.jobs.iter().find(|j| &j.name == job).map(|j| j.notify.clone())).unwrap_or_default();
+    let notify = config.as_ref().and_then(|c| c.jobs.iter().find(|j| j.name == job).map(|j| j.notify.clone())).unwrap_or_default();
     let lang = crate::summary::language(config.as_ref());
     if let Some((summary, body, view)) = message_for(e, &notify, lang) {
         let level = if matches!(e, Event::RunFinished { .. }) { Level::Info } else { Level::Failure };

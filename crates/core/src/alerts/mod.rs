@@ -271,7 +271,8 @@ pub fn signals(e: &Event, run_id: Option<i64>, now: DateTime<Utc>) -> Vec<Signal
             vec![Signal::Problem(EventKind::NotInCloud, n)]
         }
         Event::OneDriveSignInExpired { job, message, .. } => vec![Signal::Problem(EventKind::SignInExpiring, Notice::new("sign-in-expiring", Some(job.as_str()), "failed", message.clone(), now))],
-        Event::RunFailed { .. } | Event::RunSkipped { .. } | Event::SchedulesPaused { .. } | Event::SchedulesResumed | Event::HealthFailure { .. } => Vec::new(),
+        // A config that does not load is raised to the alerts by the service itself (EventKind::ConfigError).
+        Event::RunFailed { .. } | Event::RunSkipped { .. } | Event::SchedulesPaused { .. } | Event::SchedulesResumed | Event::HealthFailure { .. } | Event::ConfigInvalid { .. } => Vec::new(),
     }
 }
 
