@@ -141,7 +141,8 @@ function newest(get) {
   return () => {
     const mine = ++seq;
     /** @type {Promise<T>} */
-    const p = get().then((v) => (mine === seq || !last ? v : last));
+    // An older call resolves with the promise of the newest one (`last`, set by then).
+    const p = get().then((v) => (mine === seq ? v : /** @type {Promise<T>} */ (last)));
     last = p;
     return p;
   };

@@ -78,7 +78,8 @@ fn subcommand() -> Option<String> {
     use clap::CommandFactory as _;
     let cmd = cli::Cli::command();
     let names: Vec<String> = cmd.get_subcommands().map(|c| c.get_name().to_string()).collect();
-    std::env::args().skip(1).find(|a| names.contains(a))
+    // args_os: `std::env::args` panics on an argument that is not UTF-8 (a file name).
+    std::env::args_os().skip(1).filter_map(|a| a.into_string().ok()).find(|a| names.contains(a))
 }
 
 /// Clap's message as one sentence: "error: the following required

@@ -211,9 +211,9 @@ impl OneDriveUpkeep {
             // has several, else the run's own file (then it is the primary).
             let copies = ctx.history.copies(row.id)?;
             let file = if copies.is_empty() {
-                if position == 0 { row.file.clone() } else { None }
+                row.file.clone().filter(|_| position == 0)
             } else {
-                copies.into_iter().find(|c| c.position == u32::try_from(position).unwrap_or(u32::MAX) && c.status == CopyStatus::Good).and_then(|c| c.file)
+                copies.into_iter().find(|c| c.position == position && c.status == CopyStatus::Good).and_then(|c| c.file)
             };
             let Some(file) = file.map(PathBuf::from) else { continue };
             let Some(remote) = synced::remote_path(root, &file) else { continue };
@@ -309,8 +309,8 @@ impl OneDriveUpkeep {
 
 /// The first folder among `destinations` that lies in one of the synced
 /// folders `roots`: its place in the list and the synced folder.
-fn synced_destination<'a>(destinations: &[DestinationSpec], roots: &'a [PathBuf]) -> Option<(usize, &'a PathBuf)> {
-    destinations.iter().enumerate().find_map(|(i, d)| match d {
+fn synced_destination<'a>(destinations: &[DestinationSpec], roots: &'a [PathBuf]) -> Option<(u32, &'a PathBuf)> {
+    (0u32..).zip(destinations).find_map(|(i, d)| match d {
         DestinationSpec::Folder(dir) => roots.iter().find(|r| dir.starts_with(r)).map(|r| (i, r)),
         DestinationSpec::OneDrive(_) | DestinationSpec::S3(_) => None,
     })
